@@ -1,0 +1,1 @@
+"""Meterhouse: usage metering and billing on ClickHouse. The ``meterhouse`` command lives here."""

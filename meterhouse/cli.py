@@ -1,0 +1,36 @@
+"""The ``meterhouse`` command: one root that mounts each part's own command group.
+
+Each part keeps its commands next to its code (``ingestion/cli.py``, ``api/cli.py``, ...); this
+module only assembles them, so ``meterhouse --help`` lists everything.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+import typer
+
+app = typer.Typer(
+    name="meterhouse",
+    help="Usage metering and billing on ClickHouse.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+# (command group name, "module:typer_app"), imported at start so every group shows in --help.
+COMMAND_GROUPS: list[tuple[str, str]] = [
+    ("warehouse", "warehouse.cli:app"),
+]
+
+
+def _mount_groups() -> None:
+    for name, target in COMMAND_GROUPS:
+        module_name, _, attr = target.partition(":")
+        app.add_typer(getattr(importlib.import_module(module_name), attr), name=name)
+
+
+_mount_groups()
+
+if __name__ == "__main__":
+    app()

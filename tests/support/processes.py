@@ -1,0 +1,108 @@
+"""Start the real servers the tests need on 127.0.0.1 with free ports, and stop them."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import httpx
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+VENV_BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def meterhouse_command(*args: str) -> list[str]:
+    """The ``meterhouse`` console command of this environment, as a user runs it."""
+    return [str(VENV_BIN / "meterhouse"), *args]
+
+
+class ServiceProcess:
+    """A server started as a user starts it, waited for over HTTP, stopped with SIGTERM."""
+
+    def __init__(
+        self,
+        command: Sequence[str],
+        health_url: str,
+        *,
+        env: Mapping[str, str] | None = None,
+        log_path: Path,
+        cwd: Path = REPO_ROOT,
+        startup_timeout: float = 60.0,
+    ) -> None:
+        self.command = list(command)
+        self.health_url = health_url
+        self.env = {**os.environ, **(env or {})}
+        self.log_path = log_path
+        self.cwd = cwd
+        self.startup_timeout = startup_timeout
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> ServiceProcess:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            self.command,
+            env=self.env,
+            cwd=self.cwd,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        self.wait_healthy()
+        return self
+
+    def wait_healthy(self) -> None:
+        assert self.process is not None
+        deadline = time.monotonic() + self.startup_timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(
+                    f"{self.command} exited with {self.process.returncode}:\n{self.log_tail()}"
+                )
+            try:
+                if httpx.get(self.health_url, timeout=1.0).status_code < 500:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        self.stop()
+        raise TimeoutError(f"{self.health_url} did not answer in time:\n{self.log_tail()}")
+
+    def log_tail(self, lines: int = 40) -> str:
+        if not self.log_path.exists():
+            return ""
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+    def kill(self) -> None:
+        """Hard kill (SIGKILL), as a crash would."""
+        assert self.process is not None
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(timeout=30)
+
+    def stop(self, timeout: float = 30.0) -> int | None:
+        if self.process is None or self.process.poll() is not None:
+            return self.process.returncode if self.process else None
+        os.killpg(self.process.pid, signal.SIGTERM)
+        try:
+            return self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            return self.process.wait(timeout=10)
+
+    def __enter__(self) -> ServiceProcess:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -1,0 +1,34 @@
+"""The one place that builds ClickHouse clients (HTTP interface, clickhouse-connect)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import clickhouse_connect
+from clickhouse_connect.driver.client import Client
+
+from warehouse.settings import Settings, get_settings
+
+
+def get_client(
+    settings: Settings | None = None,
+    *,
+    database: str | None = None,
+    user: str | None = None,
+    password: str | None = None,
+    **kwargs: Any,
+) -> Client:
+    """A client for the configured warehouse.
+
+    ``database=""`` connects without selecting a database (used before it exists).
+    """
+    settings = settings or get_settings()
+    return clickhouse_connect.get_client(
+        host=settings.warehouse_host,
+        port=settings.warehouse_port,
+        secure=settings.warehouse_secure,
+        username=user or settings.warehouse_user,
+        password=settings.effective_warehouse_password() if password is None else password,
+        database=settings.warehouse_database if database is None else database,
+        **kwargs,
+    )

@@ -1,0 +1,73 @@
+"""The one settings object every Meterhouse process reads.
+
+Values come from the environment (prefix ``MH_``, plus the documented ``WAREHOUSE_URL``), then
+from ``.meterhouse/local.env``, which ``meterhouse up`` writes on first run for local use.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from urllib.parse import urlparse
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+LOCAL_ENV_FILE = Path(".meterhouse/local.env")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="MH_", env_file=LOCAL_ENV_FILE, extra="ignore", populate_by_name=True
+    )
+
+    # --- warehouse -----------------------------------------------------------------------------
+    warehouse_url: str = Field(
+        "http://127.0.0.1:8123",
+        validation_alias=AliasChoices("WAREHOUSE_URL", "MH_WAREHOUSE_URL", "warehouse_url"),
+        description="ClickHouse HTTP interface: the embedded server or a real ClickHouse.",
+    )
+    warehouse_user: str = "admin"
+    warehouse_password: SecretStr | None = Field(
+        None, description="Password of warehouse_user; defaults to the admin password."
+    )
+    warehouse_database: str = "meterhouse"
+    warehouse_data_dir: Path = Path(".meterhouse/data")
+    warehouse_admin_password: SecretStr | None = None
+    warehouse_analyst_password: SecretStr | None = None
+    warehouse_users_file: Path | None = Field(
+        None, description="Users file of the embedded server; defaults to <data dir>/users.toml."
+    )
+    warehouse_pool_size: int = Field(8, ge=1, le=256)
+    warehouse_max_result_bytes: int = Field(1 << 30, ge=1024)
+    warehouse_session_timeout_s: int = Field(60, ge=1)
+
+    # --- state of the local processes (Dagster home, generated secrets) -------------------------
+    home: Path = Path(".meterhouse")
+
+    @property
+    def warehouse_port(self) -> int:
+        parsed = urlparse(self.warehouse_url)
+        return parsed.port or (443 if parsed.scheme == "https" else 8123)
+
+    @property
+    def warehouse_host(self) -> str:
+        return urlparse(self.warehouse_url).hostname or "127.0.0.1"
+
+    @property
+    def warehouse_secure(self) -> bool:
+        return urlparse(self.warehouse_url).scheme == "https"
+
+    def effective_warehouse_password(self) -> str:
+        secret = self.warehouse_password or (
+            self.warehouse_admin_password if self.warehouse_user == "admin" else None
+        )
+        return secret.get_secret_value() if secret else ""
+
+    def users_file(self) -> Path:
+        return self.warehouse_users_file or self.warehouse_data_dir / "users.toml"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()
