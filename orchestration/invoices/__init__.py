@@ -1,0 +1,1 @@
+"""Invoices: freezing fees into invoice records and the stateful steps applied to them."""
