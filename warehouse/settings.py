@@ -36,11 +36,37 @@ class Settings(BaseSettings):
     warehouse_admin_password: SecretStr | None = None
     warehouse_analyst_password: SecretStr | None = None
     warehouse_users_file: Path | None = Field(
-        None, description="Users file of the embedded server; defaults to <data dir>/users.toml."
+        None, description="Users file of the embedded server; defaults to <data dir>/users.yaml."
     )
     warehouse_pool_size: int = Field(8, ge=1, le=256)
-    warehouse_max_result_bytes: int = Field(1 << 30, ge=1024)
+    warehouse_max_result_bytes: int = Field(4 << 30, ge=1024)
     warehouse_session_timeout_s: int = Field(60, ge=1)
+
+    # --- ingestion and organizations (ingestion/, meterhouse/orgs.py) --------------------------
+    bootstrap_api_key: SecretStr | None = Field(
+        None, description="API key of the default organization created when none exists."
+    )
+    api_key_cache_ttl_s: float = Field(30.0, ge=0, description="How long a key lookup is cached.")
+    ingest_host: str = "127.0.0.1"
+    ingest_port: int = Field(8300, ge=1, le=65535)
+    ingest_workers: int = Field(1, ge=1, le=64)
+    ingest_flush_interval_ms: float = Field(
+        4.0, ge=0, description="Longest wait for more events before a group-commit flush."
+    )
+    ingest_flush_max_events: int = Field(
+        20_000, ge=1, description="Flush as soon as this many wait."
+    )
+    ingest_buffer_max_events: int = Field(
+        200_000, ge=1, description="Events waiting for a flush beyond which requests get 503."
+    )
+    ingest_batch_max_events: int = Field(10_000, ge=1)
+    ingest_event_max_bytes: int = Field(65_536, ge=256)
+    ingest_bulk_max_bytes: int = Field(100 * 1024 * 1024, ge=1024)
+    ingest_max_future_s: int = Field(
+        86_400, ge=0, description="Events timestamped further in the future are rejected."
+    )
+    ingest_retry_after_s: int = Field(1, ge=1)
+    ingest_insert_timeout_s: float = Field(30.0, gt=0)
 
     # --- state of the local processes (Dagster home, generated secrets) -------------------------
     home: Path = Path(".meterhouse")
@@ -63,9 +89,6 @@ class Settings(BaseSettings):
             self.warehouse_admin_password if self.warehouse_user == "admin" else None
         )
         return secret.get_secret_value() if secret else ""
-
-    def users_file(self) -> Path:
-        return self.warehouse_users_file or self.warehouse_data_dir / "users.toml"
 
 
 @lru_cache

@@ -1,0 +1,118 @@
+"""Request bodies read as a stream: chunked or sized, optionally compressed frame after frame."""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Iterator
+from io import BufferedIOBase
+
+import lz4.frame
+import zstandard
+
+from warehouse.embedded.errors import CANNOT_DECOMPRESS, NOT_IMPLEMENTED, WarehouseError
+
+READ_SIZE = 1 << 20
+
+
+def raw_chunks(rfile: BufferedIOBase, headers: dict[str, str]) -> Iterator[bytes]:
+    """The body as sent on the wire (still compressed), without holding it whole."""
+    if "chunked" in headers.get("transfer-encoding", "").lower():
+        while True:
+            size_line = rfile.readline(1024)
+            if not size_line:
+                raise WarehouseError(CANNOT_DECOMPRESS, "Unexpected end of chunked body")
+            size = int(size_line.split(b";", 1)[0].strip() or b"0", 16)
+            if size == 0:
+                while rfile.readline(1024) not in (b"\r\n", b"\n", b""):
+                    pass  # trailers
+                return
+            remaining = size
+            while remaining:
+                piece = rfile.read(min(remaining, READ_SIZE))
+                if not piece:
+                    raise WarehouseError(CANNOT_DECOMPRESS, "Unexpected end of chunked body")
+                remaining -= len(piece)
+                yield piece
+            rfile.readline(1024)  # CRLF after the chunk
+    else:
+        remaining = int(headers.get("content-length") or 0)
+        while remaining > 0:
+            piece = rfile.read(min(remaining, READ_SIZE))
+            if not piece:
+                raise WarehouseError(CANNOT_DECOMPRESS, "Unexpected end of body")
+            remaining -= len(piece)
+            yield piece
+
+
+def _lz4_frames(chunks: Iterator[bytes]) -> Iterator[bytes]:
+    # Clients send one lz4 frame per block: restart the decompressor at each frame end.
+    decompressor = lz4.frame.LZ4FrameDecompressor()
+    for chunk in chunks:
+        data = chunk
+        while data:
+            yield decompressor.decompress(data)
+            if decompressor.eof:
+                data = decompressor.unused_data
+                decompressor = lz4.frame.LZ4FrameDecompressor()
+            else:
+                data = b""
+
+
+def _zstd_frames(chunks: Iterator[bytes]) -> Iterator[bytes]:
+    decompressor = zstandard.ZstdDecompressor().decompressobj()
+    for chunk in chunks:
+        data = chunk
+        while data:
+            yield decompressor.decompress(data)
+            if decompressor.eof:
+                data = decompressor.unused_data
+                decompressor = zstandard.ZstdDecompressor().decompressobj()
+            else:
+                data = b""
+
+
+def _zlib_stream(chunks: Iterator[bytes], wbits: int) -> Iterator[bytes]:
+    decompressor = zlib.decompressobj(wbits)
+    for chunk in chunks:
+        data = chunk
+        while data:
+            yield decompressor.decompress(data)
+            if decompressor.eof:
+                data = decompressor.unused_data
+                decompressor = zlib.decompressobj(wbits)
+            else:
+                data = b""
+    yield decompressor.flush()
+
+
+def decoded_chunks(chunks: Iterator[bytes], content_encoding: str) -> Iterator[bytes]:
+    encoding = content_encoding.strip().lower()
+    try:
+        if encoding in ("", "identity"):
+            yield from chunks
+        elif encoding == "lz4":
+            yield from _lz4_frames(chunks)
+        elif encoding == "zstd":
+            yield from _zstd_frames(chunks)
+        elif encoding in ("gzip", "x-gzip"):
+            yield from _zlib_stream(chunks, 31)
+        elif encoding == "deflate":
+            yield from _zlib_stream(chunks, 15)
+        else:
+            raise WarehouseError(NOT_IMPLEMENTED, f"Unsupported Content-Encoding {encoding!r}")
+    except (RuntimeError, zlib.error, zstandard.ZstdError) as exc:
+        raise WarehouseError(CANNOT_DECOMPRESS, f"Cannot decompress body: {exc}") from None
+
+
+def compress_response(body: bytes, accept_encoding: str) -> tuple[bytes, str | None]:
+    """Compress with the first encoding the client accepts that we support."""
+    for candidate in (part.split(";")[0].strip().lower() for part in accept_encoding.split(",")):
+        if candidate == "lz4":
+            return lz4.frame.compress(body), "lz4"
+        if candidate == "zstd":
+            return zstandard.ZstdCompressor(level=1).compress(body), "zstd"
+        if candidate == "gzip":
+            return zlib.compress(body, 1, wbits=31), "gzip"
+        if candidate == "deflate":
+            return zlib.compress(body, 1), "deflate"
+    return body, None

@@ -1,0 +1,204 @@
+"""Just enough of ClickHouse's lexer to route a statement safely.
+
+The server must know, without executing anything: how many statements a request holds, what kind
+the statement is (read, insert, SET, USE, DDL), its FORMAT clause, where an INSERT's inline data
+starts, and whether it touches files or the network. A real tokenizer is needed for that: a
+``format`` column, a ``';'`` inside a string or a ``FORMAT`` in a comment must not fool it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from enum import Enum
+
+from warehouse.embedded.errors import SYNTAX_ERROR, WarehouseError
+
+_TOKEN = re.compile(
+    r"""
+    (?P<ws>\s+)
+  | (?P<comment>--[^\n]*|\#[^\n]*|/\*(?:[^*]|\*(?!/))*\*/)
+  | (?P<string>'(?:[^'\\]|\\.|'')*')
+  | (?P<quoted>"(?:[^"\\]|\\.|"")*"|`(?:[^`\\]|\\.|``)*`)
+  | (?P<heredoc>\$(?P<tag>[A-Za-z0-9_]*)\$.*?\$(?P=tag)\$)
+  | (?P<number>\d[\w.]*(?:[eE][+-]?\d+)?)
+  | (?P<word>[A-Za-z_][A-Za-z0-9_$]*)
+  | (?P<semicolon>;)
+  | (?P<open>[(\[{])
+  | (?P<close>[)\]}])
+  | (?P<other>.)
+    """,
+    re.VERBOSE | re.DOTALL,
+)
+
+
+class Kind(Enum):
+    READ = "read"  # returns rows: SELECT, WITH, SHOW, DESCRIBE, EXISTS, EXPLAIN
+    INSERT = "insert"
+    SET = "set"
+    USE = "use"
+    DDL = "ddl"  # everything else: CREATE, ALTER, DROP, TRUNCATE, OPTIMIZE, SYSTEM, ...
+
+
+_READ_KEYWORDS = {"SELECT", "WITH", "SHOW", "DESCRIBE", "DESC", "EXISTS", "EXPLAIN", "CHECK"}
+
+# Table functions that reach files, other servers or programs: admin only.
+EXTERNAL_TABLE_FUNCTIONS = {
+    "file", "url", "urlcluster", "s3", "s3cluster", "gcs", "azureblobstorage", "hdfs",
+    "hdfscluster", "remote", "remotesecure", "cluster", "clusterallreplicas", "mysql",
+    "postgresql", "sqlite", "mongodb", "redis", "odbc", "jdbc", "executable", "input",
+    "deltalake", "hudi", "iceberg", "filesystem", "fuzzjson",
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Token:
+    kind: str
+    text: str
+    start: int
+    end: int
+    depth: int
+
+    @property
+    def upper(self) -> str:
+        return self.text.upper()
+
+
+def tokenize(sql: str) -> list[Token]:
+    """Significant tokens (no whitespace or comments), each with its parenthesis depth."""
+    tokens: list[Token] = []
+    depth = 0
+    for match in _TOKEN.finditer(sql):
+        kind = match.lastgroup or "other"
+        if kind == "tag":
+            kind = "heredoc"
+        if kind in ("ws", "comment"):
+            continue
+        if kind == "close":
+            depth = max(depth - 1, 0)
+        tokens.append(Token(kind, match.group(), match.start(), match.end(), depth))
+        if kind == "open":
+            depth += 1
+    return tokens
+
+
+@dataclass(frozen=True)
+class Statement:
+    sql: str  # the statement text, without a trailing semicolon or inline data
+    kind: Kind
+    tokens: list[Token]
+    format: str | None  # the FORMAT clause's format name, if any
+    insert_data_offset: int | None  # INSERT ... FORMAT X: where the data starts in the text
+
+    @property
+    def first_keyword(self) -> str:
+        return self.tokens[0].upper if self.tokens else ""
+
+    def touches_outside_world(self) -> str | None:
+        """The name of a file/network feature the statement uses, if any."""
+        for index, token in enumerate(self.tokens):
+            following = self.tokens[index + 1] if index + 1 < len(self.tokens) else None
+            if token.kind != "word" or following is None:
+                continue
+            if token.upper == "INTO" and following.upper == "OUTFILE":
+                return "INTO OUTFILE"
+            if token.text.lower() in EXTERNAL_TABLE_FUNCTIONS and following.text == "(":
+                return f"table function {token.text.lower()}()"
+            if token.upper == "FROM" and following.upper == "INFILE":
+                return "FROM INFILE"
+        return None
+
+    def set_assignments(self) -> list[str]:
+        """Setting names a SET statement assigns."""
+        names = []
+        expect_name = True
+        for token in self.tokens[1:]:
+            if token.depth == 0 and token.text == ",":
+                expect_name = True
+            elif expect_name and token.kind in ("word", "quoted"):
+                names.append(token.text.strip('`"'))
+                expect_name = False
+        return names
+
+
+def _kind_of(first: str) -> Kind:
+    if first in _READ_KEYWORDS:
+        return Kind.READ
+    if first == "INSERT":
+        return Kind.INSERT
+    if first == "SET":
+        return Kind.SET
+    if first == "USE":
+        return Kind.USE
+    return Kind.DDL
+
+
+def _format_clause(tokens: list[Token], known_formats: frozenset[str]) -> tuple[int, str] | None:
+    """Index and name of the top-level ``FORMAT <name>`` clause, if any."""
+    for index in range(len(tokens) - 2, -1, -1):
+        token, name = tokens[index], tokens[index + 1]
+        if (
+            token.depth == 0
+            and token.upper == "FORMAT"
+            and name.kind in ("word", "quoted")
+            and name.text.strip('`"').lower() in known_formats
+        ):
+            return index, name.text.strip('`"')
+    return None
+
+
+def parse(sql: str, known_formats: frozenset[str]) -> Statement:
+    """Parse one request's SQL: exactly one statement (a trailing ``;`` is allowed)."""
+    tokens = tokenize(sql)
+    if not tokens:
+        raise WarehouseError(SYNTAX_ERROR, "Empty query")
+    kind = _kind_of(tokens[0].upper)
+    if kind is Kind.INSERT:
+        return _parse_insert(sql, tokens, known_formats)
+    semicolons = [i for i, t in enumerate(tokens) if t.kind == "semicolon"]
+    if semicolons:
+        if semicolons[0] != len(tokens) - 1:
+            raise WarehouseError(SYNTAX_ERROR, "Multi-statements are not allowed")
+        tokens = tokens[:-1]
+    text = sql[: tokens[-1].end] if tokens else ""
+    clause = _format_clause(tokens, known_formats)
+    return Statement(text, kind, tokens, clause[1] if clause else None, None)
+
+
+def _parse_insert(sql: str, tokens: list[Token], known_formats: frozenset[str]) -> Statement:
+    """INSERT: the data after ``FORMAT <name>`` is not SQL and must not be tokenized as such."""
+    for index, token in enumerate(tokens):
+        if token.depth != 0:
+            continue
+        upper = token.upper
+        if upper == "FORMAT" and index + 1 < len(tokens):
+            name = tokens[index + 1]
+            if name.text.lower() in known_formats:
+                head = tokens[: index + 2]
+                return Statement(
+                    sql[: token.start].rstrip(),
+                    Kind.INSERT,
+                    head,
+                    name.text,
+                    _data_offset(sql, name.end),
+                )
+        if upper in ("VALUES", "SELECT", "WITH"):
+            break
+    semicolons = [i for i, t in enumerate(tokens) if t.kind == "semicolon" and t.depth == 0]
+    if semicolons and semicolons[0] != len(tokens) - 1:
+        raise WarehouseError(SYNTAX_ERROR, "Multi-statements are not allowed")
+    if semicolons:
+        tokens = tokens[:-1]
+    return Statement(sql[: tokens[-1].end], Kind.INSERT, tokens, None, None)
+
+
+def _data_offset(sql: str, after_format: int) -> int:
+    """Inline data starts after the format name and one line break (or one blank)."""
+    if sql.startswith("\r\n", after_format):
+        return after_format + 2
+    if after_format < len(sql) and sql[after_format] in " \t\n":
+        return after_format + 1
+    return after_format
+
+
+INSERT_HEAD = re.compile(rb"^\s*(?:--[^\n]*\n\s*|/\*.*?\*/\s*)*INSERT\b", re.IGNORECASE | re.DOTALL)
