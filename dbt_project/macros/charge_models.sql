@@ -1,0 +1,148 @@
+{#- Charge models (billing-semantics.md, "Charge models"): each macro is one SQL expression that
+    returns the unrounded Decimal(38, 12) amount of one fee from its units and its price.
+
+    Tiers are parallel arrays, ordered by their lower bound:
+      tiers_from Array(Decimal(38, 12)), tiers_to Array(Nullable(Decimal(38, 12))) (NULL = no upper
+      bound), tiers_price Array(Decimal(38, 12)) (per unit, or a percentage rate for
+      graduated_percentage), tiers_flat Array(Decimal(38, 12)). -#}
+
+{% macro standard_amount(units, unit_price) -%}
+    {{ money_mul(units, unit_price) }}
+{%- endmacro %}
+
+{#- Tiers are adjacent when each starts exactly where the previous one ends (0-0.1, 0.1-1, 1-inf):
+    units are then counted half-open and the "+1" between integer tiers is dropped. -#}
+{% macro tiers_adjacent(tiers_from, tiers_to) -%}
+    (length({{ tiers_from }}) >= 2
+     AND arrayAll(i -> {{ tiers_from }}[i] = ifNull({{ tiers_to }}[i - 1], toDecimal128(0, 12)),
+                  arraySlice(arrayEnumerate({{ tiers_from }}), 2)))
+{%- endmacro %}
+
+{#- A tier is entered when it is the first one or the units exceed the previous tier's upper
+    bound (the walk through the tiers stops at the tier that contains the units). -#}
+{% macro tier_entered(units, tiers_to, i) -%}
+    ({{ i }} = 1 OR (isNotNull({{ tiers_to }}[{{ i }} - 1]) AND {{ units }} > assumeNotNull({{ tiers_to }}[{{ i }} - 1])))
+{%- endmacro %}
+
+{#- Units that fall in tier i: the first tier (from 0) holds min(units, to), a later one
+    min(units, to) - from + 1, or min(units, to) - from when the tiers are adjacent. -#}
+{% macro tier_units(units, tiers_from, tiers_to, i, adjacent) -%}
+    if({{ tier_entered(units, tiers_to, i) }},
+       greatest(
+           if(isNotNull({{ tiers_to }}[{{ i }}]) AND {{ units }} >= assumeNotNull({{ tiers_to }}[{{ i }}]),
+              assumeNotNull({{ tiers_to }}[{{ i }}]), {{ money(units) }})
+           - {{ tiers_from }}[{{ i }}]
+           + if({{ tiers_from }}[{{ i }}] = 0 OR {{ adjacent }}, toDecimal128(0, 12), toDecimal128(1, 12)),
+           toDecimal128(0, 12)),
+       toDecimal128(0, 12))
+{%- endmacro %}
+
+{#- Graduated: every entered tier bills its units at its price plus its flat fee once; at 0 units
+    the first tier's flat fee is still due (a zero-priced stub tier makes that 0). -#}
+{% macro graduated_amount(units, tiers_from, tiers_to, tiers_price, tiers_flat) -%}
+    if({{ units }} = 0,
+       ifNull({{ tiers_flat }}[1], toDecimal128(0, 12)),
+       arraySum(i -> if({{ tier_entered(units, tiers_to, 'i') }},
+                        {{ money_mul(tier_units(units, tiers_from, tiers_to, 'i', tiers_adjacent(tiers_from, tiers_to)), tiers_price ~ '[i]') }}
+                        + {{ tiers_flat }}[i],
+                        toDecimal128(0, 12)),
+                arrayEnumerate({{ tiers_from }})))
+{%- endmacro %}
+
+{#- Graduated percentage: tiers counted as in graduated, each entered tier costs
+    units_in_tier * rate / 100 + its flat fee; zero usage pays the first tier's flat fee. -#}
+{% macro graduated_percentage_amount(units, tiers_from, tiers_to, tiers_rate, tiers_flat) -%}
+    if({{ units }} = 0,
+       ifNull({{ tiers_flat }}[1], toDecimal128(0, 12)),
+       arraySum(i -> if({{ tier_entered(units, tiers_to, 'i') }},
+                        {{ money_div(money_mul(tier_units(units, tiers_from, tiers_to, 'i', tiers_adjacent(tiers_from, tiers_to)), tiers_rate ~ '[i]'), 100) }}
+                        + {{ tiers_flat }}[i],
+                        toDecimal128(0, 12)),
+                arrayEnumerate({{ tiers_from }})))
+{%- endmacro %}
+
+{#- Volume: the one tier with from <= ceil(full_units) and full_units <= to prices all units
+    (the prorated units on a prorated charge, chosen by the full units) plus its flat fee. -#}
+{% macro volume_tier_index(full_units, tiers_from, tiers_to) -%}
+    arrayFirstIndex(i -> {{ tiers_from }}[i] <= ceil({{ full_units }})
+                         AND (isNull({{ tiers_to }}[i]) OR {{ full_units }} <= assumeNotNull({{ tiers_to }}[i])),
+                    arrayEnumerate({{ tiers_from }}))
+{%- endmacro %}
+
+{% macro volume_amount(units, full_units, tiers_from, tiers_to, tiers_price, tiers_flat) -%}
+    if({{ volume_tier_index(full_units, tiers_from, tiers_to) }} = 0,
+       toDecimal128(0, 12),
+       {{ money_mul(units, tiers_price ~ '[' ~ volume_tier_index(full_units, tiers_from, tiers_to) ~ ']') }}
+       + {{ tiers_flat }}[{{ volume_tier_index(full_units, tiers_from, tiers_to) }}])
+{%- endmacro %}
+
+{#- Package: ceil(max(units - free_units, 0) / package_size) * package_price; a started package
+    is a whole package. -#}
+{% macro package_amount(units, free_units, package_size, package_price) -%}
+    {{ money_mul('ceil(' ~ money_div('greatest(' ~ money(units) ~ ' - ' ~ money(free_units) ~ ', toDecimal128(0, 12))', package_size) ~ ')', package_price) }}
+{%- endmacro %}
+
+{#- Percentage over a period's aggregate: (units - free_value) * rate / 100 plus the fixed fee of
+    every paid event. free_value and free_events come from the running totals of the events (see
+    percentage_free_value / percentage_free_events). Nothing is due at 0 units, nor when every
+    event is free. -#}
+{% macro percentage_amount(units, events_count, free_value, free_events, rate, fixed_amount) -%}
+    if({{ free_value }} > {{ units }}, toDecimal128(0, 12),
+       {{ money_div(money_mul(money(units) ~ ' - ' ~ money(free_value), rate), 100) }})
+    + if({{ units }} = 0 OR {{ free_events }} >= {{ events_count }}, toDecimal128(0, 12),
+         {{ money_mul('toDecimal128(' ~ events_count ~ ' - ' ~ free_events ~ ', 12)', fixed_amount) }})
+{%- endmacro %}
+
+{#- Free events: the smaller of the configured count and the number of events whose running total
+    stays strictly below the free amount, ignoring a criterion that is 0. -#}
+{% macro percentage_free_events(running_totals, free_units_per_events, free_units_per_total) -%}
+    multiIf(toUInt64({{ free_units_per_events }}) = 0,
+                toUInt64(arrayCount(t -> t < {{ free_units_per_total }}, {{ running_totals }})),
+            arrayCount(t -> t < {{ free_units_per_total }}, {{ running_totals }}) = 0,
+                toUInt64({{ free_units_per_events }}),
+            least(toUInt64({{ free_units_per_events }}),
+                  toUInt64(arrayCount(t -> t < {{ free_units_per_total }}, {{ running_totals }}))))
+{%- endmacro %}
+
+{#- Free value: the running total after the free events when fewer free events than events are
+    configured, else the running total capped by the free amount. Without any free allowance the
+    running totals are not consulted (0). -#}
+{% macro percentage_free_value(running_totals, free_units_per_events, free_units_per_total) -%}
+    multiIf(
+        {{ free_units_per_events }} = 0 AND {{ free_units_per_total }} = 0, toDecimal128(0, 12),
+        length({{ running_totals }}) = 0, toDecimal128(0, 12),
+        {{ free_units_per_events }} > 0 AND {{ free_units_per_events }} < length({{ running_totals }}),
+            {{ running_totals }}[toUInt64({{ free_units_per_events }})],
+        {{ free_units_per_total }} = 0, arrayElement({{ running_totals }}, -1),
+        least(arrayElement({{ running_totals }}, -1), {{ money(free_units_per_total) }}))
+{%- endmacro %}
+
+{#- Per-transaction min/max (percentage): one event's amount, given its value, the running total
+    before it and its position. With a free amount, events whose running total stays below it are
+    free and the event that crosses it pays on the part above; without one, the first
+    free_units_per_events events are free. A paid event costs value * rate / 100 + fixed fee,
+    clamped to [min, max] (NULL = no bound). Free events are never raised to the minimum. -#}
+{% macro percentage_transaction_amount(value, total_before, position, free_units_per_events, free_units_per_total, rate, fixed_amount, min_amount, max_amount) -%}
+    if(
+        ({{ free_units_per_total }} > 0 AND {{ total_before }} + {{ value }} < {{ free_units_per_total }})
+        OR ({{ free_units_per_total }} = 0 AND {{ position }} <= {{ free_units_per_events }}),
+        toDecimal128(0, 12),
+        {{ clamp_transaction(
+            money_div(money_mul(
+                'if(' ~ free_units_per_total ~ ' > 0 AND ' ~ total_before ~ ' < ' ~ free_units_per_total ~ ', '
+                ~ total_before ~ ' + ' ~ value ~ ' - ' ~ free_units_per_total ~ ', ' ~ money(value) ~ ')',
+                rate), 100) ~ ' + ' ~ fixed_amount,
+            min_amount, max_amount) }})
+{%- endmacro %}
+
+{% macro clamp_transaction(amount, min_amount, max_amount) -%}
+    multiIf(isNotNull({{ min_amount }}) AND ({{ amount }}) < assumeNotNull({{ min_amount }}), assumeNotNull({{ min_amount }}),
+            isNotNull({{ max_amount }}) AND ({{ amount }}) > assumeNotNull({{ max_amount }}), assumeNotNull({{ max_amount }}),
+            {{ money(amount) }})
+{%- endmacro %}
+
+{#- Dynamic: the events carry their own price; the sum of precise_total_amount_cents / 100
+    (0 at 0 units). -#}
+{% macro dynamic_amount(units, precise_total_amount_cents_sum) -%}
+    if({{ units }} = 0, toDecimal128(0, 12), {{ money_div(precise_total_amount_cents_sum, 100) }})
+{%- endmacro %}
