@@ -21,6 +21,7 @@ app = typer.Typer(
 # (command group name, "module:typer_app"), imported at start so every group shows in --help.
 COMMAND_GROUPS: list[tuple[str, str]] = [
     ("warehouse", "warehouse.cli:app"),
+    ("api", "api.cli:app"),
 ]
 
 

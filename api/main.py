@@ -1,0 +1,44 @@
+"""The billing API application: assembles the routers, nothing else.
+
+Each part adds its router here with one ``include_router`` line.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from api.errors import install_error_handlers
+from api.routers import health, taxes
+from api.storage.catalog import CatalogStore
+from warehouse.client import get_client
+from warehouse.settings import Settings, get_settings
+
+
+@asynccontextmanager
+async def _warehouse(app: FastAPI) -> AsyncIterator[None]:
+    settings: Settings = app.state.settings
+    # No session id: one client is shared by the worker threads, and ClickHouse refuses
+    # concurrent queries within one session.
+    client = get_client(settings, autogenerate_session_id=False)
+    app.state.store = CatalogStore(client)
+    try:
+        yield
+    finally:
+        client.close()
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    app = FastAPI(
+        title="Meterhouse billing API",
+        description="Lago-compatible billing catalog: customers, metrics, plans, subscriptions.",
+        version="1",
+        lifespan=_warehouse,
+    )
+    app.state.settings = settings or get_settings()
+    install_error_handlers(app)
+    app.include_router(health.router)
+    app.include_router(taxes.router)
+    return app

@@ -1,0 +1,1 @@
+"""Per-domain routers, assembled by api.main."""

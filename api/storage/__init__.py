@@ -1,0 +1,1 @@
+"""Repository layer: the billing catalog as versioned rows in the warehouse."""
