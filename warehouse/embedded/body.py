@@ -86,6 +86,11 @@ def _zlib_stream(chunks: Iterator[bytes], wbits: int) -> Iterator[bytes]:
 
 
 def decoded_chunks(chunks: Iterator[bytes], content_encoding: str) -> Iterator[bytes]:
+    """The decompressed body, never yielding an empty chunk (an empty one means the end)."""
+    return (chunk for chunk in _decoded(chunks, content_encoding) if chunk)
+
+
+def _decoded(chunks: Iterator[bytes], content_encoding: str) -> Iterator[bytes]:
     encoding = content_encoding.strip().lower()
     try:
         if encoding in ("", "identity"):
