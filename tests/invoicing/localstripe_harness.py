@@ -1,0 +1,223 @@
+"""localstripe for the tests: bound to 127.0.0.1, state kept in memory per process, plus the
+Stripe API behaviour that localstripe lacks, added here in the TEST HARNESS only and written
+after Stripe's API reference:
+
+- ``POST /v1/invoices`` for a customer without subscription or pending items when
+  ``pending_invoice_items_behavior=exclude`` (an empty draft), accepting ``currency``,
+  ``auto_advance`` and ``collection_method``;
+- ``POST /v1/invoiceitems`` with ``invoice=in_...`` adds the line to that draft (refused once the
+  invoice is no longer a draft);
+- ``POST /v1/invoices/{id}/finalize`` (``invoice.finalized`` event; with ``auto_advance`` and a
+  default payment method, the automatic collection attempt is made at once instead of ~1 hour
+  later), ``POST /v1/invoices/{id}/mark_uncollectible``, ``pay`` with ``paid_out_of_band``,
+  and the ``invoice.paid`` event next to ``invoice.payment_succeeded``;
+- the ``Idempotency-Key`` header: a repeated key returns the first response;
+- ``POST /_config/fail_next`` (harness only, not Stripe): the next N API calls answer HTTP 500,
+  to exercise retries.
+
+Run: ``python -m tests.invoicing.localstripe_harness --port N``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from typing import Any
+
+from aiohttp import web
+from localstripe import resources, server
+from localstripe.errors import UserError
+from localstripe.resources import Customer, Event, Invoice, InvoiceItem, InvoiceLineItem, store
+from localstripe.webhooks import schedule_webhook
+
+_idempotent_responses: dict[tuple[str, str], tuple[int, bytes]] = {}
+_failures_to_inject = {"count": 0}
+
+
+def _keep_state_in_memory() -> None:
+    resources.Store.dump_to_disk = lambda self: None
+    resources.Store.try_load_from_disk = lambda self: None
+
+
+_original_invoice_create = Invoice._api_create
+_original_invoice_status = Invoice.status
+_original_payment_success = Invoice._on_payment_success
+_original_pay = Invoice._api_pay_invoice
+_original_item_init = InvoiceItem.__init__
+_original_void = Invoice._api_void_invoice
+
+
+def _invoice_create(
+    customer: str | None = None,
+    currency: str | None = None,
+    auto_advance: Any = None,
+    collection_method: str | None = None,
+    pending_invoice_items_behavior: str | None = None,
+    description: str | None = None,
+    metadata: dict[str, str] | None = None,
+    **kwargs: Any,
+) -> Invoice:
+    if pending_invoice_items_behavior != "exclude":
+        return _original_invoice_create(
+            customer=customer,
+            description=description,
+            metadata=metadata,
+            pending_invoice_items_behavior=pending_invoice_items_behavior,
+            **kwargs,
+        )
+    Customer._api_retrieve(customer)  # 404 for an unknown customer
+    invoice = Invoice(customer=customer, description=description, metadata=metadata)
+    invoice.lines._list = []  # "exclude": no pending item is swept in
+    invoice.currency = currency or "usd"
+    invoice.collection_method = collection_method or "charge_automatically"
+    invoice.auto_advance = str(auto_advance).lower() == "true"
+    invoice._paid_out_of_band = False
+    invoice._uncollectible = False
+    return invoice
+
+
+def _status(self: Invoice) -> str:
+    if getattr(self, "_paid_out_of_band", False):
+        return "paid"
+    if getattr(self, "_uncollectible", False):
+        return "uncollectible"
+    return str(_original_invoice_status.fget(self))
+
+
+def _on_payment_success(self: Invoice) -> None:
+    _original_payment_success(self)
+    schedule_webhook(Event("invoice.paid", self))
+
+
+def _item_init(self: InvoiceItem, invoice: str | None = None, **kwargs: Any) -> None:
+    target = Invoice._api_retrieve(invoice) if invoice is not None else None
+    if target is not None and target.status != "draft":
+        raise UserError(400, "You can only add invoice items to draft invoices.")
+    _original_item_init(self, invoice=invoice, **kwargs)
+    if target is not None:
+        target.lines._list.append(InvoiceLineItem(self))
+
+
+def _finalize(id: str, auto_advance: Any = None, **kwargs: Any) -> Invoice:
+    invoice = Invoice._api_retrieve(id)
+    if invoice.status != "draft":
+        raise UserError(400, "This invoice is already finalized.")
+    invoice._finalize()
+    if auto_advance is not None:
+        invoice.auto_advance = str(auto_advance).lower() == "true"
+    schedule_webhook(Event("invoice.finalized", invoice))
+    if invoice.total <= 0:
+        invoice._on_payment_success()
+    elif getattr(invoice, "auto_advance", False):
+        customer = Customer._api_retrieve(invoice.customer)
+        if customer._get_default_payment_method_or_source() is not None:
+            _attempt_payment(id)
+    return invoice
+
+
+def _attempt_payment(id: str) -> Invoice:
+    """Stripe sends invoice.payment_failed when a collection attempt fails; localstripe does not."""
+    invoice = _original_pay(id)
+    if invoice.status == "open":
+        schedule_webhook(Event("invoice.payment_failed", invoice))
+    return invoice
+
+
+def _pay(id: str, paid_out_of_band: Any = None, **kwargs: Any) -> Invoice:
+    if str(paid_out_of_band).lower() != "true":
+        return _attempt_payment(id)
+    invoice = Invoice._api_retrieve(id)
+    if invoice.status not in ("draft", "open"):
+        raise UserError(400, "Invoice is already paid or void.")
+    invoice._draft = False
+    invoice._paid_out_of_band = True
+    invoice.status_transitions["paid_at"] = int(time.time())
+    schedule_webhook(Event("invoice.paid", invoice))
+    return invoice
+
+
+def _void(id: str, **kwargs: Any) -> Invoice:
+    """Stripe voids an open invoice that has no payment attempt; localstripe requires one."""
+    invoice = Invoice._api_retrieve(id)
+    if invoice.payment_intent is not None:
+        return _original_void(id)
+    if invoice.status != "open":
+        raise UserError(400, "Only open invoices can be voided.")
+    invoice._voided = True
+    invoice.status_transitions["voided_at"] = int(time.time())
+    schedule_webhook(Event("invoice.voided", invoice))
+    return invoice
+
+
+def _mark_uncollectible(id: str, **kwargs: Any) -> Invoice:
+    invoice = Invoice._api_retrieve(id)
+    if invoice.status != "open":
+        raise UserError(400, "Only open invoices can be marked uncollectible.")
+    invoice._uncollectible = True
+    schedule_webhook(Event("invoice.marked_uncollectible", invoice))
+    return invoice
+
+
+@web.middleware
+async def idempotency_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
+    if _failures_to_inject["count"] > 0 and request.path.startswith("/v1/"):
+        _failures_to_inject["count"] -= 1
+        return web.json_response(
+            {"error": {"type": "api_error", "message": "injected failure"}}, status=500
+        )
+    key = request.headers.get("Idempotency-Key")
+    if request.method != "POST" or not key:
+        return await handler(request)
+    cache_key = (request.headers.get("Authorization", ""), key)
+    if cache_key in _idempotent_responses:
+        status, body = _idempotent_responses[cache_key]
+        return web.Response(
+            status=status,
+            body=body,
+            content_type="application/json",
+            headers={"Idempotent-Replayed": "true"},
+        )
+    response = await handler(request)
+    replayable = response.body if isinstance(response, web.Response) else None
+    if isinstance(replayable, bytes) and response.status < 500:
+        _idempotent_responses[cache_key] = (response.status, replayable)
+    return response
+
+
+async def fail_next(request: web.Request) -> web.Response:
+    _failures_to_inject["count"] = int(request.query.get("count", "1"))
+    return web.Response()
+
+
+def build_app() -> web.Application:
+    _keep_state_in_memory()
+    store.clear()
+    Invoice._api_create = staticmethod(_invoice_create)
+    Invoice.status = property(_status)
+    Invoice._on_payment_success = _on_payment_success
+    InvoiceItem.__init__ = _item_init
+    app = server.app
+    app.middlewares.append(idempotency_middleware)
+    app.router.add_post("/v1/invoices/{id}/finalize", server.api_extra(_finalize, ""))
+    app.router.add_post(
+        "/v1/invoices/{id}/mark_uncollectible", server.api_extra(_mark_uncollectible, "")
+    )
+    # The pay and void routes exist already: route them to the extended handlers.
+    extended = {"/v1/invoices/{id}/pay": _pay, "/v1/invoices/{id}/void": _void}
+    for route in app.router.routes():
+        canonical = route.resource.canonical if route.resource else ""
+        if route.method == "POST" and canonical in extended:
+            route._handler = server.api_extra(extended[canonical], "")
+    app.router.add_post("/_config/fail_next", fail_next)
+    return app
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--port", type=int, required=True)
+    args = parser.parse_args()
+    web.run_app(build_app(), host="127.0.0.1", port=args.port, access_log=None)
+
+
+if __name__ == "__main__":
+    main()
