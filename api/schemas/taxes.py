@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from typing import Annotated, Any
 
@@ -36,3 +38,8 @@ def present_tax(row: Row) -> dict[str, Any]:
         "applied_to_billing_entities_codes": [],
         "created_at": iso(row["created_at"]),
     }
+
+
+def present_taxes(taxes: Mapping[uuid.UUID, Row], ids: Iterable[uuid.UUID]) -> list[dict[str, Any]]:
+    """The taxes with these ids, in order (deleted taxes drop out)."""
+    return [present_tax(taxes[tax_id]) for tax_id in ids if tax_id in taxes]

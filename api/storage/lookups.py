@@ -92,3 +92,11 @@ def tax_ids_for_codes(
     if any(code not in taxes for code in codes):
         raise NotFound("tax")
     return [taxes[code]["id"] for code in dict.fromkeys(codes)]
+
+
+def taxes_by_id(
+    store: CatalogStore, organization_id: uuid.UUID, rows: Iterable[Row], column: str = "tax_ids"
+) -> dict[uuid.UUID, Row]:
+    """Every live tax referenced by ``column`` of these rows, fetched in one query."""
+    ids = [tax_id for row in rows for tax_id in row[column]]
+    return rows_by_ids(store, "taxes", organization_id, ids)
