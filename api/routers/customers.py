@@ -90,7 +90,8 @@ def list_customers(
     currencies: Annotated[list[str] | None, Query(alias="currencies[]")] = None,
     countries: Annotated[list[str] | None, Query(alias="countries[]")] = None,
 ) -> dict[str, Any]:
-    conditions, parameters = [], {}
+    conditions: list[str] = []
+    parameters: dict[str, Any] = {}
     if search_term:
         conditions.append(
             "(positionCaseInsensitiveUTF8(external_id, {term:String}) > 0"

@@ -150,7 +150,7 @@ def customer_columns(body: CustomerInput, current: Row | None) -> dict[str, Any]
         if config.provider_payment_methods is not None:
             columns["provider_payment_methods"] = list(config.provider_payment_methods)
     if current is None:
-        defaults = {f: None for f in PLAIN_FIELDS}
+        defaults: dict[str, Any] = dict.fromkeys(PLAIN_FIELDS)
         defaults.update(
             finalize_zero_amount_invoice="inherit",
             shipping_address="{}",
