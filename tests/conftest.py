@@ -36,6 +36,7 @@ class Warehouse:
     analyst_user: str | None
     analyst_password: str | None
     server: ServiceProcess | None  # the embedded server, None for an external ClickHouse
+    data_dir: Path | None = None  # the embedded server's data directory
 
     @property
     def env(self) -> dict[str, str]:
@@ -104,7 +105,16 @@ def warehouse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Warehouse]:
     server, url, admin_password, analyst_password = start_embedded_server(
         root / "data", root / "server.log"
     )
-    wh = Warehouse(url, "admin", admin_password, "meterhouse", "analyst", analyst_password, server)
+    wh = Warehouse(
+        url,
+        "admin",
+        admin_password,
+        "meterhouse",
+        "analyst",
+        analyst_password,
+        server,
+        root / "data",
+    )
     try:
         migrate(wh.client(database=""), wh.database)
         yield wh

@@ -1,0 +1,2 @@
+{{ config(materialized='view') }}
+select plan_code, amount_cents, currency from {{ ref('plans_seed') }}
