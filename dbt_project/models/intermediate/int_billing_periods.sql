@@ -70,6 +70,7 @@ select
     {{ days_inclusive('billed_from_date', 'service_to_date') }} as billed_days,
     {{ days_inclusive('billed_from_date', 'period_end_date') }} as billed_days_in_advance,
     end_date is not null and service_to_date = assumeNotNull(end_date) as is_terminating_period,
+    as_of_date,
     period_to < {{ rating_as_of() }} as is_closed
 from periods
 where service_from_date <= service_to_date or plan_pay_in_advance = 1

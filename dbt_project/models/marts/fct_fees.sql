@@ -1,0 +1,233 @@
+{{ config(
+    materialized='table',
+    engine='ReplacingMergeTree',
+    order_by='(organization_id, subscription_id, billing_date, fee_id)',
+) }}
+-- Every fee due up to the rating instant, one row per fee (zero amounts included, as Lago shows
+-- them): subscription fees (in advance or in arrears, prorated by day), charge fees per filter and
+-- group, per-charge minimum-spend true-ups, and minimum-commitment true-ups. `amount` is
+-- unrounded; `amount_cents` is rounded once, half-up, to the currency's minor unit.
+with periods as (
+    select * from {{ ref('int_billing_periods') }}
+),
+
+organization_taxes as (
+    select
+        organization_id,
+        mapFromArrays(groupArray(tax_id), groupArray(tax_code)) as code_by_id,
+        arraySort(groupArrayIf(tax_code, applied_to_organization = 1)) as organization_codes
+    from {{ ref('stg_taxes') }}
+    group by organization_id
+),
+
+subscription_fees as (
+    select
+        organization_id, subscription_id, external_subscription_id, customer_id, external_customer_id,
+        plan_id, timezone, currency, plan_tax_ids, customer_tax_ids,
+        'subscription' as fee_type,
+        toUInt8(0) as is_true_up,
+        cast(null as Nullable(UUID)) as charge_id,
+        cast(null as Nullable(UUID)) as charge_filter_id,
+        cast(null as Nullable(UUID)) as billable_metric_id,
+        cast(null as Nullable(String)) as billable_metric_code,
+        cast(map() as Map(String, String)) as grouped_by,
+        plan_display_name as invoice_display_name,
+        plan_pay_in_advance as pay_in_advance,
+        toUInt8(1) as invoiceable,
+        cast(null as Nullable(String)) as source_transaction_id,
+        period_from,
+        if(plan_pay_in_advance = 1, full_period_end - toIntervalMillisecond(1), period_to) as period_to,
+        if(plan_pay_in_advance = 1, least(billed_from_date, period_end_date), service_to_date + 1) as billing_date,
+        toDecimal128(1, 12) as units,
+        toUInt64(0) as events_count,
+        {{ money_div(money_mul(cents_to_amount('plan_amount_cents', 'currency'),
+                               'if(plan_pay_in_advance = 1, billed_days_in_advance, billed_days)'),
+                     'full_days') }} as amount,
+        amount as precise_unit_amount,
+        cast([] as Array(UUID)) as charge_tax_ids
+    from periods
+    where period_kind = 'subscription'
+        and if(plan_pay_in_advance = 1, billing_date <= as_of_date, is_closed)
+),
+
+charge_fees as (
+    select
+        organization_id, subscription_id, external_subscription_id, customer_id, external_customer_id,
+        plan_id, timezone, currency, plan_tax_ids, customer_tax_ids,
+        'charge' as fee_type,
+        toUInt8(0) as is_true_up,
+        cast(charge_id as Nullable(UUID)) as charge_id,
+        if(is_default_bucket, null, charge_filter_id) as charge_filter_id,
+        cast(billable_metric_id as Nullable(UUID)) as billable_metric_id,
+        cast(billable_metric_code as Nullable(String)) as billable_metric_code,
+        grouped_by,
+        invoice_display_name,
+        pay_in_advance,
+        invoiceable,
+        cast(null as Nullable(String)) as source_transaction_id,
+        period_from,
+        period_to,
+        billing_date,
+        units,
+        events_count,
+        amount,
+        precise_unit_amount,
+        charge_tax_ids
+    from {{ ref('int_charge_fees') }}
+    where is_closed
+),
+
+-- Per-charge minimum spend: min (prorated by the days served) minus the charge's fees over all
+-- its filters and groups; it inherits the charge's taxes.
+charge_true_ups as (
+    select
+        m.organization_id as organization_id, m.subscription_id as subscription_id,
+        any(m.external_subscription_id) as external_subscription_id, any(m.customer_id) as customer_id,
+        any(m.external_customer_id) as external_customer_id, any(m.plan_id) as plan_id,
+        any(m.timezone) as timezone, any(m.currency) as currency,
+        any(m.plan_tax_ids) as plan_tax_ids, any(m.customer_tax_ids) as customer_tax_ids,
+        'charge' as fee_type,
+        toUInt8(1) as is_true_up,
+        m.charge_id as charge_id,
+        cast(null as Nullable(UUID)) as charge_filter_id,
+        any(m.billable_metric_id) as billable_metric_id,
+        any(m.billable_metric_code) as billable_metric_code,
+        cast(map() as Map(String, String)) as grouped_by,
+        any(m.invoice_display_name) as invoice_display_name,
+        toUInt8(0) as pay_in_advance,
+        toUInt8(1) as invoiceable,
+        cast(null as Nullable(String)) as source_transaction_id,
+        m.period_from as period_from,
+        any(m.period_to) as period_to,
+        any(m.billing_date) as billing_date,
+        toDecimal128(1, 12) as units,
+        toUInt64(0) as events_count,
+        {{ money_div(money_mul(cents_to_amount('any(m.min_amount_cents)', 'any(m.currency)'), 'any(m.service_days)'), 'any(m.full_days)') }}
+            - sum(m.amount) as amount,
+        amount as precise_unit_amount,
+        any(m.charge_tax_ids) as charge_tax_ids
+    from charge_fees_with_minimum as m
+    group by m.organization_id, m.subscription_id, m.charge_id, m.period_from
+    having amount > 0
+),
+
+charge_fees_with_minimum as (
+    select
+        f.organization_id as organization_id,
+        f.subscription_id as subscription_id,
+        f.external_subscription_id as external_subscription_id,
+        f.customer_id as customer_id,
+        f.external_customer_id as external_customer_id,
+        f.plan_id as plan_id,
+        f.timezone as timezone,
+        f.currency as currency,
+        f.plan_tax_ids as plan_tax_ids,
+        f.customer_tax_ids as customer_tax_ids,
+        f.charge_id as charge_id,
+        f.billable_metric_id as billable_metric_id,
+        f.billable_metric_code as billable_metric_code,
+        f.invoice_display_name as invoice_display_name,
+        f.period_from as period_from,
+        f.period_to as period_to,
+        f.billing_date as billing_date,
+        f.amount as amount,
+        f.charge_tax_ids as charge_tax_ids,
+        c.min_amount_cents as min_amount_cents, p.service_days as service_days, p.full_days as full_days
+    from charge_fees as f
+    inner join {{ ref('stg_charges') }} as c
+        on c.organization_id = f.organization_id and c.charge_id = assumeNotNull(f.charge_id)
+    inner join periods as p
+        on p.organization_id = f.organization_id and p.subscription_id = f.subscription_id
+        and p.period_kind = 'charges' and p.period_from = f.period_from
+    where c.min_amount_cents > 0
+),
+
+-- Minimum commitment: prorated by day over the billed part of the period, minus the period's
+-- subscription and charge fees (charge periods inside the subscription period).
+commitment_true_ups as (
+    select
+        p.organization_id as organization_id, p.subscription_id as subscription_id,
+        any(p.external_subscription_id) as external_subscription_id, any(p.customer_id) as customer_id,
+        any(p.external_customer_id) as external_customer_id, any(p.plan_id) as plan_id,
+        any(p.timezone) as timezone, any(p.currency) as currency,
+        any(p.plan_tax_ids) as plan_tax_ids, any(p.customer_tax_ids) as customer_tax_ids,
+        'commitment' as fee_type,
+        toUInt8(0) as is_true_up,
+        cast(null as Nullable(UUID)) as charge_id,
+        cast(null as Nullable(UUID)) as charge_filter_id,
+        cast(null as Nullable(UUID)) as billable_metric_id,
+        cast(null as Nullable(String)) as billable_metric_code,
+        cast(map() as Map(String, String)) as grouped_by,
+        'Minimum commitment true-up' as invoice_display_name,
+        toUInt8(0) as pay_in_advance,
+        toUInt8(1) as invoiceable,
+        cast(null as Nullable(String)) as source_transaction_id,
+        p.period_from as period_from,
+        any(p.period_to) as period_to,
+        any(p.service_to_date) + 1 as billing_date,
+        toDecimal128(1, 12) as units,
+        toUInt64(0) as events_count,
+        {{ money_div(money_mul(cents_to_amount('any(assumeNotNull(p.minimum_commitment_amount_cents))', 'any(p.currency)'),
+                               'any(p.billed_days)'), 'any(p.full_days)') }}
+            - sum(ifNull(f.amount, toDecimal128(0, 12))) as amount,
+        amount as precise_unit_amount,
+        cast([] as Array(UUID)) as charge_tax_ids
+    from periods as p
+    left join (
+        select subscription_id, period_from, amount from subscription_fees
+        union all
+        select subscription_id, period_from, amount from charge_fees
+    ) as f
+        on f.subscription_id = p.subscription_id
+        and f.period_from >= p.period_from and f.period_from <= p.period_to
+    where p.period_kind = 'subscription' and p.is_closed and p.minimum_commitment_amount_cents is not null
+    group by p.organization_id, p.subscription_id, p.period_from
+    having amount > 0
+),
+
+fees as (
+    select * from subscription_fees
+    union all select * from charge_fees
+    union all select * from charge_true_ups
+    union all select * from commitment_true_ups
+)
+
+-- Union branches widen some columns to Nullable; every one of them is set on every fee.
+select
+    fees.organization_id as organization_id,
+    assumeNotNull({{ uuid5("concat_ws('|', toString(fees.organization_id), fee_type, toString(is_true_up), "
+                           "toString(subscription_id), ifNull(toString(charge_id), ''), ifNull(toString(charge_filter_id), ''), "
+                           "toString(grouped_by), toString(period_from), ifNull(source_transaction_id, ''))") }}) as fee_id,
+    cast(fee_type as LowCardinality(String)) as fee_type,
+    is_true_up,
+    customer_id,
+    external_customer_id,
+    subscription_id,
+    external_subscription_id,
+    plan_id,
+    charge_id,
+    charge_filter_id,
+    billable_metric_id,
+    billable_metric_code,
+    grouped_by,
+    invoice_display_name,
+    pay_in_advance,
+    invoiceable,
+    source_transaction_id,
+    assumeNotNull(fees.period_from) as period_from,
+    assumeNotNull(fees.period_to) as period_to,
+    assumeNotNull(fees.billing_date) as billing_date,
+    timezone,
+    cast(currency as LowCardinality(String)) as currency,
+    units,
+    events_count,
+    toDecimal128(assumeNotNull(fees.precise_unit_amount), 12) as precise_unit_amount,
+    toDecimal128(assumeNotNull(fees.amount), 12) as amount,
+    {{ amount_cents('toDecimal128(assumeNotNull(fees.amount), 12)', 'currency') }} as amount_cents,
+    if(empty(multiIf(notEmpty(charge_tax_ids), charge_tax_ids, notEmpty(plan_tax_ids), plan_tax_ids, customer_tax_ids)),
+       organization_taxes.organization_codes,
+       arrayMap(tax_id -> organization_taxes.code_by_id[tax_id],
+                multiIf(notEmpty(charge_tax_ids), charge_tax_ids, notEmpty(plan_tax_ids), plan_tax_ids, customer_tax_ids)))
+        as tax_codes
+from fees
+left join organization_taxes on organization_taxes.organization_id = fees.organization_id
