@@ -9,6 +9,7 @@ starts, and whether it touches files or the network. A real tokenizer is needed 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import Enum
 
@@ -64,9 +65,11 @@ class Token:
         return self.text.upper()
 
 
-def tokenize(sql: str) -> list[Token]:
-    """Significant tokens (no whitespace or comments), each with its parenthesis depth."""
-    tokens: list[Token] = []
+def iter_tokens(sql: str) -> Iterator[Token]:
+    """Significant tokens (no whitespace or comments), each with its parenthesis depth.
+
+    Lazy, so that an INSERT's header can be read without scanning the data after it.
+    """
     depth = 0
     for match in _TOKEN.finditer(sql):
         kind = match.lastgroup or "other"
@@ -76,10 +79,13 @@ def tokenize(sql: str) -> list[Token]:
             continue
         if kind == "close":
             depth = max(depth - 1, 0)
-        tokens.append(Token(kind, match.group(), match.start(), match.end(), depth))
+        yield Token(kind, match.group(), match.start(), match.end(), depth)
         if kind == "open":
             depth += 1
-    return tokens
+
+
+def tokenize(sql: str) -> list[Token]:
+    return list(iter_tokens(sql))
 
 
 @dataclass(frozen=True)
@@ -149,12 +155,14 @@ def _format_clause(tokens: list[Token], known_formats: frozenset[str]) -> tuple[
 
 def parse(sql: str, known_formats: frozenset[str]) -> Statement:
     """Parse one request's SQL: exactly one statement (a trailing ``;`` is allowed)."""
-    tokens = tokenize(sql)
-    if not tokens:
+    tokens_iter = iter_tokens(sql)
+    first = next(tokens_iter, None)
+    if first is None:
         raise WarehouseError(SYNTAX_ERROR, "Empty query")
-    kind = _kind_of(tokens[0].upper)
-    if kind is Kind.INSERT:
-        return _parse_insert(sql, tokens, known_formats)
+    if first.upper == "INSERT":
+        return _parse_insert(sql, first, tokens_iter, known_formats)
+    tokens = [first, *tokens_iter]
+    kind = _kind_of(first.upper)
     semicolons = [i for i, t in enumerate(tokens) if t.kind == "semicolon"]
     if semicolons:
         if semicolons[0] != len(tokens) - 1:
@@ -165,24 +173,28 @@ def parse(sql: str, known_formats: frozenset[str]) -> Statement:
     return Statement(text, kind, tokens, clause[1] if clause else None, None)
 
 
-def _parse_insert(sql: str, tokens: list[Token], known_formats: frozenset[str]) -> Statement:
+def _parse_insert(
+    sql: str, first: Token, rest: Iterator[Token], known_formats: frozenset[str]
+) -> Statement:
     """INSERT: the data after ``FORMAT <name>`` is not SQL and must not be tokenized as such."""
-    for index, token in enumerate(tokens):
-        if token.depth != 0:
-            continue
-        upper = token.upper
-        if upper == "FORMAT" and index + 1 < len(tokens):
-            name = tokens[index + 1]
-            if name.text.lower() in known_formats:
-                head = tokens[: index + 2]
-                return Statement(
-                    sql[: token.start].rstrip(),
-                    Kind.INSERT,
-                    head,
-                    name.text,
-                    _data_offset(sql, name.end),
-                )
-        if upper in ("VALUES", "SELECT", "WITH"):
+    tokens = [first]
+    for token in rest:
+        tokens.append(token)
+        previous = tokens[-2]
+        if (
+            previous.depth == 0
+            and previous.upper == "FORMAT"
+            and token.text.lower() in known_formats
+        ):
+            return Statement(
+                sql[: previous.start].rstrip(),
+                Kind.INSERT,
+                tokens,
+                token.text,
+                _data_offset(sql, token.end),
+            )
+        if token.depth == 0 and token.upper in ("VALUES", "SELECT", "WITH"):
+            tokens.extend(rest)
             break
     semicolons = [i for i, t in enumerate(tokens) if t.kind == "semicolon" and t.depth == 0]
     if semicolons and semicolons[0] != len(tokens) - 1:
