@@ -1,4 +1,4 @@
-"""Debian packages some tests need (docker-compose, chromium, poppler-utils), installed on demand."""
+"""Debian packages some tests need (docker-compose, chromium, poppler-utils), on demand."""
 
 from __future__ import annotations
 
