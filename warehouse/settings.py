@@ -68,6 +68,18 @@ class Settings(BaseSettings):
     ingest_retry_after_s: int = Field(1, ge=1)
     ingest_insert_timeout_s: float = Field(30.0, gt=0)
 
+    # --- first run (meterhouse up, meterhouse/supervisor.py, meterhouse/demo/) ------------------
+    billing_api_port: int = Field(3000, ge=1, le=65535, description="Port of the billing API.")
+    dagster_port: int = Field(3100, ge=1, le=65535, description="Port of the Dagster UI.")
+    dashboards_port: int = Field(8501, ge=1, le=65535, description="Port of the dashboards.")
+    docs_port: int = Field(8580, ge=1, le=65535, description="Port of the dbt docs site.")
+    localstripe_port: int = Field(8420, ge=1, le=65535, description="Port of localstripe.")
+    up_startup_timeout_s: float = Field(120.0, gt=0, description="Wait for each service's health.")
+    demo_customers: int = Field(200, ge=1, description="Customers of the demo organization.")
+    demo_days: int = Field(90, ge=1, description="Days of usage history in the demo.")
+    demo_events_per_day: int = Field(25_000, ge=0, description="Demo events per day, overall.")
+    demo_seed: int = Field(42, description="Seed of the demo generator.")
+
     # --- state of the local processes (Dagster home, generated secrets) -------------------------
     home: Path = Path(".meterhouse")
 
