@@ -22,6 +22,8 @@ app = typer.Typer(
 COMMAND_GROUPS: list[tuple[str, str]] = [
     ("warehouse", "warehouse.cli:app"),
     ("api", "api.cli:app"),
+    ("ingest", "ingestion.cli:app"),
+    ("orgs", "meterhouse.orgs_cli:app"),
 ]
 
 

@@ -1,0 +1,118 @@
+"""Bulk NDJSON: a whole file of events in one request, parsed by the warehouse, not by Python.
+
+The body (optionally gzip or zstd, per Content-Encoding) is decompressed into a spool file,
+then streamed to the warehouse as TabSeparated rows (byte operations on whole chunks, see
+``writer.tsv_rows_from_chunks``). All or nothing: if the engine diverts any line to
+events_rejected, the request's stored rows are deleted and the file is re-read with the Python
+validators to name each bad line (0-based line index, field, reason).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+import zlib
+from collections.abc import AsyncIterator, Iterator
+from typing import IO, Protocol
+
+import zstandard
+
+from ingestion.validation import EventError, Limits, validate_line
+from ingestion.writer import EventWriter, RequestStamp, tsv_rows_from_chunks
+
+CHUNK_BYTES = 1 << 20
+SPOOL_IN_MEMORY_BYTES = 8 << 20
+MAX_REPORTED_ERRORS = 1000
+DECOMPRESSION_ERRORS = (zlib.error, zstandard.ZstdError)
+
+
+class Decompressor(Protocol):
+    def decompress(self, data: bytes) -> bytes: ...
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+class UnsupportedEncoding(Exception):
+    pass
+
+
+def decompressor(content_encoding: str) -> Decompressor | None:
+    encoding = content_encoding.strip().lower()
+    if encoding in ("", "identity"):
+        return None
+    if encoding in ("gzip", "x-gzip"):
+        return zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+    if encoding == "zstd":
+        return zstandard.ZstdDecompressor().decompressobj()
+    raise UnsupportedEncoding(encoding)
+
+
+async def spool_body(
+    stream: AsyncIterator[bytes], content_encoding: str, max_bytes: int
+) -> tuple[IO[bytes], int]:
+    """Decompress the request body into a spool file; return it (rewound) and its line count."""
+    decoder = decompressor(content_encoding)
+    # Closed by the caller (or below on failure): the file outlives this function.
+    spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY_BYTES)  # noqa: SIM115
+    size = lines = 0
+    last_byte = b"\n"
+    try:
+        async for chunk in stream:
+            data = decoder.decompress(chunk) if decoder is not None else chunk
+            if not data:
+                continue
+            size += len(data)
+            if size > max_bytes:
+                raise BodyTooLarge(f"body larger than {max_bytes} bytes once decompressed")
+            # Lines that hold something: newlines not directly after another newline.
+            lines += data.count(b"\n") - data.count(b"\n\n") - (last_byte == b"\n" == data[:1])
+            last_byte = data[-1:]
+            spool.write(data)
+    except BaseException:
+        spool.close()
+        raise
+    if last_byte != b"\n":
+        lines += 1
+    spool.seek(0)
+    return spool, lines
+
+
+def read_chunks(spool: IO[bytes]) -> Iterator[bytes]:
+    spool.seek(0)
+    while chunk := spool.read(CHUNK_BYTES):
+        yield chunk
+
+
+def diagnose(spool: IO[bytes], stamp: RequestStamp, limits: Limits) -> list[EventError]:
+    """Name the bad lines of a rejected file (only runs when the engine refused something)."""
+    errors: list[EventError] = []
+    spool.seek(0)
+    for index, line in enumerate(spool):
+        if not line.strip():
+            continue
+        errors.extend(
+            validate_line(line.rstrip(b"\r\n"), index, now_ms=stamp.now_ms, limits=limits)
+        )
+        if len(errors) >= MAX_REPORTED_ERRORS:
+            break
+    return errors
+
+
+async def commit_bulk(
+    writer: EventWriter, spool: IO[bytes], stamp: RequestStamp, limits: Limits
+) -> list[EventError] | list[str]:
+    """Insert the spooled file; empty when committed, else what was wrong (nothing is kept)."""
+    return await asyncio.to_thread(_commit_bulk, writer, spool, stamp, limits)
+
+
+def _commit_bulk(
+    writer: EventWriter, spool: IO[bytes], stamp: RequestStamp, limits: Limits
+) -> list[EventError] | list[str]:
+    writer.insert(tsv_rows_from_chunks(stamp, read_chunks(spool)))
+    if not writer.rejected_counts([stamp.request_id]):
+        return []
+    writer.delete_request(stamp)
+    errors = diagnose(spool, stamp, limits)
+    return errors or writer.rejected_lines(stamp.request_id, limit=MAX_REPORTED_ERRORS)

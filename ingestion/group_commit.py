@@ -1,0 +1,154 @@
+"""Group commit: concurrent requests share one INSERT, and each is answered after it.
+
+A request hands its validated events to the buffer and waits. The flusher takes everything
+waiting (after at most ``flush_interval_s``, or at once when ``flush_max_events`` are waiting),
+sends it as one INSERT and then resolves every request of that flush: success only once the
+warehouse acknowledged the INSERT. While one INSERT runs, the next group gathers, so batches
+grow with load. A failed INSERT fails every request in it (503: the client retries, and
+transaction_id makes the retry harmless). The buffer holds at most ``max_buffered_events``;
+beyond that requests are refused at once, so memory stays bounded while the warehouse is down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from dataclasses import dataclass, field
+
+from ingestion.metrics import IngestMetrics
+from ingestion.writer import EventWriter, RequestStamp, tsv_rows
+
+log = logging.getLogger(__name__)
+
+
+class WarehouseUnavailable(Exception):
+    """The events were not committed; the client should retry later."""
+
+
+class BufferFull(WarehouseUnavailable):
+    pass
+
+
+class RejectedByWarehouse(Exception):
+    """The engine refused some of the request's events (nothing of the request is kept)."""
+
+    def __init__(self, lines: list[str]) -> None:
+        super().__init__(f"{len(lines)} event(s) rejected by the warehouse")
+        self.lines = lines
+
+
+@dataclass
+class PendingWrite:
+    stamp: RequestStamp
+    lines: list[bytes]
+    done: asyncio.Future[None] = field(
+        default_factory=lambda: asyncio.get_running_loop().create_future()
+    )
+
+
+class GroupCommitBuffer:
+    def __init__(
+        self,
+        writer: EventWriter,
+        metrics: IngestMetrics,
+        *,
+        flush_interval_s: float,
+        flush_max_events: int,
+        max_buffered_events: int,
+    ) -> None:
+        self.writer = writer
+        self.metrics = metrics
+        self.flush_interval_s = flush_interval_s
+        self.flush_max_events = flush_max_events
+        self.max_buffered_events = max_buffered_events
+        self._pending: list[PendingWrite] = []
+        self._buffered = 0
+        self._wakeup = asyncio.Event()
+        self._full = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._closing = False
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="group-commit")
+
+    async def stop(self) -> None:
+        """Flush what is waiting, then stop; requests arriving afterwards are refused."""
+        self._closing = True
+        self._wakeup.set()
+        self._full.set()
+        if self._task is not None:
+            await self._task
+
+    async def write(self, stamp: RequestStamp, lines: list[bytes]) -> None:
+        """Return once the lines are committed; raise WarehouseUnavailable otherwise."""
+        if self._closing:
+            raise WarehouseUnavailable("shutting down")
+        # An oversized request still gets in when the buffer is empty, so it can make progress.
+        if self._buffered and self._buffered + len(lines) > self.max_buffered_events:
+            raise BufferFull(f"{self._buffered} events already waiting")
+        pending = PendingWrite(stamp, lines)
+        self._pending.append(pending)
+        self._buffered += len(lines)
+        self.metrics.buffered_events = self._buffered
+        self._wakeup.set()
+        if self._buffered >= self.flush_max_events:
+            self._full.set()
+        await pending.done
+
+    async def _run(self) -> None:
+        while True:
+            await self._wakeup.wait()
+            if not self._closing and self._buffered < self.flush_max_events:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._full.wait(), self.flush_interval_s)
+            batch, self._pending = self._pending, []
+            self._wakeup.clear()
+            self._full.clear()
+            if batch:
+                await self._flush(batch)
+            if self._closing and not self._pending:
+                return
+
+    async def _flush(self, batch: list[PendingWrite]) -> None:
+        events = sum(len(item.lines) for item in batch)
+        body = b"".join(tsv_rows(item.stamp, item.lines) for item in batch)
+        started = time.perf_counter()
+        try:
+            rejected = await asyncio.to_thread(self._commit, body, batch)
+        except Exception as exc:
+            log.warning("group commit of %d events failed: %s", events, exc)
+            self.metrics.flush_failures += 1
+            for item in batch:
+                _settle(item, WarehouseUnavailable(str(exc)))
+        else:
+            for item in batch:
+                _settle(item, rejected.get(item.stamp.request_id))
+        finally:
+            self._buffered -= events
+            self.metrics.buffered_events = self._buffered
+        self.metrics.flush_events.observe(events)
+        self.metrics.flush_seconds.observe(time.perf_counter() - started)
+
+    def _commit(self, body: bytes, batch: list[PendingWrite]) -> dict[uuid.UUID, Exception]:
+        """Insert, then undo and report the requests the engine refused (runs in a thread)."""
+        self.writer.insert(body)
+        counts = self.writer.rejected_counts([item.stamp.request_id for item in batch])
+        failures: dict[uuid.UUID, Exception] = {}
+        for item in batch:
+            if counts.get(item.stamp.request_id):
+                self.writer.delete_request(item.stamp)
+                lines = self.writer.rejected_lines(item.stamp.request_id, limit=100)
+                failures[item.stamp.request_id] = RejectedByWarehouse(lines)
+        return failures
+
+
+def _settle(item: PendingWrite, error: Exception | None) -> None:
+    if item.done.done():  # the request went away (client disconnected)
+        return
+    if error is None:
+        item.done.set_result(None)
+    else:
+        item.done.set_exception(error)

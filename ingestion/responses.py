@@ -1,0 +1,78 @@
+"""Response bodies: Lago's event shape and error envelope, serialized with orjson."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from fastapi import Response
+
+from ingestion.validation import EventError, ValidEvent
+
+# Namespace of the deterministic event ids (lago_id): UUIDv5 over the dedup key, so a retried
+# event gets the id it got the first time.
+EVENT_ID_NAMESPACE = uuid.UUID("6f1d4b1e-6a53-5c1f-9f5e-7a6d0c1e2b3a")
+
+
+class JSONBody(Response):
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content)
+
+
+def iso_ms(millis: int) -> str:
+    moment = datetime.fromtimestamp(millis // 1000, UTC)
+    return f"{moment:%Y-%m-%dT%H:%M:%S}.{millis % 1000:03d}Z"
+
+
+def event_id(organization_id: uuid.UUID, event: ValidEvent) -> uuid.UUID:
+    natural_key = f"{organization_id}/{event.external_subscription_id}/{event.transaction_id}"
+    return uuid.uuid5(EVENT_ID_NAMESPACE, natural_key)
+
+
+def lago_event(organization_id: uuid.UUID, event: ValidEvent, created_at: str) -> dict[str, Any]:
+    """One event as Lago's API returns it."""
+    return {
+        "lago_id": str(event_id(organization_id, event)),
+        "transaction_id": event.transaction_id,
+        "lago_customer_id": None,
+        "lago_subscription_id": None,
+        "external_customer_id": event.external_customer_id,
+        "external_subscription_id": event.external_subscription_id,
+        "code": event.code,
+        "timestamp": iso_ms(event.timestamp_ms),
+        "precise_total_amount_cents": event.precise_total_amount_cents,
+        "properties": event.properties,
+        "created_at": created_at,
+    }
+
+
+def validation_error(errors: list[EventError], *, batch: bool, **extra: Any) -> JSONBody:
+    """422 in Lago's envelope; ``errors`` lists every problem as (index, field, reason)."""
+    details: dict[str, Any] = {}
+    for error in errors:
+        target = details.setdefault(str(error.index), {}) if batch else details
+        target.setdefault(error.field, []).append(error.reason)
+    return JSONBody(
+        {
+            "status": 422,
+            "error": "Unprocessable Entity",
+            "code": "validation_errors",
+            "error_details": details,
+            "errors": [error.as_dict() for error in errors],
+            **extra,
+        },
+        status_code=422,
+    )
+
+
+def error(status: int, title: str, code: str, **extra: Any) -> JSONBody:
+    headers = {"Retry-After": str(extra.pop("retry_after"))} if "retry_after" in extra else None
+    return JSONBody(
+        {"status": status, "error": title, "code": code, **extra},
+        status_code=status,
+        headers=headers,
+    )

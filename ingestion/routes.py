@@ -1,0 +1,219 @@
+"""The ingest API's routes (an APIRouter, mounted by the ingest service and the billing API).
+
+- ``POST /api/v1/events``: Lago's ``{"event": {...}}`` (answers 200 with the event), or
+  CloudEvents as OpenMeter ingests them: ``application/cloudevents+json`` (one),
+  ``application/cloudevents-batch+json`` (array), or plain JSON of either (answers 204).
+- ``POST /api/v1/events/batch``: Lago's ``{"events": [...]}`` (answers 200 with the events).
+- ``POST /api/v1/events/bulk``: NDJSON, optionally gzip/zstd (answers 200 with a count).
+- ``GET /health``, ``GET /metrics``.
+
+A 2xx means every event of the request is committed in the warehouse. Batches are all or
+nothing: one bad event rejects the request (422 naming each bad event) and nothing is stored.
+A duplicate transaction_id (same organization and subscription) is answered as a success.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import orjson
+from fastapi import APIRouter, Request, Response
+
+from ingestion import bulk, responses
+from ingestion.dependencies import CurrentOrganization, IngestError, IngestRoute, State, unavailable
+from ingestion.group_commit import RejectedByWarehouse, WarehouseUnavailable
+from ingestion.state import IngestState
+from ingestion.validation import EventError, Reason, ValidEvent, cloudevent_to_lago, validate_event
+from meterhouse.orgs import Organization
+
+router = APIRouter(route_class=IngestRoute)
+
+CLOUDEVENT = "application/cloudevents+json"
+CLOUDEVENT_BATCH = "application/cloudevents-batch+json"
+
+
+async def read_json(request: Request, state: IngestState) -> Any:
+    body = await request.body()
+    # A batch may hold ingest_batch_max_events events of ingest_event_max_bytes each.
+    limit = state.settings.ingest_batch_max_events * state.settings.ingest_event_max_bytes
+    if len(body) > limit:
+        raise IngestError(responses.error(413, "Payload Too Large", "body_too_large"))
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise IngestError(
+            responses.error(400, "Bad Request", "invalid_json", message=str(exc))
+        ) from exc
+
+
+def validate_all(
+    events: list[Any], state: IngestState, organization: Organization, endpoint: str, now_ms: int
+) -> list[ValidEvent]:
+    """Every event valid, or IngestError(422) naming each bad one."""
+    if len(events) > state.settings.ingest_batch_max_events:
+        state.metrics.rejected[endpoint] += len(events)
+        reason = EventError(-1, "events", "too_many_events")
+        raise IngestError(
+            responses.validation_error(
+                [reason], batch=True, max_events=state.settings.ingest_batch_max_events
+            )
+        )
+    valid: list[ValidEvent] = []
+    errors: list[EventError] = []
+    for index, event in enumerate(events):
+        outcome = validate_event(event, index, now_ms=now_ms, limits=state.limits)
+        if isinstance(outcome, list):
+            errors.extend(outcome)
+        else:
+            valid.append(outcome)
+    if errors:
+        state.metrics.rejected[endpoint] += len(events)
+        raise IngestError(responses.validation_error(errors, batch=endpoint != "single"))
+    return valid
+
+
+async def commit(
+    events: list[ValidEvent], state: IngestState, organization: Organization, endpoint: str
+) -> str:
+    """Group-commit the events; return their created_at (ISO) once they are in the warehouse."""
+    stamp = state.stamp(organization.organization_id)
+    try:
+        await state.buffer.write(stamp, [event.line for event in events])
+    except WarehouseUnavailable as exc:
+        raise unavailable(state, str(exc)) from exc
+    except RejectedByWarehouse as exc:
+        state.metrics.rejected[endpoint] += len(events)
+        raise IngestError(
+            responses.validation_error(
+                [EventError(-1, "event", "rejected_by_warehouse")],
+                batch=True,
+                rejected=exc.lines,
+            )
+        ) from exc
+    state.metrics.accepted[endpoint] += len(events)
+    for event in events:
+        key = (organization.organization_id, event.external_subscription_id, event.transaction_id)
+        if state.recent_keys.seen_before(key):
+            state.metrics.duplicates += 1
+    return responses.iso_ms(stamp.now_ms)
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+@router.post("/api/v1/events", response_model=None)
+async def create_event(
+    request: Request, organization: CurrentOrganization, state: State
+) -> Response:
+    """Lago single event, or CloudEvents (one or a batch) as OpenMeter sends them."""
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    payload = await read_json(request, state)
+    if content_type == CLOUDEVENT or (isinstance(payload, dict) and "specversion" in payload):
+        return await ingest_cloudevents([payload], state, organization)
+    if content_type == CLOUDEVENT_BATCH or isinstance(payload, list):
+        if not isinstance(payload, list):
+            raise IngestError(
+                responses.validation_error(
+                    [EventError(-1, "events", Reason.NOT_OBJECT)], batch=True
+                )
+            )
+        return await ingest_cloudevents(payload, state, organization)
+    if not isinstance(payload, dict) or "event" not in payload:
+        raise IngestError(
+            responses.validation_error([EventError(0, "event", Reason.MANDATORY)], batch=False)
+        )
+    [event] = validate_all([payload["event"]], state, organization, "single", now_ms())
+    created_at = await commit([event], state, organization, "single")
+    body = {"event": responses.lago_event(organization.organization_id, event, created_at)}
+    return responses.JSONBody(body)
+
+
+async def ingest_cloudevents(
+    cloudevents: list[Any], state: IngestState, organization: Organization
+) -> Response:
+    # raw keeps the CloudEvent as received next to its Lago mapping.
+    mapped = []
+    for cloudevent in cloudevents:
+        event = cloudevent_to_lago(cloudevent)
+        if isinstance(event, dict):
+            event["cloudevent"] = cloudevent
+        mapped.append(event)
+    events = validate_all(mapped, state, organization, "cloudevents", now_ms())
+    await commit(events, state, organization, "cloudevents")
+    return Response(status_code=204)
+
+
+@router.post("/api/v1/events/batch", response_model=None)
+async def create_events_batch(
+    request: Request, organization: CurrentOrganization, state: State
+) -> Response:
+    """Lago batch: ``{"events": [...]}``, all accepted or all rejected."""
+    payload = await read_json(request, state)
+    events = payload.get("events") if isinstance(payload, dict) else None
+    if not isinstance(events, list):
+        raise IngestError(
+            responses.validation_error([EventError(-1, "events", Reason.MANDATORY)], batch=True)
+        )
+    valid = validate_all(events, state, organization, "batch", now_ms())
+    created_at = await commit(valid, state, organization, "batch")
+    org_id = organization.organization_id
+    return responses.JSONBody(
+        {"events": [responses.lago_event(org_id, event, created_at) for event in valid]}
+    )
+
+
+@router.post("/api/v1/events/bulk", response_model=None)
+async def create_events_bulk(
+    request: Request, organization: CurrentOrganization, state: State
+) -> Response:
+    """NDJSON, one Lago event per line; Content-Encoding gzip or zstd. All or nothing."""
+    max_bytes = state.settings.ingest_bulk_max_bytes
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > max_bytes:
+        raise IngestError(responses.error(413, "Payload Too Large", "body_too_large"))
+    async with state.bulk_slots:
+        try:
+            spool, lines = await bulk.spool_body(
+                request.stream(), request.headers.get("content-encoding", ""), max_bytes
+            )
+        except bulk.BodyTooLarge as exc:
+            raise IngestError(
+                responses.error(413, "Payload Too Large", "body_too_large", message=str(exc))
+            ) from exc
+        except bulk.UnsupportedEncoding as exc:
+            raise IngestError(
+                responses.error(415, "Unsupported Media Type", "unsupported_encoding")
+            ) from exc
+        except bulk.DECOMPRESSION_ERRORS as exc:
+            raise IngestError(
+                responses.error(400, "Bad Request", "invalid_compressed_body", message=str(exc))
+            ) from exc
+        with spool:
+            stamp = state.stamp(organization.organization_id)
+            started = time.perf_counter()
+            try:
+                problems = await bulk.commit_bulk(state.writer, spool, stamp, state.limits)
+            except Exception as exc:
+                raise unavailable(state, str(exc)) from exc
+            state.metrics.bulk_seconds.observe(time.perf_counter() - started)
+    if problems:
+        state.metrics.rejected["bulk"] += lines
+        errors = [p for p in problems if isinstance(p, EventError)]
+        raw = [p for p in problems if isinstance(p, str)]
+        if not errors:  # the engine refused lines the Python validators accept
+            errors = [EventError(-1, "event", "rejected_by_warehouse")]
+        return responses.validation_error(errors, batch=True, accepted=0, rejected=raw)
+    state.metrics.accepted["bulk"] += lines
+    return responses.JSONBody({"accepted": lines, "created_at": responses.iso_ms(stamp.now_ms)})
+
+
+@router.get("/health", response_model=None)
+async def health(state: State) -> Response:
+    return responses.JSONBody({"status": "ok", "buffered_events": state.metrics.buffered_events})
+
+
+@router.get("/metrics", response_model=None)
+async def metrics(state: State) -> Response:
+    return Response(state.metrics.render(), media_type="text/plain; version=0.0.4")

@@ -1,0 +1,229 @@
+"""Validation of incoming events, shared by every endpoint.
+
+The warehouse applies the same rules again when it stores an event (migration 0102's
+``events_input_mv``): these Python checks exist to name each bad event precisely (index, field,
+reason) before anything is written, and the bulk path uses them to explain a rejected file.
+Both sides accept exactly the same inputs; ``tests/ingestion/test_validation_fuzz.py`` checks it.
+
+Accepted shapes (Lago's event):
+- ``transaction_id``, ``code``, ``external_subscription_id``: non-empty strings (numbers are
+  accepted as their text, as Lago does); ``external_customer_id`` optional.
+- ``timestamp``: optional (defaults to the time of receipt); unix seconds as a number or numeric
+  string (fractions allowed, truncated to milliseconds), or an ISO-8601 date-time.
+- ``properties``: optional object; ``precise_total_amount_cents``: optional decimal (string or
+  number) that fits Decimal(38, 12).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import ROUND_DOWN, Decimal, InvalidOperation
+from typing import Any
+
+import orjson
+
+# DateTime64(3) ends with 2299; Lago's timestamps are unix seconds.
+MAX_UNIX_SECONDS = 10_413_792_000
+MAX_DECIMAL_ABS = Decimal(10) ** 26  # Decimal(38, 12) keeps 26 integer digits
+NUMERIC_PATTERN = re.compile(r"^[0-9]+(\.[0-9]+)?([eE][+-]?[0-9]+)?$")
+DECIMAL_PATTERN = re.compile(r"^-?[0-9]+(\.[0-9]+)?([eE][+-]?[0-9]+)?$")
+ISO_PATTERN = re.compile(
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}"
+    r"([T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,9})?)?)?"
+    r"(Z|[+-][0-9]{2}:?[0-9]{2})?$"
+)
+REQUIRED_TEXT_FIELDS = ("transaction_id", "external_subscription_id", "code")
+MILLISECOND = Decimal("0.001")
+
+
+class Reason:
+    """Machine-readable reasons, in Lago's style (``value_is_mandatory``)."""
+
+    MANDATORY = "value_is_mandatory"
+    NOT_TEXT = "value_must_be_a_string"
+    NOT_OBJECT = "value_must_be_an_object"
+    INVALID_TIMESTAMP = "invalid_timestamp"
+    FUTURE_TIMESTAMP = "timestamp_too_far_in_the_future"
+    INVALID_DECIMAL = "invalid_decimal"
+    TOO_LARGE = "event_too_large"
+    INVALID_JSON = "invalid_json"
+
+
+@dataclass(frozen=True)
+class EventError:
+    index: int
+    field: str
+    reason: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"index": self.index, "field": self.field, "reason": self.reason}
+
+
+@dataclass(frozen=True)
+class ValidEvent:
+    """An accepted event: its JSON text as stored in ``raw`` and what the response echoes."""
+
+    line: bytes
+    transaction_id: str
+    external_subscription_id: str
+    external_customer_id: str | None
+    code: str
+    timestamp_ms: int
+    properties: dict[str, Any]
+    precise_total_amount_cents: str | None
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_future_s: int
+    max_event_bytes: int
+
+
+def _text(value: Any) -> str | None:
+    """A string field's value, or None when it is not text (numbers count as their text)."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return None
+
+
+def parse_timestamp_ms(value: Any) -> int | None:
+    """Unix milliseconds of a Lago timestamp, or None when it cannot be read."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        text = repr(value) if isinstance(value, float) else str(value)
+    elif isinstance(value, str):
+        text = value
+    else:
+        return None
+    if NUMERIC_PATTERN.match(text):
+        try:
+            seconds = Decimal(text).quantize(MILLISECOND, rounding=ROUND_DOWN)
+        except InvalidOperation:
+            return None
+        if not 0 <= seconds < MAX_UNIX_SECONDS:
+            return None
+        return int(seconds * 1000)
+    if not ISO_PATTERN.match(text):
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    # Whole seconds are exact as a float; milliseconds are truncated, as the warehouse does.
+    millis = int(moment.replace(microsecond=0).timestamp()) * 1000 + moment.microsecond // 1000
+    if not 0 <= millis < MAX_UNIX_SECONDS * 1000:
+        return None
+    return millis
+
+
+def _decimal_text(value: Any) -> str | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        text = str(value)
+    elif isinstance(value, float):
+        text = repr(value)
+    elif isinstance(value, str):
+        text = value
+    else:
+        return None
+    if not DECIMAL_PATTERN.match(text):
+        return None
+    try:
+        amount = Decimal(text)
+    except InvalidOperation:
+        return None
+    return text if abs(amount) < MAX_DECIMAL_ABS else None
+
+
+def validate_event(
+    event: Any, index: int, *, now_ms: int, limits: Limits, line: bytes | None = None
+) -> ValidEvent | list[EventError]:
+    """Check one Lago-shaped event; ``line`` is its JSON text when the caller already has it."""
+    if not isinstance(event, dict):
+        return [EventError(index, "event", Reason.NOT_OBJECT)]
+    errors: list[EventError] = []
+    texts: dict[str, str] = {}
+    for field in REQUIRED_TEXT_FIELDS:
+        value = event.get(field)
+        text = _text(value)
+        if value is None or text == "":
+            errors.append(EventError(index, field, Reason.MANDATORY))
+        elif text is None:
+            errors.append(EventError(index, field, Reason.NOT_TEXT))
+        else:
+            texts[field] = text
+    customer = event.get("external_customer_id")
+    customer_text = _text(customer)
+    if customer is not None and customer_text is None:
+        errors.append(EventError(index, "external_customer_id", Reason.NOT_TEXT))
+    timestamp = event.get("timestamp")
+    timestamp_ms = now_ms if timestamp is None else parse_timestamp_ms(timestamp)
+    if timestamp_ms is None:
+        errors.append(EventError(index, "timestamp", Reason.INVALID_TIMESTAMP))
+    elif timestamp_ms > now_ms + limits.max_future_s * 1000:
+        errors.append(EventError(index, "timestamp", Reason.FUTURE_TIMESTAMP))
+    properties = event.get("properties")
+    if properties is not None and not isinstance(properties, dict):
+        errors.append(EventError(index, "properties", Reason.NOT_OBJECT))
+    amount = event.get("precise_total_amount_cents")
+    amount_text = None if amount is None else _decimal_text(amount)
+    if amount is not None and amount_text is None:
+        errors.append(EventError(index, "precise_total_amount_cents", Reason.INVALID_DECIMAL))
+    if line is None:
+        line = orjson.dumps(event)
+    if len(line) > limits.max_event_bytes:
+        errors.append(EventError(index, "event", Reason.TOO_LARGE))
+    if errors:
+        return errors
+    assert timestamp_ms is not None
+    return ValidEvent(
+        line=line,
+        transaction_id=texts["transaction_id"],
+        external_subscription_id=texts["external_subscription_id"],
+        external_customer_id=customer_text,
+        code=texts["code"],
+        timestamp_ms=timestamp_ms,
+        properties=properties or {},
+        precise_total_amount_cents=amount_text,
+    )
+
+
+def validate_line(line: bytes, index: int, *, now_ms: int, limits: Limits) -> list[EventError]:
+    """Errors of one NDJSON line (empty when it is valid); blank lines are skipped upstream."""
+    try:
+        event = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return [EventError(index, "event", Reason.INVALID_JSON)]
+    outcome = validate_event(event, index, now_ms=now_ms, limits=limits, line=line)
+    return outcome if isinstance(outcome, list) else []
+
+
+def cloudevent_to_lago(event: Any) -> Any:
+    """Map a CloudEvent (as OpenMeter ingests them) onto Lago's event fields.
+
+    id -> transaction_id, subject -> external_subscription_id, type -> code, time -> timestamp,
+    data -> properties; an optional ``customer`` extension attribute -> external_customer_id.
+    Anything that is not an object is returned as is, for validation to reject.
+    """
+    if not isinstance(event, dict):
+        return event
+    mapped: dict[str, Any] = {
+        "transaction_id": event.get("id"),
+        "external_subscription_id": event.get("subject"),
+        "code": event.get("type"),
+    }
+    if event.get("time") is not None:
+        mapped["timestamp"] = event["time"]
+    if event.get("data") is not None:
+        mapped["properties"] = event["data"]
+    if event.get("customer") is not None:
+        mapped["external_customer_id"] = event["customer"]
+    return mapped

@@ -1,0 +1,162 @@
+"""Writes events into the warehouse through ``events_input`` (see migration 0102).
+
+Every event travels as one TabSeparated row: a per-request prefix (organization, request id,
+ingested_at, limits) followed by the event's JSON text. The prefix is built once per request and
+the JSON text is only escaped for TabSeparated, so the bulk path stays byte operations on whole
+chunks. These functions are synchronous (clickhouse-connect); the API runs them in threads.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from clickhouse_connect.driver.client import Client
+
+from warehouse.client import get_client
+from warehouse.settings import Settings
+
+INPUT_TABLE = "events_input"
+INPUT_COLUMNS = (
+    "organization_id",
+    "request_id",
+    "ingested_at",
+    "max_timestamp",
+    "max_event_bytes",
+    "line",
+)
+
+
+@dataclass(frozen=True)
+class RequestStamp:
+    """What the warehouse needs to know about the request an event came in."""
+
+    organization_id: uuid.UUID
+    request_id: uuid.UUID
+    ingested_at_us: int
+    max_timestamp_ms: int
+    max_event_bytes: int
+
+    @property
+    def now_ms(self) -> int:
+        # Events without a timestamp get the time of receipt, as the engine computes it.
+        return self.ingested_at_us // 1000
+
+    @property
+    def ingested_at_text(self) -> str:
+        moment = datetime.fromtimestamp(self.ingested_at_us // 1_000_000, UTC)
+        return f"{moment:%Y-%m-%d %H:%M:%S}.{self.ingested_at_us % 1_000_000:06d}"
+
+    def prefix(self) -> bytes:
+        max_ts = datetime.fromtimestamp(self.max_timestamp_ms // 1000, UTC)
+        return (
+            f"{self.organization_id}\t{self.request_id}\t{self.ingested_at_text}\t"
+            f"{max_ts:%Y-%m-%d %H:%M:%S}.{self.max_timestamp_ms % 1000:03d}\t"
+            f"{self.max_event_bytes}\t"
+        ).encode()
+
+
+def tsv_escape(text: bytes) -> bytes:
+    """Escape JSON text (one line or many) for a TabSeparated field; newlines are kept."""
+    if b"\\" in text:
+        text = text.replace(b"\\", b"\\\\")
+    if b"\t" in text:
+        text = text.replace(b"\t", b"\\t")
+    if b"\r" in text:
+        text = text.replace(b"\r", b"\\r")
+    return text
+
+
+def tsv_rows(stamp: RequestStamp, lines: Iterable[bytes]) -> bytes:
+    """TabSeparated rows for single JSON lines (as orjson writes them: no raw newlines)."""
+    prefix = stamp.prefix()
+    return b"".join(prefix + tsv_escape(line) + b"\n" for line in lines)
+
+
+def tsv_rows_from_chunks(stamp: RequestStamp, chunks: Iterable[bytes]) -> Iterator[bytes]:
+    """TabSeparated rows for an NDJSON stream, chunk by chunk, without splitting it into events.
+
+    The prefix goes after every newline except the last one of the stream, so a line split
+    across two chunks stays one row.
+    """
+    prefix = stamp.prefix()
+    at_line_start = True
+    for chunk in chunks:
+        if not chunk:
+            continue
+        body = tsv_escape(chunk).replace(b"\n", b"\n" + prefix)
+        if at_line_start:
+            body = prefix + body
+        at_line_start = body.endswith(b"\n" + prefix)
+        if at_line_start:
+            body = body[: -len(prefix)]
+        yield body
+    if not at_line_start:
+        yield b"\n"
+
+
+class EventWriter:
+    """Inserts into events_input and reports rejected requests; one lazily built client."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._client: Client | None = None
+        self._lock = threading.Lock()
+
+    def client(self) -> Client:
+        # Built on first use, so the ingest API starts (and answers 503) while the warehouse is
+        # down, and recovers by itself when it returns.
+        with self._lock:
+            if self._client is None:
+                self._client = get_client(
+                    self.settings,
+                    autogenerate_session_id=False,
+                    connect_timeout=5,
+                    send_receive_timeout=self.settings.ingest_insert_timeout_s,
+                    query_retries=0,
+                )
+            return self._client
+
+    def insert(self, rows: bytes | Iterator[bytes]) -> None:
+        """Insert TabSeparated rows (bytes, or chunks streamed to the warehouse)."""
+        self.client().raw_insert(
+            INPUT_TABLE,
+            column_names=INPUT_COLUMNS,
+            insert_block=rows,  # type: ignore[arg-type]  # any iterator streams
+            fmt="TabSeparated",
+        )
+
+    def rejected_counts(self, request_ids: list[uuid.UUID]) -> dict[uuid.UUID, int]:
+        """Rows the engine refused, per request, among these requests."""
+        if not request_ids:
+            return {}
+        result = self.client().query(
+            "SELECT request_id, count() FROM events_rejected "
+            "WHERE request_id IN {ids:Array(UUID)} GROUP BY request_id",
+            parameters={"ids": request_ids},
+        )
+        return {row[0]: int(row[1]) for row in result.result_rows}
+
+    def rejected_lines(self, request_id: uuid.UUID, limit: int) -> list[str]:
+        result = self.client().query(
+            "SELECT raw FROM events_rejected WHERE request_id = {id:UUID} LIMIT {limit:UInt32}",
+            parameters={"id": request_id, "limit": limit},
+        )
+        return [row[0] for row in result.result_rows]
+
+    def delete_request(self, stamp: RequestStamp) -> None:
+        """Remove the rows a failed request stored: all or nothing, per request."""
+        self.client().command(
+            "DELETE FROM events WHERE organization_id = {org:UUID} "
+            "AND ingested_at = toDateTime64({at:String}, 6, 'UTC')",
+            parameters={"org": stamp.organization_id, "at": stamp.ingested_at_text},
+        )
+
+    def close(self) -> None:
+        with self._lock:
+            if self._client is not None:
+                self._client.close()
+                self._client = None
