@@ -110,7 +110,8 @@ class Catalog:
         frequency = coupon.get("frequency", "forever")
         insert(self.client, "coupons", {
             "organization_id": self.organization_id, "id": coupon_id,
-            "code": f"c{coupon_id.hex[:6]}", "name": "coupon", "coupon_type": "fixed_amount", "amount_currency": "EUR",
+            "code": f"c{coupon_id.hex[:6]}", "name": "coupon", "coupon_type": "fixed_amount",
+            "amount_currency": "EUR",
             "frequency": frequency, "expiration": "no_expiration", "created_at": T0,
             "updated_at": T0, "version": _version(), **coupon,
         })  # fmt: skip
