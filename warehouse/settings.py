@@ -80,6 +80,21 @@ class Settings(BaseSettings):
     demo_events_per_day: int = Field(25_000, ge=0, description="Demo events per day, overall.")
     demo_seed: int = Field(42, description="Seed of the demo generator.")
 
+    # --- invoicing (orchestration/: Dagster, payment providers) ---------------------------------
+    invoicing_fees_table: str = Field(
+        "fct_fees", description="The rating mart invoices are frozen from."
+    )
+    stripe_api_key: SecretStr | None = Field(
+        None, description="Stripe secret key; without it invoices use the manual provider."
+    )
+    stripe_api_base: str | None = Field(
+        None, description="Stripe API base URL override (localstripe in development)."
+    )
+    stripe_webhook_secret: SecretStr | None = Field(
+        None, description="Signing secret of the Stripe webhook endpoint (whsec_...)."
+    )
+    provider_max_attempts: int = Field(4, ge=1, le=20, description="Tries per provider call.")
+
     # --- state of the local processes (Dagster home, generated secrets) -------------------------
     home: Path = Path(".meterhouse")
 
