@@ -117,13 +117,9 @@ class CatalogStore:
         now = utc_now()
         by_columns: dict[tuple[str, ...], list[Row]] = {}
         for row in rows:
-            stamped = {
-                **row,
-                "updated_at": now,
-                "changed_by": changed_by,
-                "version": self.clock.next(),
-            }
-            by_columns.setdefault(tuple(stamped), []).append(stamped)
+            # Stamped in place, so what the caller presents is exactly what was stored.
+            row.update(updated_at=now, changed_by=changed_by, version=self.clock.next())
+            by_columns.setdefault(tuple(row), []).append(row)
         for columns, group in by_columns.items():
             self.client.insert(
                 table, [[row[c] for c in columns] for row in group], column_names=list(columns)

@@ -1,0 +1,94 @@
+"""Plans: /api/v1/plans, addressed by code; charges, filters and thresholds come with them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+
+from api.deps import Caller, CurrentCaller, Store
+from api.errors import FieldErrors
+from api.pagination import Page
+from api.schemas.plans import PlanEnvelope, PlanTree
+from api.services.plans import PlanBuilder, delete_plan, load_trees, present_trees, save_plan
+from api.storage.catalog import CatalogStore
+from api.storage.lookups import find_by, is_taken
+from api.storage.subscriptions import end_all
+
+router = APIRouter(prefix="/api/v1/plans", tags=["plans"])
+
+# Per-subscription override plans share their parent's code and stay out of the plan catalog.
+PARENT_PLANS = "parent_id IS NULL"
+
+
+def find_plan_tree(store: CatalogStore, caller: Caller, code: str) -> PlanTree:
+    plan = find_by(
+        store, "plans", caller.organization_id, "code", code, resource="plan", where=PARENT_PLANS
+    )
+    return load_trees(store, caller.organization_id, [plan])[0]
+
+
+def present(store: CatalogStore, caller: Caller, tree: PlanTree) -> dict[str, Any]:
+    return present_trees(store, caller.organization_id, [tree])[0]
+
+
+def _check_unique_code(
+    store: CatalogStore, caller: Caller, code: str, except_id: Any = None
+) -> None:
+    org = caller.organization_id
+    if is_taken(store, "plans", org, "code", code, except_id=except_id, where=PARENT_PLANS):
+        errors = FieldErrors()
+        errors.add("code", "value_already_exist")
+        errors.raise_if_any()
+
+
+@router.post("")
+def create_plan(envelope: PlanEnvelope, store: Store, caller: CurrentCaller) -> dict[str, Any]:
+    change = PlanBuilder(store, caller).build(envelope.plan, None)
+    with store.locks.hold(caller.organization_id, "plans"):
+        _check_unique_code(store, caller, change.tree.plan["code"])
+        save_plan(store, change, caller.actor)
+    return {"plan": present(store, caller, change.tree)}
+
+
+@router.put("/{code}")
+def update_plan(
+    code: str, envelope: PlanEnvelope, store: Store, caller: CurrentCaller
+) -> dict[str, Any]:
+    with store.locks.hold(caller.organization_id, "plans"):
+        current = find_plan_tree(store, caller, code)
+        change = PlanBuilder(store, caller).build(envelope.plan, current)
+        if change.tree.plan["code"] != code:
+            _check_unique_code(store, caller, change.tree.plan["code"], current.plan["id"])
+        save_plan(store, change, caller.actor)
+    return {"plan": present(store, caller, change.tree)}
+
+
+@router.get("/{code}")
+def get_plan(code: str, store: Store, caller: CurrentCaller) -> dict[str, Any]:
+    return {"plan": present(store, caller, find_plan_tree(store, caller, code))}
+
+
+@router.delete("/{code}")
+def delete_plan_route(code: str, store: Store, caller: CurrentCaller) -> dict[str, Any]:
+    tree = find_plan_tree(store, caller, code)
+    org = caller.organization_id
+    # Like Lago, deleting a plan ends its subscriptions, override plans included.
+    children = store.select("plans", org, "parent_id = {p:UUID}", {"p": tree.plan["id"]})
+    plan_ids = [tree.plan["id"], *(child["id"] for child in children)]
+    end_all(store, org, "plan_id", plan_ids, caller.actor)
+    for child_tree in load_trees(store, org, children):
+        delete_plan(store, child_tree, caller.actor)
+    delete_plan(store, tree, caller.actor)
+    return {"plan": present(store, caller, tree)}
+
+
+@router.get("")
+def list_plans(page: Page, store: Store, caller: CurrentCaller) -> dict[str, Any]:
+    org = caller.organization_id
+    plans = store.select("plans", org, PARENT_PLANS, limit=page.per_page, offset=page.offset)
+    trees = load_trees(store, org, plans)
+    return {
+        "plans": present_trees(store, org, trees),
+        "meta": page.meta(store.count("plans", org, PARENT_PLANS)),
+    }

@@ -1,0 +1,1 @@
+"""Domain operations that span several catalog tables."""
