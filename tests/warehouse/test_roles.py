@@ -1,4 +1,4 @@
-"""Users and roles of the embedded warehouse: who may read, write, change the schema, touch files."""
+"""Roles of the embedded warehouse: who may read, write, change the schema, touch files."""
 
 from __future__ import annotations
 
@@ -43,7 +43,7 @@ def test_analyst_reads(warehouse: Warehouse, facts_table: str) -> None:
         ("SELECT * FROM url('http://127.0.0.1:1/x', 'CSV', 'a String')", 497),
         ("SELECT 1 INTO OUTFILE '/tmp/meterhouse-analyst-leak.csv'", 497),
         (
-            "INSERT INTO FUNCTION file('/tmp/meterhouse-analyst.csv', 'CSV', 'k UInt32') VALUES (1)",
+            "INSERT INTO FUNCTION file('/tmp/mh-analyst.csv', 'CSV', 'k UInt32') VALUES (1)",
             497,
         ),
         ("SET readonly = 0", 164),

@@ -1,4 +1,4 @@
-"""The statement router: kinds, FORMAT clauses, inline insert data, multi-statements, file access."""
+"""The statement router: kinds, FORMAT clauses, insert data, multi-statements, file access."""
 
 from __future__ import annotations
 
