@@ -30,6 +30,21 @@ class Decompressor(Protocol):
     def decompress(self, data: bytes) -> bytes: ...
 
 
+class GzipDecompressor:
+    """gzip that also reads concatenated members (``cat a.gz b.gz``), as gunzip does."""
+
+    def __init__(self) -> None:
+        self._member = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+
+    def decompress(self, data: bytes) -> bytes:
+        out = [self._member.decompress(data)]
+        while self._member.eof and self._member.unused_data:
+            rest = self._member.unused_data
+            self._member = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+            out.append(self._member.decompress(rest))
+        return b"".join(out)
+
+
 class BodyTooLarge(Exception):
     pass
 
@@ -43,9 +58,9 @@ def decompressor(content_encoding: str) -> Decompressor | None:
     if encoding in ("", "identity"):
         return None
     if encoding in ("gzip", "x-gzip"):
-        return zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+        return GzipDecompressor()
     if encoding == "zstd":
-        return zstandard.ZstdDecompressor().decompressobj()
+        return zstandard.ZstdDecompressor().decompressobj(read_across_frames=True)
     raise UnsupportedEncoding(encoding)
 
 
