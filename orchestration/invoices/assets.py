@@ -1,0 +1,99 @@
+"""The invoice assets: daily partitions by billing date (the customer's local day)."""
+
+# No "from __future__ import annotations": Dagster reads the config and resource annotations.
+
+from datetime import UTC, date, datetime
+
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetCheckSpec,
+    AssetExecutionContext,
+    AssetKey,
+    Config,
+    DailyPartitionsDefinition,
+    MaterializeResult,
+    asset,
+)
+
+from orchestration.invoices.billing import bill_day
+from orchestration.invoices.payments import push_day
+from orchestration.resources import PaymentProvidersResource, WarehouseResource
+
+# Back to 2020 so past periods can be billed; one day ahead because customers east of UTC reach
+# a billing date before UTC does.
+invoice_partitions = DailyPartitionsDefinition(start_date="2020-01-01", end_offset=2)
+
+FEES_ASSET = AssetKey("fct_fees")
+INVOICING_POOL = "invoicing"  # one invoicing run at a time: numbers are sequential
+
+
+class InvoicingConfig(Config):
+    as_of: str | None = None  # ISO instant deciding which grace periods are over; default now
+
+
+def _as_of(config: InvoicingConfig) -> datetime:
+    if config.as_of is None:
+        return datetime.now(UTC)
+    instant = datetime.fromisoformat(config.as_of)
+    return instant if instant.tzinfo else instant.replace(tzinfo=UTC)
+
+
+@asset(
+    partitions_def=invoice_partitions,
+    deps=[FEES_ASSET],
+    pool=INVOICING_POOL,
+    group_name="invoicing",
+    kinds={"clickhouse", "python"},
+)
+def invoices(
+    context: AssetExecutionContext, config: InvoicingConfig, warehouse: WarehouseResource
+) -> MaterializeResult:
+    """Freeze the billing day's fees into invoices; finalize those past their grace period."""
+    day = date.fromisoformat(context.partition_key)
+    result = bill_day(
+        warehouse.client(),
+        day,
+        now=_as_of(config),
+        fees_table=warehouse.settings().invoicing_fees_table,
+    )
+    context.log.info(
+        f"{day}: {result.fees} fees -> {result.finalized} finalized, {result.drafts} drafts"
+    )
+    return MaterializeResult(
+        metadata={"fees": result.fees, "finalized": result.finalized, "drafts": result.drafts}
+    )
+
+
+@asset(
+    partitions_def=invoice_partitions,
+    deps=[invoices],
+    pool=INVOICING_POOL,
+    group_name="invoicing",
+    kinds={"stripe"},
+    check_specs=[AssetCheckSpec("no_failed_provider_pushes", asset="invoice_payments")],
+)
+def invoice_payments(
+    context: AssetExecutionContext,
+    warehouse: WarehouseResource,
+    payment_providers: PaymentProvidersResource,
+) -> MaterializeResult:
+    """Push the day's finalized invoices to their customers' payment providers."""
+    day = date.fromisoformat(context.partition_key)
+    client = warehouse.client()
+    pushed, failed, errors = 0, 0, {}
+    for provider in payment_providers.providers():
+        summary = push_day(client, provider, day)
+        pushed, failed = pushed + summary.pushed, failed + summary.failed
+        errors.update(summary.errors)
+    return MaterializeResult(
+        metadata={"pushed": pushed, "failed": failed},
+        check_results=[
+            AssetCheckResult(
+                check_name="no_failed_provider_pushes",
+                passed=failed == 0,
+                severity=AssetCheckSeverity.ERROR,
+                metadata={"failed": failed, "errors": str(errors)[:2000]},
+            )
+        ],
+    )
