@@ -11,7 +11,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from api.errors import install_error_handlers
-from api.routers import billable_metrics, customers, health, plans, taxes
+from api.routers import billable_metrics, customers, health, plans, subscriptions, taxes
 from api.storage.catalog import CatalogStore
 from warehouse.client import get_client
 from warehouse.settings import Settings, get_settings
@@ -43,5 +43,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(customers.router)
     app.include_router(billable_metrics.router)
     app.include_router(plans.router)
+    app.include_router(subscriptions.router)
     app.include_router(taxes.router)
     return app

@@ -87,7 +87,7 @@ class CatalogStore:
         if limit is not None:
             sql += f" LIMIT {int(limit)} OFFSET {int(offset)}"
         result = self.client.query(sql, parameters={**(parameters or {}), "org": organization_id})
-        return list(result.named_results())
+        return [_aware(row) for row in result.named_results()]
 
     def count(
         self,
@@ -138,6 +138,14 @@ class CatalogStore:
     def _scope(where: str) -> str:
         scope = "organization_id = {org:UUID} AND is_deleted = 0"
         return f"{scope} AND ({where})" if where else scope
+
+
+def _aware(row: Row) -> Row:
+    """Timestamps come back naive; every column is UTC, so say so once, here."""
+    for key, value in row.items():
+        if isinstance(value, datetime) and value.tzinfo is None:
+            row[key] = value.replace(tzinfo=UTC)
+    return row
 
 
 def new_row(organization_id: uuid.UUID, **columns: Any) -> Row:

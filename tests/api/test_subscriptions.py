@@ -1,0 +1,180 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from lago_python_client.exceptions import LagoApiError
+from lago_python_client.models import Charge, Customer, Plan, Subscription
+from lago_python_client.models.charge import ChargeOverrides, ChargesOverrides
+from lago_python_client.models.plan import PlanOverrides
+
+from tests.api.conftest import Tenant
+from tests.api.test_plans import create_metric, lago_error, plan_with
+
+
+def make_plans(tenant: Tenant) -> str:
+    metric_id = create_metric(tenant)
+    charge = Charge(
+        billable_metric_id=metric_id, charge_model="standard", properties={"amount": "1"}
+    )
+    tenant.lago.plans.create(plan_with([charge], code="basic", amount_cents=1000))
+    tenant.lago.plans.create(plan_with([], code="premium", amount_cents=5000))
+    tenant.lago.plans.create(plan_with([], code="usd_plan", amount_cents=100))
+    return metric_id
+
+
+def subscribe(tenant: Tenant, plan_code: str, **fields: Any) -> Any:
+    return tenant.lago.subscriptions.create(
+        Subscription(
+            external_customer_id=fields.pop("external_customer_id", "cust"),
+            plan_code=plan_code,
+            external_id=fields.pop("external_id", "sub_1"),
+            **fields,
+        )
+    )
+
+
+def test_subscription_starts_now_and_creates_customer(tenant: Tenant) -> None:
+    make_plans(tenant)
+    sub = subscribe(tenant, "basic", billing_time="anniversary", name="Main")
+    assert (sub.status, sub.plan_code, sub.billing_time, sub.name) == (
+        "active",
+        "basic",
+        "anniversary",
+        "Main",
+    )
+    assert sub.external_customer_id == "cust" and sub.started_at is not None
+    assert sub.current_billing_period_started_at is not None
+    # The customer was created on the fly, its currency fixed by the plan.
+    assert tenant.lago.customers.find("cust").currency == "EUR"
+    assert tenant.lago.subscriptions.find("sub_1").lago_id == sub.lago_id
+    listed = tenant.lago.subscriptions.find_all({"external_customer_id": "cust"})
+    assert [s.external_id for s in listed["subscriptions"]] == ["sub_1"]
+
+
+def test_future_subscription_is_pending_and_can_be_canceled(tenant: Tenant) -> None:
+    make_plans(tenant)
+    future = (datetime.now(UTC) + timedelta(days=10)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    sub = subscribe(tenant, "basic", subscription_at=future)
+    assert (sub.status, sub.started_at, sub.subscription_at) == ("pending", None, future)
+    assert tenant.lago.subscriptions.find_all()["subscriptions"] == []
+    pending = tenant.lago.subscriptions.find_all({"status[]": "pending"})["subscriptions"]
+    assert [s.lago_id for s in pending] == [sub.lago_id]
+    canceled = tenant.lago.subscriptions.destroy("sub_1", options={"status": "pending"})
+    assert canceled.status == "canceled" and canceled.canceled_at is not None
+
+
+def test_upgrade_terminates_old_and_starts_new_now(tenant: Tenant) -> None:
+    make_plans(tenant)
+    old = subscribe(tenant, "basic")
+    new = subscribe(tenant, "premium")
+    assert new.lago_id != old.lago_id
+    assert (new.status, new.plan_code, new.previous_plan_code) == ("active", "premium", "basic")
+    terminated = tenant.lago.subscriptions.find("sub_1", params={"status": "terminated"})
+    assert terminated.lago_id == old.lago_id and terminated.terminated_at is not None
+    assert terminated.next_plan_code == "premium"
+    assert tenant.lago.subscriptions.find("sub_1").lago_id == new.lago_id
+
+
+def test_downgrade_waits_for_period_end(tenant: Tenant) -> None:
+    make_plans(tenant)
+    subscribe(tenant, "premium")
+    current = subscribe(tenant, "basic")
+    assert (current.plan_code, current.status, current.next_plan_code) == (
+        "premium",
+        "active",
+        "basic",
+    )
+    assert current.downgrade_plan_date is not None
+    pending = tenant.lago.subscriptions.find("sub_1", params={"status": "pending"})
+    assert (pending.plan_code, pending.previous_plan_code) == ("basic", "premium")
+    # Terminating the current subscription cancels the pending downgrade with it.
+    terminated = tenant.lago.subscriptions.destroy(
+        "sub_1", options={"on_termination_credit_note": "refund"}
+    )
+    assert (terminated.status, terminated.on_termination_credit_note) == ("terminated", "refund")
+    canceled = tenant.lago.subscriptions.find("sub_1", params={"status": "canceled"})
+    assert canceled.lago_id == pending.lago_id
+
+
+def test_plan_overrides_create_a_child_plan(tenant: Tenant) -> None:
+    make_plans(tenant)
+    basic = tenant.lago.plans.find("basic")
+    charge_id = basic.charges.__root__[0].lago_id
+    sub = subscribe(
+        tenant,
+        "basic",
+        plan_overrides=PlanOverrides(
+            amount_cents=800,
+            charges=ChargesOverrides(
+                __root__=[ChargeOverrides(id=charge_id, properties={"amount": "0.5"})]
+            ),
+        ),
+    )
+    assert (sub.plan_code, sub.plan_amount_cents) == ("basic", "800")
+    # The catalog plan is unchanged, and the override plan stays out of the plan list.
+    assert tenant.lago.plans.find("basic").amount_cents == 1000
+    assert [p.code for p in tenant.lago.plans.find_all()["plans"]].count("basic") == 1
+
+
+def test_subscription_validation(tenant: Tenant) -> None:
+    make_plans(tenant)
+    missing = lago_error(lambda: tenant.lago.subscriptions.create(Subscription(plan_code="basic")))
+    assert missing.response["error_details"] == {
+        "external_customer_id": ["value_is_mandatory"],
+        "external_id": ["value_is_mandatory"],
+    }
+    unknown_plan = lago_error(lambda: subscribe(tenant, "nope"))
+    assert (unknown_plan.status_code, unknown_plan.response["code"]) == (404, "plan_not_found")
+    tenant.lago.customers.create(Customer(external_id="usd_cust", currency="USD"))
+    mismatch = lago_error(lambda: subscribe(tenant, "basic", external_customer_id="usd_cust"))
+    assert mismatch.response["error_details"] == {"currency": ["currencies_does_not_match"]}
+    bad_end = lago_error(
+        lambda: subscribe(
+            tenant,
+            "basic",
+            subscription_at="2024-01-10T00:00:00Z",
+            ending_at="2024-01-01T00:00:00Z",
+        )
+    )
+    assert bad_end.response["error_details"] == {"ending_at": ["invalid_date"]}
+    assert (
+        tenant.lago.subscriptions.find_all({"status[]": ["active", "pending"]})["subscriptions"]
+        == []
+    )
+
+
+def test_subscription_isolation(tenant: Tenant, other_tenant: Tenant) -> None:
+    make_plans(tenant)
+    subscribe(tenant, "basic")
+    for call in (
+        lambda: other_tenant.lago.subscriptions.find("sub_1"),
+        lambda: other_tenant.lago.subscriptions.update(Subscription(name="x"), "sub_1"),
+        lambda: other_tenant.lago.subscriptions.destroy("sub_1"),
+        lambda: subscribe(other_tenant, "basic"),  # the plan code is unknown there
+    ):
+        assert lago_error(call).status_code == 404
+    assert other_tenant.lago.subscriptions.find_all()["subscriptions"] == []
+    assert tenant.lago.subscriptions.find("sub_1").status == "active"
+
+
+def test_update_subscription(tenant: Tenant) -> None:
+    make_plans(tenant)
+    subscribe(tenant, "basic")
+    ending = (datetime.now(UTC) + timedelta(days=60)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    updated = tenant.lago.subscriptions.update(
+        Subscription(name="Renamed", ending_at=ending), "sub_1"
+    )
+    assert (updated.name, updated.ending_at) == ("Renamed", ending)
+
+
+@pytest.mark.parametrize("delete_first", ["customer", "plan"])
+def test_deleting_customer_or_plan_ends_subscriptions(tenant: Tenant, delete_first: str) -> None:
+    make_plans(tenant)
+    subscribe(tenant, "basic")
+    if delete_first == "customer":
+        tenant.lago.customers.destroy("cust")
+    else:
+        tenant.lago.plans.destroy("basic")
+    assert tenant.lago.subscriptions.find("sub_1").status == "terminated"
