@@ -4,8 +4,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from lago_python_client.exceptions import LagoApiError
-from lago_python_client.models import Charge, Customer, Plan, Subscription
+from lago_python_client.models import Charge, Customer, Subscription
 from lago_python_client.models.charge import ChargeOverrides, ChargesOverrides
 from lago_python_client.models.plan import PlanOverrides
 
