@@ -1,0 +1,50 @@
+"""Run dbt on the analytics marts as `meterhouse` does: the project's profile, settings from env."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Mapping
+from pathlib import Path
+
+from tests.support.processes import REPO_ROOT, VENV_BIN
+
+DBT_PROJECT = REPO_ROOT / "dbt_project"
+ANALYTICS_SELECTOR = "+path:models/marts/analytics"
+
+
+def run_dbt(
+    args: list[str], env: Mapping[str, str], target_path: Path, as_of: str
+) -> subprocess.CompletedProcess[str]:
+    """Run dbt with its own target and log directories, so parallel runs never share state."""
+    command = [
+        str(VENV_BIN / "dbt"), *args,
+        "--project-dir", str(DBT_PROJECT), "--profiles-dir", str(DBT_PROJECT),
+        "--target-path", str(target_path), "--log-path", str(target_path / "logs"),
+        "--vars", f"{{rating_as_of: '{as_of}'}}",
+    ]  # fmt: skip
+    return subprocess.run(
+        command,
+        env={**os.environ, **env, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"},
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+
+
+def build_analytics(env: Mapping[str, str], target_path: Path, as_of: str) -> str:
+    """Seed, build the analytics marts and their parents, and run the analytics data tests."""
+    steps = [
+        ["seed", "--select", "path:seeds/analytics"],
+        ["run", "--select", ANALYTICS_SELECTOR],
+        ["test", "--select", "path:models/marts/analytics", "path:tests/analytics",
+         "path:seeds/analytics"],
+    ]  # fmt: skip
+    output = []
+    for step in steps:
+        result = run_dbt(step, env, target_path, as_of)
+        output.append(result.stdout)
+        if result.returncode != 0:
+            raise AssertionError(f"dbt {step[0]} failed:\n{result.stdout}\n{result.stderr}")
+    return "\n".join(output)
