@@ -11,7 +11,15 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from api.errors import install_error_handlers
-from api.routers import billable_metrics, customers, health, plans, subscriptions, taxes
+from api.routers import (
+    billable_metrics,
+    customers,
+    health,
+    organizations,
+    plans,
+    subscriptions,
+    taxes,
+)
 from api.storage.catalog import CatalogStore
 from warehouse.client import get_client
 from warehouse.settings import Settings, get_settings
@@ -40,6 +48,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings or get_settings()
     install_error_handlers(app)
     app.include_router(health.router)
+    app.include_router(organizations.router)
     app.include_router(customers.router)
     app.include_router(billable_metrics.router)
     app.include_router(plans.router)
