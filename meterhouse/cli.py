@@ -24,6 +24,9 @@ COMMAND_GROUPS: list[tuple[str, str]] = [
     ("api", "api.cli:app"),
     ("ingest", "ingestion.cli:app"),
     ("orgs", "meterhouse.orgs_cli:app"),
+    ("demo", "meterhouse.demo.cli:app"),
+    ("orchestration", "orchestration.cli:app"),
+    ("bill", "orchestration.cli:bill_app"),
 ]
 
 
@@ -34,6 +37,7 @@ def _mount_groups() -> None:
 
 
 _mount_groups()
+app.command("up")(importlib.import_module("meterhouse.supervisor").up)
 
 if __name__ == "__main__":
     app()

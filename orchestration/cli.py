@@ -1,0 +1,125 @@
+"""``meterhouse bill`` (invoice partitions through the Dagster job) and
+``meterhouse orchestration serve`` (the Dagster UI and daemon)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from orchestration.home import dagster_home
+from warehouse.settings import get_settings
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+FIRST_BILLING_DAY = date(2020, 1, 1)  # the first invoice partition
+MAX_DAYS_PER_COMMAND = 3660
+
+app = typer.Typer(help="The Dagster code location: rating and invoicing.", no_args_is_help=True)
+bill_app = typer.Typer(help="Materialize invoice partitions (billing days) with the invoicing job.")
+
+
+def billing_days(day: date | None, first: date | None, last: date | None) -> list[date]:
+    if day is not None and (first or last):
+        raise typer.BadParameter("give either --date or --from/--to, not both")
+    if day is not None:
+        first = last = day
+    if first is None or last is None:
+        raise typer.BadParameter("give --date D, or --from D1 --to D2")
+    if last < first:
+        raise typer.BadParameter("--to is before --from")
+    latest = datetime.now(UTC).date() + timedelta(days=1)
+    if first < FIRST_BILLING_DAY or last > latest:
+        raise typer.BadParameter(f"billing days run from {FIRST_BILLING_DAY} to {latest}")
+    if (last - first).days >= MAX_DAYS_PER_COMMAND:
+        raise typer.BadParameter(f"at most {MAX_DAYS_PER_COMMAND} days per command")
+    return [first + timedelta(days=n) for n in range((last - first).days + 1)]
+
+
+def _materialization_metadata(result: Any) -> dict[str, int]:
+    """The counts the invoice assets reported, summed over the run's materializations."""
+    totals: dict[str, int] = {}
+    for event in result.get_asset_materialization_events():
+        for key, value in event.materialization.metadata.items():
+            if isinstance(getattr(value, "value", None), int):
+                totals[key] = totals.get(key, 0) + value.value
+    return totals
+
+
+@bill_app.callback(invoke_without_command=True)
+def bill(
+    day: Annotated[
+        datetime | None, typer.Option("--date", formats=["%Y-%m-%d"], help="One billing day")
+    ] = None,
+    first: Annotated[
+        datetime | None, typer.Option("--from", formats=["%Y-%m-%d"], help="First billing day")
+    ] = None,
+    last: Annotated[
+        datetime | None, typer.Option("--to", formats=["%Y-%m-%d"], help="Last billing day")
+    ] = None,
+    as_of: Annotated[
+        str | None, typer.Option(help="Instant deciding which grace periods are over (ISO)")
+    ] = None,
+) -> None:
+    """Invoice billing days: same job and partitions as the schedule, recorded in Dagster."""
+    days = billing_days(
+        day.date() if day else None, first.date() if first else None, last.date() if last else None
+    )
+    os.environ["DAGSTER_HOME"] = str(dagster_home(get_settings()))
+    from dagster import DagsterInstance
+
+    from orchestration.invoices.jobs import invoicing_definitions
+
+    job = invoicing_definitions().resolve_job_def("invoicing")
+    run_config = {"ops": {"invoices": {"config": {"as_of": as_of}}}} if as_of else None
+    console = Console(stderr=True)
+    failed = []
+    with DagsterInstance.get() as instance, Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        console=console,
+    ) as progress:  # fmt: skip
+        task = progress.add_task("billing", total=len(days))
+        for billing_day in days:
+            progress.update(task, description=f"billing {billing_day}")
+            result = job.execute_in_process(
+                partition_key=billing_day.isoformat(),
+                instance=instance,
+                run_config=run_config,
+                raise_on_error=False,
+            )
+            counts = _materialization_metadata(result)
+            status = "ok" if result.success else "FAILED"
+            progress.console.print(
+                f"{billing_day} {status}: {counts.get('fees', 0)} fees, "
+                f"{counts.get('finalized', 0)} finalized, {counts.get('drafts', 0)} drafts, "
+                f"{counts.get('pushed', 0)} pushed, {counts.get('failed', 0)} push failures "
+                f"(run {result.run_id})"
+            )
+            if not result.success:
+                failed.append(billing_day)
+            progress.advance(task)
+    if failed:
+        console.print(f"failed billing days: {', '.join(map(str, failed))}")
+        raise typer.Exit(1)
+
+
+@app.command()
+def serve(
+    port: Annotated[int | None, typer.Option(help="Port of the Dagster UI")] = None,
+    host: Annotated[str, typer.Option(help="Interface to bind")] = "127.0.0.1",
+) -> None:
+    """The Dagster UI with its daemon (schedules, sensors) over this code location."""
+    settings = get_settings()
+    env = {**os.environ, "DAGSTER_HOME": str(dagster_home(settings))}
+    dagster = str(Path(sys.executable).parent / "dagster")
+    os.execve(
+        dagster,
+        [dagster, "dev", "-h", host, "-p", str(port or settings.dagster_port),
+         "-m", "orchestration.definitions", "--working-directory", str(REPO_ROOT)],
+        env,
+    )  # fmt: skip

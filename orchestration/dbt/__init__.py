@@ -1,0 +1,1 @@
+"""The dbt project (rating) as Dagster assets."""

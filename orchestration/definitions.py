@@ -1,0 +1,14 @@
+"""The Dagster code location: rating (dbt) and invoicing, with their schedules and sensors."""
+
+from dagster import Definitions
+
+from orchestration.dbt.assets import build_dbt_assets, dbt_resource
+from orchestration.invoices.jobs import invoicing_definitions
+from warehouse.settings import get_settings
+
+_settings = get_settings()
+
+defs = Definitions.merge(
+    invoicing_definitions(),
+    Definitions(assets=[build_dbt_assets(_settings)], resources={"dbt": dbt_resource(_settings)}),
+)
