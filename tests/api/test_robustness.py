@@ -1,0 +1,173 @@
+"""Random JSON never gets a 500, and unique codes stay unique under concurrent requests."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import httpx
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tests.api.conftest import Tenant
+
+CREATE_ENDPOINTS = {
+    "customers": (
+        "customer",
+        [
+            "external_id",
+            "currency",
+            "timezone",
+            "email",
+            "billing_configuration",
+            "tax_codes",
+            "metadata",
+            "country",
+        ],
+    ),
+    "billable_metrics": (
+        "billable_metric",
+        [
+            "name",
+            "code",
+            "aggregation_type",
+            "field_name",
+            "recurring",
+            "filters",
+            "rounding_precision",
+            "weighted_interval",
+        ],
+    ),
+    "plans": (
+        "plan",
+        [
+            "name",
+            "code",
+            "interval",
+            "amount_cents",
+            "amount_currency",
+            "charges",
+            "trial_period",
+            "usage_thresholds",
+            "minimum_commitment",
+        ],
+    ),
+    "subscriptions": (
+        "subscription",
+        [
+            "external_customer_id",
+            "plan_code",
+            "external_id",
+            "subscription_at",
+            "ending_at",
+            "billing_time",
+            "plan_overrides",
+        ],
+    ),
+    "taxes": ("tax", ["name", "code", "rate", "applied_to_organization"]),
+}
+
+scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=20)
+)
+json_values = st.recursive(
+    scalars,
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=12), children, max_size=4)
+    ),
+    max_leaves=12,
+)
+
+
+def envelopes(root: str, fields: list[str]) -> st.SearchStrategy[Any]:
+    """Bodies shaped like the resource, with random values, and bodies of any shape."""
+    shaped = st.fixed_dictionaries({}, optional={name: json_values for name in fields}).map(
+        lambda resource: {root: resource}
+    )
+    charges = st.lists(
+        st.fixed_dictionaries(
+            {},
+            optional={
+                "billable_metric_id": st.uuids().map(str) | json_values,
+                "charge_model": st.sampled_from(
+                    ["standard", "graduated", "package", "volume", "percentage"]
+                ),
+                "properties": json_values,
+                "filters": json_values,
+            },
+        ),
+        max_size=3,
+    ).map(
+        lambda c: {
+            "plan": {
+                "name": "p",
+                "code": "p",
+                "interval": "monthly",
+                "amount_cents": 1,
+                "amount_currency": "EUR",
+                "charges": c,
+            }
+        }
+    )
+    return shaped | json_values | charges
+
+
+@pytest.mark.parametrize("resource", sorted(CREATE_ENDPOINTS))
+def test_random_bodies_never_get_a_server_error(
+    tenant: Tenant, api_url: str, resource: str
+) -> None:
+    root, fields = CREATE_ENDPOINTS[resource]
+    headers = {"Authorization": f"Bearer {tenant.api_key}"}
+    with httpx.Client(base_url=api_url, headers=headers, timeout=30) as http:
+
+        @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+        @given(body=envelopes(root, fields))
+        def post(body: Any) -> None:
+            response = http.post(f"/api/v1/{resource}", json=body)
+            assert response.status_code < 500, (body, response.text)
+            if response.status_code >= 400:
+                assert response.json()["status"] == response.status_code
+
+        post()
+        raw = http.post(
+            f"/api/v1/{resource}",
+            content=b"{not json",
+            headers={"Content-Type": "application/json"},
+        )
+        assert raw.status_code == 400 and raw.json()["code"] == "bad_request"
+
+
+def test_concurrent_creates_keep_codes_unique(tenant: Tenant, api_url: str) -> None:
+    headers = {"Authorization": f"Bearer {tenant.api_key}"}
+    body = {"tax": {"name": "VAT", "code": "race", "rate": 20}}
+
+    def create(_: int) -> int:
+        return httpx.post(
+            f"{api_url}/api/v1/taxes", json=body, headers=headers, timeout=30
+        ).status_code
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        statuses = sorted(pool.map(create, range(8)))
+    assert statuses == [200] + [422] * 7
+    listed = httpx.get(f"{api_url}/api/v1/taxes", headers=headers).json()
+    assert listed["meta"]["total_count"] == 1
+
+
+def test_concurrent_customer_upserts_make_one_customer(tenant: Tenant, api_url: str) -> None:
+    headers = {"Authorization": f"Bearer {tenant.api_key}"}
+
+    def upsert(index: int) -> int:
+        body = {"customer": {"external_id": "same", "name": f"name {index}"}}
+        return httpx.post(
+            f"{api_url}/api/v1/customers", json=body, headers=headers, timeout=30
+        ).status_code
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        assert set(pool.map(upsert, range(8))) == {200}
+    listed = httpx.get(f"{api_url}/api/v1/customers", headers=headers).json()
+    assert listed["meta"]["total_count"] == 1
