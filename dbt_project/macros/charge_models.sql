@@ -148,27 +148,31 @@
 {%- endmacro %}
 
 {#- The unrounded amount of one charge fee, dispatched on charge_model, over a row that carries
-    the usage (units, full_units, events_count, event_values, running_totals,
-    precise_total_amount_cents) and the price columns of stg_charges / stg_charge_filters. Used by
-    int_charge_fees and by the current-usage views, so both price usage the same way. -#}
-{% macro charge_amount() -%}
+    the price columns of stg_charges / stg_charge_filters. The usage comes as expressions: units,
+    full_units (volume tier choice on prorated charges), events_count, event_values and
+    running_totals (percentage allowances, in timestamp order) and the events' summed
+    precise_total_amount_cents (dynamic). Used by the fee models and by current usage, so both
+    price usage the same way. -#}
+{% macro charge_amount(units='units', full_units='full_units', events_count='events_count',
+                       event_values='event_values', running_totals='running_totals',
+                       precise_total_amount_cents='precise_total_amount_cents') -%}
     multiIf(
-        charge_model = 'standard', {{ standard_amount('units', 'unit_price') }},
-        charge_model = 'graduated', {{ graduated_amount('units', 'tiers_from', 'tiers_to', 'tiers_price', 'tiers_flat') }},
-        charge_model = 'graduated_percentage', {{ graduated_percentage_amount('units', 'tiers_from', 'tiers_to', 'tiers_price', 'tiers_flat') }},
-        charge_model = 'volume', {{ volume_amount('units', 'full_units', 'tiers_from', 'tiers_to', 'tiers_price', 'tiers_flat') }},
-        charge_model = 'package', {{ package_amount('units', 'free_units', 'package_size', 'unit_price') }},
+        charge_model = 'standard', {{ standard_amount(units, 'unit_price') }},
+        charge_model = 'graduated', {{ graduated_amount(units, 'tiers_from', 'tiers_to', 'tiers_price', 'tiers_flat') }},
+        charge_model = 'graduated_percentage', {{ graduated_percentage_amount(units, 'tiers_from', 'tiers_to', 'tiers_price', 'tiers_flat') }},
+        charge_model = 'volume', {{ volume_amount(units, full_units, 'tiers_from', 'tiers_to', 'tiers_price', 'tiers_flat') }},
+        charge_model = 'package', {{ package_amount(units, 'free_units', 'package_size', 'unit_price') }},
         charge_model = 'percentage' and (isNotNull(per_transaction_min_amount) or isNotNull(per_transaction_max_amount)),
             arraySum(i -> {{ percentage_transaction_amount(
-                'event_values[i]', 'running_totals[i] - event_values[i]', 'i',
+                event_values ~ '[i]', running_totals ~ '[i] - ' ~ event_values ~ '[i]', 'i',
                 'free_units_per_events', 'free_units_per_total', 'rate', 'fixed_amount',
                 'per_transaction_min_amount', 'per_transaction_max_amount') }},
-                arrayEnumerate(event_values)),
+                arrayEnumerate({{ event_values }})),
         charge_model = 'percentage', {{ percentage_amount(
-            'units', 'events_count',
-            percentage_free_value('running_totals', 'free_units_per_events', 'free_units_per_total'),
-            percentage_free_events('running_totals', 'free_units_per_events', 'free_units_per_total'),
+            units, events_count,
+            percentage_free_value(running_totals, 'free_units_per_events', 'free_units_per_total'),
+            percentage_free_events(running_totals, 'free_units_per_events', 'free_units_per_total'),
             'rate', 'fixed_amount') }},
-        charge_model = 'dynamic', {{ dynamic_amount('units', 'precise_total_amount_cents') }},
+        charge_model = 'dynamic', {{ dynamic_amount(units, precise_total_amount_cents) }},
         toDecimal128(0, 12))
 {%- endmacro %}

@@ -1,14 +1,20 @@
 {{ config(
-    materialized='table',
+    materialized='incremental',
+    incremental_strategy='delete+insert',
+    unique_key='fee_id',
     engine='ReplacingMergeTree',
     order_by='(organization_id, subscription_id, billing_date, fee_id)',
 ) }}
 -- Every fee due up to the rating instant, one row per fee (zero amounts included, as Lago shows
 -- them): subscription fees (in advance or in arrears, prorated by day), charge fees per filter and
--- group, per-charge minimum-spend true-ups, and minimum-commitment true-ups. `amount` is
--- unrounded; `amount_cents` is rounded once, half-up, to the currency's minor unit.
+-- group (in arrears, or per event for pay-in-advance charges), per-charge minimum-spend true-ups
+-- and minimum-commitment true-ups. `amount` is unrounded; `amount_cents` is rounded once,
+-- half-up, to the currency's minor unit.
+--
+-- Incremental runs rate only the periods of int_rating_periods (new, late events, --from/--to);
+-- delete+insert on fee_id replaces their fees. A full refresh gives the same fee ids.
 with periods as (
-    select * from {{ ref('int_billing_periods') }}
+    select * from {{ ref('int_rating_periods') }}
 ),
 
 organization_taxes as (
@@ -47,7 +53,7 @@ subscription_fees as (
         cast([] as Array(UUID)) as charge_tax_ids
     from periods
     where period_kind = 'subscription'
-        and if(plan_pay_in_advance = 1, billing_date <= as_of_date, is_closed)
+        and (plan_pay_in_advance = 1 or is_closed)
 ),
 
 charge_fees as (
@@ -73,8 +79,33 @@ charge_fees as (
         amount,
         precise_unit_amount,
         charge_tax_ids
-    from {{ ref('int_charge_fees') }}
-    where is_closed
+    from {{ ref('int_rating_charge_fees') }}
+),
+
+pay_in_advance_fees as (
+    select
+        organization_id, subscription_id, external_subscription_id, customer_id, external_customer_id,
+        plan_id, timezone, currency, plan_tax_ids, customer_tax_ids,
+        'charge' as fee_type,
+        toUInt8(0) as is_true_up,
+        cast(charge_id as Nullable(UUID)) as charge_id,
+        if(is_default_bucket, null, charge_filter_id) as charge_filter_id,
+        cast(billable_metric_id as Nullable(UUID)) as billable_metric_id,
+        cast(billable_metric_code as Nullable(String)) as billable_metric_code,
+        grouped_by,
+        invoice_display_name,
+        pay_in_advance,
+        invoiceable,
+        cast(source_transaction_id as Nullable(String)) as source_transaction_id,
+        period_from,
+        period_to,
+        billing_date,
+        units,
+        events_count,
+        amount,
+        precise_unit_amount,
+        charge_tax_ids
+    from {{ ref('int_rating_pay_in_advance_fees') }}
 ),
 
 -- Per-charge minimum spend: min (prorated by the days served) minus the charge's fees over all
@@ -177,6 +208,8 @@ commitment_true_ups as (
         select subscription_id, period_from, amount from subscription_fees
         union all
         select subscription_id, period_from, amount from charge_fees
+        union all
+        select subscription_id, period_from, amount from pay_in_advance_fees
     ) as f
         on f.subscription_id = p.subscription_id
         and f.period_from >= p.period_from and f.period_from <= p.period_to
@@ -188,6 +221,7 @@ commitment_true_ups as (
 fees as (
     select * from subscription_fees
     union all select * from charge_fees
+    union all select * from pay_in_advance_fees
     union all select * from charge_true_ups
     union all select * from commitment_true_ups
 )
@@ -228,6 +262,7 @@ select
        organization_taxes.organization_codes,
        arrayMap(tax_id -> organization_taxes.code_by_id[tax_id],
                 multiIf(notEmpty(charge_tax_ids), charge_tax_ids, notEmpty(plan_tax_ids), plan_tax_ids, customer_tax_ids)))
-        as tax_codes
+        as tax_codes,
+    toDateTime64('{{ run_started_at.strftime("%Y-%m-%d %H:%M:%S.%f") }}', 6, 'UTC') as rated_at
 from fees
 left join organization_taxes on organization_taxes.organization_id = fees.organization_id

@@ -7,7 +7,7 @@ select
     billing_time,
     status,
     subscription_at,
-    started_at,
+    assumeNotNull(started_at) as started_at,
     terminated_at,
     trial_ended_at,
     previous_subscription_id,

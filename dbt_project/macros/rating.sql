@@ -1,0 +1,361 @@
+{#- The rating pipeline as macros over a set of periods, so the same SQL rates every closed
+    period (int_* views), only the periods an incremental run must redo (fct_fees), and the open
+    periods (current usage views). `periods` names a relation or CTE with the columns of
+    int_billing_periods (charge periods only). -#}
+
+{% macro nil_uuid() -%}toUUID('00000000-0000-0000-0000-000000000000'){%- endmacro %}
+
+{#- Deduplicated events of the periods' subscriptions within the periods' time span (one
+    primary-key range scan per subscription). A correction that moves an event's timestamp out of
+    that span is seen by the next full run. -#}
+{% macro scoped_events(periods, until=none) -%}
+    select
+        e.organization_id as organization_id,
+        e.external_subscription_id as external_subscription_id,
+        e.transaction_id as transaction_id,
+        argMax(e.code, e.ingested_at) as code,
+        argMax(e.timestamp, e.ingested_at) as timestamp,
+        argMax(e.properties, e.ingested_at) as properties,
+        argMax(e.precise_total_amount_cents, e.ingested_at) as precise_total_amount_cents,
+        max(e.ingested_at) as ingested_at
+    from {{ source('warehouse', 'events') }} as e
+    where (e.organization_id, e.external_subscription_id)
+            in (select organization_id, external_subscription_id from {{ periods }})
+        and e.timestamp >= (select min(period_from) from {{ periods }})
+        and e.timestamp <= (select max(period_to) from {{ periods }})
+        {%- if until %}
+        and e.timestamp <= {{ until }}
+        {%- endif %}
+    group by e.organization_id, e.external_subscription_id, e.transaction_id
+{%- endmacro %}
+
+{#- Charges with their metric; pay_in_advance selects arrears (0) or in-advance (1) charges. -#}
+{% macro rated_charges(pay_in_advance) -%}
+    select
+        c.*,
+        m.billable_metric_code as billable_metric_code,
+        m.field_name as field_name,
+        m.aggregation_type as aggregation_type,
+        m.rounding_function as rounding_function,
+        m.rounding_precision as rounding_precision
+    from {{ ref('stg_charges') }} as c
+    inner join {{ ref('stg_billable_metrics') }} as m
+        on m.organization_id = c.organization_id and m.billable_metric_id = c.billable_metric_id
+    where c.pay_in_advance = {{ pay_in_advance }}
+{%- endmacro %}
+
+{#- Every event placed in its charge period (one ASOF join) and charge, with the charge filter it
+    counts in (the most specific matching filter, the older one on a tie; the nil UUID = the
+    charge's default price) and its grouped_by key. -#}
+{% macro charge_events(periods, pay_in_advance=0, until=none) -%}
+    with scoped as ({{ scoped_events(periods, until) }}),
+    charges as ({{ rated_charges(pay_in_advance) }}),
+    filter_sets as (
+        select
+            organization_id,
+            charge_id,
+            arraySort(f -> (-f.3, f.4, f.5),
+                      groupArray(tuple(charge_filter_id, filter_values, specificity, created_at, position, grouped_by)))
+                as filters
+        from {{ ref('stg_charge_filters') }}
+        group by organization_id, charge_id
+    ),
+    placed as (
+        select
+            e.organization_id as organization_id,
+            p.subscription_id as subscription_id,
+            p.plan_id as plan_id,
+            p.period_from as period_from,
+            e.code as code,
+            e.transaction_id as transaction_id,
+            e.timestamp as timestamp,
+            e.ingested_at as ingested_at,
+            e.properties as properties,
+            e.precise_total_amount_cents as precise_total_amount_cents
+        from scoped as e
+        asof inner join {{ periods }} as p
+            on p.organization_id = e.organization_id
+            and p.external_subscription_id = e.external_subscription_id
+            and e.timestamp >= p.period_from
+        where e.timestamp <= p.period_to
+    )
+    select
+        placed.organization_id as organization_id,
+        placed.subscription_id as subscription_id,
+        placed.period_from as period_from,
+        charges.charge_id as charge_id,
+        charges.charge_model as charge_model,
+        charges.aggregation_type as aggregation_type,
+        arrayFirstIndex(f -> {{ filter_matches('f.2', 'placed.properties') }}, filter_sets.filters) as filter_index,
+        if(filter_index = 0, {{ nil_uuid() }}, filter_sets.filters[filter_index].1) as charge_filter_id,
+        {{ group_key("if(filter_index = 0 or empty(filter_sets.filters[filter_index].6), charges.grouped_by, filter_sets.filters[filter_index].6)", 'placed.properties') }}
+            as grouped_by,
+        placed.transaction_id as transaction_id,
+        placed.timestamp as timestamp,
+        placed.ingested_at as ingested_at,
+        {{ event_value('placed.properties', 'charges.field_name') }} as value,
+        placed.properties[ifNull(charges.field_name, '')] as value_text,
+        placed.properties['operation_type'] as operation_type,
+        placed.precise_total_amount_cents as precise_total_amount_cents
+    from placed
+    inner join charges
+        on charges.organization_id = placed.organization_id
+        and charges.plan_id = placed.plan_id
+        and charges.billable_metric_code = placed.code
+    left join filter_sets
+        on filter_sets.organization_id = charges.organization_id and filter_sets.charge_id = charges.charge_id
+{%- endmacro %}
+
+{#- Units per subscription x charge x period x filter x group, in two set-based passes: per
+    distinct value (unique_count: a value counts unless its last operation is `remove`), then per
+    bucket. Percentage charges also get their event values and running totals in timestamp order. -#}
+{% macro charge_usage(events) -%}
+    with per_value as (
+        select
+            organization_id, subscription_id, period_from, charge_id, charge_filter_id, grouped_by,
+            aggregation_type,
+            if(aggregation_type = 'unique_count_agg', value_text, '') as unique_value,
+            count() as value_events,
+            sum(ifNull(value, toDecimal128(0, 12))) as value_sum,
+            max(value) as value_max,
+            argMax(value, (timestamp, ingested_at)) as latest_value,
+            max((timestamp, ingested_at)) as latest_at,
+            argMax(operation_type, (timestamp, ingested_at)) as last_operation,
+            sum(ifNull(precise_total_amount_cents, toDecimal128(0, 12))) as precise_cents_sum
+        from {{ events }}
+        group by organization_id, subscription_id, period_from, charge_id, charge_filter_id, grouped_by,
+            aggregation_type, unique_value
+    ),
+    per_bucket as (
+        select
+            organization_id, subscription_id, period_from, charge_id, charge_filter_id, grouped_by,
+            sum(value_events) as events_count,
+            toDecimal128(multiIf(
+                aggregation_type = 'count_agg', toDecimal128(sum(value_events), 12),
+                aggregation_type = 'sum_agg', sum(value_sum),
+                aggregation_type = 'max_agg', ifNull(max(value_max), toDecimal128(0, 12)),
+                aggregation_type = 'latest_agg',
+                    greatest(ifNull(argMax(latest_value, latest_at), toDecimal128(0, 12)), toDecimal128(0, 12)),
+                aggregation_type = 'unique_count_agg', toDecimal128(countIf(last_operation != 'remove'), 12),
+                toDecimal128(0, 12)), 12) as raw_units,
+            sum(precise_cents_sum) as precise_total_amount_cents
+        from per_value
+        group by organization_id, subscription_id, period_from, charge_id, charge_filter_id, grouped_by,
+            aggregation_type
+    ),
+    percentage_running_totals as (
+        select
+            organization_id, subscription_id, period_from, charge_id, charge_filter_id, grouped_by,
+            arrayMap(e -> e.3, arraySort(e -> (e.1, e.2),
+                     groupArray(tuple(timestamp, ingested_at, ifNull(value, toDecimal128(0, 12)))))) as event_values,
+            arrayCumSum(event_values) as running_totals
+        from {{ events }}
+        where charge_model = 'percentage'
+        group by organization_id, subscription_id, period_from, charge_id, charge_filter_id, grouped_by
+    )
+    select
+        per_bucket.*,
+        percentage_running_totals.event_values as event_values,
+        percentage_running_totals.running_totals as running_totals
+    from per_bucket
+    left join percentage_running_totals
+        using (organization_id, subscription_id, period_from, charge_id, charge_filter_id, grouped_by)
+{%- endmacro %}
+
+{#- The price columns of a bucket: the filter's own price, or the charge's default price. -#}
+{% macro bucket_price_columns(is_default, charge, filter) -%}
+    {%- for column in ['unit_price', 'tiers_from', 'tiers_to', 'tiers_price', 'tiers_flat', 'package_size',
+                       'free_units', 'rate', 'fixed_amount', 'free_units_per_events', 'free_units_per_total',
+                       'per_transaction_min_amount', 'per_transaction_max_amount'] %}
+    if({{ is_default }}, {{ charge }}.{{ column }}, {{ filter }}.{{ column }}) as {{ column }},
+    {%- endfor %}
+{%- endmacro %}
+
+{#- One rated fee per subscription x arrears charge x period x filter (default bucket included) x
+    group. Buckets without usage still get a fee (Lago shows zero fees; graduated and volume flat
+    fees apply at 0 units). -#}
+{% macro charge_fees(periods, usage) -%}
+    with charges as ({{ rated_charges(0) }}),
+    buckets as (
+        select organization_id, charge_id, {{ nil_uuid() }} as charge_filter_id from charges
+        union all
+        select organization_id, charge_id, charge_filter_id from {{ ref('stg_charge_filters') }}
+    ),
+    scaffold as (
+        select
+            p.organization_id as organization_id,
+            p.subscription_id as subscription_id,
+            p.period_from as period_from,
+            c.charge_id as charge_id,
+            b.charge_filter_id as charge_filter_id
+        from {{ periods }} as p
+        inner join charges as c on c.organization_id = p.organization_id and c.plan_id = p.plan_id
+        inner join buckets as b on b.organization_id = c.organization_id and b.charge_id = c.charge_id
+    ),
+    rated_buckets as (
+        select
+            organization_id, subscription_id, period_from, charge_id, charge_filter_id, grouped_by,
+            events_count, raw_units, precise_total_amount_cents, event_values, running_totals
+        from {{ usage }}
+        union all
+        select
+            scaffold.organization_id, scaffold.subscription_id, scaffold.period_from, scaffold.charge_id,
+            scaffold.charge_filter_id, cast(map() as Map(String, String)) as grouped_by,
+            toUInt64(0) as events_count, toDecimal128(0, 12) as raw_units,
+            toDecimal128(0, 12) as precise_total_amount_cents,
+            cast([] as Array(Decimal(38, 12))) as event_values,
+            cast([] as Array(Decimal(38, 12))) as running_totals
+        from scaffold
+        left anti join {{ usage }} as u
+            on u.organization_id = scaffold.organization_id
+            and u.subscription_id = scaffold.subscription_id
+            and u.period_from = scaffold.period_from
+            and u.charge_id = scaffold.charge_id
+            and u.charge_filter_id = scaffold.charge_filter_id
+    ),
+    priced as (
+        select
+            p.organization_id as organization_id,
+            p.subscription_id as subscription_id,
+            p.external_subscription_id as external_subscription_id,
+            p.customer_id as customer_id,
+            p.external_customer_id as external_customer_id,
+            p.plan_id as plan_id,
+            p.period_from as period_from,
+            p.period_to as period_to,
+            p.service_to_date + 1 as billing_date,
+            p.timezone as timezone,
+            p.currency as currency,
+            p.is_closed as is_closed,
+            p.service_days as service_days,
+            p.full_days as full_days,
+            p.plan_tax_ids as plan_tax_ids,
+            p.customer_tax_ids as customer_tax_ids,
+            c.charge_id as charge_id,
+            r.charge_filter_id as charge_filter_id,
+            r.charge_filter_id = {{ nil_uuid() }} as is_default_bucket,
+            c.billable_metric_id as billable_metric_id,
+            c.billable_metric_code as billable_metric_code,
+            r.grouped_by as grouped_by,
+            coalesce(if(is_default_bucket, null, f.invoice_display_name), c.invoice_display_name, c.billable_metric_code)
+                as invoice_display_name,
+            c.pay_in_advance as pay_in_advance,
+            c.invoiceable as invoiceable,
+            c.min_amount_cents as min_amount_cents,
+            c.tax_ids as charge_tax_ids,
+            c.charge_model as charge_model,
+            r.events_count as events_count,
+            {{ round_units('r.raw_units', 'c.rounding_function', 'c.rounding_precision') }} as units,
+            units as full_units,
+            r.precise_total_amount_cents as precise_total_amount_cents,
+            r.event_values as event_values,
+            r.running_totals as running_totals,
+            {{ bucket_price_columns('is_default_bucket', 'c', 'f') }}
+            {{ charge_amount() }} as amount
+        from rated_buckets as r
+        inner join {{ periods }} as p
+            on p.organization_id = r.organization_id
+            and p.subscription_id = r.subscription_id
+            and p.period_from = r.period_from
+        inner join charges as c on c.organization_id = r.organization_id and c.charge_id = r.charge_id
+        left join {{ ref('stg_charge_filters') }} as f
+            on f.organization_id = r.organization_id and f.charge_filter_id = r.charge_filter_id
+    )
+    select
+        * except (event_values, running_totals),
+        if(units = 0, toDecimal128(0, 12), {{ money_div('amount', 'units') }}) as precise_unit_amount
+    from priced
+{%- endmacro %}
+
+
+{#- Pay-in-advance charges: every event is billed at once for cost(after) - cost(before), where
+    "before" is the running maximum of the units, so decreases are not refunded and climbing back
+    to an earlier peak is free; cost(0) is 0, so a tier's flat fee is billed by the event that
+    enters the tier. Events with the same timestamp are priced in ingestion order, and a unique
+    count charges each distinct value once per period. -#}
+{% macro pay_in_advance_charge_fees(periods, until) -%}
+    with events as ({{ charge_events(periods, 1, until) }}),
+    charges as ({{ rated_charges(1) }}),
+    cumulative as (
+        select
+            *,
+            row_number() over bucket as position,
+            toDecimal128(multiIf(
+                aggregation_type = 'count_agg', toDecimal128(row_number() over bucket, 12),
+                aggregation_type = 'unique_count_agg', toDecimal128(uniqExact(value_text) over bucket, 12),
+                aggregation_type = 'max_agg', ifNull(max(value) over bucket, toDecimal128(0, 12)),
+                sum(ifNull(value, toDecimal128(0, 12))) over bucket), 12) as units_after,
+            groupArray(ifNull(value, toDecimal128(0, 12))) over bucket as values_after,
+            sum(ifNull(precise_total_amount_cents, toDecimal128(0, 12))) over bucket as precise_after
+        from events
+        window bucket as (
+            partition by organization_id, subscription_id, period_from, charge_id, charge_filter_id, grouped_by
+            order by timestamp, ingested_at rows between unbounded preceding and current row)
+    ),
+    running as (
+        select
+            *,
+            ifNull(max(units_after) over (
+                partition by organization_id, subscription_id, period_from, charge_id, charge_filter_id, grouped_by
+                order by timestamp, ingested_at rows between unbounded preceding and 1 preceding),
+                toDecimal128(0, 12)) as peak_before
+        from cumulative
+    ),
+    priced as (
+        select
+            p.organization_id as organization_id,
+            p.subscription_id as subscription_id,
+            p.external_subscription_id as external_subscription_id,
+            p.customer_id as customer_id,
+            p.external_customer_id as external_customer_id,
+            p.plan_id as plan_id,
+            p.period_from as period_from,
+            p.period_to as period_to,
+            {{ local_date('r.timestamp', 'p.timezone') }} as billing_date,
+            p.timezone as timezone,
+            p.currency as currency,
+            p.plan_tax_ids as plan_tax_ids,
+            p.customer_tax_ids as customer_tax_ids,
+            c.charge_id as charge_id,
+            r.charge_filter_id as charge_filter_id,
+            r.charge_filter_id = {{ nil_uuid() }} as is_default_bucket,
+            c.billable_metric_id as billable_metric_id,
+            c.billable_metric_code as billable_metric_code,
+            r.grouped_by as grouped_by,
+            coalesce(if(is_default_bucket, null, f.invoice_display_name), c.invoice_display_name, c.billable_metric_code)
+                as invoice_display_name,
+            c.pay_in_advance as pay_in_advance,
+            c.invoiceable as invoiceable,
+            c.tax_ids as charge_tax_ids,
+            c.charge_model as charge_model,
+            r.transaction_id as source_transaction_id,
+            {{ round_units('r.units_after', 'c.rounding_function', 'c.rounding_precision') }} as units_after,
+            {{ round_units('r.peak_before', 'c.rounding_function', 'c.rounding_precision') }} as units_before,
+            r.values_after as values_after,
+            arrayPopBack(r.values_after) as values_before,
+            r.position as position,
+            r.precise_after as precise_after,
+            r.precise_after - ifNull(r.precise_total_amount_cents, toDecimal128(0, 12)) as precise_before,
+            {{ bucket_price_columns('is_default_bucket', 'c', 'f') }}
+            {{ charge_amount('units_after', 'units_after', 'position', 'values_after', 'arrayCumSum(values_after)', 'precise_after') }}
+                as cost_after,
+            if(units_before = 0, toDecimal128(0, 12),
+               {{ charge_amount('units_before', 'units_before', 'position - 1', 'values_before', 'arrayCumSum(values_before)', 'precise_before') }})
+                as cost_before
+        from running as r
+        inner join {{ periods }} as p
+            on p.organization_id = r.organization_id
+            and p.subscription_id = r.subscription_id
+            and p.period_from = r.period_from
+        inner join charges as c on c.organization_id = r.organization_id and c.charge_id = r.charge_id
+        left join {{ ref('stg_charge_filters') }} as f
+            on f.organization_id = r.organization_id and f.charge_filter_id = r.charge_filter_id
+    )
+    select
+        * except (values_after, values_before, cost_after, cost_before, precise_after, precise_before),
+        toUInt64(1) as events_count,
+        greatest(units_after - units_before, toDecimal128(0, 12)) as units,
+        greatest(cost_after - cost_before, toDecimal128(0, 12)) as amount,
+        if(units <= 0, toDecimal128(0, 12), {{ money_div('amount', 'units') }}) as precise_unit_amount
+    from priced
+{%- endmacro %}

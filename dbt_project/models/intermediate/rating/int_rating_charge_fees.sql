@@ -1,0 +1,7 @@
+{{ config(materialized='table', order_by='(organization_id, subscription_id, charge_id, period_from)') }}
+-- Rated arrears charge fees of this run's closed charge periods.
+with closed_charge_periods as (
+    select * from {{ ref('int_rating_periods') }} where period_kind = 'charges' and is_closed
+)
+
+select * from ({{ charge_fees('closed_charge_periods', ref('int_rating_charge_usage')) }})

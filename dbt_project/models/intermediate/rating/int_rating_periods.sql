@@ -1,0 +1,65 @@
+{{ config(materialized='table', order_by='(organization_id, subscription_id, period_kind, period_from)') }}
+-- The periods this run rates, frozen at the rating instant so every rating model of the run sees
+-- the same set: due periods (closed, in-advance subscription periods once billed, and started
+-- charge periods for pay-in-advance charges). Once fct_fees exists (and without --full-refresh),
+-- only the periods that need work: no fee yet, events ingested since the last run (late events),
+-- or billed within the requested rate_from..rate_to range. A subscription period and the charge
+-- periods inside it are always rated together (commitment true-ups add them up).
+{%- set fees = adapter.get_relation(database=this.database, schema=this.schema, identifier='fct_fees') %}
+{%- set incremental = fees is not none and not flags.FULL_REFRESH %}
+with due_periods as (
+    select *
+    from {{ ref('int_billing_periods') }}
+    where is_closed
+        or (period_kind = 'subscription' and plan_pay_in_advance = 1
+            and least(billed_from_date, period_end_date) <= as_of_date)
+        or (period_kind = 'charges' and period_from <= {{ rating_as_of() }})
+)
+{%- if incremental %},
+
+rated_before as (
+    select distinct subscription_id, period_from, fee_type from {{ fees }}
+),
+
+late_event_spans as (
+    select organization_id, external_subscription_id, min(timestamp) as first_at, max(timestamp) as last_at
+    from {{ source('warehouse', 'events') }}
+    where ingested_at > (select max(rated_at) from {{ fees }})
+    group by organization_id, external_subscription_id
+),
+
+dirty_periods as (
+    select p.subscription_id as subscription_id, p.period_from as period_from, p.period_to as period_to
+    from due_periods as p
+    left anti join rated_before as r
+        on r.subscription_id = p.subscription_id
+        and r.period_from = p.period_from
+        and r.fee_type = if(p.period_kind = 'subscription', 'subscription', 'charge')
+    where p.is_closed or p.period_kind = 'subscription'
+    union all
+    select p.subscription_id, p.period_from, p.period_to
+    from due_periods as p
+    inner join late_event_spans as l
+        on l.organization_id = p.organization_id and l.external_subscription_id = p.external_subscription_id
+    where l.first_at <= p.period_to and l.last_at >= p.period_from
+    {%- if var('rate_from') and var('rate_to') %}
+    union all
+    select subscription_id, period_from, period_to
+    from due_periods
+    where if(period_kind = 'charges', service_to_date + 1, period_start_date)
+        between toDate('{{ var("rate_from") }}') and toDate('{{ var("rate_to") }}')
+    {%- endif %}
+)
+
+select p.*
+from due_periods as p
+where (p.subscription_id, p.period_from) in (
+    select q.subscription_id, q.period_from
+    from due_periods as q
+    inner join dirty_periods as d on d.subscription_id = q.subscription_id
+    where q.period_from <= d.period_to and q.period_to >= d.period_from
+)
+{%- else %}
+
+select * from due_periods
+{%- endif %}
