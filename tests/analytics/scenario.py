@@ -111,7 +111,9 @@ def _refund(
     )  # fmt: skip
 
 
-def build_revenue_scenario(client: Client, organization_id: uuid.UUID | None = None) -> RevenueScenario:
+def build_revenue_scenario(
+    client: Client, organization_id: uuid.UUID | None = None
+) -> RevenueScenario:
     catalog = Catalog(client, **({"organization_id": organization_id} if organization_id else {}))
     calls = catalog.metric("api_calls", "count_agg")
     basic = catalog.plan("basic", amount_cents=10_000)
