@@ -24,6 +24,7 @@ COMMAND_GROUPS: list[tuple[str, str]] = [
     ("api", "api.cli:app"),
     ("ingest", "ingestion.cli:app"),
     ("orgs", "meterhouse.orgs_cli:app"),
+    ("rate", "meterhouse.rating:app"),
     ("demo", "meterhouse.demo.cli:app"),
     ("orchestration", "orchestration.cli:app"),
     ("bill", "orchestration.cli:bill_app"),
