@@ -12,6 +12,7 @@ from fastapi import FastAPI
 
 from api.errors import install_error_handlers
 from api.routers import (
+    add_ons,
     billable_metrics,
     customers,
     health,
@@ -19,6 +20,7 @@ from api.routers import (
     plans,
     subscriptions,
     taxes,
+    webhook_endpoints,
 )
 from api.storage.catalog import CatalogStore
 from warehouse.client import get_client
@@ -54,4 +56,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(plans.router)
     app.include_router(subscriptions.router)
     app.include_router(taxes.router)
+    app.include_router(add_ons.router)
+    app.include_router(webhook_endpoints.router)
     return app

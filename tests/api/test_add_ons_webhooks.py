@@ -1,0 +1,93 @@
+from __future__ import annotations
+
+import pytest
+from lago_python_client.exceptions import LagoApiError
+from lago_python_client.models import AddOn, Tax, WebhookEndpoint
+
+from tests.api.conftest import Tenant
+
+
+def test_add_on_lifecycle(tenant: Tenant) -> None:
+    tenant.lago.taxes.create(Tax(name="VAT", code="vat", rate=20.0))
+    created = tenant.lago.add_ons.create(
+        AddOn(
+            name="Setup",
+            code="setup",
+            amount_cents=50_000,
+            amount_currency="EUR",
+            tax_codes=["vat"],
+        )
+    )
+    assert (created.code, created.amount_cents, created.taxes.__root__[0].code) == (
+        "setup",
+        50_000,
+        "vat",
+    )
+    updated = tenant.lago.add_ons.update(AddOn(amount_cents=40_000), "setup")
+    assert (updated.amount_cents, updated.name) == (40_000, "Setup")
+    assert tenant.lago.add_ons.find("setup").amount_cents == 40_000
+    assert [a.code for a in tenant.lago.add_ons.find_all()["add_ons"]] == ["setup"]
+    with pytest.raises(LagoApiError) as duplicate:
+        tenant.lago.add_ons.create(
+            AddOn(name="S", code="setup", amount_cents=1, amount_currency="EUR")
+        )
+    assert duplicate.value.response["error_details"] == {"code": ["value_already_exist"]}
+    with pytest.raises(LagoApiError) as invalid:
+        tenant.lago.add_ons.create(AddOn(code="x", amount_currency="EURO"))
+    assert invalid.value.response["error_details"] == {
+        "name": ["value_is_mandatory"],
+        "amount_cents": ["value_is_mandatory"],
+        "amount_currency": ["value_is_invalid"],
+    }
+    tenant.lago.add_ons.destroy("setup")
+    assert tenant.lago.add_ons.find_all()["add_ons"] == []
+
+
+def test_add_on_isolation(tenant: Tenant, other_tenant: Tenant) -> None:
+    tenant.lago.add_ons.create(
+        AddOn(name="Setup", code="mine", amount_cents=1, amount_currency="EUR")
+    )
+    for call in (
+        lambda: other_tenant.lago.add_ons.find("mine"),
+        lambda: other_tenant.lago.add_ons.update(AddOn(amount_cents=2), "mine"),
+        lambda: other_tenant.lago.add_ons.destroy("mine"),
+    ):
+        with pytest.raises(LagoApiError) as hidden:
+            call()
+        assert hidden.value.status_code == 404
+    assert other_tenant.lago.add_ons.find_all()["add_ons"] == []
+
+
+def test_webhook_endpoint_lifecycle_and_isolation(tenant: Tenant, other_tenant: Tenant) -> None:
+    created = tenant.lago.webhook_endpoints.create(
+        WebhookEndpoint(
+            webhook_url="https://hooks.test/a",
+            signature_algo="hmac",
+            event_types=["invoice.created"],
+        )
+    )
+    assert (created.signature_algo, created.event_types) == ("hmac", ["invoice.created"])
+    assert created.lago_organization_id == tenant.organization_id
+    updated = tenant.lago.webhook_endpoints.update(
+        WebhookEndpoint(webhook_url="https://hooks.test/b"), created.lago_id
+    )
+    assert updated.webhook_url == "https://hooks.test/b"
+    with pytest.raises(LagoApiError) as invalid:
+        tenant.lago.webhook_endpoints.create(WebhookEndpoint(webhook_url="not a url"))
+    assert invalid.value.response["error_details"] == {"webhook_url": ["url_is_invalid"]}
+    with pytest.raises(LagoApiError) as duplicate:
+        tenant.lago.webhook_endpoints.create(WebhookEndpoint(webhook_url="https://hooks.test/b"))
+    assert duplicate.value.response["error_details"] == {"webhook_url": ["value_already_exist"]}
+    for call in (
+        lambda: other_tenant.lago.webhook_endpoints.find(created.lago_id),
+        lambda: other_tenant.lago.webhook_endpoints.update(
+            WebhookEndpoint(name="x"), created.lago_id
+        ),
+        lambda: other_tenant.lago.webhook_endpoints.destroy(created.lago_id),
+    ):
+        with pytest.raises(LagoApiError) as hidden:
+            call()
+        assert hidden.value.status_code == 404
+    assert other_tenant.lago.webhook_endpoints.find_all()["webhook_endpoints"] == []
+    assert tenant.lago.webhook_endpoints.destroy(created.lago_id).lago_id == created.lago_id
+    assert tenant.lago.webhook_endpoints.find_all()["webhook_endpoints"] == []
