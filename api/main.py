@@ -13,6 +13,7 @@ from fastapi import FastAPI
 from api.errors import install_error_handlers
 from api.routers import (
     add_ons,
+    analytics,
     billable_metrics,
     customers,
     health,
@@ -58,4 +59,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(taxes.router)
     app.include_router(add_ons.router)
     app.include_router(webhook_endpoints.router)
+    app.include_router(analytics.router)
     return app

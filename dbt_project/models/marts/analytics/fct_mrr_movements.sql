@@ -76,6 +76,7 @@ select
                     w.opening_mrr - w.closing_mrr, 0), 12) as contraction_mrr,
     toDecimal128(if(w.opening_mrr > 0 and w.closing_mrr = 0, w.opening_mrr, 0), 12) as churned_mrr,
     w.closing_mrr as closing_mrr,
+    {{ amount_cents('w.closing_mrr', 'w.currency') }} as closing_mrr_cents,
     cast(multiIf(
         w.opening_mrr = 0 and w.closing_mrr > 0 and w.had_mrr_before = 0, 'new',
         w.opening_mrr = 0 and w.closing_mrr > 0, 'reactivation',
