@@ -15,6 +15,7 @@ from api.routers import (
     add_ons,
     analytics,
     billable_metrics,
+    coupons,
     customers,
     health,
     organizations,
@@ -58,6 +59,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(subscriptions.router)
     app.include_router(taxes.router)
     app.include_router(add_ons.router)
+    app.include_router(coupons.router)
     app.include_router(webhook_endpoints.router)
     app.include_router(analytics.router)
     return app
