@@ -28,6 +28,8 @@ COMMAND_GROUPS: list[tuple[str, str]] = [
     ("demo", "meterhouse.demo.cli:app"),
     ("orchestration", "orchestration.cli:app"),
     ("bill", "orchestration.cli:bill_app"),
+    ("dashboards", "dashboards.cli:app"),
+    ("docs", "dashboards.cli:docs_app"),
 ]
 
 

@@ -1,0 +1,174 @@
+"""The sidebar filters every page shares, and the SQL conditions they turn into."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from dashboards.data import query
+from orchestration.invoices.money import from_cents
+
+CONVERTED = "All currencies, converted to USD"
+FX_CURRENCY = "USD"
+
+
+@dataclass(frozen=True)
+class Filters:
+    organization_id: uuid.UUID
+    start: date
+    end: date
+    currency: str  # a currency code, or CONVERTED
+    plans: tuple[str, ...] = ()
+    fx_rates: dict[str, Decimal] = field(default_factory=dict)
+
+    @property
+    def converting(self) -> bool:
+        return self.currency == CONVERTED
+
+    @property
+    def display_currency(self) -> str:
+        return FX_CURRENCY if self.converting else self.currency
+
+    def where(
+        self, *, date_column: str | None = None, plan_column: str | None = None
+    ) -> tuple[str, dict[str, Any]]:
+        """SQL conditions for a mart with organization_id and currency columns."""
+        conditions = ["organization_id = {organization_id:UUID}"]
+        parameters: dict[str, Any] = {"organization_id": self.organization_id}
+        if self.converting:
+            conditions.append("currency in {currencies:Array(String)}")
+            parameters["currencies"] = sorted(self.fx_rates)
+        else:
+            conditions.append("currency = {currency:String}")
+            parameters["currency"] = self.currency
+        if date_column:
+            conditions.append(f"{date_column} between {{start:Date}} and {{end:Date}}")
+            parameters.update(start=self.start, end=self.end)
+        if plan_column and self.plans:
+            conditions.append(f"{plan_column} in {{plans:Array(String)}}")
+            parameters["plans"] = list(self.plans)
+        return " and ".join(conditions), parameters
+
+    def money(
+        self, frame: pd.DataFrame, by: list[str], amounts: list[str], *, cents: bool = False
+    ) -> pd.DataFrame:
+        """Amounts of ``frame`` (one row per currency and ``by``) in the display currency.
+
+        Minor units become major units first; when converting, each currency is multiplied by
+        its rate from the FX table before rows of different currencies are added.
+        """
+        if frame.empty:
+            return frame.drop(columns=["currency"], errors="ignore")
+        frame = frame.copy()
+        for column in amounts:
+            frame[column] = [
+                self._in_display_currency(value, currency, cents)
+                for value, currency in zip(frame[column], frame["currency"], strict=True)
+            ]
+        frame = frame.drop(columns=["currency"])
+        if not by:
+            return frame[amounts].sum().to_frame().T
+        return frame.groupby(by, as_index=False, sort=True)[amounts].sum()
+
+    def _in_display_currency(self, value: Any, currency: str, cents: bool) -> Decimal:
+        amount = from_cents(int(value), currency) if cents else Decimal(value)
+        return amount * self.fx_rates[currency] if self.converting else amount
+
+    def format(self, amount: Decimal | None) -> str:
+        if amount is None:
+            return "-"
+        return f"{Decimal(amount):,.2f} {self.display_currency}"
+
+
+def _organizations() -> pd.DataFrame:
+    return query(
+        "select organization_id, name from organizations final where is_deleted = 0 order by name"
+    )
+
+
+def _currencies(organization_id: uuid.UUID) -> list[str]:
+    frame = query(
+        "select distinct currency from fct_mrr_monthly where organization_id = {o:UUID}"
+        " union distinct"
+        " select distinct currency from fct_invoices where organization_id = {o:UUID}",
+        {"o": organization_id},
+    )
+    return sorted(frame["currency"])
+
+
+def _fx_rates(as_of: date) -> dict[str, Decimal]:
+    frame = query(
+        "select currency, argMax(rate_to_usd, valid_from) as rate from fx_rates"
+        " where valid_from <= {as_of:Date} group by currency",
+        {"as_of": as_of},
+    )
+    return {row.currency: Decimal(row.rate) for row in frame.itertuples()}
+
+
+def _month_span(organization_id: uuid.UUID) -> tuple[date, date]:
+    frame = query(
+        "select min(month) as first, max(measured_on) as last from fct_mrr_monthly"
+        " where organization_id = {o:UUID}",
+        {"o": organization_id},
+    )
+    first, last = frame.iloc[0]["first"], frame.iloc[0]["last"]
+    today = date.today()
+    if pd.isna(first) or first.year < 1971:
+        return date(today.year, today.month, 1), today
+    return first, last
+
+
+def sidebar_filters() -> Filters | None:
+    """Draw the sidebar; None when there is nothing to show yet."""
+    organizations = _organizations()
+    if organizations.empty:
+        st.info("No organization in the warehouse yet.")
+        return None
+    names = dict(zip(organizations["organization_id"], organizations["name"], strict=True))
+    organization_id = st.sidebar.selectbox(
+        "Organization", list(names), format_func=lambda o: names[o], key="organization"
+    )
+    first, last = _month_span(organization_id)
+    picked = st.sidebar.date_input(
+        "Date range", value=(first, last), key="date_range", format="YYYY-MM-DD"
+    )
+    start, end = (picked[0], picked[-1]) if isinstance(picked, tuple) and picked else (first, last)
+    currencies = _currencies(organization_id)
+    fx_rates = _fx_rates(end)
+    options = currencies + ([CONVERTED] if len(currencies) > 1 else [])
+    if not options:
+        st.info("No revenue for this organization yet: build the analytics marts first.")
+        return None
+    currency = st.sidebar.selectbox("Currency", options, key="currency")
+    plans = query(
+        "select distinct plan_code from fct_mrr_monthly where organization_id = {o:UUID}"
+        " order by plan_code",
+        {"o": organization_id},
+    )["plan_code"].tolist()
+    chosen = st.sidebar.multiselect("Plans", plans, key="plans", placeholder="All plans")
+    filters = Filters(organization_id, start, end, currency, tuple(chosen), fx_rates)
+    if filters.converting:
+        missing = [c for c in currencies if c not in fx_rates]
+        st.sidebar.caption("FX rates used (1 unit = USD):")
+        st.sidebar.dataframe(pd.DataFrame(sorted(fx_rates.items()), columns=["currency", "USD"]))
+        if missing:
+            st.sidebar.warning(f"No FX rate for {', '.join(missing)}: left out of totals.")
+    return filters
+
+
+def download(frame: pd.DataFrame, name: str) -> None:
+    """The table, and a CSV download of it."""
+    st.dataframe(frame, hide_index=True, use_container_width=True)
+    st.download_button(
+        f"Download {name}.csv",
+        frame.to_csv(index=False).encode(),
+        file_name=f"{name}.csv",
+        mime="text/csv",
+        key=f"download_{name}",
+    )
