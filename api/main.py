@@ -22,6 +22,7 @@ from api.routers import (
     plans,
     subscriptions,
     taxes,
+    wallets,
     webhook_endpoints,
 )
 from api.storage.catalog import CatalogStore
@@ -60,6 +61,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(taxes.router)
     app.include_router(add_ons.router)
     app.include_router(coupons.router)
+    app.include_router(wallets.router)
     app.include_router(webhook_endpoints.router)
     app.include_router(analytics.router)
     return app

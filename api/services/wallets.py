@@ -1,0 +1,143 @@
+"""Wallets and their credit movements.
+
+Granted credits settle at once; purchased (paid) credits stay pending until invoicing records
+the payment of their invoice; voided credits leave the wallet at once. The balance is settled
+inbound minus settled outbound credits, the same sum invoicing uses.
+"""
+
+from __future__ import annotations
+
+import uuid
+from decimal import Decimal
+from typing import Any
+
+from api.deps import Caller
+from api.errors import FieldErrors
+from api.reference import currency_exponent
+from api.schemas.charge_models import decimal_amount
+from api.schemas.common import dump_json
+from api.schemas.subscriptions import utc
+from api.schemas.wallets import WalletInput, present_wallet
+from api.storage.catalog import CatalogStore, Row, new_row, utc_now
+from api.storage.lookups import rows_by_codes, rows_by_ids
+
+ZERO = Decimal(0)
+
+
+def credits(value: str | None, field: str, errors: FieldErrors) -> Decimal:
+    """Credits given as a decimal string; absent means none."""
+    if value is None:
+        return ZERO
+    amount = decimal_amount(value)
+    if amount is None:
+        errors.add(field, f"invalid_{field}")
+        return ZERO
+    return amount
+
+
+def transaction_row(
+    organization_id: uuid.UUID,
+    wallet: Row,
+    credit_amount: Decimal,
+    kind: str,
+    *,
+    name: str | None = None,
+    metadata: Any = None,
+) -> Row:
+    """A credit movement: kind is granted, purchased or voided."""
+    now = utc_now()
+    settled = kind != "purchased"
+    return new_row(
+        organization_id,
+        wallet_id=wallet["id"],
+        customer_id=wallet["customer_id"],
+        transaction_type="outbound" if kind == "voided" else "inbound",
+        transaction_status=kind,
+        status="settled" if settled else "pending",
+        source="manual",
+        credit_amount=credit_amount,
+        amount=credit_amount * wallet["rate_amount"],
+        invoice_id=None,
+        name=name,
+        metadata=dump_json(metadata or []),
+        settled_at=now if settled else None,
+        failed_at=None,
+    )
+
+
+def balances(
+    store: CatalogStore, organization_id: uuid.UUID, wallet_ids: list[uuid.UUID]
+) -> dict[uuid.UUID, tuple[Decimal, Decimal]]:
+    """(credits balance, consumed credits) per wallet, from settled movements."""
+    if not wallet_ids:
+        return {}
+    result = store.client.query(
+        "SELECT wallet_id,"
+        " sumIf(credit_amount, transaction_type = 'inbound')"
+        " - sumIf(credit_amount, transaction_type = 'outbound'),"
+        " sumIf(credit_amount, transaction_type = 'outbound' AND transaction_status = 'invoiced')"
+        " FROM wallet_transactions FINAL WHERE organization_id = {org:UUID} AND is_deleted = 0"
+        " AND status = 'settled' AND wallet_id IN {ids:Array(UUID)} GROUP BY wallet_id",
+        parameters={"org": organization_id, "ids": wallet_ids},
+    )
+    return {row[0]: (Decimal(row[1]), Decimal(row[2])) for row in result.result_rows}
+
+
+def present_wallets(store: CatalogStore, caller: Caller, rows: list[Row]) -> list[dict[str, Any]]:
+    org = caller.organization_id
+    customers = rows_by_ids(store, "customers", org, [row["customer_id"] for row in rows])
+    metric_ids = [i for row in rows for i in row["applies_to_billable_metric_ids"]]
+    metrics = rows_by_ids(store, "billable_metrics", org, metric_ids)
+    sums = balances(store, org, [row["id"] for row in rows])
+    presented = []
+    for row in rows:
+        balance, consumed = sums.get(row["id"], (ZERO, ZERO))
+        money = (balance * row["rate_amount"]).scaleb(currency_exponent(row["currency"]))
+        presented.append(
+            present_wallet(
+                row,
+                customers.get(row["customer_id"]),
+                [metrics[i]["code"] for i in row["applies_to_billable_metric_ids"] if i in metrics],
+                balance,
+                consumed,
+                int(money.to_integral_value()),
+            )
+        )
+    return presented
+
+
+def apply_wallet_fields(
+    store: CatalogStore, caller: Caller, row: Row, body: WalletInput, errors: FieldErrors
+) -> None:
+    """Copy the editable fields of the request onto the wallet row."""
+    sent = body.model_fields_set
+    for field in ("name", "code", "priority", "invoice_requires_successful_payment"):
+        if field in sent and getattr(body, field) is not None:
+            row[field] = getattr(body, field)
+    row["invoice_requires_successful_payment"] = int(row["invoice_requires_successful_payment"])
+    for field in ("paid_top_up_min_amount_cents", "paid_top_up_max_amount_cents"):
+        if field in sent:
+            row[field] = getattr(body, field)
+    if "expiration_at" in sent:
+        row["expiration_at"] = utc(body.expiration_at)
+        if row["expiration_at"] is not None and row["expiration_at"] <= utc_now():
+            errors.add("expiration_at", "invalid_date")
+    if body.metadata is not None:
+        row["metadata"] = dump_json(body.metadata)
+    if body.recurring_transaction_rules is not None:
+        row["recurring_transaction_rules"] = dump_json(
+            [
+                {**rule.model_dump(mode="json"), "lago_id": rule.lago_id or str(uuid.uuid4())}
+                for rule in body.recurring_transaction_rules
+            ]
+        )
+    if body.applies_to is not None:
+        row["applies_to_fee_types"] = list(body.applies_to.fee_types or [])
+        codes = body.applies_to.billable_metric_codes or []
+        metrics = rows_by_codes(store, "billable_metrics", caller.organization_id, codes)
+        if any(code not in metrics for code in codes):
+            errors.add("applies_to.billable_metric_codes", "value_is_invalid")
+        row["applies_to_billable_metric_ids"] = [metrics[c]["id"] for c in codes if c in metrics]
+    low, high = row["paid_top_up_min_amount_cents"], row["paid_top_up_max_amount_cents"]
+    if low is not None and high is not None and low > high:
+        errors.add("paid_top_up_max_amount_cents", "value_is_invalid")

@@ -1,0 +1,97 @@
+from __future__ import annotations
+
+import pytest
+from lago_python_client.exceptions import LagoApiError
+from lago_python_client.models import Customer, Wallet, WalletTransaction
+
+from tests.api.conftest import Tenant
+from tests.api.test_plans import lago_error
+
+
+def test_wallet_credits_and_balance(tenant: Tenant) -> None:
+    tenant.lago.customers.create(Customer(external_id="cust", currency="EUR"))
+    wallet = tenant.lago.wallets.create(
+        Wallet(
+            external_customer_id="cust",
+            rate_amount="1.5",
+            currency="EUR",
+            name="Prepaid",
+            priority=10,
+            paid_credits="20",
+            granted_credits="10.5",
+        )
+    )
+    # Granted credits settle at once; purchased ones wait for their invoice to be paid.
+    assert (wallet.credits_balance, wallet.balance_cents, wallet.rate_amount) == (
+        "10.5",
+        1575,
+        "1.5",
+    )
+    assert (wallet.external_customer_id, wallet.priority, wallet.status) == ("cust", 10, "active")
+    created = tenant.lago.wallet_transactions.create(
+        WalletTransaction(wallet_id=wallet.lago_id, granted_credits="4.5", voided_credits="5")
+    )["wallet_transactions"]
+    assert [(t.transaction_status, t.status, t.credit_amount) for t in created] == [
+        ("granted", "settled", "4.5"),
+        ("voided", "settled", "5.0"),
+    ]
+    assert tenant.lago.wallets.find(wallet.lago_id).credits_balance == "10.0"
+    listed = tenant.lago.wallet_transactions.find_all(wallet.lago_id, {"status": "pending"})
+    assert [(t.transaction_status, t.amount) for t in listed["wallet_transactions"]] == [
+        ("purchased", "30.0")
+    ]
+    too_much = lago_error(
+        lambda: tenant.lago.wallet_transactions.create(
+            WalletTransaction(wallet_id=wallet.lago_id, voided_credits="1000")
+        )
+    )
+    assert too_much.response["error_details"] == {"voided_credits": ["insufficient_credits"]}
+    renamed = tenant.lago.wallets.update(Wallet(name="Renamed"), wallet.lago_id)
+    assert renamed.name == "Renamed"
+    assert [
+        w.lago_id for w in tenant.lago.wallets.find_all({"external_customer_id": "cust"})["wallets"]
+    ] == [wallet.lago_id]
+    terminated = tenant.lago.wallets.destroy(wallet.lago_id)
+    assert terminated.status == "terminated" and terminated.terminated_at is not None
+
+
+def test_wallet_validation(tenant: Tenant) -> None:
+    tenant.lago.customers.create(Customer(external_id="usd", currency="USD"))
+    invalid = lago_error(
+        lambda: tenant.lago.wallets.create(
+            Wallet(external_customer_id="usd", rate_amount="0", currency="EUR", paid_credits="-1")
+        )
+    )
+    assert invalid.response["error_details"] == {
+        "rate_amount": ["invalid_rate_amount"],
+        "currency": ["currencies_does_not_match"],
+        "paid_credits": ["invalid_paid_credits"],
+    }
+    missing = lago_error(
+        lambda: tenant.lago.wallets.create(
+            Wallet(external_customer_id="nobody", rate_amount="1", currency="EUR")
+        )
+    )
+    assert missing.response["code"] == "customer_not_found"
+    assert tenant.lago.wallets.find_all()["wallets"] == []
+
+
+def test_wallet_isolation(tenant: Tenant, other_tenant: Tenant) -> None:
+    tenant.lago.customers.create(Customer(external_id="cust", currency="EUR"))
+    wallet = tenant.lago.wallets.create(
+        Wallet(external_customer_id="cust", rate_amount="1", currency="EUR")
+    )
+    for call in (
+        lambda: other_tenant.lago.wallets.find(wallet.lago_id),
+        lambda: other_tenant.lago.wallets.update(Wallet(name="x"), wallet.lago_id),
+        lambda: other_tenant.lago.wallets.destroy(wallet.lago_id),
+        lambda: other_tenant.lago.wallet_transactions.create(
+            WalletTransaction(wallet_id=wallet.lago_id, granted_credits="5")
+        ),
+        lambda: other_tenant.lago.wallet_transactions.find_all(wallet.lago_id),
+    ):
+        with pytest.raises(LagoApiError) as hidden:
+            call()
+        assert hidden.value.status_code == 404
+    assert other_tenant.lago.wallets.find_all()["wallets"] == []
+    assert tenant.lago.wallets.find(wallet.lago_id).credits_balance == "0.0"
