@@ -50,7 +50,9 @@ class Catalog:
         values.setdefault("version", _version())
         self.client.insert(table, [list(values.values())], column_names=list(values))
 
-    def customer(self, external_id: str, *, timezone: str | None = None, currency: str = "USD") -> uuid.UUID:
+    def customer(
+        self, external_id: str, *, timezone: str | None = None, currency: str = "USD"
+    ) -> uuid.UUID:
         customer_id = uuid.uuid4()
         self._insert(
             "customers",
@@ -201,7 +203,9 @@ class Catalog:
         )
         return subscription_id
 
-    def events(self, external_subscription_id: str, code: str, events: list[dict[str, Any]]) -> None:
+    def events(
+        self, external_subscription_id: str, code: str, events: list[dict[str, Any]]
+    ) -> None:
         """Events as (timestamp, properties[, transaction_id, precise_total_amount_cents]) dicts."""
         rows = []
         for number, event in enumerate(events):

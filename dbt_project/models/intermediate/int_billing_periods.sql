@@ -69,6 +69,8 @@ select
         as billed_from_date,
     {{ days_inclusive('billed_from_date', 'service_to_date') }} as billed_days,
     {{ days_inclusive('billed_from_date', 'period_end_date') }} as billed_days_in_advance,
+    -- An in-advance fee is invoiced when the period starts, or when the trial ends within it.
+    if(billed_from_date <= period_end_date, billed_from_date, service_from_date) as advance_billing_date,
     end_date is not null and service_to_date = assumeNotNull(end_date) as is_terminating_period,
     as_of_date,
     period_to < {{ rating_as_of() }} as is_closed

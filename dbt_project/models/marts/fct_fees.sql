@@ -43,7 +43,7 @@ subscription_fees as (
         cast(null as Nullable(String)) as source_transaction_id,
         period_from,
         if(plan_pay_in_advance = 1, full_period_end - toIntervalMillisecond(1), period_to) as period_to,
-        if(plan_pay_in_advance = 1, least(billed_from_date, period_end_date), service_to_date + 1) as billing_date,
+        if(plan_pay_in_advance = 1, advance_billing_date, service_to_date + 1) as billing_date,
         toDecimal128(1, 12) as units,
         toUInt64(0) as events_count,
         {{ money_div(money_mul(cents_to_amount('plan_amount_cents', 'currency'),

@@ -12,7 +12,7 @@ with due_periods as (
     from {{ ref('int_billing_periods') }}
     where is_closed
         or (period_kind = 'subscription' and plan_pay_in_advance = 1
-            and least(billed_from_date, period_end_date) <= as_of_date)
+            and advance_billing_date <= as_of_date)
         or (period_kind = 'charges' and period_from <= {{ rating_as_of() }})
 )
 {%- if incremental %},

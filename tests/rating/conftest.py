@@ -1,0 +1,66 @@
+"""Rating fixtures: run ``meterhouse rate run`` against the session warehouse, read fees back."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from clickhouse_connect.driver.client import Client
+
+from tests.conftest import Warehouse
+from tests.support.processes import REPO_ROOT, meterhouse_command
+
+
+@dataclass
+class Rater:
+    """Runs the rating CLI as a user would, with its own dbt target and log directories."""
+
+    warehouse: Warehouse
+    target_path: Path
+
+    def run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        environment = {
+            **os.environ,
+            **self.warehouse.env,
+            "DBT_TARGET_PATH": str(self.target_path),
+            "DBT_LOG_PATH": str(self.target_path / "logs"),
+        }
+        result = subprocess.run(
+            meterhouse_command("rate", "run", "--no-progress", *args),
+            env=environment,
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=900,
+        )
+        if check and result.returncode != 0:
+            raise AssertionError(f"meterhouse rate run failed:\n{result.stdout}\n{result.stderr}")
+        return result
+
+
+@pytest.fixture(scope="session")
+def rater(warehouse: Warehouse, tmp_path_factory: pytest.TempPathFactory) -> Rater:
+    return Rater(warehouse, tmp_path_factory.mktemp("dbt_target"))
+
+
+FeeRow = dict[str, Any]
+
+
+def fees_of(client: Client, organization_id: uuid.UUID, where: str = "1") -> list[FeeRow]:
+    """The fees of one organization, ordered for stable assertions."""
+    result = client.query(
+        f"SELECT * FROM fct_fees FINAL WHERE organization_id = {{org:UUID}} AND ({where}) "
+        "ORDER BY fee_type, billable_metric_code, period_from, source_transaction_id, "
+        "toString(grouped_by), toString(charge_filter_id)",
+        parameters={"org": organization_id},
+    )
+    return [dict(zip(result.column_names, row, strict=True)) for row in result.result_rows]
+
+
+FeesReader = Callable[..., list[FeeRow]]

@@ -1,0 +1,587 @@
+"""End-to-end rating scenarios from billing-semantics.md: a catalog and events per organization,
+one `meterhouse rate run` over all of them, and every fee checked in cents derived by hand.
+
+All scenarios are rated as of 2024-07-01T00:00:00Z, so every period that ends by 2024-06-30 is
+closed and billed."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+
+import pytest
+from clickhouse_connect.driver.client import Client
+
+from tests.conftest import Warehouse
+from tests.rating.catalog import Catalog
+from tests.rating.conftest import FeeRow, Rater, fees_of
+
+AS_OF = "2024-07-01T00:00:00"
+
+Scenario = Callable[[Catalog], None]
+SCENARIOS: dict[str, Scenario] = {}
+
+
+def scenario(function: Scenario) -> Scenario:
+    SCENARIOS[function.__name__] = function
+    return function
+
+
+@dataclass
+class Rated:
+    client: Client
+    organizations: dict[str, uuid.UUID]
+
+    def fees(self, name: str, where: str = "1") -> list[FeeRow]:
+        return fees_of(self.client, self.organizations[name], where)
+
+    def charge_fees(self, name: str, metric: str) -> list[FeeRow]:
+        return self.fees(name, f"fee_type = 'charge' AND billable_metric_code = '{metric}'")
+
+    def subscription_fees(self, name: str) -> list[FeeRow]:
+        return self.fees(name, "fee_type = 'subscription'")
+
+
+@pytest.fixture(scope="module")
+def rated(warehouse: Warehouse, rater: Rater) -> Rated:
+    client = warehouse.client()
+    organizations = {}
+    for name, seed in SCENARIOS.items():
+        catalog = Catalog(client)
+        seed(catalog)
+        organizations[name] = catalog.organization_id
+    rater.run("--as-of", AS_OF, "--full-refresh")
+    return Rated(client, organizations)
+
+
+def cents(fees: list[FeeRow]) -> list[int]:
+    return [fee["amount_cents"] for fee in fees]
+
+
+# --- charge models -----------------------------------------------------------------------------
+
+
+@scenario
+def standard_with_zero_usage(catalog: Catalog) -> None:
+    customer = catalog.customer("c1")
+    calls = catalog.metric("calls", "count_agg")
+    plan = catalog.plan("basic", amount_cents=10000)
+    catalog.charge(plan, calls, "standard", {"amount": "0.5"})
+    catalog.subscription("s1", customer, plan, "2024-03-01")
+    catalog.events("s1", "calls", [{"timestamp": f"2024-03-0{day}T10:00:00"} for day in (1, 2, 3)])
+
+
+def test_standard_charge_and_zero_usage_fees_are_billed(rated: Rated) -> None:
+    # March: 3 calls x 0.50 = 1.50; April-June: no usage, zero fees still present.
+    assert cents(rated.charge_fees("standard_with_zero_usage", "calls")) == [150, 0, 0, 0]
+    assert cents(rated.subscription_fees("standard_with_zero_usage")) == [10000] * 4
+    march = rated.charge_fees("standard_with_zero_usage", "calls")[0]
+    assert march["units"] == Decimal(3)
+    assert march["events_count"] == 3
+    assert march["billing_date"] == date(2024, 4, 1)
+    assert march["period_from"] == datetime(2024, 3, 1)
+    assert march["period_to"] == datetime(2024, 3, 31, 23, 59, 59, 999000)
+
+
+GRADUATED = {
+    "graduated_ranges": [
+        {"from_value": 0, "to_value": 10, "per_unit_amount": "1", "flat_amount": "2"},
+        {"from_value": 11, "to_value": 20, "per_unit_amount": "0.5", "flat_amount": "3"},
+        {"from_value": 21, "to_value": None, "per_unit_amount": "0.1", "flat_amount": "0"},
+    ]
+}
+
+
+@scenario
+def graduated_tier_boundaries(catalog: Catalog) -> None:
+    customer = catalog.customer("c1")
+    storage = catalog.metric("storage", "sum_agg", "gb")
+    plan = catalog.plan("tiers")
+    catalog.charge(plan, storage, "graduated", GRADUATED)
+    catalog.subscription("s1", customer, plan, "2024-03-01")
+    for month, total in (("03", "10"), ("04", "15"), ("05", "25")):
+        catalog.events(
+            "s1", "storage", [{"timestamp": f"2024-{month}-10", "properties": {"gb": total}}]
+        )
+
+
+def test_graduated_counts_inclusive_integer_tiers(rated: Rated) -> None:
+    # 10 units: 10 x 1 + 2 = 12.00; 15: 12 + (15 - 11 + 1) x 0.5 + 3 = 17.50;
+    # 25: 12 + 10 x 0.5 + 3 + (25 - 21 + 1) x 0.1 = 20.50; 0 units: first tier's flat fee 2.00.
+    assert cents(rated.charge_fees("graduated_tier_boundaries", "storage")) == [
+        1200,
+        1750,
+        2050,
+        200,
+    ]
+
+
+@scenario
+def volume_fractional_units(catalog: Catalog) -> None:
+    customer = catalog.customer("c1")
+    storage = catalog.metric("storage", "sum_agg", "gb")
+    plan = catalog.plan("volume")
+    ranges = [
+        {"from_value": 0, "to_value": 100, "per_unit_amount": "2", "flat_amount": "1"},
+        {"from_value": 101, "to_value": 200, "per_unit_amount": "1", "flat_amount": "5"},
+        {"from_value": 201, "to_value": None, "per_unit_amount": "0.5", "flat_amount": "0"},
+    ]
+    catalog.charge(plan, storage, "volume", {"volume_ranges": ranges})
+    catalog.subscription("s1", customer, plan, "2024-06-01")
+    catalog.events("s1", "storage", [{"timestamp": "2024-06-10", "properties": {"gb": "100.5"}}])
+
+
+def test_volume_picks_the_tier_of_the_rounded_up_units(rated: Rated) -> None:
+    # ceil(100.5) = 101 falls in 101-200: 100.5 x 1 + 5 = 105.50.
+    assert cents(rated.charge_fees("volume_fractional_units", "storage")) == [10550]
+
+
+@scenario
+def package_started_package(catalog: Catalog) -> None:
+    customer = catalog.customer("c1")
+    calls = catalog.metric("calls", "sum_agg", "n")
+    plan = catalog.plan("package")
+    props = {"amount": "5", "package_size": 10, "free_units": 3}
+    catalog.charge(plan, calls, "package", props)
+    catalog.subscription("s1", customer, plan, "2024-05-01")
+    catalog.events("s1", "calls", [{"timestamp": "2024-05-10", "properties": {"n": "25"}}])
+    catalog.events("s1", "calls", [{"timestamp": "2024-06-10", "properties": {"n": "2"}}])
+
+
+def test_package_bills_whole_started_packages_after_free_units(rated: Rated) -> None:
+    # May: ceil((25 - 3) / 10) = 3 packages x 5 = 15.00; June: 2 units all free.
+    assert cents(rated.charge_fees("package_started_package", "calls")) == [1500, 0]
+
+
+@scenario
+def percentage_free_events(catalog: Catalog) -> None:
+    customer = catalog.customer("c1")
+    payments = catalog.metric("payments", "sum_agg", "amount")
+    plan = catalog.plan("pct")
+    props = {"rate": "1", "fixed_amount": "0.5", "free_units_per_events": 2}
+    catalog.charge(plan, payments, "percentage", props)
+    catalog.subscription("s1", customer, plan, "2024-06-01")
+    catalog.events(
+        "s1",
+        "payments",
+        [
+            {"timestamp": f"2024-06-0{day}", "properties": {"amount": value}}
+            for day, value in ((1, "100"), (2, "200"), (3, "300"))
+        ],
+    )
+
+
+def test_percentage_frees_the_first_events(rated: Rated) -> None:
+    # Running totals 100, 300, 600; 2 free events free 300: (600 - 300) x 1% = 3.00,
+    # plus 1 paid event x 0.50 = 3.50.
+    assert cents(rated.charge_fees("percentage_free_events", "payments")) == [350]
+
+
+@scenario
+def percentage_transaction_min_max(catalog: Catalog) -> None:
+    customer = catalog.customer("c1")
+    payments = catalog.metric("payments", "sum_agg", "amount")
+    plan = catalog.plan("pct-minmax")
+    props = {
+        "rate": "10",
+        "fixed_amount": "0",
+        "per_transaction_min_amount": "1",
+        "per_transaction_max_amount": "5",
+    }
+    catalog.charge(plan, payments, "percentage", props)
+    catalog.subscription("s1", customer, plan, "2024-06-01")
+    catalog.events(
+        "s1",
+        "payments",
+        [
+            {"timestamp": f"2024-06-0{day}", "properties": {"amount": value}}
+            for day, value in ((1, "5"), (2, "30"), (3, "100"))
+        ],
+    )
+
+
+def test_percentage_clamps_each_transaction(rated: Rated) -> None:
+    # 0.50 raised to 1, 3.00 kept, 10.00 capped to 5: 9.00.
+    assert cents(rated.charge_fees("percentage_transaction_min_max", "payments")) == [900]
+
+
+@scenario
+def dynamic_prices(catalog: Catalog) -> None:
+    customer = catalog.customer("c1")
+    tokens = catalog.metric("tokens", "sum_agg", "n")
+    plan = catalog.plan("dynamic")
+    catalog.charge(plan, tokens, "dynamic", {})
+    catalog.subscription("s1", customer, plan, "2024-06-01")
+    catalog.events(
+        "s1",
+        "tokens",
+        [
+            {
+                "timestamp": "2024-06-02",
+                "properties": {"n": "3"},
+                "precise_total_amount_cents": Decimal("1234.5"),
+            },
+            {
+                "timestamp": "2024-06-03",
+                "properties": {"n": "1"},
+                "precise_total_amount_cents": Decimal("100"),
+            },
+        ],
+    )
+
+
+def test_dynamic_sums_the_events_own_amounts(rated: Rated) -> None:
+    # (1234.5 + 100) / 100 = 13.345, rounded half-up once: 13.35.
+    fee = rated.charge_fees("dynamic_prices", "tokens")[0]
+    assert fee["amount"] == Decimal("13.345")
+    assert fee["amount_cents"] == 1335
+
+
+@scenario
+def grouped_rounding(catalog: Catalog) -> None:
+    customer = catalog.customer("c1")
+    seats = catalog.metric("seats", "count_agg")
+    plain = catalog.metric("seats_plain", "count_agg")
+    plan = catalog.plan("seats")
+    catalog.charge(plan, seats, "standard", {"amount": "14.516", "grouped_by": ["seat"]})
+    catalog.charge(plan, plain, "standard", {"amount": "14.516"})
+    catalog.subscription("s1", customer, plan, "2024-06-01")
+    for code in ("seats", "seats_plain"):
+        catalog.events(
+            "s1",
+            code,
+            [{"timestamp": "2024-06-05", "properties": {"seat": f"s{n}"}} for n in range(5)],
+        )
+
+
+def test_each_group_is_rounded_on_its_own(rated: Rated) -> None:
+    grouped = rated.charge_fees("grouped_rounding", "seats")
+    assert cents(grouped) == [1452] * 5
+    assert sorted(fee["grouped_by"]["seat"] for fee in grouped) == [f"s{n}" for n in range(5)]
+    assert cents(rated.charge_fees("grouped_rounding", "seats_plain")) == [7258]
+
+
+# --- aggregations ------------------------------------------------------------------------------
+
+
+@scenario
+def aggregations(catalog: Catalog) -> None:
+    customer = catalog.customer("c1")
+    plan = catalog.plan("aggs")
+    metrics = {
+        "sum_m": catalog.metric("sum_m", "sum_agg", "v"),
+        "max_m": catalog.metric("max_m", "max_agg", "v"),
+        "latest_m": catalog.metric("latest_m", "latest_agg", "v"),
+        "unique_m": catalog.metric("unique_m", "unique_count_agg", "user"),
+        "rounded_m": catalog.metric(
+            "rounded_m", "sum_agg", "v", rounding_function="round", rounding_precision=-2
+        ),
+    }
+    for metric in metrics.values():
+        catalog.charge(plan, metric, "standard", {"amount": "1"})
+    catalog.subscription("s1", customer, plan, "2024-06-01")
+    values = [
+        ("2024-06-02", "4"),
+        ("2024-06-03", "oops"),
+        ("2024-06-04", "7.5"),
+        ("2024-06-05", "-2"),
+    ]
+    for code in ("sum_m", "max_m", "latest_m"):
+        catalog.events("s1", code, [{"timestamp": ts, "properties": {"v": v}} for ts, v in values])
+    catalog.events(
+        "s1",
+        "unique_m",
+        [
+            {"timestamp": "2024-06-02", "properties": {"user": "a"}},
+            {"timestamp": "2024-06-03", "properties": {"user": "b"}},
+            {"timestamp": "2024-06-04", "properties": {"user": "a"}},
+            {"timestamp": "2024-06-05", "properties": {"user": "b", "operation_type": "remove"}},
+            {"timestamp": "2024-06-06", "properties": {"user": "c"}},
+        ],
+    )
+    catalog.events("s1", "rounded_m", [{"timestamp": "2024-06-02", "properties": {"v": "123.456"}}])
+
+
+def test_basic_aggregations(rated: Rated) -> None:
+    units = {
+        code: rated.charge_fees("aggregations", code)[0]["units"]
+        for code in ("sum_m", "max_m", "latest_m", "unique_m", "rounded_m")
+    }
+    assert units == {
+        "sum_m": Decimal("9.5"),  # 4 + 7.5 - 2, "oops" ignored
+        "max_m": Decimal("7.5"),
+        "latest_m": Decimal(0),  # last value -2 turns into 0
+        "unique_m": Decimal(2),  # a and c; b was removed
+        "rounded_m": Decimal(100),  # 123.456 at precision -2
+    }
+
+
+@scenario
+def duplicate_events(catalog: Catalog) -> None:
+    customer = catalog.customer("c1")
+    calls = catalog.metric("calls", "count_agg")
+    plan = catalog.plan("dedup")
+    catalog.charge(plan, calls, "standard", {"amount": "1"})
+    catalog.subscription("s1", customer, plan, "2024-06-01")
+    event = {"timestamp": "2024-06-02", "transaction_id": "tx-1"}
+    catalog.events(
+        "s1", "calls", [event, event, {"timestamp": "2024-06-03", "transaction_id": "tx-2"}]
+    )
+
+
+def test_a_transaction_id_counts_once(rated: Rated) -> None:
+    assert cents(rated.charge_fees("duplicate_events", "calls")) == [200]
+
+
+@scenario
+def charge_filters(catalog: Catalog) -> None:
+    customer = catalog.customer("c1")
+    calls = catalog.metric("calls", "count_agg", filters={"region": ["eu", "us"], "tier": ["gold"]})
+    plan = catalog.plan("filters")
+    charge = catalog.charge(plan, calls, "standard", {"amount": "1"})
+    catalog.charge_filter(charge, plan, {"region": ["eu"]}, {"amount": "2"})
+    catalog.charge_filter(charge, plan, {"region": ["eu"], "tier": ["gold"]}, {"amount": "5"})
+    catalog.charge_filter(charge, plan, {"region": ["__ALL_FILTER_VALUES__"]}, {"amount": "3"})
+    catalog.subscription("s1", customer, plan, "2024-06-01")
+    catalog.events(
+        "s1",
+        "calls",
+        [
+            {"timestamp": "2024-06-02", "properties": {"region": "eu"}},
+            {"timestamp": "2024-06-02", "properties": {"region": "eu", "tier": "gold"}},
+            {"timestamp": "2024-06-02", "properties": {"region": "us"}},
+            {"timestamp": "2024-06-02", "properties": {"other": "x"}},
+        ],
+    )
+
+
+def test_the_most_specific_filter_wins_and_the_rest_uses_the_default_price(rated: Rated) -> None:
+    fees = rated.charge_fees("charge_filters", "calls")
+    # eu: 2 (the eu filter and the any-region filter both match 1 key; the older, eu, wins);
+    # eu+gold: 5 (2 keys beat 1); us: 3 (any region); no region: default 1.
+    assert sorted(cents(fees)) == [100, 200, 300, 500]
+    default = [fee for fee in fees if fee["charge_filter_id"] is None]
+    assert cents(default) == [100]
+
+
+# --- subscription fees and proration -----------------------------------------------------------
+
+
+@scenario
+def month_end_anniversary(catalog: Catalog) -> None:
+    customer = catalog.customer("c1")
+    plan = catalog.plan("anniv", amount_cents=3100)
+    catalog.subscription("s1", customer, plan, "2024-01-31T09:00:00", billing_time="anniversary")
+
+
+def test_a_31st_anniversary_falls_on_the_last_day_of_shorter_months(rated: Rated) -> None:
+    fees = rated.subscription_fees("month_end_anniversary")
+    starts = [fee["period_from"].date() for fee in fees]
+    assert starts == [
+        date(2024, 1, 31),
+        date(2024, 2, 29),
+        date(2024, 3, 31),
+        date(2024, 4, 30),
+        date(2024, 5, 31),
+    ]
+    assert [fee["billing_date"] for fee in fees] == [
+        date(2024, 2, 29),
+        date(2024, 3, 31),
+        date(2024, 4, 30),
+        date(2024, 5, 31),
+        date(2024, 6, 30),
+    ]
+    assert cents(fees) == [3100] * 5
+
+
+@scenario
+def calendar_proration(catalog: Catalog) -> None:
+    customer = catalog.customer("c1")
+    march = catalog.plan("march", amount_cents=3100)
+    leap = catalog.plan("leap", amount_cents=2900)
+    catalog.subscription("march", customer, march, "2024-03-05T15:00:00")
+    catalog.subscription("leap", customer, leap, "2024-02-15")
+
+
+def test_partial_first_periods_are_prorated_by_day(rated: Rated) -> None:
+    fees = rated.fees(
+        "calendar_proration", "fee_type = 'subscription' AND period_from < '2024-03-31'"
+    )
+    by_subscription = {
+        fee["external_subscription_id"]: fee["amount_cents"]
+        for fee in fees
+        if fee["period_from"].day != 1
+    }
+    # 5..31 March = 27 of 31 days of 31.00; 15..29 Feb 2024 = 15 of 29 days of 29.00.
+    assert by_subscription == {"march": 2700, "leap": 1500}
+
+
+@scenario
+def trial(catalog: Catalog) -> None:
+    customer = catalog.customer("c1")
+    plan = catalog.plan("trial", amount_cents=3100, trial_period=Decimal(10))
+    catalog.subscription("s1", customer, plan, "2024-03-01", trial_ended_at="2024-03-11")
+    in_advance = catalog.plan(
+        "trial-advance", amount_cents=3100, pay_in_advance=True, trial_period=Decimal(40)
+    )
+    catalog.subscription("s2", customer, in_advance, "2024-05-01", trial_ended_at="2024-06-10")
+
+
+def test_trial_days_are_not_billed(rated: Rated) -> None:
+    arrears = rated.fees("trial", "fee_type = 'subscription' AND external_subscription_id = 's1'")
+    assert cents(arrears)[0] == 2100  # 11..31 March = 21 days
+    advance = rated.fees("trial", "fee_type = 'subscription' AND external_subscription_id = 's2'")
+    # May is all trial: 0, dated on its first day; June: billed from the trial end,
+    # 10..30 June = 21 of 30 days of 31.00 = 21.70, invoiced when the trial ends; July's full
+    # fee is due on July 1st, the rating instant.
+    assert cents(advance) == [0, 2170, 3100]
+    assert advance[1]["billing_date"] == date(2024, 6, 10)
+
+
+@scenario
+def termination(catalog: Catalog) -> None:
+    customer = catalog.customer("c1")
+    plan = catalog.plan("term", amount_cents=3000)
+    catalog.subscription("s1", customer, plan, "2024-04-01", terminated_at="2024-04-10T12:00:00")
+
+
+def test_termination_counts_its_own_day(rated: Rated) -> None:
+    fees = rated.subscription_fees("termination")
+    assert cents(fees) == [1000]  # 1..10 April = 10 of 30 days of 30.00
+    assert fees[0]["billing_date"] == date(2024, 4, 11)
+
+
+@scenario
+def upgrade(catalog: Catalog) -> None:
+    customer = catalog.customer("c1")
+    small = catalog.plan("small", amount_cents=3000)
+    large = catalog.plan("large", amount_cents=6000)
+    old_id, new_id = uuid.uuid4(), uuid.uuid4()
+    catalog.subscription(
+        "s1", customer, small, "2024-04-01", terminated_at="2024-04-16T10:00:00",
+        next_subscription_id=new_id, subscription_id=old_id,
+    )  # fmt: skip
+    catalog.subscription(
+        "s1", customer, large, "2024-04-16T10:00:00", previous_subscription_id=old_id,
+        subscription_id=new_id, subscription_at="2024-04-01",
+    )  # fmt: skip
+
+
+def test_upgrade_bills_the_upgrade_day_on_the_new_plan(rated: Rated) -> None:
+    april = rated.fees("upgrade", "fee_type = 'subscription' AND period_from < '2024-05-01'")
+    # Old plan: 1..15 April = 15 of 30 days of 30.00; new plan: 16..30 = 15 of 30 days of 60.00.
+    assert sorted(cents(april)) == [1500, 3000]
+
+
+@scenario
+def timezone_boundary(catalog: Catalog) -> None:
+    customer = catalog.customer("c1", timezone="Asia/Tokyo")
+    calls = catalog.metric("calls", "count_agg")
+    plan = catalog.plan("tokyo")
+    catalog.charge(plan, calls, "standard", {"amount": "1"})
+    catalog.subscription("s1", customer, plan, "2024-03-01T00:00:00+09:00")
+    # 2024-03-31T16:00Z is 2024-04-01 01:00 in Tokyo: April usage.
+    catalog.events(
+        "s1", "calls", [{"timestamp": "2024-03-31T14:00:00"}, {"timestamp": "2024-03-31T16:00:00"}]
+    )
+
+
+def test_periods_follow_the_customer_timezone(rated: Rated) -> None:
+    fees = rated.charge_fees("timezone_boundary", "calls")
+    assert cents(fees)[:2] == [100, 100]
+    assert fees[0]["period_from"] == datetime(2024, 2, 29, 15, 0)  # March 1st, 00:00 JST
+    assert fees[0]["billing_date"] == date(2024, 4, 1)
+    assert fees[0]["timezone"] == "Asia/Tokyo"
+
+
+@scenario
+def yearly_leap_in_advance(catalog: Catalog) -> None:
+    customer = catalog.customer("c1")
+    plan = catalog.plan("yearly", interval="yearly", amount_cents=36600, pay_in_advance=True)
+    catalog.subscription("s1", customer, plan, "2024-01-15", billing_time="anniversary")
+
+
+def test_in_advance_yearly_fee_is_billed_at_the_period_start(rated: Rated) -> None:
+    fees = rated.subscription_fees("yearly_leap_in_advance")
+    assert cents(fees) == [36600]
+    assert fees[0]["billing_date"] == date(2024, 1, 15)
+    assert fees[0]["period_to"] == datetime(2025, 1, 14, 23, 59, 59, 999000)
+
+
+# --- pay in advance, minimums ------------------------------------------------------------------
+
+
+@scenario
+def pay_in_advance(catalog: Catalog) -> None:
+    customer = catalog.customer("c1")
+    seats = catalog.metric("seats", "sum_agg", "delta")
+    plan = catalog.plan("advance-charges")
+    catalog.charge(plan, seats, "standard", {"amount": "1"}, pay_in_advance=True)
+    catalog.subscription("s1", customer, plan, "2024-06-01")
+    catalog.events(
+        "s1",
+        "seats",
+        [
+            {"timestamp": "2024-06-02", "properties": {"delta": "10"}, "transaction_id": "t1"},
+            {"timestamp": "2024-06-03", "properties": {"delta": "-4"}, "transaction_id": "t2"},
+            {"timestamp": "2024-06-04", "properties": {"delta": "8"}, "transaction_id": "t3"},
+        ],
+    )
+
+
+def test_pay_in_advance_bills_increases_above_the_peak(rated: Rated) -> None:
+    fees = rated.charge_fees("pay_in_advance", "seats")
+    assert [(fee["source_transaction_id"], fee["amount_cents"]) for fee in fees] == [
+        ("t1", 1000),
+        ("t2", 0),
+        ("t3", 400),
+    ]
+    assert [fee["billing_date"] for fee in fees] == [date(2024, 6, d) for d in (2, 3, 4)]
+
+
+@scenario
+def charge_minimum_on_termination(catalog: Catalog) -> None:
+    customer = catalog.customer("c1")
+    calls = catalog.metric("calls", "count_agg")
+    plan = catalog.plan("minimum")
+    catalog.charge(plan, calls, "standard", {"amount": "1"}, min_amount_cents=1000)
+    catalog.subscription("s1", customer, plan, "2023-02-01", terminated_at="2023-02-25T12:00:00")
+    catalog.events("s1", "calls", [{"timestamp": f"2023-02-{day:02d}"} for day in range(1, 9)])
+
+
+def test_per_charge_minimum_is_prorated_on_termination(rated: Rated) -> None:
+    true_ups = rated.fees("charge_minimum_on_termination", "is_true_up = 1")
+    # 10.00 x 25/28 - 8.00 = 0.928..., rounded half-up: 93 cents.
+    assert cents(true_ups) == [93]
+    assert true_ups[0]["fee_type"] == "charge"
+
+
+@scenario
+def minimum_commitment(catalog: Catalog) -> None:
+    customer = catalog.customer("c1")
+    plan = catalog.plan("commit", minimum_commitment_amount_cents=1_000_000)
+    catalog.subscription("s1", customer, plan, "2024-02-28")
+
+
+def test_minimum_commitment_is_prorated_over_a_partial_period(rated: Rated) -> None:
+    true_ups = rated.fees("minimum_commitment", "fee_type = 'commitment'")
+    # February: 10,000.00 x 2/29 = 689.655..., nothing else billed: 68966 cents.
+    assert cents(true_ups)[0] == 68966
+
+
+# --- contract ------------------------------------------------------------------------------------
+
+
+def test_fee_ids_are_unique_and_stable_across_a_full_refresh(rated: Rated, rater: Rater) -> None:
+    def snapshot() -> set[tuple[uuid.UUID, int]]:
+        return {
+            (fee["fee_id"], fee["amount_cents"]) for name in SCENARIOS for fee in rated.fees(name)
+        }
+
+    before = snapshot()
+    assert len({fee_id for fee_id, _ in before}) == len(before)
+    rater.run("--as-of", AS_OF, "--full-refresh", "--no-tests")
+    assert snapshot() == before
