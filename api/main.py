@@ -26,19 +26,25 @@ from api.routers import (
     webhook_endpoints,
 )
 from api.storage.catalog import CatalogStore
+from ingestion.routes import router as ingestion_router
+from ingestion.state import ingest_state
 from warehouse.client import get_client
 from warehouse.settings import Settings, get_settings
 
 
 @asynccontextmanager
-async def _warehouse(app: FastAPI) -> AsyncIterator[None]:
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
     # No session id: one client is shared by the worker threads, and ClickHouse refuses
     # concurrent queries within one session.
     client = get_client(settings, autogenerate_session_id=False)
     app.state.store = CatalogStore(client)
     try:
-        yield
+        # The event routes of the ingest service are served here too (Lago clients send
+        # events to the same base URL as the rest of the API).
+        async with ingest_state(settings) as ingest:
+            app.state.ingest = ingest
+            yield
     finally:
         client.close()
 
@@ -48,7 +54,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="Meterhouse billing API",
         description="Lago-compatible billing catalog: customers, metrics, plans, subscriptions.",
         version="1",
-        lifespan=_warehouse,
+        lifespan=_lifespan,
     )
     app.state.settings = settings or get_settings()
     install_error_handlers(app)
@@ -64,4 +70,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(wallets.router)
     app.include_router(webhook_endpoints.router)
     app.include_router(analytics.router)
+    app.include_router(ingestion_router)
     return app
