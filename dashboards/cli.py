@@ -26,15 +26,16 @@ DBT_PROJECT = REPO_ROOT / "dbt_project"
 
 @app.command()
 def serve(
-    port: Annotated[int, typer.Option(help="TCP port.")] = 8501,
-    host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
+    port: Annotated[int | None, typer.Option(help="TCP port (default: settings).")] = None,
+    host: Annotated[str | None, typer.Option(help="Interface to bind (default: settings).")] = None,
 ) -> None:
     """Serve the dashboards (Streamlit), reading the warehouse of the current settings."""
+    settings = get_settings()
     command = [
         sys.executable, "-m", "streamlit", "run", str(APP_SCRIPT),
         "--server.headless", "true",
-        "--server.address", host,
-        "--server.port", str(port),
+        "--server.address", host or settings.dashboards_host,
+        "--server.port", str(port or settings.dashboards_port),
         "--browser.gatherUsageStats", "false",
         "--server.fileWatcherType", "none",
     ]  # fmt: skip

@@ -67,10 +67,11 @@ class Filters:
             return frame.drop(columns=["currency"], errors="ignore")
         frame = frame.copy()
         for column in amounts:
-            frame[column] = [
+            converted = [
                 self._in_display_currency(value, currency, cents)
                 for value, currency in zip(frame[column], frame["currency"], strict=True)
             ]
+            frame[column] = pd.Series(converted, index=frame.index, dtype=object)
         frame = frame.drop(columns=["currency"])
         if not by:
             return frame[amounts].sum().to_frame().T
@@ -80,10 +81,11 @@ class Filters:
         amount = from_cents(int(value), currency) if cents else Decimal(value)
         return amount * self.fx_rates[currency] if self.converting else amount
 
-    def format(self, amount: Decimal | None) -> str:
+    def format(self, amount: object) -> str:
+        """An amount (Decimal, or an integer sum of an empty column) in the display currency."""
         if amount is None:
             return "-"
-        return f"{Decimal(amount):,.2f} {self.display_currency}"
+        return f"{Decimal(str(amount)):,.2f} {self.display_currency}"
 
 
 def _organizations() -> pd.DataFrame:
@@ -108,7 +110,10 @@ def _fx_rates(as_of: date) -> dict[str, Decimal]:
         " where valid_from <= {as_of:Date} group by currency",
         {"as_of": as_of},
     )
-    return {row.currency: Decimal(row.rate) for row in frame.itertuples()}
+    return {
+        str(currency): Decimal(str(rate))
+        for currency, rate in zip(frame["currency"], frame["rate"], strict=True)
+    }
 
 
 def _month_span(organization_id: uuid.UUID) -> tuple[date, date]:
@@ -164,7 +169,7 @@ def sidebar_filters() -> Filters | None:
 
 def download(frame: pd.DataFrame, name: str) -> None:
     """The table, and a CSV download of it."""
-    st.dataframe(frame, hide_index=True, use_container_width=True)
+    st.dataframe(frame, hide_index=True, width="stretch")
     st.download_button(
         f"Download {name}.csv",
         frame.to_csv(index=False).encode(),

@@ -95,6 +95,14 @@ class Settings(BaseSettings):
     )
     provider_max_attempts: int = Field(4, ge=1, le=20, description="Tries per provider call.")
 
+    # --- revenue analytics (dashboards/) --------------------------------------------------------
+    dashboards_host: str = "127.0.0.1"
+    dashboards_port: int = Field(8501, ge=1, le=65535)
+    dashboards_invoice_pdf_url: str = Field(
+        "http://127.0.0.1:3000/api/v1/invoices/{invoice_id}/download",
+        description="Link to an invoice's PDF shown by the dashboards; {invoice_id} is replaced.",
+    )
+
     # --- state of the local processes (Dagster home, generated secrets) -------------------------
     home: Path = Path(".meterhouse")
 

@@ -94,7 +94,7 @@ kpis[4].metric("Net revenue retention", "-" if nrr is None else f"{nrr * 100:.1f
 st.subheader("MRR trend")
 st.plotly_chart(
     px.line(daily, x="date", y="mrr", labels={"mrr": f"MRR ({filters.display_currency})"}),
-    use_container_width=True,
+    width="stretch",
     key="mrr_trend",
 )
 
@@ -110,5 +110,5 @@ if not movements.empty:
             y=[*steps, None],
         )
     )
-    st.plotly_chart(waterfall, use_container_width=True, key="movements_waterfall")
+    st.plotly_chart(waterfall, width="stretch", key="movements_waterfall")
 download(movements, "mrr_movements")

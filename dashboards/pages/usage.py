@@ -1,0 +1,65 @@
+"""Usage: events per metric and customer, daily trend; a live filter by event property."""
+
+from __future__ import annotations
+
+import plotly.express as px
+import streamlit as st
+
+from dashboards.data import query
+from dashboards.filters import Filters, download
+
+st.title("Usage")
+filters: Filters | None = st.session_state.get("filters")
+if filters is None:
+    st.stop()
+assert filters is not None
+
+# Usage is counted in events, not money: the currency filter does not apply.
+parameters = {"o": filters.organization_id, "start": filters.start, "end": filters.end}
+scope = "organization_id = {o:UUID} and date between {start:Date} and {end:Date}"
+metrics = query(
+    f"select distinct billable_metric_code from fct_usage_daily where {scope} order by 1",
+    parameters,
+)["billable_metric_code"].tolist()
+chosen = st.multiselect("Metrics", metrics, key="usage_metrics", placeholder="All metrics")
+parameters["metrics"] = chosen or metrics
+scope += " and billable_metric_code in {metrics:Array(String)}"
+
+with st.expander("Filter by event property (live query on raw events)"):
+    property_key = st.text_input("Property", key="usage_property_key").strip()
+    property_value = st.text_input("Value", key="usage_property_value").strip()
+
+if property_key:
+    # The one query on raw events: properties are not kept in the marts.
+    daily = query(
+        "select toDate(timestamp, 'UTC') as date, code as billable_metric_code,"
+        " count() as events_count from events final"
+        " where organization_id = {o:UUID} and code in {metrics:Array(String)}"
+        " and toDate(timestamp, 'UTC') between {start:Date} and {end:Date}"
+        " and properties[{key:String}] = {value:String}"
+        " group by date, billable_metric_code order by date",
+        {**parameters, "key": property_key, "value": property_value},
+    )
+else:
+    daily = query(
+        "select date, billable_metric_code, sum(events_count) as events_count"
+        f" from fct_usage_daily where {scope} group by date, billable_metric_code order by date",
+        parameters,
+    )
+st.metric("Events", int(daily["events_count"].sum()) if not daily.empty else 0)
+st.subheader("Daily usage per metric")
+st.plotly_chart(
+    px.line(daily, x="date", y="events_count", color="billable_metric_code"),
+    width="stretch",
+    key="usage_trend",
+)
+st.subheader("Top customers")
+customers = query(
+    "select external_customer_id, billable_metric_code, sum(events_count) as events_count,"
+    " sum(field_value_sum) as field_value_sum"
+    f" from fct_usage_daily where {scope}"
+    " group by external_customer_id, billable_metric_code order by events_count desc limit 50",
+    parameters,
+)
+download(customers, "usage_by_customer")
+download(daily, "usage_daily")
