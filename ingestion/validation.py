@@ -29,10 +29,11 @@ MAX_UNIX_SECONDS = 10_413_792_000
 MAX_DECIMAL_ABS = Decimal(10) ** 26  # Decimal(38, 12) keeps 26 integer digits
 NUMERIC_PATTERN = re.compile(r"^[0-9]+(\.[0-9]+)?([eE][+-]?[0-9]+)?$")
 DECIMAL_PATTERN = re.compile(r"^-?[0-9]+(\.[0-9]+)?([eE][+-]?[0-9]+)?$")
+# The same pattern as the engine's (migration 0102): both sides accept exactly these texts.
 ISO_PATTERN = re.compile(
-    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}"
-    r"([T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,9})?)?)?"
-    r"(Z|[+-][0-9]{2}:?[0-9]{2})?$"
+    r"^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])"
+    r"([T ]([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]{1,9})?)?)?"
+    r"(Z|[+-]([01][0-9]|2[0-3]):?[0-5][0-9])?$"
 )
 REQUIRED_TEXT_FIELDS = ("transaction_id", "external_subscription_id", "code")
 MILLISECOND = Decimal("0.001")

@@ -82,7 +82,7 @@ AS WITH
             AND toDecimal128OrNull(timestamp_text, 3) < 10413792000,
             toDateTime64(toDecimal128OrNull(timestamp_text, 3), 3, 'UTC'),
         startsWith(timestamp_raw, '"')
-            AND match(timestamp_text, '^[0-9]{4}-[0-9]{2}-[0-9]{2}([T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\\.[0-9]{1,9})?)?)?(Z|[+-][0-9]{2}:?[0-9]{2})?$'),
+            AND match(timestamp_text, '^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])([T ]([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\\.[0-9]{1,9})?)?)?(Z|[+-]([01][0-9]|2[0-3]):?[0-5][0-9])?$'),
             parseDateTime64BestEffortOrNull(timestamp_text, 3, 'UTC'),
         NULL
     ) AS event_timestamp,

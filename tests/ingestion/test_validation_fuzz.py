@@ -1,0 +1,153 @@
+"""Property tests: the Python validators and the engine's rules (migration 0102) agree.
+
+Hypothesis builds events from valid, borderline and wrong values; each goes through the real
+write path (events_input in the session warehouse). An event must be accepted by both sides or
+rejected by both, and an accepted event must get the same timestamp on both sides.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+import pytest
+from clickhouse_connect.driver.client import Client
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from ingestion.validation import Limits, ValidEvent, validate_event
+from ingestion.writer import EventWriter, RequestStamp, tsv_rows
+from meterhouse.orgs import Organization, create_organization
+from tests.conftest import Warehouse
+
+LIMITS = Limits(max_future_s=86_400, max_event_bytes=2_048)
+MISSING = object()
+
+json_scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**63), max_value=2**63 - 1),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.text(max_size=8),
+)
+json_values = st.recursive(
+    json_scalars,
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner, max_size=3)
+    ),
+    max_leaves=6,
+)
+text_fields = st.one_of(st.text(max_size=6), st.integers(-1000, 10**12), json_values)
+datetimes = st.datetimes(
+    min_value=datetime(1960, 1, 1), max_value=datetime(2200, 1, 1), timezones=st.just(UTC)
+)
+timestamps = st.one_of(
+    st.integers(min_value=-10, max_value=20_000_000_000),
+    st.floats(min_value=-10, max_value=2e10, allow_nan=False),
+    st.from_regex(r"\A[0-9]{1,11}(\.[0-9]{1,6})?\Z"),
+    datetimes.map(lambda d: d.isoformat()),
+    datetimes.map(lambda d: d.strftime("%Y-%m-%dT%H:%M:%S.%fZ")),
+    datetimes.map(lambda d: d.strftime("%Y-%m-%d %H:%M:%S")),
+    datetimes.map(lambda d: d.strftime("%Y-%m-%d")),
+    st.sampled_from(
+        [
+            "2024-02-30",
+            "2024-04-31",
+            "2024-13-01",
+            "yesterday",
+            "",
+            "2024-01-02T25:00:00Z",
+            "2024-01-02T10:00:00+24:00",
+            "2024-01-02T10:00:00.1234567891Z",
+        ]
+    ),
+    json_values,
+)
+amounts = st.one_of(
+    st.decimals(allow_nan=False, allow_infinity=False, places=4).map(str),
+    st.from_regex(r"\A-?[0-9]{1,30}(\.[0-9]{1,14})?\Z"),
+    st.integers(-(2**63), 2**63 - 1),
+    json_values,
+)
+properties = st.one_of(st.dictionaries(st.text(max_size=5), json_values, max_size=4), json_values)
+
+
+def field(strategy: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    return st.one_of(st.just(MISSING), strategy)
+
+
+events = st.fixed_dictionaries(
+    {
+        "transaction_id": field(text_fields),
+        "external_subscription_id": field(text_fields),
+        "external_customer_id": field(text_fields),
+        "code": field(text_fields),
+        "timestamp": field(timestamps),
+        "properties": field(properties),
+        "precise_total_amount_cents": field(amounts),
+    }
+).map(lambda e: {k: v for k, v in e.items() if v is not MISSING})
+
+
+@pytest.fixture(scope="module")
+def fuzz_org(admin_client: Client) -> Organization:
+    return create_organization(admin_client, "fuzz")[0]
+
+
+@pytest.fixture(scope="module")
+def writer(warehouse: Warehouse) -> EventWriter:
+    return EventWriter(warehouse.settings())
+
+
+def stamp_for(organization: Organization, now_us: int) -> RequestStamp:
+    return RequestStamp(
+        organization_id=organization.organization_id,
+        request_id=uuid.uuid4(),
+        ingested_at_us=now_us,
+        max_timestamp_ms=now_us // 1000 + LIMITS.max_future_s * 1000,
+        max_event_bytes=LIMITS.max_event_bytes,
+    )
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(batch=st.lists(events, min_size=1, max_size=25))
+def test_python_and_engine_validators_agree(
+    batch: list[dict[str, Any]], fuzz_org: Organization, writer: EventWriter, admin_client: Client
+) -> None:
+    base_us = time.time_ns() // 1000
+    stamps = [stamp_for(fuzz_org, base_us + i) for i in range(len(batch))]
+    verdicts = [
+        validate_event(event, 0, now_ms=stamp.now_ms, limits=LIMITS)
+        for event, stamp in zip(batch, stamps, strict=True)
+    ]
+    writer.insert(
+        b"".join(
+            tsv_rows(stamp, [orjson.dumps(event)])
+            for event, stamp in zip(batch, stamps, strict=True)
+        )
+    )
+    rejected = writer.rejected_counts([stamp.request_id for stamp in stamps])
+    stored_ms = dict(
+        admin_client.query(
+            "SELECT toUnixTimestamp64Micro(ingested_at), toUnixTimestamp64Milli(timestamp) "
+            "FROM events WHERE organization_id = {org:UUID} "
+            "AND ingested_at BETWEEN fromUnixTimestamp64Micro({lo:Int64}) "
+            "AND fromUnixTimestamp64Micro({hi:Int64})",
+            parameters={"org": fuzz_org.organization_id, "lo": base_us, "hi": base_us + len(batch)},
+        ).result_rows
+    )
+    for event, stamp, verdict in zip(batch, stamps, verdicts, strict=True):
+        engine_accepted = stamp.request_id not in rejected
+        python_accepted = isinstance(verdict, ValidEvent)
+        assert engine_accepted == python_accepted, (event, verdict)
+        # A row may have been collapsed into a later duplicate of the same batch (same key).
+        if isinstance(verdict, ValidEvent) and stamp.ingested_at_us in stored_ms:
+            assert stored_ms[stamp.ingested_at_us] == verdict.timestamp_ms, event
+    accepted = [v for v in verdicts if isinstance(v, ValidEvent)]
+    keys = {
+        (v.external_subscription_id, v.code, v.timestamp_ms, v.transaction_id) for v in accepted
+    }
+    assert len(stored_ms) == len(keys)
