@@ -42,6 +42,12 @@ ORGANIZATION_COLUMNS = (
 )
 
 
+def _now_ms() -> datetime:
+    # The warehouse keeps milliseconds: an organization reads back equal to what was created.
+    now = datetime.now(UTC)
+    return now.replace(microsecond=now.microsecond // 1000 * 1000)
+
+
 @dataclass(frozen=True)
 class Organization:
     organization_id: uuid.UUID
@@ -55,8 +61,8 @@ class Organization:
     email: str | None = None
     tax_codes: tuple[str, ...] = ()
     webhook_url: str | None = None
-    created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
-    updated_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    created_at: datetime = field(default_factory=_now_ms)
+    updated_at: datetime = field(default_factory=_now_ms)
 
 
 SETTABLE_FIELDS = frozenset(f.name for f in fields(Organization)) - {
@@ -137,6 +143,9 @@ def create_api_key(
 def _row_to_organization(row: dict[str, Any]) -> Organization:
     values = {column: row[column] for column in ORGANIZATION_COLUMNS}
     values["tax_codes"] = tuple(values["tax_codes"])
+    for column in ("created_at", "updated_at"):
+        if values[column].tzinfo is None:
+            values[column] = values[column].replace(tzinfo=UTC)
     return Organization(**values)
 
 
