@@ -401,7 +401,11 @@ def load_demo(supervisor: Supervisor, settings: Settings, api_key: str) -> None:
 
 
 def bill_past_days(supervisor: Supervisor, first: date, end: date) -> None:
-    if "bill" not in command_names():
+    """Rate the demo's usage (dbt), then invoice each past billing day (Dagster job)."""
+    names = command_names()
+    if "rate" in names:
+        supervisor.step("rate", meterhouse("rate", "run", "--no-tests", "--no-progress"))
+    if "bill" not in names:
         supervisor.say("demo", "no `meterhouse bill` command yet: past invoices not materialized")
         return
     last = end - timedelta(days=1)
@@ -473,16 +477,7 @@ def child_environment(settings: Settings, secrets_file: Mapping[str, str]) -> di
     # dbt reads MH_WAREHOUSE_PASSWORD (profiles.yml) and logs next to its state, not the repo's.
     env.setdefault("MH_WAREHOUSE_PASSWORD", settings.effective_warehouse_password())
     env.setdefault("DBT_LOG_PATH", str((settings.home / "dbt-logs").resolve()))
-    env.setdefault("DAGSTER_HOME", str((settings.home / "dagster").resolve()))
-    Path(env["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
     return env
-
-
-def write_dagster_instance(dagster_home: Path) -> None:
-    # No network here and none needed: telemetry off before Dagster first starts.
-    instance = dagster_home / "dagster.yaml"
-    if not instance.exists():
-        instance.write_text("telemetry:\n  enabled: false\n")
 
 
 def check_ports(table: list[Service]) -> None:
@@ -534,7 +529,6 @@ def up(
     if with_localstripe:
         env.update(MH_STRIPE_API_KEY=LOCALSTRIPE_KEY,
                    MH_STRIPE_API_BASE=_http(settings.localstripe_port))  # fmt: skip
-    write_dagster_instance(Path(env["DAGSTER_HOME"]))
     supervisor = Supervisor(env, settings.up_startup_timeout_s)
     previous = {sig: signal.signal(sig, _raise_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     exit_code = 0
