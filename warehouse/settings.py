@@ -71,7 +71,6 @@ class Settings(BaseSettings):
     # --- first run (meterhouse up, meterhouse/supervisor.py, meterhouse/demo/) ------------------
     billing_api_port: int = Field(3000, ge=1, le=65535, description="Port of the billing API.")
     dagster_port: int = Field(3100, ge=1, le=65535, description="Port of the Dagster UI.")
-    dashboards_port: int = Field(8501, ge=1, le=65535, description="Port of the dashboards.")
     docs_port: int = Field(8580, ge=1, le=65535, description="Port of the dbt docs site.")
     localstripe_port: int = Field(8420, ge=1, le=65535, description="Port of localstripe.")
     up_startup_timeout_s: float = Field(120.0, gt=0, description="Wait for each service's health.")
