@@ -15,6 +15,8 @@ A duplicate transaction_id (same organization and subscription) is answered as a
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 import orjson
@@ -24,7 +26,14 @@ from ingestion import bulk, responses
 from ingestion.dependencies import CurrentOrganization, IngestError, IngestRoute, State, unavailable
 from ingestion.group_commit import RejectedByWarehouse, WarehouseUnavailable
 from ingestion.state import IngestState
-from ingestion.validation import EventError, Reason, ValidEvent, cloudevent_to_lago, validate_event
+from ingestion.validation import (
+    CLOUDEVENT_FIELD_NAMES,
+    EventError,
+    Reason,
+    ValidEvent,
+    cloudevent_to_lago,
+    validate_event,
+)
 from meterhouse.orgs import Organization
 
 router = APIRouter(route_class=IngestRoute)
@@ -48,9 +57,13 @@ async def read_json(request: Request, state: IngestState) -> Any:
 
 
 def validate_all(
-    events: list[Any], state: IngestState, organization: Organization, endpoint: str, now_ms: int
+    events: list[Any],
+    state: IngestState,
+    endpoint: str,
+    now_ms: int,
+    field_names: Mapping[str, str] | None = None,
 ) -> list[ValidEvent]:
-    """Every event valid, or IngestError(422) naming each bad one."""
+    """Every event valid, or IngestError(422) naming each bad one (in the caller's field names)."""
     if len(events) > state.settings.ingest_batch_max_events:
         state.metrics.rejected[endpoint] += len(events)
         reason = EventError(-1, "events", "too_many_events")
@@ -69,6 +82,8 @@ def validate_all(
             valid.append(outcome)
     if errors:
         state.metrics.rejected[endpoint] += len(events)
+        if field_names:
+            errors = [replace(e, field=field_names.get(e.field, e.field)) for e in errors]
         raise IngestError(responses.validation_error(errors, batch=endpoint != "single"))
     return valid
 
@@ -124,7 +139,7 @@ async def create_event(
         raise IngestError(
             responses.validation_error([EventError(0, "event", Reason.MANDATORY)], batch=False)
         )
-    [event] = validate_all([payload["event"]], state, organization, "single", now_ms())
+    [event] = validate_all([payload["event"]], state, "single", now_ms())
     created_at = await commit([event], state, organization, "single")
     body = {"event": responses.lago_event(organization.organization_id, event, created_at)}
     return responses.JSONBody(body)
@@ -140,7 +155,7 @@ async def ingest_cloudevents(
         if isinstance(event, dict):
             event["cloudevent"] = cloudevent
         mapped.append(event)
-    events = validate_all(mapped, state, organization, "cloudevents", now_ms())
+    events = validate_all(mapped, state, "cloudevents", now_ms(), CLOUDEVENT_FIELD_NAMES)
     await commit(events, state, organization, "cloudevents")
     return Response(status_code=204)
 
@@ -156,7 +171,7 @@ async def create_events_batch(
         raise IngestError(
             responses.validation_error([EventError(-1, "events", Reason.MANDATORY)], batch=True)
         )
-    valid = validate_all(events, state, organization, "batch", now_ms())
+    valid = validate_all(events, state, "batch", now_ms())
     created_at = await commit(valid, state, organization, "batch")
     org_id = organization.organization_id
     return responses.JSONBody(

@@ -207,6 +207,17 @@ def validate_line(line: bytes, index: int, *, now_ms: int, limits: Limits) -> li
     return outcome if isinstance(outcome, list) else []
 
 
+# Errors about a CloudEvent name its own attributes.
+CLOUDEVENT_FIELD_NAMES = {
+    "transaction_id": "id",
+    "external_subscription_id": "subject",
+    "external_customer_id": "customer",
+    "code": "type",
+    "timestamp": "time",
+    "properties": "data",
+}
+
+
 def cloudevent_to_lago(event: Any) -> Any:
     """Map a CloudEvent (as OpenMeter ingests them) onto Lago's event fields.
 
