@@ -141,10 +141,12 @@ def localstripe_command(port: int) -> list[str]:
 def docs_services(settings: Settings, names: set[str]) -> list[Service]:
     """dbt docs: the analytics part's own command when it exists, else generate and serve."""
     url = _http(settings.docs_port)
-    if "docs" in names:
-        command = meterhouse("docs", "serve", "--port", str(settings.docs_port))
-        return [Service("dbt-docs", command, url, url, settings.docs_port)]
     target = (settings.home / "dbt-docs").resolve()
+    if "docs" in names:
+        port = str(settings.docs_port)
+        command = meterhouse("docs", "serve", "--port", port, "--target", str(target))
+        static_url = _http(settings.docs_port, "/static_index.html")
+        return [Service("dbt-docs", command, url, static_url, settings.docs_port)]
     project = REPO_ROOT / "dbt_project"
     dbt = str(Path(sys.executable).parent / "dbt")
     generate = [
