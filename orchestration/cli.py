@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import sys
+import warnings
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
@@ -19,6 +20,7 @@ from warehouse.settings import get_settings
 REPO_ROOT = Path(__file__).resolve().parents[1]
 FIRST_BILLING_DAY = date(2020, 1, 1)  # the first invoice partition
 MAX_DAYS_PER_COMMAND = 3660
+DAYS_PER_RUN = 31  # as the assets' backfill policy: one Dagster run per month of billing days
 
 app = typer.Typer(help="The Dagster code location: rating and invoicing.", no_args_is_help=True)
 bill_app = typer.Typer(help="Materialize invoice partitions (billing days) with the invoicing job.")
@@ -42,10 +44,19 @@ def billing_days(day: date | None, first: date | None, last: date | None) -> lis
 
 
 def _materialization_metadata(result: Any) -> dict[str, int]:
-    """The counts the invoice assets reported, summed over the run's materializations."""
+    """The counts the invoice assets reported for the run.
+
+    A run over a range of partitions records the same metadata once per partition: count each
+    asset once.
+    """
     totals: dict[str, int] = {}
+    seen = set()
     for event in result.get_asset_materialization_events():
-        for key, value in event.materialization.metadata.items():
+        materialization = event.materialization
+        if materialization.asset_key in seen:
+            continue
+        seen.add(materialization.asset_key)
+        for key, value in materialization.metadata.items():
             if isinstance(getattr(value, "value", None), int):
                 totals[key] = totals.get(key, 0) + value.value
     return totals
@@ -71,7 +82,10 @@ def bill(
         day.date() if day else None, first.date() if first else None, last.date() if last else None
     )
     os.environ["DAGSTER_HOME"] = str(dagster_home(get_settings()))
-    from dagster import DagsterInstance
+    from dagster import BetaWarning, DagsterInstance
+
+    # Single-run backfill policies are beta in Dagster; operators need not see that each time.
+    warnings.filterwarnings("ignore", category=BetaWarning)
 
     from orchestration.invoices.jobs import invoicing_definitions
 
@@ -84,27 +98,33 @@ def bill(
         console=console,
     ) as progress:  # fmt: skip
         task = progress.add_task("billing", total=len(days))
-        for billing_day in days:
-            progress.update(task, description=f"billing {billing_day}")
+        for start in range(0, len(days), DAYS_PER_RUN):
+            chunk = days[start : start + DAYS_PER_RUN]
+            span = f"{chunk[0]}..{chunk[-1]}" if len(chunk) > 1 else str(chunk[0])
+            progress.update(task, description=f"billing {span}")
             result = job.execute_in_process(
-                partition_key=billing_day.isoformat(),
                 instance=instance,
                 run_config=run_config,
+                tags={
+                    "dagster/asset_partition_range_start": chunk[0].isoformat(),
+                    "dagster/asset_partition_range_end": chunk[-1].isoformat(),
+                },
                 raise_on_error=False,
             )
             counts = _materialization_metadata(result)
             status = "ok" if result.success else "FAILED"
             progress.console.print(
-                f"{billing_day} {status}: {counts.get('fees', 0)} fees, "
+                f"{span} {status}: {counts.get('fees', 0)} fees, "
                 f"{counts.get('finalized', 0)} finalized, {counts.get('drafts', 0)} drafts, "
                 f"{counts.get('pushed', 0)} pushed, {counts.get('failed', 0)} push failures "
-                f"(run {result.run_id})"
+                f"(run {result.run_id})",
+                soft_wrap=True,
             )
             if not result.success:
-                failed.append(billing_day)
-            progress.advance(task)
+                failed.append(span)
+            progress.advance(task, len(chunk))
     if failed:
-        console.print(f"failed billing days: {', '.join(map(str, failed))}")
+        console.print(f"failed billing days: {', '.join(failed)}")
         raise typer.Exit(1)
 
 

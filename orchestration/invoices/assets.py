@@ -10,6 +10,7 @@ from dagster import (
     AssetCheckSpec,
     AssetExecutionContext,
     AssetKey,
+    BackfillPolicy,
     Config,
     DailyPartitionsDefinition,
     MaterializeResult,
@@ -26,6 +27,10 @@ invoice_partitions = DailyPartitionsDefinition(start_date="2020-01-01", end_offs
 
 FEES_ASSET = AssetKey("fct_fees")
 INVOICING_POOL = "invoicing"  # one invoicing run at a time: numbers are sequential
+
+
+# A backfill runs up to a month of billing days in one run, day after day, in order.
+BACKFILL_POLICY = BackfillPolicy.multi_run(max_partitions_per_run=31)
 
 
 class InvoicingConfig(Config):
@@ -45,24 +50,24 @@ def _as_of(config: InvoicingConfig) -> datetime:
     pool=INVOICING_POOL,
     group_name="invoicing",
     kinds={"clickhouse", "python"},
+    backfill_policy=BACKFILL_POLICY,
 )
 def invoices(
     context: AssetExecutionContext, config: InvoicingConfig, warehouse: WarehouseResource
 ) -> MaterializeResult:
     """Freeze the billing day's fees into invoices; finalize those past their grace period."""
-    day = date.fromisoformat(context.partition_key)
-    result = bill_day(
-        warehouse.client(),
-        day,
-        now=_as_of(config),
-        fees_table=warehouse.settings().invoicing_fees_table,
-    )
-    context.log.info(
-        f"{day}: {result.fees} fees -> {result.finalized} finalized, {result.drafts} drafts"
-    )
-    return MaterializeResult(
-        metadata={"fees": result.fees, "finalized": result.finalized, "drafts": result.drafts}
-    )
+    client, now = warehouse.client(), _as_of(config)
+    fees_table = warehouse.settings().invoicing_fees_table
+    totals = {"fees": 0, "finalized": 0, "drafts": 0}
+    for key in context.partition_keys:
+        result = bill_day(client, date.fromisoformat(key), now=now, fees_table=fees_table)
+        context.log.info(
+            f"{key}: {result.fees} fees -> {result.finalized} finalized, {result.drafts} drafts"
+        )
+        totals["fees"] += result.fees
+        totals["finalized"] += result.finalized
+        totals["drafts"] += result.drafts
+    return MaterializeResult(metadata=dict(totals))
 
 
 @asset(
@@ -71,6 +76,7 @@ def invoices(
     pool=INVOICING_POOL,
     group_name="invoicing",
     kinds={"stripe"},
+    backfill_policy=BACKFILL_POLICY,
     check_specs=[AssetCheckSpec("no_failed_provider_pushes", asset="invoice_payments")],
 )
 def invoice_payments(
@@ -79,13 +85,13 @@ def invoice_payments(
     payment_providers: PaymentProvidersResource,
 ) -> MaterializeResult:
     """Push the day's finalized invoices to their customers' payment providers."""
-    day = date.fromisoformat(context.partition_key)
     client = warehouse.client()
     pushed, failed, errors = 0, 0, {}
-    for provider in payment_providers.providers():
-        summary = push_day(client, provider, day)
-        pushed, failed = pushed + summary.pushed, failed + summary.failed
-        errors.update(summary.errors)
+    for key in context.partition_keys:
+        for provider in payment_providers.providers():
+            summary = push_day(client, provider, date.fromisoformat(key))
+            pushed, failed = pushed + summary.pushed, failed + summary.failed
+            errors.update(summary.errors)
     return MaterializeResult(
         metadata={"pushed": pushed, "failed": failed},
         check_results=[
