@@ -50,19 +50,24 @@ def generate_command(
 
 @app.command("load")
 def load_command(
-    api_key: Annotated[str, typer.Option(envvar="MH_BOOTSTRAP_API_KEY", help="API key.")],
+    api_key: Annotated[
+        str | None, typer.Option(help="API key (default: MH_BOOTSTRAP_API_KEY, local.env).")
+    ] = None,
     directory: Annotated[Path, typer.Option(help="Generated demo.")] = Path(".meterhouse/demo"),
     api_url: Annotated[str | None, typer.Option(help="Billing API base URL.")] = None,
     ingest_url: Annotated[str | None, typer.Option(help="Ingest API base URL.")] = None,
 ) -> None:
     """Send a generated demo through the billing API (catalog) and the ingest API (events)."""
     settings = get_settings()
+    key = api_key or (settings.bootstrap_api_key and settings.bootstrap_api_key.get_secret_value())
+    if not key:
+        raise typer.BadParameter("no API key: pass --api-key", param_hint="--api-key")
     try:
         report = load_demo(
             directory,
             api_url=api_url or f"http://127.0.0.1:{settings.billing_api_port}",
             ingest_url=ingest_url or f"http://{settings.ingest_host}:{settings.ingest_port}",
-            api_key=api_key,
+            api_key=key,
         )
     except DemoLoadError as exc:
         typer.echo(f"demo load failed: {exc}", err=True)
