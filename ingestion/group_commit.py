@@ -15,11 +15,11 @@ import asyncio
 import contextlib
 import logging
 import time
-import uuid
 from dataclasses import dataclass, field
 
 from ingestion.metrics import IngestMetrics
-from ingestion.writer import EventWriter, RequestStamp, tsv_rows
+from ingestion.validation import ValidEvent
+from ingestion.writer import EventWriter, RequestStamp, event_rows
 
 log = logging.getLogger(__name__)
 
@@ -32,18 +32,10 @@ class BufferFull(WarehouseUnavailable):
     pass
 
 
-class RejectedByWarehouse(Exception):
-    """The engine refused some of the request's events (nothing of the request is kept)."""
-
-    def __init__(self, lines: list[str]) -> None:
-        super().__init__(f"{len(lines)} event(s) rejected by the warehouse")
-        self.lines = lines
-
-
 @dataclass
 class PendingWrite:
     stamp: RequestStamp
-    lines: list[bytes]
+    events: list[ValidEvent]
     done: asyncio.Future[None] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )
@@ -58,6 +50,7 @@ class GroupCommitBuffer:
         flush_interval_s: float,
         flush_max_events: int,
         max_buffered_events: int,
+        max_inflight_flushes: int = 2,
     ) -> None:
         self.writer = writer
         self.metrics = metrics
@@ -70,6 +63,9 @@ class GroupCommitBuffer:
         self._full = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._closing = False
+        # Two INSERTs in flight: one gathers rows while the warehouse commits the other.
+        self._inflight = asyncio.Semaphore(max_inflight_flushes)
+        self._flushes: set[asyncio.Task[None]] = set()
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="group-commit")
@@ -81,17 +77,18 @@ class GroupCommitBuffer:
         self._full.set()
         if self._task is not None:
             await self._task
+        await asyncio.gather(*self._flushes)
 
-    async def write(self, stamp: RequestStamp, lines: list[bytes]) -> None:
-        """Return once the lines are committed; raise WarehouseUnavailable otherwise."""
+    async def write(self, stamp: RequestStamp, events: list[ValidEvent]) -> None:
+        """Return once the events are committed; raise WarehouseUnavailable otherwise."""
         if self._closing:
             raise WarehouseUnavailable("shutting down")
         # An oversized request still gets in when the buffer is empty, so it can make progress.
-        if self._buffered and self._buffered + len(lines) > self.max_buffered_events:
+        if self._buffered and self._buffered + len(events) > self.max_buffered_events:
             raise BufferFull(f"{self._buffered} events already waiting")
-        pending = PendingWrite(stamp, lines)
+        pending = PendingWrite(stamp, events)
         self._pending.append(pending)
-        self._buffered += len(lines)
+        self._buffered += len(events)
         self.metrics.buffered_events = self._buffered
         self._wakeup.set()
         if self._buffered >= self.flush_max_events:
@@ -104,20 +101,25 @@ class GroupCommitBuffer:
             if not self._closing and self._buffered < self.flush_max_events:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._full.wait(), self.flush_interval_s)
+            await self._inflight.acquire()
             batch, self._pending = self._pending, []
             self._wakeup.clear()
             self._full.clear()
             if batch:
-                await self._flush(batch)
+                flush = asyncio.create_task(self._flush(batch))
+                self._flushes.add(flush)
+                flush.add_done_callback(self._flushes.discard)
+            else:
+                self._inflight.release()
             if self._closing and not self._pending:
                 return
 
     async def _flush(self, batch: list[PendingWrite]) -> None:
-        events = sum(len(item.lines) for item in batch)
-        body = b"".join(tsv_rows(item.stamp, item.lines) for item in batch)
+        events = sum(len(item.events) for item in batch)
         started = time.perf_counter()
         try:
-            rejected = await asyncio.to_thread(self._commit, body, batch)
+            body = b"\n".join(event_rows(item.stamp, item.events) for item in batch)
+            await asyncio.to_thread(self.writer.insert_events, body)
         except Exception as exc:
             log.warning("group commit of %d events failed: %s", events, exc)
             self.metrics.flush_failures += 1
@@ -125,24 +127,13 @@ class GroupCommitBuffer:
                 _settle(item, WarehouseUnavailable(str(exc)))
         else:
             for item in batch:
-                _settle(item, rejected.get(item.stamp.request_id))
+                _settle(item, None)
         finally:
+            self._inflight.release()
             self._buffered -= events
             self.metrics.buffered_events = self._buffered
         self.metrics.flush_events.observe(events)
         self.metrics.flush_seconds.observe(time.perf_counter() - started)
-
-    def _commit(self, body: bytes, batch: list[PendingWrite]) -> dict[uuid.UUID, Exception]:
-        """Insert, then undo and report the requests the engine refused (runs in a thread)."""
-        self.writer.insert(body)
-        counts = self.writer.rejected_counts([item.stamp.request_id for item in batch])
-        failures: dict[uuid.UUID, Exception] = {}
-        for item in batch:
-            if counts.get(item.stamp.request_id):
-                self.writer.delete_request(item.stamp)
-                lines = self.writer.rejected_lines(item.stamp.request_id, limit=100)
-                failures[item.stamp.request_id] = RejectedByWarehouse(lines)
-        return failures
 
 
 def _settle(item: PendingWrite, error: Exception | None) -> None:

@@ -24,7 +24,7 @@ from fastapi import APIRouter, Request, Response
 
 from ingestion import bulk, responses
 from ingestion.dependencies import CurrentOrganization, IngestError, IngestRoute, State, unavailable
-from ingestion.group_commit import RejectedByWarehouse, WarehouseUnavailable
+from ingestion.group_commit import WarehouseUnavailable
 from ingestion.state import IngestState
 from ingestion.validation import (
     CLOUDEVENT_FIELD_NAMES,
@@ -94,18 +94,9 @@ async def commit(
     """Group-commit the events; return their created_at (ISO) once they are in the warehouse."""
     stamp = state.stamp(organization.organization_id)
     try:
-        await state.buffer.write(stamp, [event.line for event in events])
+        await state.buffer.write(stamp, events)
     except WarehouseUnavailable as exc:
         raise unavailable(state, str(exc)) from exc
-    except RejectedByWarehouse as exc:
-        state.metrics.rejected[endpoint] += len(events)
-        raise IngestError(
-            responses.validation_error(
-                [EventError(-1, "event", "rejected_by_warehouse")],
-                batch=True,
-                rejected=exc.lines,
-            )
-        ) from exc
     state.metrics.accepted[endpoint] += len(events)
     for event in events:
         key = (organization.organization_id, event.external_subscription_id, event.transaction_id)

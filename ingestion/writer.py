@@ -1,9 +1,14 @@
-"""Writes events into the warehouse through ``events_input`` (see migration 0102).
+"""Writes events into the warehouse.
 
-Every event travels as one TabSeparated row: a per-request prefix (organization, request id,
-ingested_at, limits) followed by the event's JSON text. The prefix is built once per request and
-the JSON text is only escaped for TabSeparated, so the bulk path stays byte operations on whole
-chunks. These functions are synchronous (clickhouse-connect); the API runs them in threads.
+Two paths, one set of rules (ingestion/validation.py and migration 0102 agree, and a property
+test checks it):
+- single and batch requests are validated in Python anyway (to answer 422 per event), so the
+  group-commit flush sends finished rows straight to ``events`` as JSONEachRow: one cheap
+  INSERT per flush;
+- bulk NDJSON is never split into events in Python: each line travels as one TabSeparated row
+  (a per-request prefix, then the JSON text) into ``events_input``, whose views parse and check
+  it inside the engine.
+These functions are synchronous (clickhouse-connect); the API runs them in threads.
 """
 
 from __future__ import annotations
@@ -13,12 +18,28 @@ import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
+import orjson
 from clickhouse_connect.driver.client import Client
 
+from ingestion.validation import ValidEvent
 from warehouse.client import get_client
 from warehouse.settings import Settings
 
+EVENTS_TABLE = "events"
+EVENT_COLUMNS = (
+    "organization_id",
+    "external_subscription_id",
+    "external_customer_id",
+    "transaction_id",
+    "code",
+    "timestamp",
+    "properties",
+    "precise_total_amount_cents",
+    "ingested_at",
+    "raw",
+)
 INPUT_TABLE = "events_input"
 INPUT_COLUMNS = (
     "organization_id",
@@ -46,6 +67,10 @@ class RequestStamp:
         return self.ingested_at_us // 1000
 
     @property
+    def ingested_at_unix(self) -> str:
+        return f"{self.ingested_at_us // 1_000_000}.{self.ingested_at_us % 1_000_000:06d}"
+
+    @property
     def ingested_at_text(self) -> str:
         moment = datetime.fromtimestamp(self.ingested_at_us // 1_000_000, UTC)
         return f"{moment:%Y-%m-%d %H:%M:%S}.{self.ingested_at_us % 1_000_000:06d}"
@@ -70,8 +95,46 @@ def tsv_escape(text: bytes) -> bytes:
     return text
 
 
+def property_text(value: Any) -> str:
+    """A property value as stored: strings as-is, anything else as its JSON text.
+
+    Written like the engine's JSONExtract(..., 'Map(String, String)') on the bulk path: null is
+    empty and whole floats lose their ".0", so both paths store the same text for the same input.
+    """
+    if isinstance(value, str):
+        return value
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
+        return str(int(value))
+    return orjson.dumps(value).decode()
+
+
+def event_rows(stamp: RequestStamp, events: Iterable[ValidEvent]) -> bytes:
+    """JSONEachRow rows of ``events`` for the events table."""
+    organization_id = str(stamp.organization_id)
+    ingested_at = stamp.ingested_at_unix
+    return b"\n".join(
+        orjson.dumps(
+            {
+                "organization_id": organization_id,
+                "external_subscription_id": event.external_subscription_id,
+                "external_customer_id": event.external_customer_id or "",
+                "transaction_id": event.transaction_id,
+                "code": event.code,
+                "timestamp": f"{event.timestamp_ms // 1000}.{event.timestamp_ms % 1000:03d}",
+                "properties": {k: property_text(v) for k, v in event.properties.items()},
+                "precise_total_amount_cents": event.precise_total_amount_cents,
+                "ingested_at": ingested_at,
+                "raw": event.line.decode(),
+            }
+        )
+        for event in events
+    )
+
+
 def tsv_rows(stamp: RequestStamp, lines: Iterable[bytes]) -> bytes:
-    """TabSeparated rows for single JSON lines (as orjson writes them: no raw newlines)."""
+    """TabSeparated rows for events_input, one per JSON line (without raw newlines)."""
     prefix = stamp.prefix()
     return b"".join(prefix + tsv_escape(line) + b"\n" for line in lines)
 
@@ -120,8 +183,14 @@ class EventWriter:
                 )
             return self._client
 
+    def insert_events(self, rows: bytes) -> None:
+        """Insert finished JSONEachRow rows into events (the group-commit path)."""
+        self.client().raw_insert(
+            EVENTS_TABLE, column_names=EVENT_COLUMNS, insert_block=rows, fmt="JSONEachRow"
+        )
+
     def insert(self, rows: bytes | Iterator[bytes]) -> None:
-        """Insert TabSeparated rows (bytes, or chunks streamed to the warehouse)."""
+        """Insert TabSeparated rows into events_input (bytes, or chunks streamed)."""
         self.client().raw_insert(
             INPUT_TABLE,
             column_names=INPUT_COLUMNS,

@@ -1,0 +1,308 @@
+"""Ingest benchmark: the engine's ceiling, then bulk, batch and single events through the API.
+
+Run: .venv/bin/python bench/ingest.py [--events 300000] [--batch-events 200000]
+     [--single-events 20000] [--single-clients 64] [--workers 2]
+
+(a) ceiling: chDB in-process INSERTs the NDJSON file through the same write path as the API
+    (events_input -> views -> events), and, for reference, a typed JSONEachRow INSERT of the
+    same file into a plain table; (b) bulk NDJSON through the API; (c) Lago batches of 1,000
+    events; (d) single-event POSTs from 64 concurrent keep-alive clients. Prints events/s,
+    p50/p99 request latency, the ingest processes' peak RSS and the ratios to (a).
+Targets (2 cores): bulk >= 70% of the ceiling; batch >= 150k events/s; single >= 15k events/s
+with p99 <= 25 ms; ingest RSS <= 400 MB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import shutil
+import statistics
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import chdb
+import httpx
+import orjson
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from meterhouse.orgs import create_organization  # noqa: E402
+from tests.conftest import start_embedded_server  # noqa: E402
+from tests.support.processes import ServiceProcess, free_port, meterhouse_command  # noqa: E402
+from warehouse.client import get_client  # noqa: E402
+from warehouse.migrate import discover, migrate  # noqa: E402
+from warehouse.settings import Settings  # noqa: E402
+
+DATABASE = "meterhouse"
+NARROW_SCHEMA = (
+    "transaction_id String, external_subscription_id String, code String, "
+    "timestamp DateTime64(3, 'UTC'), properties Map(String, String)"
+)
+NARROW_SCHEMA_LITERAL = NARROW_SCHEMA.replace("'", "\\'")  # inside a quoted SQL string
+
+
+def write_ndjson(path: Path, events: int, prefix: str) -> int:
+    """Narrow Lago events, one per line; returns the file size."""
+    with path.open("wb") as out:
+        for i in range(events):
+            out.write(
+                orjson.dumps(
+                    {
+                        "transaction_id": f"{prefix}-{i}",
+                        "external_subscription_id": f"sub-{i % 1000}",
+                        "code": ("api_calls", "storage", "seats")[i % 3],
+                        "timestamp": 1_700_000_000 + i,
+                        "properties": {"region": "eu", "value": i % 97},
+                    }
+                )
+                + b"\n"
+            )
+    return path.stat().st_size
+
+
+def lago_events(events: int, prefix: str) -> list[dict[str, object]]:
+    return [
+        {
+            "transaction_id": f"{prefix}-{i}",
+            "external_subscription_id": f"sub-{i % 1000}",
+            "code": "api_calls",
+            "timestamp": 1_700_000_000 + i,
+            "properties": {"value": i % 97},
+        }
+        for i in range(events)
+    ]
+
+
+def engine_ceiling(ndjson: Path, events: int) -> dict[str, float]:
+    """chDB in-process, no HTTP, no Python per event: the most the engine does on this box."""
+    with tempfile.TemporaryDirectory(prefix="mh-bench-chdb-") as scratch:
+        conn = chdb.connect(scratch)
+        conn.query(f"CREATE DATABASE {DATABASE} ENGINE = Atomic")
+        for migration in discover():
+            for statement in migration.statements(DATABASE):
+                conn.query(statement)
+        conn.query(
+            f"CREATE TABLE {DATABASE}.narrow ({NARROW_SCHEMA}) ENGINE = MergeTree "
+            "ORDER BY (external_subscription_id, code, timestamp)"
+        )
+        started = time.perf_counter()
+        conn.query(
+            f"INSERT INTO {DATABASE}.events_input SELECT generateUUIDv4(), generateUUIDv4(), "
+            "now64(6), now64(3) + INTERVAL 1 DAY, 65536, line "
+            f"FROM file('{ndjson}', LineAsString, 'line String')"
+        )
+        same_path = time.perf_counter() - started
+        stored = int(conn.query(f"SELECT count() FROM {DATABASE}.events", "CSV").bytes())
+        started = time.perf_counter()
+        conn.query(
+            f"INSERT INTO {DATABASE}.narrow SELECT * "
+            f"FROM file('{ndjson}', JSONEachRow, '{NARROW_SCHEMA_LITERAL}')"
+        )
+        narrow = time.perf_counter() - started
+        conn.close()
+    assert stored == events, f"ceiling stored {stored} of {events} events"
+    return {"same_path": events / same_path, "narrow_jsoneachrow": events / narrow}
+
+
+class RssSampler:
+    """Peak resident memory of a process and its children (the uvicorn workers)."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.peak_bytes = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> RssSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _tree(self) -> list[int]:
+        pids, frontier = [self.pid], [self.pid]
+        while frontier:
+            parent = frontier.pop()
+            try:
+                children = Path(f"/proc/{parent}/task/{parent}/children").read_text().split()
+            except OSError:
+                continue
+            pids += [int(c) for c in children]
+            frontier += [int(c) for c in children]
+        return pids
+
+    def _rss(self, pid: int) -> int:
+        try:
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) * 1024
+        except OSError:
+            pass
+        return 0
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.05):
+            self.peak_bytes = max(self.peak_bytes, sum(self._rss(p) for p in self._tree()))
+
+
+async def keepalive_posts(
+    host: str, port: int, path: str, api_key: str, bodies: list[bytes], clients: int
+) -> list[float]:
+    """POST every body over ``clients`` keep-alive connections; return each request's latency.
+
+    A minimal HTTP/1.1 client: a general-purpose one would cost more CPU than the server on
+    a 2-core machine and measure itself.
+    """
+    queue: asyncio.Queue[bytes] = asyncio.Queue()
+    for body in bodies:
+        queue.put_nowait(body)
+    latencies: list[float] = []
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\nAuthorization: Bearer {api_key}\r\n"
+        "Content-Type: application/json\r\nContent-Length: "
+    ).encode()
+
+    async def client() -> None:
+        reader, writer = await asyncio.open_connection(host, port)
+        try:
+            while not queue.empty():
+                body = queue.get_nowait()
+                started = time.perf_counter()
+                writer.write(head + str(len(body)).encode() + b"\r\n\r\n" + body)
+                headers = await reader.readuntil(b"\r\n\r\n")
+                status = int(headers[9:12])
+                length = 0
+                for line in headers.split(b"\r\n"):
+                    if line.lower().startswith(b"content-length:"):
+                        length = int(line.split(b":")[1])
+                await reader.readexactly(length)
+                if status != 200:
+                    raise RuntimeError(f"HTTP {status} from {path}")
+                latencies.append(time.perf_counter() - started)
+        finally:
+            writer.close()
+
+    await asyncio.gather(*(client() for _ in range(clients)))
+    return latencies
+
+
+def run_posts(
+    url: str, path: str, api_key: str, bodies: list[bytes], clients: int
+) -> tuple[float, list[float]]:
+    host, port = url.removeprefix("http://").split(":")
+    started = time.perf_counter()
+    latencies = asyncio.run(keepalive_posts(host, int(port), path, api_key, bodies, clients))
+    return time.perf_counter() - started, latencies
+
+
+def percentile_ms(latencies: list[float], q: int) -> float:
+    return statistics.quantiles(latencies, n=100)[q - 1] * 1000 if len(latencies) > 1 else 0.0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=300_000, help="events of the NDJSON file")
+    parser.add_argument("--batch-events", type=int, default=200_000)
+    parser.add_argument("--batch-size", type=int, default=1_000)
+    parser.add_argument("--batch-clients", type=int, default=8)
+    parser.add_argument("--single-events", type=int, default=20_000)
+    parser.add_argument("--single-clients", type=int, default=64)
+    parser.add_argument("--workers", type=int, default=2, help="ingest worker processes")
+    args = parser.parse_args()
+
+    root = Path(tempfile.mkdtemp(prefix="mh-bench-ingest-"))
+    ndjson = root / "events.ndjson"
+    size = write_ndjson(ndjson, args.events, "bulk")
+    print(f"NDJSON file: {args.events} events, {size / 1e6:.1f} MB")
+
+    ceiling = engine_ceiling(ndjson, args.events)
+    print(
+        f"(a) engine ceiling, same write path: {ceiling['same_path']:,.0f} events/s "
+        f"(typed JSONEachRow into a plain table: {ceiling['narrow_jsoneachrow']:,.0f} events/s)"
+    )
+
+    server, wh_url, admin_password, _ = start_embedded_server(root / "data", root / "wh.log")
+    ingest: ServiceProcess | None = None
+    try:
+        settings = Settings(
+            warehouse_url=wh_url,
+            warehouse_user="admin",
+            warehouse_password=admin_password,
+            warehouse_database=DATABASE,
+        )
+        migrate(get_client(settings, database=""), DATABASE)
+        _, api_key = create_organization(get_client(settings), f"bench-{uuid.uuid4().hex[:6]}")
+        port = free_port()
+        ingest = ServiceProcess(
+            meterhouse_command(
+                "ingest", "serve", "--port", str(port), "--workers", str(args.workers)
+            ),
+            f"http://127.0.0.1:{port}/health",
+            env={
+                "WAREHOUSE_URL": wh_url,
+                "MH_WAREHOUSE_USER": "admin",
+                "MH_WAREHOUSE_PASSWORD": admin_password,
+                "MH_WAREHOUSE_DATABASE": DATABASE,
+            },
+            log_path=root / "ingest.log",
+        ).start()
+        url = f"http://127.0.0.1:{port}"
+        assert ingest.process is not None
+        with RssSampler(ingest.process.pid) as rss:
+            report_phases(args, url, api_key, ndjson, ceiling["same_path"])
+        print(f"ingest peak RSS (all workers): {rss.peak_bytes / 2**20:,.0f} MB")
+    finally:
+        if ingest is not None:
+            ingest.stop()
+        server.stop()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def report_phases(
+    args: argparse.Namespace, url: str, api_key: str, ndjson: Path, ceiling: float
+) -> None:
+    headers = {"Authorization": f"Bearer {api_key}", "Content-Type": "application/x-ndjson"}
+    body = ndjson.read_bytes()
+    started = time.perf_counter()
+    response = httpx.post(f"{url}/api/v1/events/bulk", content=body, headers=headers, timeout=600)
+    elapsed = time.perf_counter() - started
+    response.raise_for_status()
+    bulk_rate = args.events / elapsed
+    print(
+        f"(b) bulk NDJSON: {bulk_rate:,.0f} events/s ({elapsed:.2f} s for one request), "
+        f"{bulk_rate / ceiling:.0%} of (a)"
+    )
+
+    events = lago_events(args.batch_events, "batch")
+    bodies = [
+        orjson.dumps({"events": events[i : i + args.batch_size]})
+        for i in range(0, len(events), args.batch_size)
+    ]
+    elapsed, latencies = run_posts(url, "/api/v1/events/batch", api_key, bodies, args.batch_clients)
+    batch_rate = args.batch_events / elapsed
+    print(
+        f"(c) batch JSON ({args.batch_size}/request, {args.batch_clients} clients): "
+        f"{batch_rate:,.0f} events/s, p50 {percentile_ms(latencies, 50):.1f} ms, "
+        f"p99 {percentile_ms(latencies, 99):.1f} ms, {batch_rate / ceiling:.0%} of (a)"
+    )
+
+    singles = [
+        orjson.dumps({"event": event}) for event in lago_events(args.single_events, "single")
+    ]
+    elapsed, latencies = run_posts(url, "/api/v1/events", api_key, singles, args.single_clients)
+    single_rate = args.single_events / elapsed
+    print(
+        f"(d) single events ({args.single_clients} keep-alive clients): "
+        f"{single_rate:,.0f} events/s, p50 {percentile_ms(latencies, 50):.1f} ms, "
+        f"p99 {percentile_ms(latencies, 99):.1f} ms, {single_rate / ceiling:.0%} of (a)"
+    )
+
+
+if __name__ == "__main__":
+    main()
