@@ -1,6 +1,7 @@
 """Meterhouse revenue dashboards: `meterhouse dashboards serve` runs this Streamlit app.
 
-The entry script draws the shared sidebar filters, then runs the page picked in the navigation.
+The entry script only assembles the navigation; each page draws the shared sidebar filters
+(dashboards.filters.sidebar_filters) itself, so its widgets belong to the page that uses them.
 """
 
 from __future__ import annotations
@@ -8,8 +9,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import streamlit as st
-
-from dashboards.filters import sidebar_filters
 
 PAGES = Path(__file__).parent / "pages"
 
@@ -24,5 +23,4 @@ navigation = st.navigation(
         st.Page(PAGES / "invoices.py", title="Invoices"),
     ]
 )
-st.session_state["filters"] = sidebar_filters()
 navigation.run()

@@ -5,10 +5,10 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboards.data import query
-from dashboards.filters import Filters, download
+from dashboards.filters import download, sidebar_filters
 
 st.title("Invoices")
-filters: Filters | None = st.session_state.get("filters")
+filters = sidebar_filters()
 if filters is None:
     st.stop()
 assert filters is not None

@@ -9,12 +9,12 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from dashboards.data import query
-from dashboards.filters import Filters, download
+from dashboards.filters import download, sidebar_filters
 
 MOVEMENTS = ["new", "reactivation", "expansion", "contraction", "churn"]
 
 st.title("Overview")
-filters: Filters | None = st.session_state.get("filters")
+filters = sidebar_filters()
 if filters is None:
     st.stop()
 assert filters is not None

@@ -6,12 +6,12 @@ import plotly.express as px
 import streamlit as st
 
 from dashboards.data import query
-from dashboards.filters import Filters, download
+from dashboards.filters import download, sidebar_filters
 
 BUCKETS = ["not_due", "1-30", "31-60", "61-90", "90+"]
 
 st.title("Receivables")
-filters: Filters | None = st.session_state.get("filters")
+filters = sidebar_filters()
 if filters is None:
     st.stop()
 assert filters is not None

@@ -6,10 +6,10 @@ import plotly.express as px
 import streamlit as st
 
 from dashboards.data import query
-from dashboards.filters import Filters, download
+from dashboards.filters import download, sidebar_filters
 
 st.title("Revenue")
-filters: Filters | None = st.session_state.get("filters")
+filters = sidebar_filters()
 if filters is None:
     st.stop()
 assert filters is not None

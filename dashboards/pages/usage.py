@@ -6,10 +6,10 @@ import plotly.express as px
 import streamlit as st
 
 from dashboards.data import query
-from dashboards.filters import Filters, download
+from dashboards.filters import download, sidebar_filters
 
 st.title("Usage")
-filters: Filters | None = st.session_state.get("filters")
+filters = sidebar_filters()
 if filters is None:
     st.stop()
 assert filters is not None
@@ -36,7 +36,8 @@ if property_key:
         " count() as events_count from events final"
         " where organization_id = {o:UUID} and code in {metrics:Array(String)}"
         " and toDate(timestamp, 'UTC') between {start:Date} and {end:Date}"
-        " and properties[{key:String}] = {value:String}"
+        " and mapContains(properties, {key:String})"
+        " and ({value:String} = '' or properties[{key:String}] = {value:String})"
         " group by date, billable_metric_code order by date",
         {**parameters, "key": property_key, "value": property_value},
     )

@@ -2,7 +2,8 @@
 
 - alice: basic (100.00/month) from Jan 1, upgraded to pro (300.00/month) on Feb 15.
 - bob: basic from Jan 1, terminated Feb 10 (churn), subscribes again on Mar 5 (reactivation).
-- carol: pro from Feb 1 with usage: 100 api calls in February, 40 in March at 0.50 each.
+- carol: pro from Feb 1 with usage: 100 api calls in February (60 with region eu, 40 us),
+  40 in March, at 0.50 each.
 Invoices (all USD, net 14 days unless said): alice's February invoice paid on time with a 20.00
 refund; bob's February invoice paid late (Mar 20); carol's March invoice and alice's March
 invoice unpaid; carol's April invoice not yet due; a draft for bob that must count nowhere.
@@ -137,7 +138,13 @@ def build_revenue_scenario(
     catalog.subscription("sub_carol", carol, pro, "2024-02-01")
     catalog.events(
         "sub_carol", "api_calls",
-        [{"timestamp": f"2024-02-{1 + n % 28:02d}T10:00:00"} for n in range(100)]
+        [
+            {
+                "timestamp": f"2024-02-{1 + n % 28:02d}T10:00:00",
+                "properties": {"region": "eu" if n < 60 else "us"},
+            }
+            for n in range(100)
+        ]
         + [{"timestamp": f"2024-03-{1 + n % 30:02d}T10:00:00"} for n in range(40)],
     )  # fmt: skip
 
