@@ -79,13 +79,30 @@ class SubscriptionService:
     # --- time-driven transitions ---------------------------------------------------------------
     def apply_due_transitions(self) -> None:
         now = utc_now()
-        live = self.store.select(
-            "subscriptions", self.org, "status IN ('active', 'pending')", order_by="created_at"
+        # Only rows that may be due: an ending date passed, a start passed, or a downgrade
+        # waiting for its predecessor's period to end (few per organization).
+        candidates = self.store.select(
+            "subscriptions",
+            self.org,
+            "status = 'active' AND ending_at <= {now:DateTime64(3, 'UTC')}"
+            " OR status = 'pending' AND (previous_subscription_id IS NOT NULL"
+            " OR subscription_at <= {now:DateTime64(3, 'UTC')})",
+            {"now": now},
+            order_by="created_at",
         )
-        by_id = {row["id"]: row for row in live}
-        plans = rows_by_ids(self.store, "plans", self.org, [row["plan_id"] for row in live])
+        if not candidates:
+            return
+        previous_ids = [
+            r["previous_subscription_id"] for r in candidates if r["previous_subscription_id"]
+        ]
+        by_id = {
+            **rows_by_ids(self.store, "subscriptions", self.org, previous_ids),
+            **{row["id"]: row for row in candidates},
+        }
+        plan_ids = [row["plan_id"] for row in by_id.values()]
+        plans = rows_by_ids(self.store, "plans", self.org, plan_ids)
         changed: dict[uuid.UUID, Row] = {}
-        for row in live:
+        for row in candidates:
             plan = plans.get(row["plan_id"])
             if plan is None:
                 continue
@@ -101,7 +118,7 @@ class SubscriptionService:
             elif row["status"] == "pending":
                 previous = by_id.get(row["previous_subscription_id"])
                 previous_plan = plans.get(previous["plan_id"]) if previous else None
-                if previous and previous_plan:
+                if previous and previous_plan and previous["status"] == "active":
                     takeover = next_period_start(
                         previous_plan["interval"],
                         previous["billing_time"],

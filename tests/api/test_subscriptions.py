@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -177,3 +178,24 @@ def test_deleting_customer_or_plan_ends_subscriptions(tenant: Tenant, delete_fir
     else:
         tenant.lago.plans.destroy("basic")
     assert tenant.lago.subscriptions.find("sub_1").status == "terminated"
+
+
+def test_due_start_and_end_are_applied(tenant: Tenant) -> None:
+    make_plans(tenant)
+    soon = datetime.now(UTC) + timedelta(seconds=2)
+    later = soon + timedelta(seconds=1)
+    sub = subscribe(
+        tenant,
+        "basic",
+        subscription_at=soon.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        ending_at=later.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+    )
+    assert sub.status == "pending"
+    time.sleep(max((soon - datetime.now(UTC)).total_seconds(), 0) + 0.2)
+    started = tenant.lago.subscriptions.find("sub_1")
+    assert started.status == "active" and started.started_at is not None
+    time.sleep(max((later - datetime.now(UTC)).total_seconds(), 0) + 0.2)
+    ended = tenant.lago.subscriptions.find("sub_1")
+    assert ended.status == "terminated" and ended.terminated_at == later.strftime(
+        "%Y-%m-%dT%H:%M:%SZ"
+    )
