@@ -1,0 +1,250 @@
+"""``meterhouse up`` as a newcomer runs it: in an empty directory, every service started, the
+demo loaded through the APIs, an event sent and seen, then SIGTERM and nothing left running."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import stat
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from meterhouse.supervisor import GENERATED_SECRETS, ensure_local_secrets, read_env_file
+from tests.support.processes import free_port, meterhouse_command
+
+STARTUP_TIMEOUT_S = 240.0
+STOP_TIMEOUT_S = 60.0
+DEMO_SIZE = {"MH_DEMO_CUSTOMERS": "12", "MH_DEMO_DAYS": "3", "MH_DEMO_EVENTS_PER_DAY": "1500"}
+
+
+def process_table() -> dict[int, tuple[int, int]]:
+    """pid -> (parent pid, process group) of every live (non-zombie) process, from /proc."""
+    table = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat_line = (entry / "stat").read_text()
+        except OSError:
+            continue  # exited while we looked
+        # The command name may hold spaces and parentheses: fields start after the last ')'.
+        fields = stat_line[stat_line.rindex(")") + 2 :].split()
+        if fields[0] != "Z":
+            table[int(entry.name)] = (int(fields[1]), int(fields[2]))
+    return table
+
+
+def descendants(pid: int) -> set[int]:
+    table = process_table()
+    found, frontier = set(), {pid}
+    while frontier:
+        frontier = {child for child, (parent, _) in table.items() if parent in frontier}
+        found |= frontier
+    return found
+
+
+def survivors(pids: set[int], groups: set[int]) -> dict[int, str]:
+    table = process_table()
+    alive = {pid for pid, (_, group) in table.items() if pid in pids or group in groups}
+    return {pid: Path(f"/proc/{pid}/cmdline").read_text().replace("\0", " ") for pid in alive}
+
+
+def environment(ports: dict[str, int], **extra: str) -> dict[str, str]:
+    # Nothing from the caller's Meterhouse settings: the test's own ports and a fresh directory.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MH_") and k != "WAREHOUSE_URL"}
+    env.update(
+        WAREHOUSE_URL=f"http://127.0.0.1:{ports['warehouse']}",
+        MH_INGEST_PORT=str(ports["ingest"]),
+        MH_BILLING_API_PORT=str(ports["api"]),
+        MH_DAGSTER_PORT=str(ports["dagster"]),
+        MH_DASHBOARDS_PORT=str(ports["dashboards"]),
+        MH_DOCS_PORT=str(ports["docs"]),
+        MH_LOCALSTRIPE_PORT=str(ports["localstripe"]),
+        **extra,
+    )
+    return env
+
+
+def new_ports() -> dict[str, int]:
+    names = ("warehouse", "ingest", "api", "dagster", "dashboards", "docs", "localstripe")
+    ports: dict[str, int] = {}
+    while len(set(ports.values())) < len(names):
+        ports = {name: free_port() for name in names}
+    return ports
+
+
+@dataclass
+class Up:
+    process: subprocess.Popen[bytes]
+    directory: Path
+    log: Path
+    ports: dict[str, int]
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def wait_for(self, text: str, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if text in self.output():
+                return
+            if self.process.poll() is not None:
+                pytest.fail(f"meterhouse up exited with {self.process.returncode}:\n{self.tail()}")
+            time.sleep(0.5)
+        pytest.fail(f"no {text!r} within {timeout:.0f} s:\n{self.tail()}")
+
+    def tail(self, lines: int = 80) -> str:
+        return "\n".join(self.output().splitlines()[-lines:])
+
+    def url(self, service: str, path: str = "") -> str:
+        return f"http://127.0.0.1:{self.ports[service]}{path}"
+
+
+def start_up(directory: Path, ports: dict[str, int], *args: str, **env: str) -> Up:
+    log = directory / "up.log"
+    process = subprocess.Popen(
+        meterhouse_command("up", *args),
+        cwd=directory,
+        env=environment(ports, **env),
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    return Up(process, directory, log, ports)
+
+
+def force_stop(up: Up) -> None:
+    """Last resort after a failed test: kill the supervisor's group and every descendant."""
+    for pid in descendants(up.process.pid) | {up.process.pid}:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(os.getpgid(pid), signal.SIGKILL)
+    up.process.wait(timeout=30)
+
+
+@pytest.fixture
+def running(tmp_path: Path) -> Iterator[Up]:
+    up = start_up(tmp_path, new_ports(), **DEMO_SIZE)
+    try:
+        yield up
+    finally:
+        if up.process.poll() is None:
+            force_stop(up)
+
+
+def test_up_serves_everything_loads_the_demo_and_stops_cleanly(running: Up) -> None:
+    running.wait_for("Meterhouse is up.", STARTUP_TIMEOUT_S)
+
+    secrets_file = running.directory / ".meterhouse" / "local.env"
+    assert stat.S_IMODE(secrets_file.stat().st_mode) == 0o600
+    secrets = read_env_file(secrets_file)
+    assert set(GENERATED_SECRETS) <= set(secrets)
+    api_key = secrets["MH_BOOTSTRAP_API_KEY"]
+    analyst_password = secrets["MH_WAREHOUSE_ANALYST_PASSWORD"]
+    assert api_key in running.output() and analyst_password in running.output()
+
+    pages = {
+        "warehouse": "/ping",
+        "ingest": "/health",
+        "api": "/health",
+        "dagster": "/server_info",
+        "dashboards": "/",
+        "docs": "/static_index.html",
+        "localstripe": "/v1/customers",
+    }
+    with httpx.Client(timeout=30.0) as http:
+        for service, path in pages.items():
+            response = http.get(running.url(service, path))
+            assert response.status_code < 500, (service, response.status_code, response.text)
+            assert str(running.ports[service]) in running.output(), f"{service} not in the table"
+
+        # The dashboards answer with their app, not an error page.
+        assert http.get(running.url("dashboards", "/_stcore/health")).text == "ok"
+        assert "<title>" in http.get(running.url("dashboards", "/")).text.lower()
+
+        def analyst_query(sql: str) -> str:
+            response = http.post(
+                running.url("warehouse", "/"),
+                params={"user": "analyst", "password": analyst_password},
+                content=sql,
+            )
+            assert response.status_code == 200, response.text
+            return response.text.strip()
+
+        # The demo went through the APIs: its catalog, its events, and the billing days.
+        manifest_events = int(analyst_query("SELECT count() FROM meterhouse.events"))
+        assert manifest_events >= 1500 * 3 * 0.5
+        assert (
+            analyst_query("SELECT count() FROM meterhouse.customers FINAL WHERE is_deleted = 0")
+            == "12"
+        )
+        assert int(analyst_query("SELECT count() FROM meterhouse.invoices")) > 0
+
+        # The first command to try: send an event; then see it.
+        event = {
+            "transaction_id": "smoke-1",
+            "external_subscription_id": "sub_cust_00000",
+            "external_customer_id": "cust_00000",
+            "code": "api_calls",
+            "properties": {"region": "eu-west", "method": "GET"},
+        }
+        auth = {"Authorization": f"Bearer {api_key}"}
+        sent = http.post(
+            running.url("ingest", "/api/v1/events"), json={"event": event}, headers=auth
+        )
+        assert sent.status_code == 200, sent.text
+        assert (
+            analyst_query("SELECT count() FROM meterhouse.events WHERE transaction_id = 'smoke-1'")
+            == "1"
+        )
+        usage_path = "/api/v1/customers/{external_customer_id}/current_usage"
+        if usage_path in http.get(running.url("api", "/openapi.json")).json()["paths"]:
+            usage = http.get(
+                running.url("api", "/api/v1/customers/cust_00000/current_usage"),
+                params={"external_subscription_id": "sub_cust_00000"},
+                headers=auth,
+            )
+            assert usage.status_code == 200, usage.text
+            charges = usage.json()["customer_usage"]["charges_usage"]
+            api_calls = [c for c in charges if c["billable_metric"]["code"] == "api_calls"]
+            assert api_calls and float(api_calls[0]["units"]) >= 1
+
+    children = descendants(running.process.pid)
+    groups = {group for pid, (_, group) in process_table().items() if pid in children}
+    assert len(groups) >= len(pages)  # one process group per service
+
+    running.process.send_signal(signal.SIGTERM)
+    assert running.process.wait(timeout=STOP_TIMEOUT_S) == 0, running.tail()
+    assert survivors(children, groups) == {}
+
+
+def test_a_taken_port_is_named_and_nothing_starts(tmp_path: Path) -> None:
+    ports = new_ports()
+    with socket.socket() as blocker:
+        blocker.bind(("127.0.0.1", ports["api"]))
+        blocker.listen()
+        up = start_up(tmp_path, ports, "--no-demo")
+        try:
+            code = up.process.wait(timeout=60)
+        finally:
+            if up.process.poll() is None:
+                force_stop(up)
+    assert code == 1
+    assert f"{ports['api']} (billing-api)" in up.output()
+    assert "starting:" not in up.output()
+
+
+def test_secrets_are_generated_once_and_kept_private(tmp_path: Path) -> None:
+    path = tmp_path / ".meterhouse" / "local.env"
+    first = ensure_local_secrets(path)
+    assert set(first) >= set(GENERATED_SECRETS)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert ensure_local_secrets(path) == first == read_env_file(path)
+    assert first["MH_BOOTSTRAP_API_KEY"].startswith("mh_")
