@@ -16,12 +16,17 @@ from api.routers import (
     analytics,
     billable_metrics,
     coupons,
+    credit_notes,
     customers,
+    fees,
     health,
+    invoices,
     organizations,
+    payment_webhooks,
     plans,
     subscriptions,
     taxes,
+    usage,
     wallets,
     webhook_endpoints,
 )
@@ -70,5 +75,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(wallets.router)
     app.include_router(webhook_endpoints.router)
     app.include_router(analytics.router)
+    app.include_router(usage.router)
+    app.include_router(invoices.router)
+    app.include_router(fees.router)
+    app.include_router(credit_notes.router)
+    app.include_router(payment_webhooks.router)
     app.include_router(ingestion_router)
     return app

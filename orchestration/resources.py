@@ -6,8 +6,8 @@ from clickhouse_connect.driver.client import Client
 from dagster import ConfigurableResource
 from pydantic import SecretStr
 
-from orchestration.stripe.provider import ManualProvider, PaymentProvider
-from orchestration.stripe.stripe_provider import StripeProvider
+from orchestration.stripe.provider import PaymentProvider
+from orchestration.stripe.registry import configured_providers
 from warehouse.client import get_client
 from warehouse.settings import Settings, get_settings
 
@@ -45,21 +45,12 @@ class PaymentProvidersResource(ConfigurableResource):
     max_attempts: int | None = None
 
     def providers(self) -> list[PaymentProvider]:
-        settings = get_settings()
-        api_key = self.stripe_api_key or _secret(settings.stripe_api_key)
-        providers: list[PaymentProvider] = [ManualProvider()]
-        if api_key:
-            providers.append(
-                StripeProvider(
-                    api_key,
-                    webhook_secret=self.stripe_webhook_secret
-                    or _secret(settings.stripe_webhook_secret),
-                    api_base=self.stripe_api_base or settings.stripe_api_base,
-                    attempts=self.max_attempts or settings.provider_max_attempts,
-                )
-            )
-        return providers
-
-
-def _secret(value: SecretStr | None) -> str | None:
-    return value.get_secret_value() if value else None
+        return list(
+            configured_providers(
+                get_settings(),
+                stripe_api_key=self.stripe_api_key,
+                stripe_api_base=self.stripe_api_base,
+                stripe_webhook_secret=self.stripe_webhook_secret,
+                max_attempts=self.max_attempts,
+            ).values()
+        )

@@ -44,8 +44,16 @@ class MissingTax(ValueError):
 
 
 def bill_day(
-    client: Client, day: date, *, now: datetime, fees_table: str = "fct_fees"
+    client: Client,
+    day: date,
+    *,
+    now: datetime,
+    fees_table: str = "fct_fees",
+    finalize_due: bool = True,
+    finalize_ids: frozenset[UUID] = frozenset(),
 ) -> BillingDayResult:
+    """Invoice one billing day. ``finalize_due=False`` only refreshes drafts (API refresh);
+    ``finalize_ids`` finalizes those drafts now, grace period or not (API finalize)."""
     reader = DayReader(client, fees_table)
     fees = reader.fees(day)
     result = BillingDayResult(day=day, fees=len(fees))
@@ -55,7 +63,11 @@ def bill_day(
     records = build_invoices(fees, context)
     writer = InvoiceWriter(client, now)
     writer.write_drafts(records)
-    finalizable = [r for r in records if r.grace_period_ends_on <= now.date()]
+    finalizable = [
+        r
+        for r in records
+        if (finalize_due and r.grace_period_ends_on <= now.date()) or r.id in finalize_ids
+    ]
     numbered = assign_numbers(finalizable, context)
     writer.write_ledgers(numbered)
     writer.write_numbers(numbered)

@@ -1,0 +1,212 @@
+"""Invoices: /api/v1/invoices (Lago-compatible). Invoices are written by the invoicing assets;
+the actions here go through the same code (refresh and finalize re-run the billing day)."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import Response
+
+from api.deps import CurrentCaller, Store
+from api.errors import ApiError, NotFound
+from api.pagination import Page
+from api.schemas.invoices import InvoiceUpdateEnvelope, pdf_document, present_invoice
+from api.storage.invoices import InvoiceFilters, InvoiceRecords, Row
+from orchestration.invoices.billing import bill_day
+from orchestration.invoices.payments import push_day
+from orchestration.invoices.pdf import render_invoice_pdf
+from orchestration.invoices.updates import update_invoices
+from orchestration.stripe.provider import ProviderError
+from orchestration.stripe.registry import configured_providers
+from warehouse.settings import Settings
+
+router = APIRouter(prefix="/api/v1/invoices", tags=["invoices"])
+
+
+def get_records(store: Store) -> InvoiceRecords:
+    return InvoiceRecords(store.client)
+
+
+Records = Annotated[InvoiceRecords, Depends(get_records)]
+
+
+def get_settings_of_app(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+AppSettings = Annotated[Settings, Depends(get_settings_of_app)]
+
+
+def _invoice(records: InvoiceRecords, caller: CurrentCaller, invoice_id: str) -> Row:
+    row = records.invoice(caller.organization_id, invoice_id)
+    if row is None:
+        raise NotFound("invoice")
+    return row
+
+
+def _full(records: InvoiceRecords, caller: CurrentCaller, row: Row) -> dict[str, Any]:
+    org = caller.organization_id
+    fees = records.fees_of(org, [row]).get(row["id"], [])
+    taxes = records.taxes_of(org, [row]).get(row["id"], [])
+    return {"invoice": present_invoice(row, fees, taxes)}
+
+
+def _require_status(row: Row, *allowed: str) -> None:
+    if row["status"] not in allowed:
+        raise ApiError(405, "invalid_status", message=f"invoice is {row['status']}")
+
+
+@router.get("")
+def list_invoices(
+    page: Page,
+    records: Records,
+    caller: CurrentCaller,
+    external_customer_id: str | None = None,
+    status: str | None = None,
+    payment_status: str | None = None,
+    issuing_date_from: date | None = None,
+    issuing_date_to: date | None = None,
+) -> dict[str, Any]:
+    filters = InvoiceFilters(
+        external_customer_id, status, payment_status, issuing_date_from, issuing_date_to
+    )
+    rows, total = records.invoices(caller.organization_id, filters, page.per_page, page.offset)
+    fees = records.fees_of(caller.organization_id, rows)
+    taxes = records.taxes_of(caller.organization_id, rows)
+    return {
+        "invoices": [
+            present_invoice(r, fees.get(r["id"], []), taxes.get(r["id"], [])) for r in rows
+        ],
+        "meta": page.meta(total),
+    }
+
+
+@router.get("/{invoice_id}")
+def get_invoice(invoice_id: str, records: Records, caller: CurrentCaller) -> dict[str, Any]:
+    return _full(records, caller, _invoice(records, caller, invoice_id))
+
+
+@router.put("/{invoice_id}")
+def update_invoice(
+    invoice_id: str, envelope: InvoiceUpdateEnvelope, records: Records, caller: CurrentCaller
+) -> dict[str, Any]:
+    row = _invoice(records, caller, invoice_id)
+    status = envelope.invoice.payment_status
+    if status is not None:
+        _require_status(row, "finalized")
+        paid = row["total_amount_cents"] if status == "succeeded" else 0
+        update_invoices(
+            records.client, caller.organization_id, [row["id"]],
+            payment_status=status, total_paid_amount_cents=paid,
+        )  # fmt: skip
+    return _full(records, caller, _invoice(records, caller, invoice_id))
+
+
+def _rebill(
+    records: InvoiceRecords, caller: CurrentCaller, settings: Settings, row: Row, finalize: bool
+) -> dict[str, Any]:
+    _require_status(row, "draft")
+    bill_day(
+        records.client,
+        row["billing_date"],
+        now=datetime.now(UTC),
+        fees_table=settings.invoicing_fees_table,
+        finalize_due=False,
+        finalize_ids=frozenset({row["id"]}) if finalize else frozenset(),
+    )
+    return _full(records, caller, _invoice(records, caller, str(row["id"])))
+
+
+@router.api_route("/{invoice_id}/refresh", methods=["PUT", "POST"])
+def refresh_invoice(
+    invoice_id: str, records: Records, caller: CurrentCaller, settings: AppSettings
+) -> dict[str, Any]:
+    """Recompute a draft from the current fees, coupons, taxes and balances."""
+    return _rebill(records, caller, settings, _invoice(records, caller, invoice_id), False)
+
+
+@router.put("/{invoice_id}/finalize")
+def finalize_invoice(
+    invoice_id: str, records: Records, caller: CurrentCaller, settings: AppSettings
+) -> dict[str, Any]:
+    """Finalize a draft now, before its grace period ends: numbered, immutable."""
+    return _rebill(records, caller, settings, _invoice(records, caller, invoice_id), True)
+
+
+@router.post("/{invoice_id}/void")
+def void_invoice(invoice_id: str, records: Records, caller: CurrentCaller) -> dict[str, Any]:
+    row = _invoice(records, caller, invoice_id)
+    _require_status(row, "finalized")
+    if row["payment_status"] == "succeeded":
+        raise ApiError(405, "invalid_status", message="a paid invoice is corrected by credit note")
+    update_invoices(
+        records.client, caller.organization_id, [row["id"]],
+        status="voided", voided_at=datetime.now(UTC),
+    )  # fmt: skip
+    return _full(records, caller, _invoice(records, caller, invoice_id))
+
+
+@router.post("/{invoice_id}/retry_payment")
+def retry_payment(
+    invoice_id: str, records: Records, caller: CurrentCaller, settings: AppSettings
+) -> dict[str, Any]:
+    """Push again if the provider never got the invoice; otherwise ask it to collect again."""
+    row = _invoice(records, caller, invoice_id)
+    _require_status(row, "finalized")
+    if row["payment_status"] == "succeeded":
+        raise ApiError(405, "invalid_status", message="invoice is already paid")
+    customer = records.client.query(
+        "SELECT payment_provider FROM customers FINAL WHERE organization_id = {org:UUID} "
+        "AND id = {id:UUID}",
+        parameters={"org": caller.organization_id, "id": row["customer_id"]},
+    ).result_rows
+    provider_name = customer[0][0] if customer else None
+    provider = configured_providers(settings).get(provider_name or "")
+    if provider is None:
+        raise ApiError(405, "no_payment_provider", message="the customer has no payment provider")
+    reference = records.provider_reference(caller.organization_id, "invoice", row["id"])
+    try:
+        if reference is None or not reference["provider_object_id"]:
+            push_day(records.client, provider, row["billing_date"])
+        else:
+            attempt = int(datetime.now(UTC).timestamp())
+            provider.retry_payment(reference["provider_object_id"], row["id"], attempt)
+    except ProviderError as error:
+        raise ApiError(422, "payment_provider_error", message=str(error)) from error
+    return _full(records, caller, _invoice(records, caller, invoice_id))
+
+
+def _pdf(records: InvoiceRecords, store: Store, caller: CurrentCaller, row: Row) -> bytes:
+    org = caller.organization_id
+    fees = records.fees_of(org, [row]).get(row["id"], [])
+    taxes = records.taxes_of(org, [row]).get(row["id"], [])
+    customer = store.first("customers", org, "id = {id:UUID}", {"id": row["customer_id"]})
+    return render_invoice_pdf(pdf_document(row, fees, taxes, caller.organization.name, customer))
+
+
+@router.get("/{invoice_id}/download")
+def download_invoice_pdf(
+    invoice_id: str, records: Records, store: Store, caller: CurrentCaller
+) -> Response:
+    """The invoice as a PDF document."""
+    row = _invoice(records, caller, invoice_id)
+    return Response(
+        _pdf(records, store, caller, row),
+        media_type="application/pdf",
+        headers={"Content-Disposition": f'inline; filename="{row["number"]}.pdf"'},
+    )
+
+
+@router.post("/{invoice_id}/download")
+def download_invoice(
+    invoice_id: str, request: Request, records: Records, caller: CurrentCaller
+) -> dict[str, Any]:
+    """Lago's download: the invoice with ``file_url`` pointing at its PDF."""
+    body = _full(records, caller, _invoice(records, caller, invoice_id))
+    body["invoice"]["file_url"] = str(
+        request.url_for("download_invoice_pdf", invoice_id=invoice_id)
+    )
+    return body
