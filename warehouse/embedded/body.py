@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from io import BufferedIOBase
+from typing import Protocol
 
 import lz4.frame
 import zstandard
@@ -44,45 +45,37 @@ def raw_chunks(rfile: BufferedIOBase, headers: dict[str, str]) -> Iterator[bytes
             yield piece
 
 
-def _lz4_frames(chunks: Iterator[bytes]) -> Iterator[bytes]:
-    # Clients send one lz4 frame per block: restart the decompressor at each frame end.
-    decompressor = lz4.frame.LZ4FrameDecompressor()
+class _Decompressor(Protocol):
+    @property
+    def eof(self) -> bool: ...
+
+    @property
+    def unused_data(self) -> bytes: ...
+
+    def decompress(self, data: bytes, /) -> bytes: ...
+
+
+def _frames(chunks: Iterator[bytes], new: Callable[[], _Decompressor]) -> Iterator[bytes]:
+    # Clients send one compressed frame per block: restart the decompressor at each frame end.
+    decompressor = new()
     for chunk in chunks:
         data = chunk
         while data:
             yield decompressor.decompress(data)
             if decompressor.eof:
                 data = decompressor.unused_data
-                decompressor = lz4.frame.LZ4FrameDecompressor()
+                decompressor = new()
             else:
                 data = b""
 
 
-def _zstd_frames(chunks: Iterator[bytes]) -> Iterator[bytes]:
-    decompressor = zstandard.ZstdDecompressor().decompressobj()
-    for chunk in chunks:
-        data = chunk
-        while data:
-            yield decompressor.decompress(data)
-            if decompressor.eof:
-                data = decompressor.unused_data
-                decompressor = zstandard.ZstdDecompressor().decompressobj()
-            else:
-                data = b""
-
-
-def _zlib_stream(chunks: Iterator[bytes], wbits: int) -> Iterator[bytes]:
-    decompressor = zlib.decompressobj(wbits)
-    for chunk in chunks:
-        data = chunk
-        while data:
-            yield decompressor.decompress(data)
-            if decompressor.eof:
-                data = decompressor.unused_data
-                decompressor = zlib.decompressobj(wbits)
-            else:
-                data = b""
-    yield decompressor.flush()
+_DECOMPRESSORS: dict[str, Callable[[], _Decompressor]] = {
+    "lz4": lz4.frame.LZ4FrameDecompressor,
+    "zstd": lambda: zstandard.ZstdDecompressor().decompressobj(),
+    "gzip": lambda: zlib.decompressobj(31),
+    "x-gzip": lambda: zlib.decompressobj(31),
+    "deflate": lambda: zlib.decompressobj(15),
+}
 
 
 def decoded_chunks(chunks: Iterator[bytes], content_encoding: str) -> Iterator[bytes]:
@@ -92,19 +85,13 @@ def decoded_chunks(chunks: Iterator[bytes], content_encoding: str) -> Iterator[b
 
 def _decoded(chunks: Iterator[bytes], content_encoding: str) -> Iterator[bytes]:
     encoding = content_encoding.strip().lower()
+    if encoding in ("", "identity"):
+        yield from chunks
+        return
+    if encoding not in _DECOMPRESSORS:
+        raise WarehouseError(NOT_IMPLEMENTED, f"Unsupported Content-Encoding {encoding!r}")
     try:
-        if encoding in ("", "identity"):
-            yield from chunks
-        elif encoding == "lz4":
-            yield from _lz4_frames(chunks)
-        elif encoding == "zstd":
-            yield from _zstd_frames(chunks)
-        elif encoding in ("gzip", "x-gzip"):
-            yield from _zlib_stream(chunks, 31)
-        elif encoding == "deflate":
-            yield from _zlib_stream(chunks, 15)
-        else:
-            raise WarehouseError(NOT_IMPLEMENTED, f"Unsupported Content-Encoding {encoding!r}")
+        yield from _frames(chunks, _DECOMPRESSORS[encoding])
     except (RuntimeError, zlib.error, zstandard.ZstdError) as exc:
         raise WarehouseError(CANNOT_DECOMPRESS, f"Cannot decompress body: {exc}") from None
 
