@@ -282,6 +282,7 @@ class Supervisor:
         """Start a service and wait until it answers (or, for a step, until it succeeds)."""
         if service.port is not None and port_in_use(service.port):
             raise SupervisorError(f"port {service.port} needed by {service.name} is already in use")
+        started = time.monotonic()
         child = self.spawn(service)
         if service.one_shot:
             code = child.process.wait()
@@ -290,9 +291,11 @@ class Supervisor:
             self.children.remove(child)
             if code != 0:
                 raise SupervisorError(f"{service.name} failed with exit code {code}")
+            self.say(service.name, f"done in {time.monotonic() - started:.1f} s", child.color)
             return
         self.wait_healthy(child)
-        self.say(service.name, f"ready at {service.url}", child.color)
+        elapsed = time.monotonic() - started
+        self.say(service.name, f"ready at {service.url} ({elapsed:.1f} s)", child.color)
 
     def wait_healthy(self, child: Child) -> None:
         deadline = time.monotonic() + self.startup_timeout_s
