@@ -142,25 +142,24 @@ class SubscriptionService:
         if ending_at is not None and ending_at <= subscription_at:
             errors.add("ending_at", "invalid_date")
         errors.raise_if_any()
-        plan_tree = self._parent_plan(str(body.plan_code))
+        parent = self._parent_plan(str(body.plan_code))
         with self.store.locks.hold(self.org, "subscriptions"):
             self.apply_due_transitions()
-            customer = self._customer_for(str(body.external_customer_id), plan_tree.plan)
+            customer = self._customer_for(str(body.external_customer_id), parent)
             current = self._live_by_external_id(str(body.external_id))
             if current is not None and current["customer_id"] != customer["id"]:
                 raise_field("external_id", "value_already_exist")
-            plan_id = self._plan_for(plan_tree, body.plan_overrides)
+            plan = self._plan_for(parent, body.plan_overrides)
             if current is None:
-                row = self._start(body, customer, plan_id, subscription_at, ending_at)
+                row = self._start(body, customer, plan, subscription_at, ending_at)
             else:
-                row = self._change_plan(current, body, plan_tree, plan_id)
+                row = self._change_plan(current, body, parent, plan)
         return row
 
-    def _parent_plan(self, code: str) -> PlanTree:
-        plan = find_by(
+    def _parent_plan(self, code: str) -> Row:
+        return find_by(
             self.store, "plans", self.org, "code", code, resource="plan", where="parent_id IS NULL"
         )
-        return load_trees(self.store, self.org, [plan])[0]
 
     def _customer_for(self, external_id: str, plan: Row) -> Row:
         """The customer, created on the fly as Lago does; its currency follows the first plan."""
@@ -189,20 +188,21 @@ class SubscriptionService:
         )
         return rows[0] if rows else None
 
-    def _plan_for(self, parent: PlanTree, overrides: PlanOverridesInput | None) -> uuid.UUID:
+    def _plan_for(self, parent: Row, overrides: PlanOverridesInput | None) -> Row:
+        """The plan to bill: the catalog plan, or a child plan carrying the overrides."""
         if overrides is None:
-            return uuid.UUID(str(parent.plan["id"]))
-        child = clone_tree(self.org, parent)
+            return parent
+        child = clone_tree(self.org, load_trees(self.store, self.org, [parent])[0])
         body = _override_body(overrides, child)
         change = PlanBuilder(self.store, self.caller).build(body, child, partial_charges=True)
         save_plan(self.store, change, self.caller.actor)
-        return uuid.UUID(str(change.tree.plan["id"]))
+        return change.tree.plan
 
     def _start(
         self,
         body: SubscriptionInput,
         customer: Row,
-        plan_id: uuid.UUID,
+        plan: Row,
         subscription_at: datetime,
         ending_at: datetime | None,
     ) -> Row:
@@ -211,24 +211,25 @@ class SubscriptionService:
             **subscription_defaults(),
             external_id=body.external_id,
             customer_id=customer["id"],
-            plan_id=plan_id,
+            plan_id=plan["id"],
             subscription_at=subscription_at,
         )
         row.update(
             name=body.name, billing_time=body.billing_time or "calendar", ending_at=ending_at
         )
         if subscription_at <= utc_now():
-            plan = rows_by_ids(self.store, "plans", self.org, [plan_id])[plan_id]
             row = _activate(row, plan, subscription_at)
         self.store.write("subscriptions", [row], changed_by=self.caller.actor)
         return row
 
     def _change_plan(
-        self, current: Row, body: SubscriptionInput, parent: PlanTree, plan_id: uuid.UUID
+        self, current: Row, body: SubscriptionInput, parent: Row, new_plan: Row
     ) -> Row:
-        plans = rows_by_ids(self.store, "plans", self.org, [current["plan_id"], plan_id])
-        old_plan, new_plan = plans[current["plan_id"]], plans[plan_id]
-        same_plan = parent.plan["id"] in (old_plan["id"], old_plan["parent_id"])
+        plan_id = new_plan["id"]
+        old_plan = rows_by_ids(self.store, "plans", self.org, [current["plan_id"]])[
+            current["plan_id"]
+        ]
+        same_plan = parent["id"] in (old_plan["id"], old_plan["parent_id"])
         if same_plan and body.plan_overrides is None:
             return current
         if current["status"] == "pending":
@@ -294,9 +295,9 @@ class SubscriptionService:
 
     def _override_plan(self, current: Row, overrides: PlanOverridesInput) -> uuid.UUID:
         plan = rows_by_ids(self.store, "plans", self.org, [current["plan_id"]])[current["plan_id"]]
-        tree = load_trees(self.store, self.org, [plan])[0]
         if plan["parent_id"] is None:
-            return self._plan_for(tree, overrides)
+            return uuid.UUID(str(self._plan_for(plan, overrides)["id"]))
+        tree = load_trees(self.store, self.org, [plan])[0]
         body = _override_body(overrides, tree)
         change = PlanBuilder(self.store, self.caller).build(body, tree, partial_charges=True)
         save_plan(self.store, change, self.caller.actor)
