@@ -12,6 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
+from functools import cached_property
 from uuid import UUID
 
 from orchestration.invoices.money import HUNDRED, currency_exponent, round_cents, round_rate
@@ -145,6 +146,9 @@ class WalletConsumption:
 
 @dataclass
 class InvoiceComputation:
+    """An invoice's steps and totals. Each total is computed once, on first read: the steps fill
+    the lists in order, and compute_invoice reads a total only after the lists it sums are set."""
+
     currency: str
     fees: list[FeeResult]
     coupon_credits: list[CouponCredit] = field(default_factory=list)
@@ -152,23 +156,23 @@ class InvoiceComputation:
     credit_note_consumptions: list[CreditNoteConsumption] = field(default_factory=list)
     wallet_consumptions: list[WalletConsumption] = field(default_factory=list)
 
-    @property
+    @cached_property
     def fees_amount_cents(self) -> int:
         return sum(fee.amount_cents for fee in self.fees)
 
-    @property
+    @cached_property
     def progressive_billing_credit_amount_cents(self) -> int:
         return sum(fee.progressive_credit_cents for fee in self.fees)
 
-    @property
+    @cached_property
     def coupons_amount_cents(self) -> int:
         return sum(credit.amount_cents for credit in self.coupon_credits)
 
-    @property
+    @cached_property
     def taxes_amount_cents(self) -> int:
         return sum(tax.amount_cents for tax in self.applied_taxes)
 
-    @property
+    @cached_property
     def sub_total_excluding_taxes_amount_cents(self) -> int:
         return (
             self.fees_amount_cents
@@ -176,19 +180,19 @@ class InvoiceComputation:
             - self.coupons_amount_cents
         )
 
-    @property
+    @cached_property
     def sub_total_including_taxes_amount_cents(self) -> int:
         return self.sub_total_excluding_taxes_amount_cents + self.taxes_amount_cents
 
-    @property
+    @cached_property
     def credit_notes_amount_cents(self) -> int:
         return sum(c.amount_cents for c in self.credit_note_consumptions)
 
-    @property
+    @cached_property
     def prepaid_credit_amount_cents(self) -> int:
         return sum(c.amount_cents for c in self.wallet_consumptions)
 
-    @property
+    @cached_property
     def total_amount_cents(self) -> int:
         return (
             self.sub_total_including_taxes_amount_cents
@@ -196,7 +200,7 @@ class InvoiceComputation:
             - self.prepaid_credit_amount_cents
         )
 
-    @property
+    @cached_property
     def taxes_rate(self) -> Decimal:
         """Average tax rate weighted by each fee's taxable base, as Lago exposes it."""
         total_base = sum((fee.taxable_base for fee in self.fees), ZERO)
@@ -325,11 +329,13 @@ def apply_taxes(fees: Sequence[FeeInput], results: list[FeeResult]) -> list[Appl
     taxes: dict[str, Tax] = {}
     for fee, result in zip(fees, results, strict=True):
         result.taxable_base = max(_undiscounted(result), ZERO)
-        result.taxes_rate = sum((tax.rate for tax in fee.taxes), ZERO)
-        result.precise_taxes_amount = result.taxable_base * result.taxes_rate / HUNDRED
+        rate = ZERO
         for tax in fee.taxes:
+            rate += tax.rate
             bases[tax.code] = bases.get(tax.code, ZERO) + result.taxable_base
             taxes[tax.code] = tax
+        result.taxes_rate = rate
+        result.precise_taxes_amount = result.taxable_base * rate / HUNDRED
     return [
         AppliedTax(
             code=code,
