@@ -34,9 +34,10 @@ class PageRequest:
 
 def page_request(
     page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
-    per_page: Annotated[int, Query(ge=1, le=MAX_PER_PAGE)] = DEFAULT_PER_PAGE,
+    per_page: Annotated[int, Query(ge=1)] = DEFAULT_PER_PAGE,
 ) -> PageRequest:
-    return PageRequest(page=page, per_page=per_page)
+    # A larger page is served as the largest allowed one rather than refused.
+    return PageRequest(page=page, per_page=min(per_page, MAX_PER_PAGE))
 
 
 Page = Annotated[PageRequest, Depends(page_request)]

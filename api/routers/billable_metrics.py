@@ -16,6 +16,7 @@ from api.schemas.billable_metrics import (
     present_metric,
     validate_metric,
 )
+from api.schemas.plans import ALL_FILTER_VALUES
 from api.storage.catalog import CatalogStore, Row, new_row
 from api.storage.lookups import find_by, is_taken
 
@@ -95,8 +96,36 @@ def update_metric(
         validate_metric(row)
         if row["code"] != current["code"]:
             _check_unique_code(store, caller, row["code"], except_id=row["id"])
+        if row["filters"] != current["filters"]:
+            _prune_charge_filters(store, caller, row)
         store.write("billable_metrics", [row], changed_by=caller.actor)
     return {"billable_metric": present_metric(row)}
+
+
+def _prune_charge_filters(store: CatalogStore, caller: Caller, metric: Row) -> None:
+    """Like Lago, charge filters lose the values the metric no longer offers, and a filter
+    left without a whole key is removed."""
+    org = caller.organization_id
+    filters = store.select(
+        "charge_filters",
+        org,
+        "charge_id IN (SELECT id FROM charges FINAL WHERE organization_id = {org:UUID}"
+        " AND is_deleted = 0 AND billable_metric_id = {m:UUID})",
+        {"m": metric["id"]},
+    )
+    allowed = metric["filters"]
+    changed, removed = [], []
+    for charge_filter in filters:
+        kept = {
+            key: [v for v in values if v == ALL_FILTER_VALUES or v in allowed.get(key, [])]
+            for key, values in charge_filter["values"].items()
+        }
+        if any(not values for values in kept.values()):
+            removed.append(charge_filter)
+        elif kept != {k: list(v) for k, v in charge_filter["values"].items()}:
+            changed.append({**charge_filter, "values": kept})
+    store.write("charge_filters", changed, changed_by=caller.actor)
+    store.delete("charge_filters", removed, changed_by=caller.actor)
 
 
 @router.get("/{code}")

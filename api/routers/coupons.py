@@ -21,7 +21,14 @@ from api.schemas.coupons import (
 )
 from api.schemas.subscriptions import utc
 from api.storage.catalog import CatalogStore, Row, new_row, utc_now
-from api.storage.lookups import find_by, find_by_id, is_taken, rows_by_codes, rows_by_ids
+from api.storage.lookups import (
+    find_by,
+    find_by_id,
+    is_taken,
+    latest_by_ids,
+    rows_by_codes,
+    rows_by_ids,
+)
 
 router = APIRouter(prefix="/api/v1", tags=["coupons"])
 COUPON_FIELDS = (
@@ -182,8 +189,8 @@ def list_coupons(page: Page, store: Store, caller: CurrentCaller) -> dict[str, A
 # --- applied coupons ---------------------------------------------------------------------------
 def present_applied(store: CatalogStore, caller: Caller, rows: list[Row]) -> list[dict[str, Any]]:
     org = caller.organization_id
-    coupons = rows_by_ids(store, "coupons", org, [row["coupon_id"] for row in rows])
-    customers = rows_by_ids(store, "customers", org, [row["customer_id"] for row in rows])
+    coupons = latest_by_ids(store, "coupons", org, [row["coupon_id"] for row in rows])
+    customers = latest_by_ids(store, "customers", org, [row["customer_id"] for row in rows])
     consumed = _consumptions(store, org, [row["id"] for row in rows])
     return [
         present_applied_coupon(

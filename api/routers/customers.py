@@ -11,7 +11,7 @@ from api.errors import FieldErrors
 from api.pagination import Page
 from api.schemas.customers import CustomerEnvelope, customer_columns, present_customer
 from api.schemas.taxes import present_taxes
-from api.storage.catalog import CatalogStore, Row, new_row
+from api.storage.catalog import CatalogStore, Row, new_row, utc_now
 from api.storage.lookups import find_by, tax_ids_for_codes, taxes_by_id
 from api.storage.subscriptions import end_all, live_subscriptions
 
@@ -76,7 +76,17 @@ def get_customer(external_id: str, store: Store, caller: CurrentCaller) -> dict[
 @router.delete("/{external_id}")
 def delete_customer(external_id: str, store: Store, caller: CurrentCaller) -> dict[str, Any]:
     row = find_customer(store, caller, external_id)
-    end_all(store, caller.organization_id, "customer_id", [row["id"]], caller.actor)
+    org = caller.organization_id
+    # Like Lago, a deleted customer stops being billed: subscriptions end, wallets and applied
+    # coupons are terminated.
+    end_all(store, org, "customer_id", [row["id"]], caller.actor)
+    now = utc_now()
+    for table in ("wallets", "applied_coupons"):
+        live = store.select(
+            table, org, "customer_id = {c:UUID} AND status = 'active'", {"c": row["id"]}
+        )
+        ended = [{**r, "status": "terminated", "terminated_at": now} for r in live]
+        store.write(table, ended, changed_by=caller.actor)
     store.delete("customers", [row], changed_by=caller.actor)
     return {"customer": present(store, caller, row)}
 

@@ -31,7 +31,7 @@ from api.schemas.subscriptions import (
 from api.services.periods import current_period, next_period_start
 from api.services.plans import PlanBuilder, clone_tree, load_trees, save_plan
 from api.storage.catalog import CatalogStore, Row, new_row, utc_now
-from api.storage.lookups import find_by, rows_by_ids
+from api.storage.lookups import find_by, latest_by_ids, rows_by_ids
 from api.storage.subscriptions import end_subscription
 
 
@@ -318,8 +318,10 @@ class SubscriptionService:
         ]
         related = rows_by_ids(self.store, "subscriptions", self.org, [i for i in related_ids if i])
         plan_ids = [r["plan_id"] for r in [*rows, *related.values()]]
-        plans = rows_by_ids(self.store, "plans", self.org, plan_ids)
-        customers = rows_by_ids(self.store, "customers", self.org, [r["customer_id"] for r in rows])
+        plans = latest_by_ids(self.store, "plans", self.org, plan_ids)
+        customers = latest_by_ids(
+            self.store, "customers", self.org, [r["customer_id"] for r in rows]
+        )
         now = utc_now()
 
         def code(subscription: Row | None) -> str | None:

@@ -19,7 +19,7 @@ from api.schemas.common import dump_json
 from api.schemas.subscriptions import utc
 from api.schemas.wallets import WalletInput, present_wallet
 from api.storage.catalog import CatalogStore, Row, new_row, utc_now
-from api.storage.lookups import rows_by_codes, rows_by_ids
+from api.storage.lookups import latest_by_ids, rows_by_codes, rows_by_ids
 
 ZERO = Decimal(0)
 
@@ -85,7 +85,7 @@ def balances(
 
 def present_wallets(store: CatalogStore, caller: Caller, rows: list[Row]) -> list[dict[str, Any]]:
     org = caller.organization_id
-    customers = rows_by_ids(store, "customers", org, [row["customer_id"] for row in rows])
+    customers = latest_by_ids(store, "customers", org, [row["customer_id"] for row in rows])
     metric_ids = [i for row in rows for i in row["applies_to_billable_metric_ids"]]
     metrics = rows_by_ids(store, "billable_metrics", org, metric_ids)
     sums = balances(store, org, [row["id"] for row in rows])

@@ -87,7 +87,7 @@ class CatalogStore:
         if limit is not None:
             sql += f" LIMIT {int(limit)} OFFSET {int(offset)}"
         result = self.client.query(sql, parameters={**(parameters or {}), "org": organization_id})
-        return [_aware(row) for row in result.named_results()]
+        return [with_utc(row) for row in result.named_results()]
 
     def count(
         self,
@@ -140,7 +140,7 @@ class CatalogStore:
         return f"{scope} AND ({where})" if where else scope
 
 
-def _aware(row: Row) -> Row:
+def with_utc(row: Row) -> Row:
     """Timestamps come back naive; every column is UTC, so say so once, here."""
     for key, value in row.items():
         if isinstance(value, datetime) and value.tzinfo is None:

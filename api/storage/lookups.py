@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from api.errors import NotFound
-from api.storage.catalog import CatalogStore, Row
+from api.storage.catalog import CatalogStore, Row, with_utc
 
 
 def find_by(
@@ -70,6 +70,22 @@ def rows_by_ids(
         return {}
     rows = store.select(table, organization_id, "id IN {ids:Array(UUID)}", {"ids": wanted})
     return {row["id"]: row for row in rows}
+
+
+def latest_by_ids(
+    store: CatalogStore, table: str, organization_id: uuid.UUID, ids: Iterable[uuid.UUID]
+) -> dict[uuid.UUID, Row]:
+    """The last version of each row, deleted ones included: what a record refers to keeps
+    showing (a terminated wallet of a deleted customer still names its customer)."""
+    wanted = list(dict.fromkeys(ids))
+    if not wanted:
+        return {}
+    result = store.client.query(
+        f"SELECT * FROM {table}_history WHERE organization_id = {{org:UUID}}"
+        " AND id IN {ids:Array(UUID)} ORDER BY version DESC LIMIT 1 BY id",
+        parameters={"org": organization_id, "ids": wanted},
+    )
+    return {row["id"]: with_utc(row) for row in result.named_results()}
 
 
 def rows_by_codes(

@@ -313,3 +313,30 @@ def test_plan_isolation_and_delete(tenant: Tenant, other_tenant: Tenant) -> None
     assert (
         lago_error(lambda: tenant.lago.plans.find("private")).response["code"] == "plan_not_found"
     )
+
+
+def test_removing_metric_filter_values_prunes_charge_filters(tenant: Tenant) -> None:
+    metric_id = create_metric(tenant)
+    filters = ChargeFilters(
+        __root__=[
+            ChargeFilter(properties={"amount": "1"}, values={"region": ["eu", "us"]}),
+            ChargeFilter(properties={"amount": "2"}, values={"region": ["us"]}),
+        ]
+    )
+    charge = Charge(
+        billable_metric_id=metric_id,
+        charge_model="standard",
+        properties={"amount": "0"},
+        filters=filters,
+    )
+    tenant.lago.plans.create(plan_with([charge]))
+    tenant.lago.billable_metrics.update(
+        BillableMetric(
+            filters=BillableMetricFilters(
+                __root__=[BillableMetricFilter(key="region", values=["eu"])]
+            )
+        ),
+        "api_calls",
+    )
+    remaining = tenant.lago.plans.find("startup").charges.__root__[0].filters.__root__
+    assert [(f.values, f.properties) for f in remaining] == [({"region": ["eu"]}, {"amount": "1"})]

@@ -95,3 +95,12 @@ def test_wallet_isolation(tenant: Tenant, other_tenant: Tenant) -> None:
         assert hidden.value.status_code == 404
     assert other_tenant.lago.wallets.find_all()["wallets"] == []
     assert tenant.lago.wallets.find(wallet.lago_id).credits_balance == "0.0"
+
+
+def test_deleting_customer_terminates_wallets(tenant: Tenant) -> None:
+    tenant.lago.customers.create(Customer(external_id="gone", currency="EUR"))
+    wallet = tenant.lago.wallets.create(
+        Wallet(external_customer_id="gone", rate_amount="1", currency="EUR")
+    )
+    tenant.lago.customers.destroy("gone")
+    assert tenant.lago.wallets.find(wallet.lago_id).status == "terminated"
