@@ -67,5 +67,9 @@ def test_unauthenticated_requests_are_refused(api_url: str) -> None:
 def test_openapi_docs_are_served(api_url: str) -> None:
     assert httpx.get(f"{api_url}/docs").status_code == 200
     paths = httpx.get(f"{api_url}/openapi.json").json()["paths"]
-    for path in ("/api/v1/customers", "/api/v1/plans/{code}", "/api/v1/subscriptions/{external_id}"):
+    for path in (
+        "/api/v1/customers",
+        "/api/v1/plans/{code}",
+        "/api/v1/subscriptions/{external_id}",
+    ):
         assert path in paths
