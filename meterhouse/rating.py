@@ -26,7 +26,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from warehouse.settings import Settings, get_settings
 
 DBT_PROJECT_DIR = Path(__file__).resolve().parent.parent / "dbt_project"
-RATING_SELECTOR = "+fct_fees"
+# fct_fees and everything it needs, and the current-usage view the billing API reads.
+RATING_SELECTOR = ("+fct_fees", "+fct_current_usage")
 
 # dbt's per-node log lines: "12 of 30 START sql table model db.fct_fees ..." / "... OK created ..."
 _NODE_LINE = re.compile(r"\b(\d+) of (\d+) (START|OK|ERROR|FAIL|PASS|WARN|SKIP)\b\s*(.*)")
@@ -59,7 +60,7 @@ class RatingRequest:
     rate_to: date | None = None
     as_of: datetime | None = None
     full_refresh: bool = False
-    select: str = RATING_SELECTOR
+    select: tuple[str, ...] = RATING_SELECTOR
     run_tests: bool = True
 
     def dbt_vars(self) -> dict[str, str]:
@@ -72,7 +73,7 @@ class RatingRequest:
         return variables
 
     def dbt_args(self) -> list[str]:
-        args = ["build" if self.run_tests else "run", "--select", self.select]
+        args = ["build" if self.run_tests else "run", "--select", *self.select]
         variables = self.dbt_vars()
         if variables:
             args += ["--vars", json.dumps(variables)]

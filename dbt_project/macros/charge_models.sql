@@ -42,11 +42,11 @@
 {% macro graduated_amount(units, tiers_from, tiers_to, tiers_price, tiers_flat) -%}
     if({{ units }} = 0,
        ifNull({{ tiers_flat }}[1], toDecimal128(0, 12)),
-       arraySum(i -> if({{ tier_entered(units, tiers_to, 'i') }},
-                        {{ money_mul(tier_units(units, tiers_from, tiers_to, 'i', tiers_adjacent(tiers_from, tiers_to)), tiers_price ~ '[i]') }}
+       arrayMap(adjacent -> arraySum(i -> if({{ tier_entered(units, tiers_to, 'i') }},
+                        {{ money_mul(tier_units(units, tiers_from, tiers_to, 'i', 'adjacent'), tiers_price ~ '[i]') }}
                         + {{ tiers_flat }}[i],
                         toDecimal128(0, 12)),
-                arrayEnumerate({{ tiers_from }})))
+                arrayEnumerate({{ tiers_from }})), [{{ tiers_adjacent(tiers_from, tiers_to) }}])[1])
 {%- endmacro %}
 
 {#- Graduated percentage: tiers counted as in graduated, each entered tier costs
@@ -54,11 +54,11 @@
 {% macro graduated_percentage_amount(units, tiers_from, tiers_to, tiers_rate, tiers_flat) -%}
     if({{ units }} = 0,
        ifNull({{ tiers_flat }}[1], toDecimal128(0, 12)),
-       arraySum(i -> if({{ tier_entered(units, tiers_to, 'i') }},
-                        {{ money_div(money_mul(tier_units(units, tiers_from, tiers_to, 'i', tiers_adjacent(tiers_from, tiers_to)), tiers_rate ~ '[i]'), 100) }}
+       arrayMap(adjacent -> arraySum(i -> if({{ tier_entered(units, tiers_to, 'i') }},
+                        {{ money_div(money_mul(tier_units(units, tiers_from, tiers_to, 'i', 'adjacent'), tiers_rate ~ '[i]'), 100) }}
                         + {{ tiers_flat }}[i],
                         toDecimal128(0, 12)),
-                arrayEnumerate({{ tiers_from }})))
+                arrayEnumerate({{ tiers_from }})), [{{ tiers_adjacent(tiers_from, tiers_to) }}])[1])
 {%- endmacro %}
 
 {#- Volume: the one tier with from <= ceil(full_units) and full_units <= to prices all units
@@ -70,10 +70,10 @@
 {%- endmacro %}
 
 {% macro volume_amount(units, full_units, tiers_from, tiers_to, tiers_price, tiers_flat) -%}
-    if({{ volume_tier_index(full_units, tiers_from, tiers_to) }} = 0,
-       toDecimal128(0, 12),
-       {{ money_mul(units, tiers_price ~ '[' ~ volume_tier_index(full_units, tiers_from, tiers_to) ~ ']') }}
-       + {{ tiers_flat }}[{{ volume_tier_index(full_units, tiers_from, tiers_to) }}])
+    {#- The matching tier is bound once through a one-element arrayMap; no match prices 0. -#}
+    arrayMap(tier -> if(tier = 0, toDecimal128(0, 12),
+                        {{ money_mul(units, tiers_price ~ '[tier]') }} + {{ tiers_flat }}[tier]),
+             [{{ volume_tier_index(full_units, tiers_from, tiers_to) }}])[1]
 {%- endmacro %}
 
 {#- Package: ceil(max(units - free_units, 0) / package_size) * package_price; a started package

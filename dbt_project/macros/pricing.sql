@@ -9,19 +9,24 @@
     toDecimal128OrNull(trim(BOTH '"' FROM JSONExtractRaw({{ json }}, '{{ key }}')), 12)
 {%- endmacro %}
 
-{% macro json_tiers(json, ranges_key, price_key) -%}
+{#- The tier list of whichever ranges key the properties carry, as parsed tuples
+    (from, to, price, flat) ordered by their lower bound; the price of a graduated_percentage tier
+    is its rate. -#}
+{% macro json_tiers(json) -%}
     arraySort(r -> r.1, arrayMap(r -> tuple({{ json_decimal('r', 'from_value') }},
                                             {{ json_nullable_decimal('r', 'to_value') }},
-                                            {{ json_decimal('r', price_key) }},
+                                            if(JSONHas(r, 'rate'), {{ json_decimal('r', 'rate') }},
+                                               {{ json_decimal('r', 'per_unit_amount') }}),
                                             {{ json_decimal('r', 'flat_amount') }}),
-                                 JSONExtractArrayRaw({{ json }}, '{{ ranges_key }}')))
+                                 arrayConcat(JSONExtractArrayRaw({{ json }}, 'graduated_ranges'),
+                                             JSONExtractArrayRaw({{ json }}, 'volume_ranges'),
+                                             JSONExtractArrayRaw({{ json }}, 'graduated_percentage_ranges'))))
 {%- endmacro %}
 
+{#- Price columns of a charge or filter, selected from a subquery that parsed `tiers` once (an
+    alias would be expanded at each use). -#}
 {% macro pricing_columns(properties) -%}
     {{ json_decimal(properties, 'amount') }} as unit_price,
-    arrayConcat({{ json_tiers(properties, 'graduated_ranges', 'per_unit_amount') }},
-                {{ json_tiers(properties, 'volume_ranges', 'per_unit_amount') }},
-                {{ json_tiers(properties, 'graduated_percentage_ranges', 'rate') }}) as tiers,
     arrayMap(t -> t.1, tiers) as tiers_from,
     arrayMap(t -> t.2, tiers) as tiers_to,
     arrayMap(t -> t.3, tiers) as tiers_price,

@@ -19,10 +19,14 @@
         argMax(e.precise_total_amount_cents, e.ingested_at) as precise_total_amount_cents,
         max(e.ingested_at) as ingested_at
     from {{ source('warehouse', 'events') }} as e
-    where (e.organization_id, e.external_subscription_id)
-            in (select organization_id, external_subscription_id from {{ periods }})
-        and e.timestamp >= (select min(period_from) from {{ periods }})
-        and e.timestamp <= (select max(period_to) from {{ periods }})
+    inner join (
+        select organization_id, external_subscription_id, min(period_from) as span_from, max(period_to) as span_to
+        from {{ periods }}
+        group by organization_id, external_subscription_id
+    ) as spans
+        on spans.organization_id = e.organization_id
+        and spans.external_subscription_id = e.external_subscription_id
+    where e.timestamp >= spans.span_from and e.timestamp <= spans.span_to
         {%- if until %}
         and e.timestamp <= {{ until }}
         {%- endif %}
@@ -121,45 +125,34 @@
             argMax(value, (timestamp, ingested_at)) as latest_value,
             max((timestamp, ingested_at)) as latest_at,
             argMax(operation_type, (timestamp, ingested_at)) as last_operation,
-            sum(ifNull(precise_total_amount_cents, toDecimal128(0, 12))) as precise_cents_sum
+            sum(ifNull(precise_total_amount_cents, toDecimal128(0, 12))) as precise_cents_sum,
+            -- Percentage charges (sum_agg: one row per bucket here) keep their event values in
+            -- timestamp order for free allowances and per-transaction min/max.
+            if(any(charge_model) = 'percentage',
+               arrayMap(e -> e.3, arraySort(e -> (e.1, e.2),
+                        groupArray(tuple(timestamp, ingested_at, ifNull(value, toDecimal128(0, 12)))))),
+               cast([] as Array(Decimal(38, 12)))) as ordered_values
         from {{ events }}
         group by organization_id, subscription_id, period_from, charge_id, charge_filter_id, grouped_by,
             aggregation_type, unique_value
-    ),
-    per_bucket as (
-        select
-            organization_id, subscription_id, period_from, charge_id, charge_filter_id, grouped_by,
-            sum(value_events) as events_count,
-            toDecimal128(multiIf(
-                aggregation_type = 'count_agg', toDecimal128(sum(value_events), 12),
-                aggregation_type = 'sum_agg', sum(value_sum),
-                aggregation_type = 'max_agg', ifNull(max(value_max), toDecimal128(0, 12)),
-                aggregation_type = 'latest_agg',
-                    greatest(ifNull(argMax(latest_value, latest_at), toDecimal128(0, 12)), toDecimal128(0, 12)),
-                aggregation_type = 'unique_count_agg', toDecimal128(countIf(last_operation != 'remove'), 12),
-                toDecimal128(0, 12)), 12) as raw_units,
-            sum(precise_cents_sum) as precise_total_amount_cents
-        from per_value
-        group by organization_id, subscription_id, period_from, charge_id, charge_filter_id, grouped_by,
-            aggregation_type
-    ),
-    percentage_running_totals as (
-        select
-            organization_id, subscription_id, period_from, charge_id, charge_filter_id, grouped_by,
-            arrayMap(e -> e.3, arraySort(e -> (e.1, e.2),
-                     groupArray(tuple(timestamp, ingested_at, ifNull(value, toDecimal128(0, 12)))))) as event_values,
-            arrayCumSum(event_values) as running_totals
-        from {{ events }}
-        where charge_model = 'percentage'
-        group by organization_id, subscription_id, period_from, charge_id, charge_filter_id, grouped_by
     )
     select
-        per_bucket.*,
-        percentage_running_totals.event_values as event_values,
-        percentage_running_totals.running_totals as running_totals
-    from per_bucket
-    left join percentage_running_totals
-        using (organization_id, subscription_id, period_from, charge_id, charge_filter_id, grouped_by)
+        organization_id, subscription_id, period_from, charge_id, charge_filter_id, grouped_by,
+        sum(value_events) as events_count,
+        toDecimal128(multiIf(
+            aggregation_type = 'count_agg', toDecimal128(sum(value_events), 12),
+            aggregation_type = 'sum_agg', sum(value_sum),
+            aggregation_type = 'max_agg', ifNull(max(value_max), toDecimal128(0, 12)),
+            aggregation_type = 'latest_agg',
+                greatest(ifNull(argMax(latest_value, latest_at), toDecimal128(0, 12)), toDecimal128(0, 12)),
+            aggregation_type = 'unique_count_agg', toDecimal128(countIf(last_operation != 'remove'), 12),
+            toDecimal128(0, 12)), 12) as raw_units,
+        sum(precise_cents_sum) as precise_total_amount_cents,
+        any(ordered_values) as event_values,
+        arrayCumSum(event_values) as running_totals
+    from per_value
+    group by organization_id, subscription_id, period_from, charge_id, charge_filter_id, grouped_by,
+        aggregation_type
 {%- endmacro %}
 
 {#- The price columns of a bucket: the filter's own price, or the charge's default price. -#}
@@ -181,39 +174,9 @@
         union all
         select organization_id, charge_id, charge_filter_id from {{ ref('stg_charge_filters') }}
     ),
-    scaffold as (
-        select
-            p.organization_id as organization_id,
-            p.subscription_id as subscription_id,
-            p.period_from as period_from,
-            c.charge_id as charge_id,
-            b.charge_filter_id as charge_filter_id
-        from {{ periods }} as p
-        inner join charges as c on c.organization_id = p.organization_id and c.plan_id = p.plan_id
-        inner join buckets as b on b.organization_id = c.organization_id and b.charge_id = c.charge_id
-    ),
+    -- Every charge x filter bucket of every period, joined to its usage groups; a bucket without
+    -- usage keeps one row with zero units and the empty group (join defaults).
     rated_buckets as (
-        select
-            organization_id, subscription_id, period_from, charge_id, charge_filter_id, grouped_by,
-            events_count, raw_units, precise_total_amount_cents, event_values, running_totals
-        from {{ usage }}
-        union all
-        select
-            scaffold.organization_id, scaffold.subscription_id, scaffold.period_from, scaffold.charge_id,
-            scaffold.charge_filter_id, cast(map() as Map(String, String)) as grouped_by,
-            toUInt64(0) as events_count, toDecimal128(0, 12) as raw_units,
-            toDecimal128(0, 12) as precise_total_amount_cents,
-            cast([] as Array(Decimal(38, 12))) as event_values,
-            cast([] as Array(Decimal(38, 12))) as running_totals
-        from scaffold
-        left anti join {{ usage }} as u
-            on u.organization_id = scaffold.organization_id
-            and u.subscription_id = scaffold.subscription_id
-            and u.period_from = scaffold.period_from
-            and u.charge_id = scaffold.charge_id
-            and u.charge_filter_id = scaffold.charge_filter_id
-    ),
-    priced as (
         select
             p.organization_id as organization_id,
             p.subscription_id as subscription_id,
@@ -223,7 +186,7 @@
             p.plan_id as plan_id,
             p.period_from as period_from,
             p.period_to as period_to,
-            p.service_to_date + 1 as billing_date,
+            p.service_to_date as service_to_date,
             p.timezone as timezone,
             p.currency as currency,
             p.is_closed as is_closed,
@@ -231,9 +194,45 @@
             p.full_days as full_days,
             p.plan_tax_ids as plan_tax_ids,
             p.customer_tax_ids as customer_tax_ids,
+            c.charge_id as bucket_charge_id,
+            b.charge_filter_id as bucket_filter_id,
+            u.grouped_by as grouped_by,
+            u.events_count as events_count,
+            u.raw_units as raw_units,
+            u.precise_total_amount_cents as precise_total_amount_cents,
+            u.event_values as event_values,
+            u.running_totals as running_totals
+        from {{ periods }} as p
+        inner join charges as c on c.organization_id = p.organization_id and c.plan_id = p.plan_id
+        inner join buckets as b on b.organization_id = c.organization_id and b.charge_id = c.charge_id
+        left join {{ usage }} as u
+            on u.organization_id = p.organization_id
+            and u.subscription_id = p.subscription_id
+            and u.period_from = p.period_from
+            and u.charge_id = c.charge_id
+            and u.charge_filter_id = b.charge_filter_id
+    ),
+    priced as (
+        select
+            r.organization_id as organization_id,
+            r.subscription_id as subscription_id,
+            r.external_subscription_id as external_subscription_id,
+            r.customer_id as customer_id,
+            r.external_customer_id as external_customer_id,
+            r.plan_id as plan_id,
+            r.period_from as period_from,
+            r.period_to as period_to,
+            r.service_to_date + 1 as billing_date,
+            r.timezone as timezone,
+            r.currency as currency,
+            r.is_closed as is_closed,
+            r.service_days as service_days,
+            r.full_days as full_days,
+            r.plan_tax_ids as plan_tax_ids,
+            r.customer_tax_ids as customer_tax_ids,
             c.charge_id as charge_id,
-            r.charge_filter_id as charge_filter_id,
-            r.charge_filter_id = {{ nil_uuid() }} as is_default_bucket,
+            r.bucket_filter_id as charge_filter_id,
+            r.bucket_filter_id = {{ nil_uuid() }} as is_default_bucket,
             c.billable_metric_id as billable_metric_id,
             c.billable_metric_code as billable_metric_code,
             r.grouped_by as grouped_by,
@@ -253,13 +252,9 @@
             {{ bucket_price_columns('is_default_bucket', 'c', 'f') }}
             {{ charge_amount() }} as amount
         from rated_buckets as r
-        inner join {{ periods }} as p
-            on p.organization_id = r.organization_id
-            and p.subscription_id = r.subscription_id
-            and p.period_from = r.period_from
-        inner join charges as c on c.organization_id = r.organization_id and c.charge_id = r.charge_id
+        inner join charges as c on c.organization_id = r.organization_id and c.charge_id = r.bucket_charge_id
         left join {{ ref('stg_charge_filters') }} as f
-            on f.organization_id = r.organization_id and f.charge_filter_id = r.charge_filter_id
+            on f.organization_id = r.organization_id and f.charge_filter_id = r.bucket_filter_id
     )
     select
         * except (event_values, running_totals),

@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import os
+import secrets
 import subprocess
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 from clickhouse_connect.driver.client import Client
+from lago_python_client.client import Client as LagoClient
 
+from meterhouse.orgs import create_organization
 from tests.conftest import Warehouse
-from tests.support.processes import REPO_ROOT, meterhouse_command
+from tests.support.processes import REPO_ROOT, ServiceProcess, free_port, meterhouse_command
 
 
 @dataclass
@@ -64,3 +67,41 @@ def fees_of(client: Client, organization_id: uuid.UUID, where: str = "1") -> lis
 
 
 FeesReader = Callable[..., list[FeeRow]]
+
+
+@pytest.fixture(scope="session")
+def billing_api(warehouse: Warehouse, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The billing API (which also serves Lago's event routes), started as a user starts it."""
+    port = free_port()
+    server = ServiceProcess(
+        meterhouse_command("api", "serve", "--port", str(port)),
+        f"http://127.0.0.1:{port}/health",
+        env=warehouse.env,
+        log_path=tmp_path_factory.mktemp("billing_api") / "api.log",
+    ).start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def rating_views(rater: Rater) -> None:
+    """The dbt views current usage reads exist once the project has run (no dbt run later)."""
+    rater.run("--no-tests")
+
+
+@dataclass(frozen=True)
+class Tenant:
+    organization_id: uuid.UUID
+    api_key: str
+    api_url: str
+    lago: LagoClient
+
+
+@pytest.fixture
+def tenant(admin_client: Client, billing_api: str) -> Tenant:
+    """A fresh organization per test with a Lago client on the billing API."""
+    organization, api_key = create_organization(admin_client, f"rating-{secrets.token_hex(4)}")
+    lago = LagoClient(api_key=api_key, api_url=billing_api)
+    return Tenant(organization.organization_id, api_key, billing_api, lago)

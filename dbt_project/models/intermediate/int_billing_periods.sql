@@ -1,4 +1,4 @@
--- Every billing period of every subscription up to the one containing the rating instant, in
+-- Every billing period of every subscription up to the one containing the rating instant (or now), in
 -- the customer's timezone: one series for the subscription fee (the plan interval) and one for
 -- usage charges (monthly on yearly/semiannual plans that bill charges monthly).
 --   period_start_date / period_end_date   the full period (local dates, both inclusive)
@@ -12,7 +12,10 @@ with series as (
         if(period_kind = 'charges' and bill_charges_monthly = 1 and interval in ('yearly', 'semiannual'),
            'monthly', interval) as period_interval,
         {{ local_date(rating_as_of(), 'timezone') }} as as_of_date,
-        if(end_date is null, as_of_date, least(assumeNotNull(end_date), as_of_date)) as last_date
+        -- Periods exist up to the rating instant, and at least up to now: current usage reads
+        -- the open period of this view whatever instant the last run rated at.
+        greatest(as_of_date, {{ local_date('now64(3)', 'timezone') }}) as horizon_date,
+        if(end_date is null, horizon_date, least(assumeNotNull(end_date), horizon_date)) as last_date
     from {{ ref('int_subscriptions') }}
     array join ['subscription', 'charges'] as period_kind
 ),

@@ -2,6 +2,7 @@ select
     organization_id,
     id as billable_metric_id,
     code as billable_metric_code,
+    name as billable_metric_name,
     aggregation_type,
     field_name,
     expression,

@@ -11,5 +11,8 @@ select
     length(mapKeys(`values`)) as specificity,
     created_at,
     {{ pricing_columns('properties') }}
-from {{ source('warehouse', 'charge_filters') }} final
-where is_deleted = 0
+from (
+    select *, {{ json_tiers('properties') }} as tiers
+    from {{ source('warehouse', 'charge_filters') }} final
+    where is_deleted = 0
+)

@@ -15,5 +15,8 @@ select
     tax_ids,
     created_at,
     {{ pricing_columns('properties') }}
-from {{ source('warehouse', 'charges') }} final
-where is_deleted = 0
+from (
+    select *, {{ json_tiers('properties') }} as tiers
+    from {{ source('warehouse', 'charges') }} final
+    where is_deleted = 0
+)

@@ -1,0 +1,51 @@
+{{ config(materialized='view') }}
+-- Current usage of one subscription, fresh to the last ingested event without a dbt run: the
+-- open charge period (the one containing now) rated with the same macros as fct_fees, one row
+-- per arrears charge x filter x group (zero rows included). A parameterized view:
+--   SELECT * FROM fct_current_usage(organization_id = ..., external_subscription_id = ...)
+-- Events timestamped later in the open period count too, as in Lago.
+with open_periods as (
+    select *
+    from {{ ref('int_billing_periods') }}
+    where period_kind = 'charges'
+        and organization_id = {organization_id:UUID}
+        and external_subscription_id = {external_subscription_id:String}
+        and period_from <= now64(3, 'UTC')
+        and period_to >= now64(3, 'UTC')
+),
+
+open_events as ({{ charge_events('open_periods') }}),
+
+open_usage as ({{ charge_usage('open_events') }}),
+
+open_fees as ({{ charge_fees('open_periods', 'open_usage') }})
+
+select
+    f.organization_id as organization_id,
+    f.subscription_id as subscription_id,
+    f.external_subscription_id as external_subscription_id,
+    f.external_customer_id as external_customer_id,
+    f.period_from as period_from,
+    f.period_to as period_to,
+    f.billing_date as billing_date,
+    f.currency as currency,
+    f.charge_id as charge_id,
+    f.charge_model as charge_model,
+    f.invoice_display_name as invoice_display_name,
+    if(f.is_default_bucket, null, f.charge_filter_id) as charge_filter_id,
+    filters.invoice_display_name as filter_display_name,
+    filters.filter_values as filter_values,
+    f.billable_metric_id as billable_metric_id,
+    f.billable_metric_code as billable_metric_code,
+    metrics.billable_metric_name as billable_metric_name,
+    metrics.aggregation_type as aggregation_type,
+    f.grouped_by as grouped_by,
+    f.units as units,
+    f.events_count as events_count,
+    f.amount as amount,
+    {{ amount_cents('f.amount', 'f.currency') }} as amount_cents
+from open_fees as f
+left join {{ ref('stg_billable_metrics') }} as metrics
+    on metrics.organization_id = f.organization_id and metrics.billable_metric_id = f.billable_metric_id
+left join {{ ref('stg_charge_filters') }} as filters
+    on filters.organization_id = f.organization_id and filters.charge_filter_id = f.charge_filter_id
