@@ -1,0 +1,297 @@
+"""Dashboards: the time of each page's warehouse queries, and of the dbt build of the marts.
+
+Generates a billing history in the engine (customers on three plans in two currencies, upgrades,
+churn, usage events, monthly invoices with payments and refunds), builds the marts with dbt, then
+records the queries each dashboards page runs (Streamlit AppTest, first load with every filter at
+its default) and replays them without cache, page by page, reporting p50/p95 of the page total.
+
+Run: .venv/bin/python bench/dashboards.py                      # small and quick (~3 minutes)
+     .venv/bin/python bench/dashboards.py --customers 10000 --events 100000000 --months 3
+Against an existing ClickHouse: set WAREHOUSE_URL / MH_WAREHOUSE_USER / MH_WAREHOUSE_PASSWORD.
+Targets (2 cores): every page's queries <= 500 ms p95; dbt build of the analytics marts <= 30 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+from unittest import mock
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tests.analytics.dbt_runner import run_dbt  # noqa: E402
+from tests.conftest import start_embedded_server  # noqa: E402
+from warehouse.client import get_client  # noqa: E402
+from warehouse.migrate import migrate  # noqa: E402
+from warehouse.settings import Settings  # noqa: E402
+
+PAGES = ["overview", "revenue", "receivables", "usage", "customer_360", "invoices"]
+START = "2024-01-01"
+
+
+def uuid_of(kind: str, number: str) -> str:
+    """A deterministic UUID for the n-th record of a kind, so generated tables join."""
+    return (
+        "reinterpretAsUUID(toFixedString(concat("
+        f"reinterpretAsString(cityHash64('{kind}', {number})),"
+        f" reinterpretAsString(cityHash64('{kind}-2', {number}))), 16))"
+    )
+
+
+def generate(client: Any, customers: int, events: int, months: int) -> str:
+    """Write the history into the catalog, events and invoicing tables; return the rating day."""
+    org = uuid_of("org", "0")
+    version = "toUInt64(toUnixTimestamp64Micro(now64(6)))"
+    end = f"addMonths(toDate('{START}'), {months})"
+    client.command(
+        "insert into organizations (organization_id, name, created_at, updated_at, version)"
+        f" select {org}, 'Bench organization', now64(3), now64(3), {version}"
+    )
+    client.command(
+        "insert into billable_metrics (organization_id, id, code, name, aggregation_type,"
+        " created_at, updated_at, version)"
+        f" select {org}, {uuid_of('metric', '0')}, 'api_calls', 'API calls', 'count_agg',"
+        f" now64(3), now64(3), {version}"
+    )
+    # Plans 0-2 in USD, 3-5 the same in EUR: starter, growth, scale.
+    client.command(
+        "insert into plans (organization_id, id, code, name, interval, amount_cents,"
+        " amount_currency, created_at, updated_at, version)"
+        f" select {org}, {uuid_of('plan', 'number')},"
+        " concat(['starter', 'growth', 'scale'][number % 3 + 1], if(number >= 3, '_eur', '')),"
+        " ['Starter', 'Growth', 'Scale'][number % 3 + 1], 'monthly',"
+        " [4900, 19900, 99900][number % 3 + 1], if(number >= 3, 'EUR', 'USD'),"
+        f" now64(3), now64(3), {version} from numbers(6)"
+    )
+    client.command(
+        "insert into charges (organization_id, id, plan_id, billable_metric_id, position,"
+        " charge_model, properties, created_at, updated_at, version)"
+        f" select {org}, {uuid_of('charge', 'number')}, {uuid_of('plan', 'number')},"
+        f" {uuid_of('metric', '0')}, 0, 'standard', '{{\"amount\": \"0.001\"}}',"
+        f" now64(3), now64(3), {version} from numbers(6)"
+    )
+    client.command(
+        "insert into customers (organization_id, id, external_id, name, currency,"
+        " created_at, updated_at, version)"
+        f" select {org}, {uuid_of('customer', 'number')}, concat('customer_', toString(number)),"
+        " concat('Customer ', toString(number)), if(number % 10 = 0, 'EUR', 'USD'),"
+        f" now64(3), now64(3), {version} from numbers({customers})"
+    )
+    # Every customer subscribes in the first month; one in ten churns mid-way, one in twenty
+    # upgrades one plan up on the 15th of the second month (a second subscription row).
+    plan = "(number % 10 = 0) * 3 + number % 3"
+    started = f"toDateTime64(toDate('{START}') + number % 28, 3, 'UTC')"
+    churn_at = f"toDateTime64(addDays(addMonths(toDate('{START}'), 1), 14), 3, 'UTC')"
+    client.command(
+        "insert into subscriptions (organization_id, id, external_id, customer_id, plan_id,"
+        " billing_time, status, subscription_at, started_at, terminated_at, next_subscription_id,"
+        " created_at, updated_at, version)"
+        f" select {org}, {uuid_of('subscription', 'number')}, concat('sub_', toString(number)),"
+        f" {uuid_of('customer', 'number')}, {uuid_of('plan', plan)}, 'calendar',"
+        " if(number % 10 = 3 or number % 20 = 1, 'terminated', 'active'),"
+        f" {started}, {started},"
+        f" if(number % 10 = 3 or number % 20 = 1, {churn_at}, null),"
+        f" if(number % 20 = 1, {uuid_of('upgrade', 'number')}, null),"
+        f" now64(3), now64(3), {version} from numbers({customers})"
+    )
+    client.command(
+        "insert into subscriptions (organization_id, id, external_id, customer_id, plan_id,"
+        " billing_time, status, subscription_at, started_at, previous_subscription_id,"
+        " created_at, updated_at, version)"
+        f" select {org}, {uuid_of('upgrade', 'number')}, concat('sub_', toString(number)),"
+        f" {uuid_of('customer', 'number')}, {uuid_of('plan', f'least({plan} + 1, 5)')},"
+        f" 'calendar', 'active', {churn_at}, {churn_at}, {uuid_of('subscription', 'number')},"
+        f" now64(3), now64(3), {version} from numbers({customers}) where number % 20 = 1"
+    )
+    seconds = f"dateDiff('second', toDateTime('{START}'), toDateTime({end}))"
+    client.command(
+        "insert into events (organization_id, external_subscription_id, transaction_id, code,"
+        " timestamp, properties, raw)"
+        f" select {org}, concat('sub_', toString(cityHash64(number) % {customers})),"
+        " toString(number), 'api_calls',"
+        f" toDateTime64(toDateTime('{START}') + cityHash64(number, 1) % {seconds}, 3, 'UTC'),"
+        " map('region', ['eu', 'us', 'apac'][number % 3 + 1]), ''"
+        f" from numbers({events})",
+        settings={"max_insert_block_size": 1_000_000},
+    )
+    client.command(
+        "insert into invoices (organization_id, id, customer_id, external_customer_id,"
+        " invoice_type, status, payment_status, number, billing_date, issuing_date,"
+        " payment_due_date, net_payment_term, currency, fees_amount_cents,"
+        " sub_total_excluding_taxes_amount_cents, sub_total_including_taxes_amount_cents,"
+        " total_amount_cents, total_paid_amount_cents, fees_version, created_at, updated_at,"
+        " version)"
+        f" select {org}, {uuid_of('invoice', 'number')},"
+        f" {uuid_of('customer', f'number % {customers}')},"
+        f" concat('customer_', toString(number % {customers})), 'subscription', 'finalized',"
+        " if(cityHash64(number) % 5 = 0, 'pending', 'succeeded'),"
+        " concat('INV-', toString(number)),"
+        f" addMonths(toDate('{START}'), intDiv(number, {customers}) + 1) as issued, issued,"
+        " issued + 14, 14, if(number % 10 = 0, 'EUR', 'USD'),"
+        " [4900, 19900, 99900][number % 3 + 1] as total, total, total, total,"
+        " if(cityHash64(number) % 5 = 0, 0, total), 1, now64(3), now64(3),"
+        f" 2 * 100000000000000000 + {version} from numbers({customers} * {months})"
+    )
+    line_plan = f"(intDiv(number, 2) % {customers} % 10 = 0) * 3 + intDiv(number, 2) % 3"
+    client.command(
+        "insert into invoice_fees (organization_id, invoice_id, fees_version, id, fee_type,"
+        " customer_id, plan_id, billable_metric_code, invoice_display_name, period_from,"
+        " period_to, currency, units, amount_cents, created_at)"
+        f" select {org}, {uuid_of('invoice', 'intDiv(number, 2)')}, 1,"
+        f" {uuid_of('line', 'number')}, if(number % 2 = 0, 'subscription', 'charge'),"
+        f" {uuid_of('customer', f'intDiv(number, 2) % {customers}')},"
+        f" {uuid_of('plan', line_plan)},"
+        " if(number % 2 = 0, null, 'api_calls'), 'line', now64(3), now64(3),"
+        " if(intDiv(number, 2) % 10 = 0, 'EUR', 'USD'), 1,"
+        " if(number % 2 = 0, [4900, 19900, 99900][intDiv(number, 2) % 3 + 1], 1000), now64(3)"
+        f" from numbers({customers} * {months} * 2)"
+    )
+    client.command(
+        "insert into payments (organization_id, id, invoice_id, provider, provider_payment_id,"
+        " amount_cents, currency, status, created_at, updated_at)"
+        f" select {org}, {uuid_of('payment', 'number')}, {uuid_of('invoice', 'number')}, 'manual',"
+        " toString(number), [4900, 19900, 99900][number % 3 + 1],"
+        " if(number % 10 = 0, 'EUR', 'USD'), 'succeeded', now64(3), now64(3)"
+        f" from numbers({customers} * {months}) where cityHash64(number) % 5 != 0"
+    )
+    return f"{int(START[:4]) + (months // 12)}-{(months % 12) + 1:02d}-15T00:00:00"
+
+
+def record_page_queries(env: dict[str, str]) -> dict[str, list[tuple[str, dict[str, Any]]]]:
+    """The queries each page runs on its first load, recorded through Streamlit's AppTest."""
+    from streamlit.testing.v1 import AppTest
+
+    import dashboards.data
+
+    recorded: list[tuple[str, dict[str, Any]]] = []
+    original = dashboards.data._cached_query
+
+    def recording(warehouse: Any, sql: str, parameters: dict[str, Any]) -> Any:
+        recorded.append((sql, parameters))
+        return original(warehouse, sql, parameters)
+
+    queries: dict[str, list[tuple[str, dict[str, Any]]]] = {}
+    with (
+        mock.patch.dict(os.environ, env),
+        mock.patch.object(dashboards.data, "_cached_query", recording),
+    ):
+        app = AppTest.from_file(
+            str(Path(dashboards.data.__file__).with_name("app.py")), default_timeout=600
+        )
+        for page in PAGES:
+            recorded.clear()
+            app.run() if page == "overview" else app.switch_page(f"pages/{page}.py").run()
+            if app.exception:
+                raise RuntimeError(f"{page}: {app.exception[0].message}")
+            queries[page] = list(recorded)
+    return queries
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
+
+
+def replay(client: Any, queries: list[tuple[str, dict[str, Any]]], repeat: int) -> list[float]:
+    totals = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        for sql, parameters in queries:
+            client.query(sql, parameters=parameters)
+        totals.append(time.perf_counter() - started)
+    return totals
+
+
+@contextmanager
+def warehouse_env(database: str) -> Iterator[dict[str, str]]:
+    """An embedded server on a scratch directory, or the ClickHouse of WAREHOUSE_URL."""
+    if os.environ.get("WAREHOUSE_URL"):
+        settings = Settings(warehouse_database=database)
+        yield {
+            "WAREHOUSE_URL": settings.warehouse_url,
+            "MH_WAREHOUSE_USER": settings.warehouse_user,
+            "MH_WAREHOUSE_PASSWORD": settings.effective_warehouse_password(),
+            "MH_WAREHOUSE_DATABASE": database,
+        }
+        return
+    with tempfile.TemporaryDirectory(prefix="bench-dashboards-") as scratch:
+        server, url, admin_password, _ = start_embedded_server(
+            Path(scratch) / "data", Path(scratch) / "server.log"
+        )
+        try:
+            yield {
+                "WAREHOUSE_URL": url,
+                "MH_WAREHOUSE_USER": "admin",
+                "MH_WAREHOUSE_PASSWORD": admin_password,
+                "MH_WAREHOUSE_DATABASE": database,
+            }
+        finally:
+            server.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--customers", type=int, default=500)
+    parser.add_argument("--events", type=int, default=500_000)
+    parser.add_argument("--months", type=int, default=3)
+    parser.add_argument("--repeat", type=int, default=20, help="replays of each page's queries")
+    args = parser.parse_args()
+    database = f"bench_dashboards_{secrets.token_hex(3)}"
+    with warehouse_env(database) as env:
+        settings = Settings(
+            warehouse_url=env["WAREHOUSE_URL"],
+            warehouse_user=env["MH_WAREHOUSE_USER"],
+            warehouse_password=env["MH_WAREHOUSE_PASSWORD"],
+            warehouse_database=database,
+        )
+        migrate(get_client(settings, database=""), database)
+        client = get_client(settings)
+        started = time.perf_counter()
+        as_of = generate(client, args.customers, args.events, args.months)
+        print(
+            f"generated {args.customers} customers, {args.events} events, {args.months} months"
+            f" of invoices in {time.perf_counter() - started:.1f} s (rating instant {as_of})"
+        )
+        with tempfile.TemporaryDirectory(prefix="bench-dbt-") as target:
+            parents = [
+                "--select",
+                "+path:models/marts/analytics",
+                "--exclude",
+                "path:models/marts/analytics",
+            ]
+            for step in (["seed", "--select", "path:seeds/analytics"], ["run", *parents]):
+                result = run_dbt(step, env, Path(target), as_of)
+                if result.returncode:
+                    sys.exit(f"dbt {step[0]} failed:\n{result.stdout}")
+            started = time.perf_counter()
+            result = run_dbt(
+                ["run", "--select", "path:models/marts/analytics"], env, Path(target), as_of
+            )
+            if result.returncode:
+                sys.exit(f"dbt run of the analytics marts failed:\n{result.stdout}")
+            print(
+                f"dbt build of the analytics marts: {time.perf_counter() - started:.1f} s"
+                " (target <= 30 s; rating models built before, not counted)"
+            )
+        queries = record_page_queries(env)
+        print(f"{'page':<14}{'queries':>8}{'p50 ms':>10}{'p95 ms':>10}")
+        worst = 0.0
+        for page, page_queries in queries.items():
+            totals = replay(client, page_queries, args.repeat)
+            p95 = percentile(totals, 0.95) * 1000
+            worst = max(worst, p95)
+            p50 = statistics.median(totals) * 1000
+            print(f"{page:<14}{len(page_queries):>8}{p50:>10.1f}{p95:>10.1f}")
+        print(f"worst page p95: {worst:.1f} ms (target <= 500 ms)")
+
+
+if __name__ == "__main__":
+    main()
