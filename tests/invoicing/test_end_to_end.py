@@ -23,16 +23,7 @@ import stripe
 from clickhouse_connect.driver.client import Client
 from dagster import DagsterInstance, materialize
 from lago_python_client.client import Client as LagoClient
-from lago_python_client.models import (
-    BillableMetric,
-    Charge,
-    Charges,
-    Customer,
-    Event,
-    Plan,
-    Subscription,
-    Tax,
-)
+from lago_python_client.models import BillableMetric, Customer, Event, Plan, Subscription, Tax
 
 from meterhouse.orgs import create_organization
 from orchestration.invoices.assets import invoice_payments, invoices
@@ -101,7 +92,8 @@ class Stack:
     def our_invoices(self) -> list[dict[str, Any]]:
         return list(
             self.client.query(
-                "SELECT * FROM invoices FINAL WHERE organization_id = %(org)s ORDER BY billing_date",
+                "SELECT * FROM invoices FINAL WHERE organization_id = %(org)s "
+                "ORDER BY billing_date",
                 parameters={"org": self.organization_id},
             ).named_results()
         )
@@ -145,20 +137,35 @@ def stack(
 
 
 def build_catalog(lago: Any) -> None:
-    lago.taxes.create(Tax(name="VAT", code="vat20", rate=20.0, applied_to_organization=True))
+    lago.taxes.create(
+        Tax.parse_obj(
+            {"name": "VAT", "code": "vat20", "rate": 20.0, "applied_to_organization": True}
+        )
+    )
     calls = lago.billable_metrics.create(
-        BillableMetric(name="API calls", code="calls", aggregation_type="sum_agg", field_name="n")
+        BillableMetric.parse_obj(
+            {"name": "API calls", "code": "calls", "aggregation_type": "sum_agg", "field_name": "n"}
+        )
     )
     lago.plans.create(
-        Plan(
-            name="Starter", code="starter", interval="monthly", amount_cents=1_000,
-            amount_currency="EUR", pay_in_advance=False,
-            charges=Charges(__root__=[Charge(
-                billable_metric_id=calls.lago_id, charge_model="standard",
-                properties={"amount": "0.5"},
-            )]),
+        Plan.parse_obj(
+            {
+                "name": "Starter",
+                "code": "starter",
+                "interval": "monthly",
+                "amount_cents": 1_000,
+                "amount_currency": "EUR",
+                "pay_in_advance": False,
+                "charges": [
+                    {
+                        "billable_metric_id": calls.lago_id,
+                        "charge_model": "standard",
+                        "properties": {"amount": "0.5"},
+                    }
+                ],
+            }
         )
-    )  # fmt: skip
+    )
     lago.customers.create(
         Customer.parse_obj(
             {
@@ -171,25 +178,30 @@ def build_catalog(lago: Any) -> None:
         )
     )
     lago.subscriptions.create(
-        Subscription(
-            external_customer_id="acme",
-            plan_code="starter",
-            external_id="acme-starter",
-            billing_time="calendar",
-            subscription_at="2023-03-01T00:00:00Z",
+        Subscription.parse_obj(
+            {
+                "external_customer_id": "acme",
+                "plan_code": "starter",
+                "external_id": "acme-starter",
+                "billing_time": "calendar",
+                "subscription_at": "2023-03-01T00:00:00Z",
+            }
         )
     )
 
 
 def send_usage(lago: Any, day: str, values: list[int]) -> None:
     for n, value in enumerate(values):
+        timestamp = int(datetime.fromisoformat(f"{day}T12:00:00+00:00").timestamp()) + n
         lago.events.create(
-            Event(
-                transaction_id=f"{day}-{n}",
-                external_subscription_id="acme-starter",
-                code="calls",
-                timestamp=int(datetime.fromisoformat(f"{day}T12:00:00+00:00").timestamp()) + n,
-                properties={"n": value},
+            Event.parse_obj(
+                {
+                    "transaction_id": f"{day}-{n}",
+                    "external_subscription_id": "acme-starter",
+                    "code": "calls",
+                    "timestamp": timestamp,
+                    "properties": {"n": value},
+                }
             )
         )
 
@@ -213,7 +225,7 @@ class CrashAfterPush:
 class CrashingProviders(PaymentProvidersResource):
     def providers(self) -> list[PaymentProvider]:
         real = StripeProvider(STRIPE_TEST_KEY, api_base=self.stripe_api_base)
-        return [CrashAfterPush(real)]  # type: ignore[list-item]
+        return [CrashAfterPush(real)]
 
 
 def wait_for(condition: Any, timeout: float = 30.0) -> None:
