@@ -7,6 +7,11 @@ from typing import Annotated
 import typer
 import uvicorn
 
+from api.services.subscriptions import apply_due_transitions
+from api.storage.catalog import CatalogStore
+from meterhouse.orgs import list_organizations
+from warehouse.client import get_client
+
 app = typer.Typer(help="Billing API (Lago-compatible).", no_args_is_help=True)
 
 
@@ -25,3 +30,15 @@ def serve(
         workers=workers,
         log_level="info",
     )
+
+
+@app.command("apply-transitions")
+def apply_transitions() -> None:
+    """Write due subscription transitions (pending starts, downgrades, ending_at) for every
+    organization; the API also applies them on each subscription request."""
+    client = get_client(autogenerate_session_id=False)
+    store = CatalogStore(client)
+    organizations = list_organizations(client)
+    for organization in organizations:
+        apply_due_transitions(store, organization.organization_id)
+    typer.echo(f"checked {len(organizations)} organizations")

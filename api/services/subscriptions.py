@@ -70,6 +70,59 @@ def downgrade_date(subscription: Row, plan: Row) -> datetime:
     )
 
 
+def apply_due_transitions(store: CatalogStore, organization_id: uuid.UUID) -> None:
+    """Write the transitions whose time has come: pending starts, ending_at terminations, and
+    downgrades taking over at the end of the period in which they were requested."""
+    now = utc_now()
+    # Only rows that may be due: an ending date passed, a start passed, or a downgrade
+    # waiting for its predecessor's period to end (few per organization).
+    candidates = store.select(
+        "subscriptions",
+        organization_id,
+        "status = 'active' AND ending_at <= {now:DateTime64(3, 'UTC')}"
+        " OR status = 'pending' AND (previous_subscription_id IS NOT NULL"
+        " OR subscription_at <= {now:DateTime64(3, 'UTC')})",
+        {"now": now},
+        order_by="created_at",
+    )
+    if not candidates:
+        return
+    previous_ids = [
+        r["previous_subscription_id"] for r in candidates if r["previous_subscription_id"]
+    ]
+    by_id = {
+        **rows_by_ids(store, "subscriptions", organization_id, previous_ids),
+        **{row["id"]: row for row in candidates},
+    }
+    plans = rows_by_ids(store, "plans", organization_id, [row["plan_id"] for row in by_id.values()])
+    changed: dict[uuid.UUID, Row] = {}
+    for row in candidates:
+        plan = plans.get(row["plan_id"])
+        if plan is None:
+            continue
+        if row["status"] == "active":
+            if row["ending_at"] is not None and row["ending_at"] <= now:
+                changed[row["id"]] = {**end_subscription(row), "terminated_at": row["ending_at"]}
+        elif row["previous_subscription_id"] is None:
+            if row["subscription_at"] <= now:
+                changed[row["id"]] = _activate(row, plan, row["subscription_at"])
+        else:
+            previous = by_id.get(row["previous_subscription_id"])
+            previous_plan = plans.get(previous["plan_id"]) if previous else None
+            if previous is None or previous_plan is None or previous["status"] != "active":
+                continue
+            takeover = next_period_start(
+                previous_plan["interval"],
+                previous["billing_time"],
+                previous["subscription_at"],
+                row["created_at"],
+            )
+            if takeover <= now:
+                changed[previous["id"]] = {**end_subscription(previous), "terminated_at": takeover}
+                changed[row["id"]] = _activate(row, plan, takeover)
+    store.write("subscriptions", list(changed.values()), changed_by="system")
+
+
 class SubscriptionService:
     def __init__(self, store: CatalogStore, caller: Caller) -> None:
         self.store = store
@@ -78,58 +131,7 @@ class SubscriptionService:
 
     # --- time-driven transitions ---------------------------------------------------------------
     def apply_due_transitions(self) -> None:
-        now = utc_now()
-        # Only rows that may be due: an ending date passed, a start passed, or a downgrade
-        # waiting for its predecessor's period to end (few per organization).
-        candidates = self.store.select(
-            "subscriptions",
-            self.org,
-            "status = 'active' AND ending_at <= {now:DateTime64(3, 'UTC')}"
-            " OR status = 'pending' AND (previous_subscription_id IS NOT NULL"
-            " OR subscription_at <= {now:DateTime64(3, 'UTC')})",
-            {"now": now},
-            order_by="created_at",
-        )
-        if not candidates:
-            return
-        previous_ids = [
-            r["previous_subscription_id"] for r in candidates if r["previous_subscription_id"]
-        ]
-        by_id = {
-            **rows_by_ids(self.store, "subscriptions", self.org, previous_ids),
-            **{row["id"]: row for row in candidates},
-        }
-        plan_ids = [row["plan_id"] for row in by_id.values()]
-        plans = rows_by_ids(self.store, "plans", self.org, plan_ids)
-        changed: dict[uuid.UUID, Row] = {}
-        for row in candidates:
-            plan = plans.get(row["plan_id"])
-            if plan is None:
-                continue
-            if (
-                row["status"] == "active"
-                and row["ending_at"] is not None
-                and row["ending_at"] <= now
-            ):
-                changed[row["id"]] = {**end_subscription(row), "terminated_at": row["ending_at"]}
-            elif row["status"] == "pending" and row["previous_subscription_id"] is None:
-                if row["subscription_at"] <= now:
-                    changed[row["id"]] = _activate(row, plan, row["subscription_at"])
-            elif row["status"] == "pending":
-                previous = by_id.get(row["previous_subscription_id"])
-                previous_plan = plans.get(previous["plan_id"]) if previous else None
-                if previous and previous_plan and previous["status"] == "active":
-                    takeover = next_period_start(
-                        previous_plan["interval"],
-                        previous["billing_time"],
-                        previous["subscription_at"],
-                        previous["started_at"] or previous["subscription_at"],
-                    )
-                    if takeover <= now:
-                        ended = end_subscription(previous)
-                        changed[previous["id"]] = {**ended, "terminated_at": takeover}
-                        changed[row["id"]] = _activate(row, plan, takeover)
-        self.store.write("subscriptions", list(changed.values()), changed_by="system")
+        apply_due_transitions(self.store, self.org)
 
     # --- create, change plan -------------------------------------------------------------------
     def create(self, body: SubscriptionInput) -> Row:

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import os
+import subprocess
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -11,6 +13,7 @@ from lago_python_client.models.plan import PlanOverrides
 
 from tests.api.conftest import Tenant
 from tests.api.test_plans import create_metric, lago_error, plan_with
+from tests.support.processes import meterhouse_command
 
 
 def make_plans(tenant: Tenant) -> str:
@@ -199,3 +202,49 @@ def test_due_start_and_end_are_applied(tenant: Tenant) -> None:
     assert ended.status == "terminated" and ended.terminated_at == later.strftime(
         "%Y-%m-%dT%H:%M:%SZ"
     )
+
+
+def test_downgrade_takes_over_when_its_period_ends(tenant: Tenant, admin_client: Any) -> None:
+    make_plans(tenant)
+    subscribe(tenant, "premium", subscription_at="2024-01-15T00:00:00Z")
+    subscribe(tenant, "basic")
+    pending = tenant.lago.subscriptions.find("sub_1", params={"status": "pending"})
+    # Pretend the downgrade was requested on 2024-02-10: its period ended on 2024-02-29.
+    row = next(
+        admin_client.query(
+            "SELECT * FROM subscriptions FINAL WHERE id = {id:UUID}",
+            parameters={"id": pending.lago_id},
+        ).named_results()
+    )
+    row.update(created_at=datetime(2024, 2, 10, tzinfo=UTC), version=row["version"] + 1)
+    admin_client.insert("subscriptions", [list(row.values())], column_names=list(row))
+    current = tenant.lago.subscriptions.find("sub_1")
+    assert (current.lago_id, current.status, current.plan_code) == (
+        pending.lago_id,
+        "active",
+        "basic",
+    )
+    assert current.started_at == "2024-03-01T00:00:00Z"
+    old = tenant.lago.subscriptions.find("sub_1", params={"status": "terminated"})
+    assert (old.plan_code, old.terminated_at) == ("premium", "2024-03-01T00:00:00Z")
+
+
+def test_transitions_command(tenant: Tenant, warehouse: Any) -> None:
+    make_plans(tenant)
+    soon = datetime.now(UTC) + timedelta(seconds=1)
+    subscribe(tenant, "basic", subscription_at=soon.strftime("%Y-%m-%dT%H:%M:%S.%fZ"))
+    time.sleep(1.5)
+    done = subprocess.run(
+        meterhouse_command("api", "apply-transitions"),
+        env={**os.environ, **warehouse.env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "organizations" in done.stdout
+    status = warehouse.client().command(
+        "SELECT status FROM subscriptions FINAL WHERE organization_id = {o:UUID}",
+        parameters={"o": tenant.organization_id},
+    )
+    assert status == "active"
