@@ -1,0 +1,324 @@
+"""Rating benchmark: the dbt build that turns events into fees, at 1M / 10M / 100M events.
+
+Run: .venv/bin/python bench/rating.py [--events 1000000] [--subscriptions 10000]
+     [--loop-sample 100] [--skip-loop]
+
+Synthetic but realistic data in a fresh embedded warehouse: 10,000 subscriptions on 5 plans with
+3-5 charges each (standard count, graduated sum, package unique count, volume max, percentage
+sum), calendar and anniversary billing, events spread over January-March 2024. Measures:
+  - full build: `meterhouse rate run --full-refresh --as-of 2024-04-01` (every period of the three
+    months closed), wall time, events rated per second, peak RSS of the warehouse process;
+  - incremental day: one more day of events (April 1st, plus late events for 1% of the
+    subscriptions in March) rated by a plain `meterhouse rate run --as-of 2024-04-02`;
+  - the per-subscription loop: one aggregation query per subscription x charge x period, the
+    way request-time billing engines rate, timed on a sample and extrapolated to every
+    subscription, and its ratio to the full build.
+Targets (2 cores): full build over 100M events <= 90 s, linear in events; incremental day <= 10%
+of the full build.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from meterhouse.orgs import create_organization  # noqa: E402
+from meterhouse.rating import dbt_environment  # noqa: E402
+from tests.conftest import start_embedded_server  # noqa: E402
+from tests.support.processes import REPO_ROOT, meterhouse_command  # noqa: E402
+from warehouse.client import get_client  # noqa: E402
+from warehouse.migrate import migrate  # noqa: E402
+from warehouse.settings import Settings  # noqa: E402
+
+DATABASE = "meterhouse"
+PLANS = 5
+# (metric code, aggregation, field, charge model, Lago properties); plan p has the first 3 + p//2.
+CHARGES = [
+    ("api_calls", "count_agg", None, "standard", {"amount": "0.001"}),
+    (
+        "storage_gb",
+        "sum_agg",
+        "value",
+        "graduated",
+        {
+            "graduated_ranges": [
+                {"from_value": 0, "to_value": 1000, "per_unit_amount": "0.05", "flat_amount": "1"},
+                {
+                    "from_value": 1001,
+                    "to_value": None,
+                    "per_unit_amount": "0.02",
+                    "flat_amount": "0",
+                },
+            ]
+        },
+    ),
+    (
+        "active_users",
+        "unique_count_agg",
+        "user",
+        "package",
+        {"amount": "10", "package_size": 5, "free_units": 2},
+    ),
+    (
+        "peak_cpu",
+        "max_agg",
+        "value",
+        "volume",
+        {
+            "volume_ranges": [
+                {"from_value": 0, "to_value": 50, "per_unit_amount": "2", "flat_amount": "0"},
+                {"from_value": 51, "to_value": None, "per_unit_amount": "1", "flat_amount": "10"},
+            ]
+        },
+    ),
+    ("payments", "sum_agg", "value", "percentage", {"rate": "1.5", "fixed_amount": "0.1"}),
+]
+PERIODS = [("2024-01-01", "2024-02-01"), ("2024-02-01", "2024-03-01"), ("2024-03-01", "2024-04-01")]
+
+
+def charges_of_plan(plan: int) -> int:
+    return 3 + plan // 2  # 3, 3, 4, 4, 5
+
+
+def seed_catalog(client, organization_id: str, subscriptions: int) -> None:  # type: ignore[no-untyped-def]
+    """Plans, charges, metrics, customers and subscriptions, generated inside the warehouse."""
+    org = f"toUUID('{organization_id}')"
+    ids = "reinterpretAsUUID(MD5(concat('{kind}-', toString({n}))))"
+    common = "now64(3) AS created_at, now64(3) AS updated_at, toUInt64(1) AS version"
+    # A third of the subscriptions bill on the anniversary of a day in January.
+    start = (
+        "toDateTime64('2024-01-01', 3, 'UTC') + toIntervalDay(if(number % 3 = 0, number % 28, 0))"
+    )
+    for index, (code, aggregation, field, _, _) in enumerate(CHARGES):
+        field_sql = f"'{field}'" if field else "NULL"
+        client.command(
+            f"INSERT INTO billable_metrics (organization_id, id, code, name, aggregation_type, "
+            f"field_name, created_at, updated_at, version) SELECT {org}, "
+            f"{ids.format(kind='metric', n=index)}, '{code}', '{code}', '{aggregation}', "
+            f"{field_sql}, {common}"
+        )
+    for plan in range(PLANS):
+        client.command(
+            f"INSERT INTO plans (organization_id, id, code, name, interval, amount_cents, "
+            f"amount_currency, created_at, updated_at, version) SELECT {org}, "
+            f"{ids.format(kind='plan', n=plan)}, 'plan-{plan}', 'Plan {plan}', 'monthly', "
+            f"{(plan + 1) * 1000}, 'USD', {common}"
+        )
+        for index in range(charges_of_plan(plan)):
+            _, _, _, model, properties = CHARGES[index]
+            client.command(
+                f"INSERT INTO charges (organization_id, id, plan_id, billable_metric_id, position, "
+                f"charge_model, properties, created_at, updated_at, version) SELECT {org}, "
+                f"{ids.format(kind=f'charge-{plan}', n=index)}, {ids.format(kind='plan', n=plan)}, "
+                f"{ids.format(kind='metric', n=index)}, {index}, '{model}', "
+                f"'{json.dumps(properties)}', {common}"
+            )
+    client.command(
+        f"INSERT INTO customers (organization_id, id, external_id, name, currency, created_at, "
+        f"updated_at, version) SELECT {org}, {ids.format(kind='customer', n='number')}, "
+        f"concat('cust-', toString(number)), 'Customer', 'USD', {common} "
+        f"FROM numbers({subscriptions})"
+    )
+    client.command(
+        f"INSERT INTO subscriptions (organization_id, id, external_id, customer_id, plan_id, "
+        f"billing_time, status, subscription_at, started_at, created_at, updated_at, version) "
+        f"SELECT {org}, {ids.format(kind='subscription', n='number')}, "
+        f"concat('sub-', toString(number)), {ids.format(kind='customer', n='number')}, "
+        f"{ids.format(kind='plan', n='number % 5')}, "
+        f"if(number % 3 = 0, 'anniversary', 'calendar'), 'active', "
+        f"{start}, {start}, "
+        f"{common} FROM numbers({subscriptions})"
+    )
+
+
+def insert_events(
+    client,  # type: ignore[no-untyped-def]
+    organization_id: str,
+    events: int,
+    subscriptions: int,
+    start: str,
+    seconds: int,
+    prefix: str,
+    subscription_modulo: int | None = None,
+) -> None:
+    """``events`` events over ``seconds`` from ``start``, generated inside the warehouse."""
+    modulo = subscription_modulo or subscriptions
+    codes = "[" + ", ".join(f"'{code}'" for code, *_ in CHARGES) + "]"
+    client.command(
+        f"""INSERT INTO events (organization_id, external_subscription_id, transaction_id, code,
+            timestamp, properties, precise_total_amount_cents, raw)
+        SELECT toUUID('{organization_id}'),
+               concat('sub-', toString(sub)),
+               concat('{prefix}-', toString(number)),
+               {codes}[1 + intDiv(rand(2), 7) % (3 + intDiv(sub % 5, 2))],
+               toDateTime64('{start}', 3, 'UTC')
+                   + toIntervalMillisecond(rand64(3) % {seconds * 1000}),
+               map('value', toString(rand(4) % 100), 'user', toString(rand(5) % 40),
+                   'region', if(rand(6) % 2 = 0, 'eu', 'us')),
+               NULL, ''
+        FROM (SELECT number, (rand(1) % {modulo}) * intDiv({subscriptions}, {modulo}) AS sub
+              FROM numbers({events}))""",
+        settings={"max_insert_block_size": 1_000_000},
+    )
+
+
+class PeakMemory:
+    """Samples a process's resident memory (VmRSS) while running; keeps the peak in MiB."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.peak_mib = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _rss_mib(self) -> float:
+        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+        return 0.0
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.1):
+            self.peak_mib = max(self.peak_mib, self._rss_mib())
+
+    def __enter__(self) -> PeakMemory:
+        self.peak_mib = self._rss_mib()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def rate(settings: Settings, target: Path, *args: str) -> tuple[float, float]:
+    """Wall time of one `meterhouse rate run` as a user runs it, and the time dbt spent running
+    the models (the rest is dbt starting and parsing the project)."""
+    environment = {
+        **os.environ,
+        **dbt_environment(settings),
+        "DBT_TARGET_PATH": str(target),
+        "DBT_LOG_PATH": str(target / "logs"),
+    }
+    started = time.perf_counter()
+    result = subprocess.run(
+        meterhouse_command("rate", "run", "--no-progress", "--no-tests", *args),
+        env=environment,
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+    )
+    elapsed = time.perf_counter() - started
+    if result.returncode != 0:
+        raise SystemExit(f"rate run failed:\n{result.stdout[-4000:]}\n{result.stderr[-2000:]}")
+    run_results = json.loads((target / "run_results.json").read_text())
+    return elapsed, float(run_results["elapsed_time"])
+
+
+def per_subscription_loop(client, organization_id: str, sample: int) -> tuple[float, int]:  # type: ignore[no-untyped-def]
+    """Seconds for ``sample`` subscriptions rated one query per subscription x charge x period,
+    and the number of queries that took."""
+    queries = 0
+    started = time.perf_counter()
+    for number in range(sample):
+        plan = number % 5
+        for code, aggregation, field, _, _ in CHARGES[: charges_of_plan(plan)]:
+            value = f"toDecimal128OrNull(properties['{field}'], 12)" if field else "1"
+            aggregate = {
+                "count_agg": "count()",
+                "sum_agg": f"sum({value})",
+                "max_agg": f"max({value})",
+                "unique_count_agg": f"uniqExact(properties['{field}'])",
+            }[aggregation]
+            for period_from, period_to in PERIODS:
+                client.query(
+                    f"SELECT {aggregate}, count() FROM events WHERE organization_id = {{o:UUID}} "
+                    "AND external_subscription_id = {s:String} AND code = {c:String} "
+                    "AND timestamp >= {f:DateTime64(3)} AND timestamp < {t:DateTime64(3)}",
+                    parameters={
+                        "o": organization_id,
+                        "s": f"sub-{number}",
+                        "c": code,
+                        "f": period_from,
+                        "t": period_to,
+                    },
+                )
+                queries += 1
+    return time.perf_counter() - started, queries
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=1_000_000, help="1M, 10M or 100M")
+    parser.add_argument("--subscriptions", type=int, default=10_000)
+    parser.add_argument("--loop-sample", type=int, default=100, help="subscriptions timed")
+    parser.add_argument("--skip-loop", action="store_true", help="skip the per-subscription loop")
+    options = parser.parse_args()
+
+    workdir = Path(tempfile.mkdtemp(prefix="bench_rating_"))
+    server, url, password, _ = start_embedded_server(workdir / "data", workdir / "server.log")
+    try:
+        settings = Settings(
+            warehouse_url=url,
+            warehouse_user="admin",
+            warehouse_password=password,
+            warehouse_database=DATABASE,
+        )
+        migrate(get_client(settings, database=""), DATABASE)
+        client = get_client(settings, send_receive_timeout=3600)
+        organization, _ = create_organization(client, "bench")
+        organization_id = str(organization.organization_id)
+
+        started = time.perf_counter()
+        seed_catalog(client, organization_id, options.subscriptions)
+        insert_events(client, organization_id, options.events, options.subscriptions,
+                      "2024-01-01", 91 * 86400, "bulk")  # fmt: skip
+        print(f"generated {options.events:,} events for {options.subscriptions:,} subscriptions "
+              f"in {time.perf_counter() - started:.1f} s")  # fmt: skip
+
+        target = workdir / "dbt_target"
+        assert server.process is not None
+        with PeakMemory(server.process.pid) as memory:
+            full, full_models = rate(
+                settings, target, "--full-refresh", "--as-of", "2024-04-01T00:00:00"
+            )
+        fees = client.query("SELECT count(), sum(amount_cents) FROM fct_fees").result_rows[0]
+        print(f"full build: {full:.1f} s wall ({full_models:.1f} s in dbt models), "
+              f"{options.events / full:,.0f} events/s rated, {fees[0]:,} fees, "
+              f"peak warehouse RSS {memory.peak_mib:,.0f} MiB")  # fmt: skip
+
+        day_events = max(options.events // 91, 1)
+        insert_events(client, organization_id, day_events, options.subscriptions,
+                      "2024-04-01", 86400, "day")  # fmt: skip
+        late_events = max(day_events // 100, 1)
+        one_percent = max(options.subscriptions // 100, 1)
+        insert_events(client, organization_id, late_events, options.subscriptions,
+                      "2024-03-01", 31 * 86400, "late", one_percent)  # fmt: skip
+        incremental, incremental_models = rate(settings, target, "--as-of", "2024-04-02T00:00:00")
+        share = 100 * incremental / full
+        print(f"incremental day ({day_events:,} new + {late_events:,} late events): "
+              f"{incremental:.1f} s wall ({incremental_models:.1f} s in dbt models) = "
+              f"{share:.1f}% of the full build")  # fmt: skip
+
+        if not options.skip_loop:
+            sample = min(options.loop_sample, options.subscriptions)
+            loop_seconds, queries = per_subscription_loop(client, organization_id, sample)
+            extrapolated = loop_seconds * options.subscriptions / sample
+            ratio = extrapolated / full
+            print(f"per-subscription loop: {queries:,} queries for {sample} subscriptions in "
+                  f"{loop_seconds:.1f} s, extrapolated to {options.subscriptions:,}: "
+                  f"{extrapolated:,.0f} s = {ratio:.1f}x the set-based build")  # fmt: skip
+    finally:
+        server.stop()
+
+
+if __name__ == "__main__":
+    main()
