@@ -97,6 +97,7 @@ METRICS: tuple[dict[str, Any], ...] = (
         "aggregation_type": "sum_agg",
         "field_name": "amount",
     },
+    {"code": "support_tickets", "name": "Support tickets", "aggregation_type": "count_agg"},
     {
         "code": "llm_tokens",
         "name": "LLM tokens",
@@ -116,6 +117,7 @@ METRIC_WEIGHTS = {
     "compute_hours": 6,
     "payment_volume": 4,
     "llm_tokens": 4,
+    "support_tickets": 0.5,
 }
 # Monthly list prices in USD cents; other currencies use the same numbers (a simple price book).
 PLAN_TIERS = (("starter", 2_900, 14), ("growth", 29_900, 0), ("scale", 99_000, 30))
@@ -254,13 +256,13 @@ def _charges(tier: str) -> list[dict[str, Any]]:
                 "properties": {"grouped_by": ["model"]},
             },
             {
-                "billable_metric_code": "api_calls",
+                # Billed as each ticket arrives: pay in advance suits rare, costly events.
+                "billable_metric_code": "support_tickets",
                 "charge_model": "standard",
                 "pay_in_advance": True,
                 "invoiceable": True,
                 "invoice_display_name": "Premium support tickets",
-                "filters": [{"values": {"method": ["POST"]}, "properties": {"amount": "0.001"}}],
-                "properties": {"amount": "0"},
+                "properties": {"amount": "25"},
             },
         ]
     return charges

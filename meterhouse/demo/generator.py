@@ -82,6 +82,8 @@ class EventFactory:
             return {"gb_delta": rng.randrange(-5, 20)}, None
         if metric == "compute_hours":
             return {"hours": decimal_text(rng.randrange(1, 800), 2)}, None
+        if metric == "support_tickets":
+            return {"priority": "urgent" if rng.random() < 0.2 else "normal"}, None
         if metric == "payment_volume":
             return {"amount": decimal_text(rng.randrange(100, 500_000), 2)}, None
         model = rng.choice(catalog.MODELS)

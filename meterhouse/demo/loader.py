@@ -44,6 +44,7 @@ RESOURCE_PATHS = {
     "wallets": "/api/v1/wallets",
     "subscription_changes": "/api/v1/subscriptions",
 }
+CATALOG_REQUESTS_IN_FLIGHT = 4
 EVENT_UPLOADS_IN_FLIGHT = 2  # one file parsing in the engine while the next one is sent
 
 
@@ -103,8 +104,7 @@ class CatalogLoader:
     def _create_all(
         self, resource: str, payloads: Iterable[dict[str, Any]], create: Callable[..., object]
     ) -> None:
-        count = 0
-        for payload in payloads:
+        def create_one(payload: dict[str, Any]) -> None:
             try:
                 create(payload)
             except LagoApiError as exc:
@@ -112,8 +112,11 @@ class CatalogLoader:
                     f"billing API refused {resource} {payload.get('code') or payload}: "
                     f"HTTP {exc.status_code} {exc.response}"
                 ) from exc
-            count += 1
-        self.report.loaded[resource] = count
+
+        # Each payload of one resource stands alone (a customer has one subscription change at
+        # most), so they go out concurrently; resources still load in dependency order.
+        with ThreadPoolExecutor(CATALOG_REQUESTS_IN_FLIGHT) as pool:
+            self.report.loaded[resource] = len(list(pool.map(create_one, payloads)))
 
     def _create_metric(self, payload: dict[str, Any]) -> None:
         created = self.lago.billable_metrics.create(BillableMetric(**payload))
