@@ -7,11 +7,11 @@ from typing import Any
 from fastapi import APIRouter
 
 from api.deps import Caller, CurrentCaller, Store
-from api.errors import FieldErrors
+from api.errors import FieldErrors, NotFound
 from api.pagination import Page
-from api.schemas.plans import PlanEnvelope, PlanTree
+from api.schemas.plans import ChargeEnvelope, ChargeInput, PlanEnvelope, PlanInput, PlanTree
 from api.services.plans import PlanBuilder, delete_plan, load_trees, present_trees, save_plan
-from api.storage.catalog import CatalogStore
+from api.storage.catalog import CatalogStore, Row
 from api.storage.lookups import find_by, is_taken
 from api.storage.subscriptions import end_all
 
@@ -92,3 +92,97 @@ def list_plans(page: Page, store: Store, caller: CurrentCaller) -> dict[str, Any
         "plans": present_trees(store, org, trees),
         "meta": page.meta(store.count("plans", org, PARENT_PLANS)),
     }
+
+
+# --- charges of a plan, addressed by charge code -------------------------------------------------
+def _charge_by_code(tree: PlanTree, charge_code: str) -> Row:
+    for charge in tree.charges:
+        if charge["code"] == charge_code:
+            return charge
+    raise NotFound("charge")
+
+
+def _kept(tree: PlanTree, *, without: Row | None = None) -> list[ChargeInput]:
+    """The plan's charges, unchanged, as a charges list of a plan update."""
+    return [
+        ChargeInput(id=str(c["id"])) for c in tree.charges if without is None or c is not without
+    ]
+
+
+def _replace_charges(
+    store: CatalogStore, caller: Caller, tree: PlanTree, charges: list[ChargeInput]
+) -> PlanTree:
+    change = PlanBuilder(store, caller).build(PlanInput(charges=charges), tree)
+    codes = [charge["code"] for charge in change.tree.charges if charge["code"] is not None]
+    if len(set(codes)) != len(codes):
+        errors = FieldErrors()
+        errors.add("code", "value_already_exist")
+        errors.raise_if_any()
+    save_plan(store, change, caller.actor)
+    return change.tree
+
+
+def _present_charge(
+    store: CatalogStore, caller: Caller, tree: PlanTree, charge: Row
+) -> dict[str, Any]:
+    presented = present(store, caller, tree)["charges"]
+    return next(c for c in presented if c["lago_id"] == str(charge["id"]))
+
+
+@router.get("/{code}/charges")
+def list_charges(code: str, page: Page, store: Store, caller: CurrentCaller) -> dict[str, Any]:
+    tree = find_plan_tree(store, caller, code)
+    charges = present(store, caller, tree)["charges"]
+    return {
+        "charges": charges[page.offset : page.offset + page.per_page],
+        "meta": page.meta(len(charges)),
+    }
+
+
+@router.get("/{code}/charges/{charge_code}")
+def get_charge(code: str, charge_code: str, store: Store, caller: CurrentCaller) -> dict[str, Any]:
+    tree = find_plan_tree(store, caller, code)
+    return {"charge": _present_charge(store, caller, tree, _charge_by_code(tree, charge_code))}
+
+
+@router.post("/{code}/charges")
+def create_charge(
+    code: str, envelope: ChargeEnvelope, store: Store, caller: CurrentCaller
+) -> dict[str, Any]:
+    body = envelope.charge
+    if body.code is None:
+        errors = FieldErrors()
+        errors.add("code", "value_is_mandatory")
+        errors.raise_if_any()
+    with store.locks.hold(caller.organization_id, "plans"):
+        tree = find_plan_tree(store, caller, code)
+        body.id = None
+        tree = _replace_charges(store, caller, tree, [*_kept(tree), body])
+    return {"charge": _present_charge(store, caller, tree, _charge_by_code(tree, str(body.code)))}
+
+
+@router.put("/{code}/charges/{charge_code}")
+def update_charge(
+    code: str, charge_code: str, envelope: ChargeEnvelope, store: Store, caller: CurrentCaller
+) -> dict[str, Any]:
+    body = envelope.charge
+    with store.locks.hold(caller.organization_id, "plans"):
+        tree = find_plan_tree(store, caller, code)
+        target = _charge_by_code(tree, charge_code)
+        body.id = str(target["id"])
+        charges = [body if item.id == body.id else item for item in _kept(tree)]
+        tree = _replace_charges(store, caller, tree, charges)
+        updated = next(c for c in tree.charges if c["id"] == target["id"])
+    return {"charge": _present_charge(store, caller, tree, updated)}
+
+
+@router.delete("/{code}/charges/{charge_code}")
+def delete_charge(
+    code: str, charge_code: str, store: Store, caller: CurrentCaller
+) -> dict[str, Any]:
+    with store.locks.hold(caller.organization_id, "plans"):
+        tree = find_plan_tree(store, caller, code)
+        target = _charge_by_code(tree, charge_code)
+        presented = _present_charge(store, caller, tree, target)
+        _replace_charges(store, caller, tree, _kept(tree, without=target))
+    return {"charge": presented}

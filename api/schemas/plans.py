@@ -46,6 +46,10 @@ class ChargeInput(Body):
     tax_codes: list[RequiredText] | None = None
 
 
+class ChargeEnvelope(Body):
+    charge: ChargeInput
+
+
 class MinimumCommitmentInput(Body):
     amount_cents: Cents | None = None
     invoice_display_name: ShortText | None = None

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import httpx
 import pytest
 from lago_python_client.exceptions import LagoApiError
 from lago_python_client.models import BillableMetric, BillableMetricFilter, Charge, Plan, Tax
@@ -306,6 +307,8 @@ def test_plan_isolation_and_delete(tenant: Tenant, other_tenant: Tenant) -> None
         lambda: other_tenant.lago.plans.find("private"),
         lambda: other_tenant.lago.plans.update(Plan(name="x"), "private"),
         lambda: other_tenant.lago.plans.destroy("private"),
+        lambda: other_tenant.lago.plan_charges.find("private", "any"),
+        lambda: other_tenant.lago.plan_charges.destroy("private", "any"),
     ):
         assert lago_error(call).status_code == 404
     assert other_tenant.lago.plans.find_all()["plans"] == []
@@ -340,3 +343,45 @@ def test_removing_metric_filter_values_prunes_charge_filters(tenant: Tenant) -> 
     )
     remaining = tenant.lago.plans.find("startup").charges.__root__[0].filters.__root__
     assert [(f.values, f.properties) for f in remaining] == [({"region": ["eu"]}, {"amount": "1"})]
+
+
+def test_plan_charges_by_code(tenant: Tenant, api_url: str) -> None:
+    metric_id = create_metric(tenant)
+    tenant.lago.plans.create(plan_with([]))
+    created = tenant.lago.plan_charges.create(
+        "startup",
+        Charge(
+            code="calls",
+            billable_metric_id=metric_id,
+            charge_model="standard",
+            properties={"amount": "1"},
+        ),
+    )
+    assert (created.code, created.properties) == ("calls", {"amount": "1"})
+    updated = tenant.lago.plan_charges.update(
+        "startup",
+        "calls",
+        Charge(charge_model="package", properties={"amount": "5", "package_size": 10}),
+    )
+    assert (updated.lago_id, updated.charge_model) == (created.lago_id, "package")
+    assert tenant.lago.plan_charges.find("startup", "calls").properties["package_size"] == 10
+    duplicate = lago_error(
+        lambda: tenant.lago.plan_charges.create(
+            "startup",
+            Charge(
+                code="calls",
+                billable_metric_id=metric_id,
+                charge_model="standard",
+                properties={"amount": "1"},
+            ),
+        )
+    )
+    assert duplicate.response["error_details"] == {"code": ["value_already_exist"]}
+    listed = httpx.get(
+        f"{api_url}/api/v1/plans/startup/charges",
+        headers={"Authorization": f"Bearer {tenant.api_key}"},
+    ).json()
+    assert [c["code"] for c in listed["charges"]] == ["calls"]
+    assert tenant.lago.plan_charges.destroy("startup", "calls").code == "calls"
+    assert tenant.lago.plans.find("startup").charges.__root__ == []
+    assert lago_error(lambda: tenant.lago.plan_charges.find("startup", "calls")).status_code == 404
