@@ -29,7 +29,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from dagster import DagsterInstance, materialize  # noqa: E402
 
-from orchestration.invoices.assets import invoice_payments, invoices  # noqa: E402
+from orchestration.invoices.assets import invoice_payments, invoices, invoicing_run_config  # noqa: E402
 from orchestration.resources import PaymentProvidersResource, WarehouseResource  # noqa: E402
 from tests.conftest import start_embedded_server  # noqa: E402
 from tests.invoicing.catalog import FCT_FEES_CONTRACT  # noqa: E402
@@ -147,7 +147,7 @@ def materialize_day(resources: dict[str, Any], day: date, assets: list[Any]) -> 
         partition_key=day.isoformat(),
         resources=resources,
         instance=DagsterInstance.ephemeral(),
-        run_config={"ops": {"invoices": {"config": {"as_of": "2024-08-01T00:00:00+00:00"}}}},
+        run_config=invoicing_run_config("2024-08-01T00:00:00+00:00"),
     )
     return time.perf_counter() - started, result
 

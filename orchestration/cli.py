@@ -87,10 +87,11 @@ def bill(
     # Single-run backfill policies are beta in Dagster; operators need not see that each time.
     warnings.filterwarnings("ignore", category=BetaWarning)
 
+    from orchestration.invoices.assets import invoicing_run_config
     from orchestration.invoices.jobs import invoicing_definitions
 
     job = invoicing_definitions().resolve_job_def("invoicing")
-    run_config = {"ops": {"invoices": {"config": {"as_of": as_of}}}} if as_of else None
+    run_config = invoicing_run_config(as_of)
     console = Console(stderr=True)
     failed = []
     with DagsterInstance.get() as instance, Progress(

@@ -3,6 +3,7 @@
 # No "from __future__ import annotations": Dagster reads the config and resource annotations.
 
 from datetime import UTC, date, datetime
+from typing import Any
 
 from dagster import (
     AssetCheckResult,
@@ -26,6 +27,9 @@ from orchestration.resources import PaymentProvidersResource, WarehouseResource
 invoice_partitions = DailyPartitionsDefinition(start_date="2020-01-01", end_offset=2)
 
 FEES_ASSET = AssetKey("fct_fees")
+# The analytics models read the invoicing records as dbt sources named invoicing.<table>: the
+# same keys here join the lineage.
+KEY_PREFIX = "invoicing"
 INVOICING_POOL = "invoicing"  # one invoicing run at a time: numbers are sequential
 
 
@@ -47,6 +51,7 @@ def _as_of(config: InvoicingConfig) -> datetime:
 @asset(
     partitions_def=invoice_partitions,
     deps=[FEES_ASSET],
+    key_prefix=KEY_PREFIX,
     pool=INVOICING_POOL,
     group_name="invoicing",
     kinds={"clickhouse", "python"},
@@ -73,11 +78,16 @@ def invoices(
 @asset(
     partitions_def=invoice_partitions,
     deps=[invoices],
+    key_prefix=KEY_PREFIX,
     pool=INVOICING_POOL,
     group_name="invoicing",
     kinds={"stripe"},
     backfill_policy=BACKFILL_POLICY,
-    check_specs=[AssetCheckSpec("no_failed_provider_pushes", asset="invoice_payments")],
+    check_specs=[
+        AssetCheckSpec(
+            "no_failed_provider_pushes", asset=AssetKey([KEY_PREFIX, "invoice_payments"])
+        )
+    ],
 )
 def invoice_payments(
     context: AssetExecutionContext,
@@ -103,3 +113,10 @@ def invoice_payments(
             )
         ],
     )
+
+
+def invoicing_run_config(as_of: str | None) -> dict[str, Any]:
+    """Run config of the invoicing job: ``as_of`` decides which grace periods are over."""
+    if as_of is None:
+        return {}
+    return {"ops": {invoices.op.name: {"config": {"as_of": as_of}}}}

@@ -16,13 +16,12 @@ from dagster import (
     sensor,
 )
 
-from orchestration.invoices.assets import invoice_partitions, invoice_payments, invoices
+from orchestration.invoices.assets import invoice_payments, invoices
 from orchestration.resources import PaymentProvidersResource, WarehouseResource
 
 invoicing_job = define_asset_job(
     "invoicing",
     selection=AssetSelection.assets(invoices, invoice_payments),
-    partitions_def=invoice_partitions,
     description="Freeze a billing day's fees into invoices and push them to payment providers.",
 )
 

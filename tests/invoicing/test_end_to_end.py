@@ -26,7 +26,7 @@ from lago_python_client.client import Client as LagoClient
 from lago_python_client.models import BillableMetric, Customer, Event, Plan, Subscription, Tax
 
 from meterhouse.orgs import create_organization
-from orchestration.invoices.assets import invoice_payments, invoices
+from orchestration.invoices.assets import invoice_payments, invoices, invoicing_run_config
 from orchestration.resources import PaymentProvidersResource, WarehouseResource
 from orchestration.stripe.provider import PaymentProvider, ProviderInvoice, PushResult
 from orchestration.stripe.stripe_provider import StripeProvider
@@ -85,7 +85,7 @@ class Stack:
             partition_key=day.isoformat(),
             resources=self.resources(**kwargs),
             instance=DagsterInstance.ephemeral(),
-            run_config={"ops": {"invoices": {"config": {"as_of": as_of}}}},
+            run_config=invoicing_run_config(as_of),
             raise_on_error=False,
         )
 

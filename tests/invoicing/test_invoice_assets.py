@@ -16,7 +16,7 @@ import stripe
 from clickhouse_connect.driver.client import Client
 from dagster import AssetKey, DagsterInstance, ExecuteInProcessResult, materialize
 
-from orchestration.invoices.assets import invoice_payments, invoices
+from orchestration.invoices.assets import invoice_payments, invoices, invoicing_run_config
 from orchestration.invoices.payments import apply_payment_event
 from orchestration.resources import PaymentProvidersResource, WarehouseResource
 from orchestration.stripe.stripe_provider import StripeProvider
@@ -70,7 +70,7 @@ def run_day(
         partition_key=DAY.isoformat(),
         resources=resources(warehouse, client.database or "", stripe_url),
         instance=instance,
-        run_config={"ops": {"invoices": {"config": {"as_of": "2024-03-01T06:00:00+00:00"}}}},
+        run_config=invoicing_run_config("2024-03-01T06:00:00+00:00"),
         raise_on_error=True,
     )
 
@@ -130,7 +130,9 @@ def test_partition_is_invoiced_pushed_paid_and_idempotent(
     assert run_day(warehouse, client, stripe_url, instance).success
     assert int(client.command("SELECT count() FROM invoices FINAL")) == 2  # type: ignore[arg-type]
     assert len(stripe_invoices(stripe_url)) == 1
-    assert instance.get_latest_materialization_event(AssetKey("invoices")) is not None
+    assert (
+        instance.get_latest_materialization_event(AssetKey(["invoicing", "invoices"])) is not None
+    )
 
 
 def test_provider_outage_leaves_a_visible_failed_state_then_recovers(
