@@ -17,8 +17,14 @@ from pathlib import Path
 import httpx
 import pytest
 
-from meterhouse.supervisor import GENERATED_SECRETS, ensure_local_secrets, read_env_file
+from meterhouse.supervisor import (
+    GENERATED_SECRETS,
+    ensure_local_secrets,
+    read_env_file,
+    reset_local_state,
+)
 from tests.support.processes import free_port, meterhouse_command
+from warehouse.settings import Settings
 
 STARTUP_TIMEOUT_S = 240.0
 STOP_TIMEOUT_S = 60.0
@@ -248,3 +254,33 @@ def test_secrets_are_generated_once_and_kept_private(tmp_path: Path) -> None:
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert ensure_local_secrets(path) == first == read_env_file(path)
     assert first["MH_BOOTSTRAP_API_KEY"].startswith("mh_")
+
+
+def test_reset_asks_first_and_keeps_the_data_when_refused(tmp_path: Path) -> None:
+    data = tmp_path / ".meterhouse" / "data"
+    data.mkdir(parents=True)
+    (data / "marker").write_text("kept")
+    result = subprocess.run(
+        meterhouse_command("up", "--reset", "--no-demo"),
+        cwd=tmp_path,
+        env=environment(new_ports()),
+        input=b"n\n",
+        capture_output=True,
+        timeout=60,
+    )
+    assert result.returncode == 1
+    assert b"Delete the local warehouse data" in result.stdout
+    assert (data / "marker").read_text() == "kept"
+
+
+def test_reset_wipes_local_state_but_keeps_the_secrets(tmp_path: Path) -> None:
+    home = tmp_path / ".meterhouse"
+    secrets_file = home / "local.env"
+    kept = ensure_local_secrets(secrets_file)
+    for name in ("data", "demo", "dagster", "dbt-docs"):
+        (home / name).mkdir(parents=True)
+        (home / name / "file").write_text("x")
+    settings = Settings(_env_file=None, home=home, warehouse_data_dir=home / "data")  # type: ignore[call-arg]
+    reset_local_state(settings)
+    assert sorted(p.name for p in home.iterdir()) == ["local.env"]
+    assert read_env_file(secrets_file) == kept
