@@ -145,13 +145,20 @@ class SubscriptionService:
             errors.add("ending_at", "invalid_date")
         errors.raise_if_any()
         parent = self._parent_plan(str(body.plan_code))
-        with self.store.locks.hold(self.org, "subscriptions"):
+        locks = self.store.locks
+        with locks.hold(self.org, "subscriptions"), locks.hold(self.org, "customers"):
             self.apply_due_transitions()
-            customer = self._customer_for(str(body.external_customer_id), parent)
+            customer, customer_changed = self._customer_for(str(body.external_customer_id), parent)
             current = self._live_by_external_id(str(body.external_id))
             if current is not None and current["customer_id"] != customer["id"]:
                 raise_field("external_id", "value_already_exist")
-            plan = self._plan_for(parent, body.plan_overrides)
+            overrides = body.plan_overrides
+            if overrides and overrides.amount_currency not in (None, customer["currency"]):
+                raise_field("amount_currency", "currencies_does_not_match")
+            # Every check passed: only now write (customer, override plan, subscription).
+            if customer_changed:
+                self.store.write("customers", [customer], changed_by=self.caller.actor)
+            plan = self._plan_for(parent, overrides)
             if current is None:
                 row = self._start(body, customer, plan, subscription_at, ending_at)
             else:
@@ -163,20 +170,20 @@ class SubscriptionService:
             self.store, "plans", self.org, "code", code, resource="plan", where="parent_id IS NULL"
         )
 
-    def _customer_for(self, external_id: str, plan: Row) -> Row:
-        """The customer, created on the fly as Lago does; its currency follows the first plan."""
-        with self.store.locks.hold(self.org, "customers"):
-            customer = self.store.first(
-                "customers", self.org, "external_id = {e:String}", {"e": external_id}
-            )
-            if customer is not None and customer["currency"] not in (None, plan["amount_currency"]):
-                raise_field("currency", "currencies_does_not_match")
-            if customer is None:
-                customer = new_row(self.org, **_new_customer_columns(external_id))
-            if customer["currency"] is None:
-                customer["currency"] = plan["amount_currency"]
-                self.store.write("customers", [customer], changed_by=self.caller.actor)
-        return customer
+    def _customer_for(self, external_id: str, plan: Row) -> tuple[Row, bool]:
+        """The customer, created on the fly as Lago does, its currency set by its first plan;
+        and whether that changed anything (written once every check has passed)."""
+        customer = self.store.first(
+            "customers", self.org, "external_id = {e:String}", {"e": external_id}
+        )
+        if customer is None:
+            customer = new_row(self.org, **_new_customer_columns(external_id))
+            return {**customer, "currency": plan["amount_currency"]}, True
+        if customer["currency"] is None:
+            return {**customer, "currency": plan["amount_currency"]}, True
+        if customer["currency"] != plan["amount_currency"]:
+            raise_field("currency", "currencies_does_not_match")
+        return customer, False
 
     def _live_by_external_id(self, external_id: str) -> Row | None:
         rows = self.store.select(

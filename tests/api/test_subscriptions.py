@@ -248,3 +248,19 @@ def test_transitions_command(tenant: Tenant, warehouse: Any) -> None:
         parameters={"o": tenant.organization_id},
     )
     assert status == "active"
+
+
+def test_refused_subscription_writes_nothing(tenant: Tenant) -> None:
+    make_plans(tenant)
+    subscribe(tenant, "basic", external_customer_id="first")
+    taken = lago_error(lambda: subscribe(tenant, "basic", external_customer_id="second"))
+    assert taken.response["error_details"] == {"external_id": ["value_already_exist"]}
+    # The customer Lago would create on the fly was not created for the refused request.
+    assert [c.external_id for c in tenant.lago.customers.find_all()["customers"]] == ["first"]
+    override = PlanOverrides(amount_currency="USD")
+    mismatch = lago_error(
+        lambda: subscribe(
+            tenant, "basic", external_id="s2", external_customer_id="first", plan_overrides=override
+        )
+    )
+    assert mismatch.response["error_details"] == {"amount_currency": ["currencies_does_not_match"]}
