@@ -396,7 +396,7 @@ def load_demo(supervisor: Supervisor, settings: Settings, api_key: str) -> None:
     except DemoLoadError as exc:
         raise SupervisorError(f"demo: {exc}") from exc
     loaded = ", ".join(f"{count} {name}" for name, count in report.loaded.items())
-    supervisor.say("demo", f"loaded {loaded}")
+    supervisor.say("demo", f"loaded {loaded} in {report.catalog_seconds:.1f} s")
     if report.skipped:
         supervisor.say("demo", f"not served by the billing API yet: {', '.join(report.skipped)}")
     rate = report.events / max(report.events_seconds, 1e-9)

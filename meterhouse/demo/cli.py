@@ -74,6 +74,7 @@ def load_command(
         raise typer.Exit(1) from exc
     for resource, count in report.loaded.items():
         typer.echo(f"loaded {count} {resource}")
+    typer.echo(f"catalog loaded in {report.catalog_seconds:.1f} s")
     if report.skipped:
         typer.echo(f"not served by the billing API yet: {', '.join(report.skipped)}")
     rate = report.events / report.events_seconds if report.events_seconds else 0.0

@@ -56,6 +56,7 @@ class DemoLoadError(RuntimeError):
 class LoadReport:
     loaded: dict[str, int] = field(default_factory=dict)
     skipped: list[str] = field(default_factory=list)  # resources the billing API lacks
+    catalog_seconds: float = 0.0
     events: int = 0
     events_seconds: float = 0.0
 
@@ -191,7 +192,9 @@ def load_events(
 def load_demo(
     directory: Path, *, api_url: str, ingest_url: str, api_key: str, show_progress: bool = True
 ) -> LoadReport:
+    started = time.perf_counter()
     report = CatalogLoader(api_url, api_key).load(read_catalog(directory))
+    report.catalog_seconds = time.perf_counter() - started
     report.events, report.events_seconds = load_events(
         ingest_url, api_key, directory, show_progress=show_progress
     )
