@@ -7,9 +7,10 @@
 --   subscription_mrr  the plan amount of every subscription live that day (after its trial),
 --                     normalized to a month: weekly x 52/12, quarterly / 3, semiannual / 6,
 --                     yearly / 12.
---   usage_mrr         usage fees of the trailing month: the charge, true-up and commitment fees
---                     of the subscription (along its upgrade chain, same external id) whose
---                     period ended in (day - 1 month, day], counted while the subscription is live.
+--   usage_mrr         usage fees of the latest closed usage period: the charge, true-up and
+--                     commitment fees of the subscription (along its upgrade chain, same external
+--                     id) for the last charge period that ended on or before the day, counted
+--                     while the subscription is live.
 -- Days run from the subscription's start to its last billed day or the rating instant.
 with subscriptions as (
     select
@@ -33,21 +34,32 @@ subscription_days as (
     where first_day <= last_day
 ),
 
-usage_fees as (
-    select organization_id, external_subscription_id, currency, toDate(period_to) as period_end_date, amount
+usage_periods as (
+    select
+        organization_id, external_subscription_id, currency, toDate(period_to) as period_end_date,
+        sum(amount) as usage_amount
     from {{ ref('fct_fees') }}
     where fee_type != 'subscription'
+    group by organization_id, external_subscription_id, currency, period_end_date
 ),
 
--- Each usage fee counts on the days of the month that follows the end of its period.
+-- The usage of a closed period counts from the day it ends until the next period of the same
+-- subscription chain ends (or up to the rating day).
 usage_days as (
     select
         organization_id, external_subscription_id, currency,
-        toDate(arrayJoin(range(toUInt32(period_end_date),
-                               toUInt32(addMonths(period_end_date, 1))))) as date,
-        sum(amount) as usage_mrr
-    from usage_fees
-    group by organization_id, external_subscription_id, currency, date
+        toDate(arrayJoin(range(toUInt32(period_end_date), toUInt32(next_period_end_date)))) as date,
+        usage_amount as usage_mrr
+    from (
+        select
+            *,
+            leadInFrame(period_end_date, 1, toDate({{ rating_as_of() }}, 'UTC') + 1) over (
+                partition by organization_id, external_subscription_id, currency
+                order by period_end_date
+                rows between current row and unbounded following
+            ) as next_period_end_date
+        from usage_periods
+    )
 ),
 
 subscription_mrr as (
