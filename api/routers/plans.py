@@ -9,6 +9,7 @@ from fastapi import APIRouter
 from api.deps import Caller, CurrentCaller, Store
 from api.errors import FieldErrors, NotFound
 from api.pagination import Page
+from api.routers.metadata import metadata_router
 from api.schemas.plans import ChargeEnvelope, ChargeInput, PlanEnvelope, PlanInput, PlanTree
 from api.services.plans import PlanBuilder, delete_plan, load_trees, present_trees, save_plan
 from api.storage.catalog import CatalogStore, Row
@@ -186,3 +187,12 @@ def delete_charge(
         presented = _present_charge(store, caller, tree, target)
         _replace_charges(store, caller, tree, _kept(tree, without=target))
     return {"charge": presented}
+
+
+def _find_plan_row(store: CatalogStore, caller: Caller, code: str) -> Row:
+    return find_by(
+        store, "plans", caller.organization_id, "code", code, resource="plan", where=PARENT_PLANS
+    )
+
+
+router.include_router(metadata_router("plans", _find_plan_row))

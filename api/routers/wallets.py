@@ -11,6 +11,7 @@ from api.deps import Caller, CurrentCaller, Store
 from api.errors import FieldErrors, NotFound
 from api.pagination import Page
 from api.reference import CURRENCIES
+from api.routers.metadata import metadata_router
 from api.schemas.charge_models import decimal_amount
 from api.schemas.wallets import (
     WalletEnvelope,
@@ -203,3 +204,6 @@ def list_transactions(
     )
     total = store.count("wallet_transactions", org, where, parameters)
     return {"wallet_transactions": [present_transaction(r) for r in rows], "meta": page.meta(total)}
+
+
+router.include_router(metadata_router("wallets", find_wallet), prefix="/wallets")

@@ -385,3 +385,21 @@ def test_plan_charges_by_code(tenant: Tenant, api_url: str) -> None:
     assert tenant.lago.plan_charges.destroy("startup", "calls").code == "calls"
     assert tenant.lago.plans.find("startup").charges.__root__ == []
     assert lago_error(lambda: tenant.lago.plan_charges.find("startup", "calls")).status_code == 404
+
+
+def test_plan_metadata_routes(tenant: Tenant, other_tenant: Tenant) -> None:
+    tenant.lago.plans.create(plan_with([], metadata={"team": "growth"}))
+    assert tenant.lago.plans.replace_metadata("startup", {"tier": "a"}) == {"tier": "a"}
+    assert tenant.lago.plans.merge_metadata("startup", {"owner": "x"}) == {
+        "tier": "a",
+        "owner": "x",
+    }
+    assert tenant.lago.plans.delete_metadata_key("startup", "tier") == {"owner": "x"}
+    assert tenant.lago.plans.find("startup").metadata == {"owner": "x"}
+    assert tenant.lago.plans.delete_all_metadata("startup") == {}
+    assert (
+        lago_error(
+            lambda: other_tenant.lago.plans.replace_metadata("startup", {"a": "b"})
+        ).status_code
+        == 404
+    )

@@ -104,3 +104,18 @@ def test_deleting_customer_terminates_wallets(tenant: Tenant) -> None:
     )
     tenant.lago.customers.destroy("gone")
     assert tenant.lago.wallets.find(wallet.lago_id).status == "terminated"
+
+
+def test_wallet_metadata_routes(tenant: Tenant, other_tenant: Tenant) -> None:
+    tenant.lago.customers.create(Customer(external_id="cust", currency="EUR"))
+    wallet = tenant.lago.wallets.create(
+        Wallet(external_customer_id="cust", rate_amount="1", currency="EUR")
+    )
+    assert tenant.lago.wallets.merge_metadata(wallet.lago_id, {"k": "v"}) == {"k": "v"}
+    assert tenant.lago.wallets.find(wallet.lago_id).metadata == {"k": "v"}
+    assert (
+        lago_error(
+            lambda: other_tenant.lago.wallets.delete_all_metadata(wallet.lago_id)
+        ).status_code
+        == 404
+    )
