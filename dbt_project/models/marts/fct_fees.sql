@@ -4,6 +4,7 @@
     unique_key='fee_id',
     engine='ReplacingMergeTree',
     order_by='(organization_id, subscription_id, billing_date, fee_id)',
+    pre_hook="{% if is_incremental() %}delete from {{ this }} where (subscription_id, period_from) in (select subscription_id, period_from from {{ ref('int_rating_periods') }}){% endif %}",
 ) }}
 -- Every fee due up to the rating instant, one row per fee (zero amounts included, as Lago shows
 -- them): subscription fees (in advance or in arrears, prorated by day), charge fees per filter and
@@ -11,8 +12,9 @@
 -- and minimum-commitment true-ups. `amount` is unrounded; `amount_cents` is rounded once,
 -- half-up, to the currency's minor unit.
 --
--- Incremental runs rate only the periods of int_rating_periods (new, late events, --from/--to);
--- delete+insert on fee_id replaces their fees. A full refresh gives the same fee ids.
+-- Incremental runs rate only the periods of int_rating_periods (new, late events, --from/--to):
+-- the pre-hook removes those periods' fees first (a group or filter bucket may have vanished),
+-- then their fees are inserted again. A full refresh gives the same fee ids.
 with periods as (
     select * from {{ ref('int_rating_periods') }}
 ),
