@@ -93,6 +93,12 @@ class Settings(BaseSettings):
         None, description="Signing secret of the Stripe webhook endpoint (whsec_...)."
     )
     provider_max_attempts: int = Field(4, ge=1, le=20, description="Tries per provider call.")
+    webhook_signing_secret: SecretStr | None = Field(
+        None,
+        description="Key of the HMAC signatures of outgoing webhooks (per-organization keys "
+        "derive from it); without it webhooks are sent unsigned.",
+    )
+    webhook_max_attempts: int = Field(3, ge=1, le=20, description="Tries per outgoing webhook.")
 
     # --- revenue analytics (dashboards/) --------------------------------------------------------
     dashboards_host: str = "127.0.0.1"
