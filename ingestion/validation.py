@@ -16,6 +16,7 @@ Accepted shapes (Lago's event):
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -37,6 +38,7 @@ ISO_PATTERN = re.compile(
 )
 REQUIRED_TEXT_FIELDS = ("transaction_id", "external_subscription_id", "code")
 MILLISECOND = Decimal("0.001")
+MAX_ID_NUMBER = 10**15
 
 
 class Reason:
@@ -83,12 +85,22 @@ class Limits:
 
 
 def _text(value: Any) -> str | None:
-    """A string field's value, or None when it is not text (numbers count as their text)."""
+    """A string field's value, or None when it is not text.
+
+    Whole numbers below 10**15 count as their digits (Lago casts ids to strings); larger ones
+    are refused because their text would depend on how each side prints floats.
+    """
     if isinstance(value, str):
         return value
-    if isinstance(value, int) and not isinstance(value, bool):
-        return str(value)
-    return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    if isinstance(value, float) and not value.is_integer():
+        return None
+    if abs(value) >= MAX_ID_NUMBER:
+        return None
+    if value == 0 and math.copysign(1.0, value) < 0:
+        return "-0"  # the engine keeps the sign of a negative zero
+    return str(int(value))
 
 
 def parse_timestamp_ms(value: Any) -> int | None:

@@ -13,11 +13,14 @@ These functions are synchronous (clickhouse-connect); the API runs them in threa
 
 from __future__ import annotations
 
+import math
+import re
 import threading
 import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 import orjson
@@ -67,10 +70,6 @@ class RequestStamp:
         return self.ingested_at_us // 1000
 
     @property
-    def ingested_at_unix(self) -> str:
-        return f"{self.ingested_at_us // 1_000_000}.{self.ingested_at_us % 1_000_000:06d}"
-
-    @property
     def ingested_at_text(self) -> str:
         moment = datetime.fromtimestamp(self.ingested_at_us // 1_000_000, UTC)
         return f"{moment:%Y-%m-%d %H:%M:%S}.{self.ingested_at_us % 1_000_000:06d}"
@@ -95,25 +94,71 @@ def tsv_escape(text: bytes) -> bytes:
     return text
 
 
+def datetime_text(millis: int) -> str:
+    # Spelled out: the engine would read a short unix time such as "100.500" as a date.
+    moment = datetime.fromtimestamp(millis // 1000, UTC)
+    return f"{moment:%Y-%m-%d %H:%M:%S}.{millis % 1000:03d}"
+
+
+def number_text(value: float) -> str:
+    """A float as the engine prints JSON numbers (JavaScript's rules): 1e21, 0.000001, 1e-7."""
+    if value == 0:
+        return "-0" if math.copysign(1.0, value) < 0 else "0"
+    exact = Decimal(repr(value))
+    if Decimal("1e-6") <= abs(exact) < Decimal("1e21"):
+        text = format(exact, "f")
+        return text.rstrip("0").rstrip(".") if "." in text else text
+    sign, digits, exponent = exact.normalize().as_tuple()
+    assert isinstance(exponent, int)
+    mantissa = "".join(map(str, digits))
+    point = f"{mantissa[0]}.{mantissa[1:]}" if len(mantissa) > 1 else mantissa
+    return f"{'-' if sign else ''}{point}e{exponent + len(mantissa) - 1}"
+
+
 def property_text(value: Any) -> str:
     """A property value as stored: strings as-is, anything else as its JSON text.
 
-    Written like the engine's JSONExtract(..., 'Map(String, String)') on the bulk path: null is
-    empty and whole floats lose their ".0", so both paths store the same text for the same input.
+    Written like the engine's JSONExtract(..., 'Map(String, String)') on the bulk path (null is
+    empty, numbers in the engine's spelling), so both paths store the same text for an input.
     """
     if isinstance(value, str):
         return value
     if value is None:
         return ""
-    if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
-        return str(int(value))
+    return json_text(value)
+
+
+def json_text(value: Any) -> str:
+    """Compact JSON with numbers spelled as the engine spells them."""
+    if isinstance(value, float):
+        return number_text(value)
+    if isinstance(value, dict):
+        members = (f"{string_text(key)}:{json_text(item)}" for key, item in value.items())
+        return "{" + ",".join(members) + "}"
+    if isinstance(value, list):
+        return "[" + ",".join(json_text(item) for item in value) + "]"
+    if isinstance(value, str):
+        return string_text(value)
     return orjson.dumps(value).decode()
+
+
+CONTROL_ESCAPE = re.compile(r"\\(\\|u00[0-9a-f]{2})")
+
+
+def string_text(value: str) -> str:
+    """A JSON string; control characters escaped in upper case (\\u001F), as the engine does."""
+    text = orjson.dumps(value).decode()
+    if "\\u00" not in text:
+        return text
+    return CONTROL_ESCAPE.sub(
+        lambda m: "\\" + (m[1] if m[1] == "\\" else "u" + m[1][1:].upper()), text
+    )
 
 
 def event_rows(stamp: RequestStamp, events: Iterable[ValidEvent]) -> bytes:
     """JSONEachRow rows of ``events`` for the events table."""
     organization_id = str(stamp.organization_id)
-    ingested_at = stamp.ingested_at_unix
+    ingested_at = stamp.ingested_at_text
     return b"\n".join(
         orjson.dumps(
             {
@@ -122,7 +167,7 @@ def event_rows(stamp: RequestStamp, events: Iterable[ValidEvent]) -> bytes:
                 "external_customer_id": event.external_customer_id or "",
                 "transaction_id": event.transaction_id,
                 "code": event.code,
-                "timestamp": f"{event.timestamp_ms // 1000}.{event.timestamp_ms % 1000:03d}",
+                "timestamp": datetime_text(event.timestamp_ms),
                 "properties": {k: property_text(v) for k, v in event.properties.items()},
                 "precise_total_amount_cents": event.precise_total_amount_cents,
                 "ingested_at": ingested_at,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,7 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ingestion.validation import Limits, ValidEvent, validate_event
-from ingestion.writer import EventWriter, RequestStamp, tsv_rows
+from ingestion.writer import EventWriter, RequestStamp, event_rows, tsv_rows
 from meterhouse.orgs import Organization, create_organization
 from tests.conftest import Warehouse
 
@@ -98,6 +99,12 @@ def fuzz_org(admin_client: Client) -> Organization:
 
 
 @pytest.fixture(scope="module")
+def typed_org(admin_client: Client) -> Organization:
+    """Receives the same events through the group-commit path (finished rows)."""
+    return create_organization(admin_client, "fuzz-typed")[0]
+
+
+@pytest.fixture(scope="module")
 def writer(warehouse: Warehouse) -> EventWriter:
     return EventWriter(warehouse.settings())
 
@@ -115,7 +122,11 @@ def stamp_for(organization: Organization, now_us: int) -> RequestStamp:
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(batch=st.lists(events, min_size=1, max_size=25))
 def test_python_and_engine_validators_agree(
-    batch: list[dict[str, Any]], fuzz_org: Organization, writer: EventWriter, admin_client: Client
+    batch: list[dict[str, Any]],
+    fuzz_org: Organization,
+    typed_org: Organization,
+    writer: EventWriter,
+    admin_client: Client,
 ) -> None:
     base_us = time.time_ns() // 1000
     stamps = [stamp_for(fuzz_org, base_us + i) for i in range(len(batch))]
@@ -151,3 +162,24 @@ def test_python_and_engine_validators_agree(
         (v.external_subscription_id, v.code, v.timestamp_ms, v.transaction_id) for v in accepted
     }
     assert len(stored_ms) == len(keys)
+    # The group-commit path stores exactly what the engine path stores.
+    for stamp, verdict in zip(stamps, verdicts, strict=True):
+        if isinstance(verdict, ValidEvent):
+            typed_stamp = replace(stamp, organization_id=typed_org.organization_id)
+            writer.insert_events(event_rows(typed_stamp, [verdict]))
+    typed = stored_rows(admin_client, typed_org, base_us, len(batch))
+    parsed = stored_rows(admin_client, fuzz_org, base_us, len(batch))
+    assert len(typed) == len(parsed)
+    for typed_row, parsed_row in zip(typed, parsed, strict=True):
+        assert typed_row == parsed_row
+
+
+def stored_rows(client: Client, organization: Organization, base_us: int, count: int) -> list[Any]:
+    return client.query(
+        "SELECT toUnixTimestamp64Micro(ingested_at), external_subscription_id, "
+        "external_customer_id, transaction_id, code, timestamp, properties, "
+        "precise_total_amount_cents, raw FROM events FINAL WHERE organization_id = {org:UUID} "
+        "AND ingested_at BETWEEN fromUnixTimestamp64Micro({lo:Int64}) "
+        "AND fromUnixTimestamp64Micro({hi:Int64}) ORDER BY 1",
+        parameters={"org": organization.organization_id, "lo": base_us, "hi": base_us + count},
+    ).result_rows

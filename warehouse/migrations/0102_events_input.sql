@@ -64,15 +64,16 @@ AS WITH
     fields['timestamp'] AS timestamp_raw,
     fields['properties'] AS properties_raw,
     fields['precise_total_amount_cents'] AS amount_raw,
-    -- Text fields are JSON strings or integers; a string's raw text starts with a quote.
+    -- Text fields are JSON strings or whole numbers below 10^15 (ingestion/validation.py _text);
+    -- a string's raw text starts with a quote.
     if(startsWith(transaction_id_raw, '"'), JSONExtractString(transaction_id_raw), transaction_id_raw) AS transaction_id_text,
     if(startsWith(subscription_raw, '"'), JSONExtractString(subscription_raw), subscription_raw) AS subscription_text,
     if(startsWith(customer_raw, '"'), JSONExtractString(customer_raw), customer_raw) AS customer_text,
     if(startsWith(code_raw, '"'), JSONExtractString(code_raw), code_raw) AS code_text,
-    (startsWith(transaction_id_raw, '"') OR match(transaction_id_raw, '^-?[0-9]+$')) AND transaction_id_text != '' AS transaction_id_ok,
-    (startsWith(subscription_raw, '"') OR match(subscription_raw, '^-?[0-9]+$')) AND subscription_text != '' AS subscription_ok,
-    (startsWith(code_raw, '"') OR match(code_raw, '^-?[0-9]+$')) AND code_text != '' AS code_ok,
-    customer_raw IN ('', 'null') OR startsWith(customer_raw, '"') OR match(customer_raw, '^-?[0-9]+$') AS customer_ok,
+    (startsWith(transaction_id_raw, '"') OR match(transaction_id_raw, '^-?[0-9]{1,15}$')) AND transaction_id_text != '' AS transaction_id_ok,
+    (startsWith(subscription_raw, '"') OR match(subscription_raw, '^-?[0-9]{1,15}$')) AND subscription_text != '' AS subscription_ok,
+    (startsWith(code_raw, '"') OR match(code_raw, '^-?[0-9]{1,15}$')) AND code_text != '' AS code_ok,
+    customer_raw IN ('', 'null') OR startsWith(customer_raw, '"') OR match(customer_raw, '^-?[0-9]{1,15}$') AS customer_ok,
     -- Timestamp: absent means the time of receipt; unix seconds (number or numeric string,
     -- truncated to milliseconds) or ISO-8601.
     if(startsWith(timestamp_raw, '"'), JSONExtractString(timestamp_raw), timestamp_raw) AS timestamp_text,
