@@ -115,7 +115,7 @@ def _refund(
 def build_revenue_scenario(
     client: Client, organization_id: uuid.UUID | None = None
 ) -> RevenueScenario:
-    catalog = Catalog(client, **({"organization_id": organization_id} if organization_id else {}))
+    catalog = Catalog(client, organization_id) if organization_id else Catalog(client)
     calls = catalog.metric("api_calls", "count_agg")
     basic = catalog.plan("basic", amount_cents=10_000)
     pro = catalog.plan("pro", amount_cents=30_000)
