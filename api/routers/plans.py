@@ -10,7 +10,17 @@ from api.deps import Caller, CurrentCaller, Store
 from api.errors import FieldErrors, NotFound
 from api.pagination import Page
 from api.routers.metadata import metadata_router
-from api.schemas.plans import ChargeEnvelope, ChargeInput, PlanEnvelope, PlanInput, PlanTree
+from api.schemas.common import load_json
+from api.schemas.plans import (
+    ChargeEnvelope,
+    ChargeFilterChangeEnvelope,
+    ChargeFilterEnvelope,
+    ChargeFilterInput,
+    ChargeInput,
+    PlanEnvelope,
+    PlanInput,
+    PlanTree,
+)
 from api.services.plans import PlanBuilder, delete_plan, load_trees, present_trees, save_plan
 from api.storage.catalog import CatalogStore, Row
 from api.storage.lookups import find_by, is_taken
@@ -196,3 +206,117 @@ def _find_plan_row(store: CatalogStore, caller: Caller, code: str) -> Row:
 
 
 router.include_router(metadata_router("plans", _find_plan_row))
+
+
+# --- filters of a charge -----------------------------------------------------------------------
+def _filter_inputs(tree: PlanTree, charge: Row) -> list[ChargeFilterInput]:
+    """The charge's filters, unchanged, as inputs of a charge update."""
+    filters = sorted(
+        (f for f in tree.filters if f["charge_id"] == charge["id"]), key=lambda f: f["position"]
+    )
+    return [
+        ChargeFilterInput(
+            id=str(f["id"]),
+            invoice_display_name=f["invoice_display_name"],
+            properties=load_json(f["properties"], {}),
+            values={key: list(values) for key, values in f["values"].items()},
+        )
+        for f in filters
+    ]
+
+
+def _replace_filters(
+    store: CatalogStore,
+    caller: Caller,
+    tree: PlanTree,
+    charge: Row,
+    filters: list[ChargeFilterInput],
+) -> PlanTree:
+    charges = [
+        ChargeInput(id=item.id, filters=filters) if item.id == str(charge["id"]) else item
+        for item in _kept(tree)
+    ]
+    return _replace_charges(store, caller, tree, charges)
+
+
+def _present_filter(
+    store: CatalogStore, caller: Caller, tree: PlanTree, charge: Row, filter_id: str
+) -> dict[str, Any]:
+    for presented in _present_charge(store, caller, tree, charge)["filters"]:
+        if presented["lago_id"] == filter_id:
+            return presented
+    raise NotFound("charge_filter")
+
+
+@router.get("/{code}/charges/{charge_code}/filters")
+def list_filters(
+    code: str, charge_code: str, page: Page, store: Store, caller: CurrentCaller
+) -> dict[str, Any]:
+    tree = find_plan_tree(store, caller, code)
+    filters = _present_charge(store, caller, tree, _charge_by_code(tree, charge_code))["filters"]
+    return {
+        "filters": filters[page.offset : page.offset + page.per_page],
+        "meta": page.meta(len(filters)),
+    }
+
+
+@router.get("/{code}/charges/{charge_code}/filters/{filter_id}")
+def get_filter(
+    code: str, charge_code: str, filter_id: str, store: Store, caller: CurrentCaller
+) -> dict[str, Any]:
+    tree = find_plan_tree(store, caller, code)
+    charge = _charge_by_code(tree, charge_code)
+    return {"filter": _present_filter(store, caller, tree, charge, filter_id)}
+
+
+@router.post("/{code}/charges/{charge_code}/filters")
+def create_filter(
+    code: str, charge_code: str, envelope: ChargeFilterEnvelope, store: Store, caller: CurrentCaller
+) -> dict[str, Any]:
+    with store.locks.hold(caller.organization_id, "plans"):
+        tree = find_plan_tree(store, caller, code)
+        charge = _charge_by_code(tree, charge_code)
+        new_filter = envelope.filter.model_copy(update={"id": None})
+        tree = _replace_filters(
+            store, caller, tree, charge, [*_filter_inputs(tree, charge), new_filter]
+        )
+        created = max(
+            (f for f in tree.filters if f["charge_id"] == charge["id"]), key=lambda f: f["position"]
+        )
+    return {"filter": _present_filter(store, caller, tree, charge, str(created["id"]))}
+
+
+@router.put("/{code}/charges/{charge_code}/filters/{filter_id}")
+def update_filter(
+    code: str,
+    charge_code: str,
+    filter_id: str,
+    envelope: ChargeFilterChangeEnvelope,
+    store: Store,
+    caller: CurrentCaller,
+) -> dict[str, Any]:
+    with store.locks.hold(caller.organization_id, "plans"):
+        tree = find_plan_tree(store, caller, code)
+        charge = _charge_by_code(tree, charge_code)
+        inputs = _filter_inputs(tree, charge)
+        if filter_id not in {item.id for item in inputs}:
+            raise NotFound("charge_filter")
+        changes = envelope.filter.model_dump(exclude_unset=True, exclude_none=True)
+        inputs = [
+            item.model_copy(update=changes) if item.id == filter_id else item for item in inputs
+        ]
+        tree = _replace_filters(store, caller, tree, charge, inputs)
+    return {"filter": _present_filter(store, caller, tree, charge, filter_id)}
+
+
+@router.delete("/{code}/charges/{charge_code}/filters/{filter_id}")
+def delete_filter(
+    code: str, charge_code: str, filter_id: str, store: Store, caller: CurrentCaller
+) -> dict[str, Any]:
+    with store.locks.hold(caller.organization_id, "plans"):
+        tree = find_plan_tree(store, caller, code)
+        charge = _charge_by_code(tree, charge_code)
+        presented = _present_filter(store, caller, tree, charge, filter_id)
+        remaining = [item for item in _filter_inputs(tree, charge) if item.id != filter_id]
+        _replace_filters(store, caller, tree, charge, remaining)
+    return {"filter": presented}

@@ -23,6 +23,8 @@ ALL_FILTER_VALUES = "__ALL_FILTER_VALUES__"
 
 
 class ChargeFilterInput(Body):
+    # A filter keeps its id when its values change only if the request names it.
+    id: ShortText | None = None
     invoice_display_name: ShortText | None = None
     properties: dict[str, Any] = Field(default_factory=dict)
     values: Annotated[
@@ -44,6 +46,20 @@ class ChargeInput(Body):
     properties: dict[str, Any] | None = None
     filters: Annotated[list[ChargeFilterInput], Field(max_length=200)] | None = None
     tax_codes: list[RequiredText] | None = None
+
+
+class ChargeFilterEnvelope(Body):
+    filter: ChargeFilterInput
+
+
+class ChargeFilterChangeInput(Body):
+    invoice_display_name: ShortText | None = None
+    properties: dict[str, Any] | None = None
+    values: dict[RequiredText, Annotated[list[RequiredText], Field(min_length=1)]] | None = None
+
+
+class ChargeFilterChangeEnvelope(Body):
+    filter: ChargeFilterChangeInput
 
 
 class ChargeEnvelope(Body):

@@ -282,6 +282,7 @@ class PlanBuilder:
         if item.filters is None:
             return old_filters
         by_values = {_values_key(f["values"]): f for f in old_filters}
+        by_id = {str(f["id"]): f for f in old_filters}
         rows = []
         for position, entry in enumerate(item.filters):
             self._check_filter(entry, metric, charge["charge_model"])
@@ -296,7 +297,7 @@ class PlanBuilder:
                 "grouped_by": grouping_keys(entry.properties),
                 "values": {key: list(dict.fromkeys(v)) for key, v in entry.values.items()},
             }
-            current = by_values.get(_values_key(columns["values"]))
+            current = by_id.get(entry.id or "") or by_values.get(_values_key(columns["values"]))
             rows.append({**current, **columns} if current else new_row(self.org, **columns))
         return rows
 

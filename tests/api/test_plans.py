@@ -403,3 +403,48 @@ def test_plan_metadata_routes(tenant: Tenant, other_tenant: Tenant) -> None:
         ).status_code
         == 404
     )
+
+
+def test_charge_filters_by_id(tenant: Tenant, other_tenant: Tenant) -> None:
+    metric_id = create_metric(tenant)
+    charge = Charge(
+        code="calls",
+        billable_metric_id=metric_id,
+        charge_model="standard",
+        properties={"amount": "1"},
+    )
+    tenant.lago.plans.create(plan_with([charge]))
+    created = tenant.lago.plans.create_charge_filter(
+        "startup", "calls", ChargeFilter(properties={"amount": "2"}, values={"region": ["eu"]})
+    )
+    assert (created.values, created.properties) == ({"region": ["eu"]}, {"amount": "2"})
+    updated = tenant.lago.plans.update_charge_filter(
+        "startup",
+        "calls",
+        created.lago_id,
+        ChargeFilter(values={"region": ["us"]}, properties={"amount": "3"}),
+    )
+    assert (updated.lago_id, updated.values, updated.properties) == (
+        created.lago_id,
+        {"region": ["us"]},
+        {"amount": "3"},
+    )
+    listed = tenant.lago.plans.find_all_charge_filters("startup", "calls")
+    assert [f.lago_id for f in listed["filters"]] == [created.lago_id]
+    invalid = lago_error(
+        lambda: tenant.lago.plans.create_charge_filter(
+            "startup", "calls", ChargeFilter(properties={"amount": "x"}, values={"region": ["eu"]})
+        )
+    )
+    assert invalid.response["error_details"] == {"amount": ["invalid_amount"]}
+    assert (
+        lago_error(
+            lambda: other_tenant.lago.plans.find_charge_filter("startup", "calls", created.lago_id)
+        ).status_code
+        == 404
+    )
+    assert (
+        tenant.lago.plans.destroy_charge_filter("startup", "calls", created.lago_id).lago_id
+        == created.lago_id
+    )
+    assert tenant.lago.plans.find_all_charge_filters("startup", "calls")["filters"] == []
