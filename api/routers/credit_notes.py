@@ -5,12 +5,12 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, BackgroundTasks
 
 from api.deps import CurrentCaller
 from api.errors import NotFound, ValidationFailed
 from api.pagination import Page
-from api.routers.invoices import Records
+from api.routers.invoices import AppSettings, Records, notify_later
 from api.schemas.invoices import CreditNoteEnvelope, present_credit_note
 from orchestration.invoices.credit_notes import (
     CreditNoteItem,
@@ -18,6 +18,7 @@ from orchestration.invoices.credit_notes import (
     create_credit_note,
     credit_note_amounts,
 )
+from orchestration.webhooks import Notification
 
 router = APIRouter(prefix="/api/v1/credit_notes", tags=["credit_notes"])
 
@@ -39,7 +40,13 @@ def _present(records: Records, caller: CurrentCaller, notes: list[dict[str, Any]
 
 
 @router.post("")
-def create(envelope: CreditNoteEnvelope, records: Records, caller: CurrentCaller) -> dict[str, Any]:
+def create(
+    envelope: CreditNoteEnvelope,
+    records: Records,
+    caller: CurrentCaller,
+    settings: AppSettings,
+    background: BackgroundTasks,
+) -> dict[str, Any]:
     body = envelope.credit_note
     org = caller.organization_id
     invoice = records.invoice(org, body.invoice_id)
@@ -64,7 +71,10 @@ def create(envelope: CreditNoteEnvelope, records: Records, caller: CurrentCaller
     except CreditNoteRefused as refused:
         raise ValidationFailed({refused.field: [refused.code]}) from None
     notes = records.credit_notes(org, "n.id = {id:UUID}", {"id": note_id})
-    return {"credit_note": _present(records, caller, notes)[0]}
+    presented = _present(records, caller, notes)[0]
+    created = Notification(org, "credit_note.created", "credit_note", note_id, presented)
+    notify_later(background, settings, records, [created])
+    return {"credit_note": presented}
 
 
 @router.get("/{credit_note_id}")

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, BackgroundTasks, Depends, Request
 from fastapi.responses import Response
 
 from api.deps import CurrentCaller, Store
@@ -15,11 +15,13 @@ from api.pagination import Page
 from api.schemas.invoices import InvoiceUpdateEnvelope, pdf_document, present_invoice
 from api.storage.invoices import InvoiceFilters, InvoiceRecords, Row
 from orchestration.invoices.billing import bill_day
+from orchestration.invoices.notifications import invoice_events
 from orchestration.invoices.payments import push_day
 from orchestration.invoices.pdf import render_invoice_pdf
 from orchestration.invoices.updates import update_invoices
 from orchestration.stripe.provider import ProviderError
 from orchestration.stripe.registry import configured_providers
+from orchestration.webhooks import Notification, WebhookSender
 from warehouse.settings import Settings
 
 router = APIRouter(prefix="/api/v1/invoices", tags=["invoices"])
@@ -52,6 +54,34 @@ def _full(records: InvoiceRecords, caller: CurrentCaller, row: Row) -> dict[str,
     fees = records.fees_of(org, [row]).get(row["id"], [])
     taxes = records.taxes_of(org, [row]).get(row["id"], [])
     return {"invoice": present_invoice(row, fees, taxes)}
+
+
+def notify_later(
+    background: BackgroundTasks,
+    settings: Settings,
+    records: InvoiceRecords,
+    notifications: list[Notification],
+) -> None:
+    """Send webhooks after the response: retries with backoff must not hold the request."""
+    secret = settings.webhook_signing_secret
+    sender = WebhookSender(
+        records.client,
+        signing_secret=secret.get_secret_value() if secret else None,
+        attempts=settings.webhook_max_attempts,
+    )
+    background.add_task(sender.send, notifications)
+
+
+def notify_payment_status(
+    background: BackgroundTasks, settings: Settings, records: InvoiceRecords, row: Row
+) -> None:
+    events = invoice_events(records, row["organization_id"], [row])
+    updated = [
+        Notification(e.organization_id, "invoice.payment_status_updated", "invoice",
+                     e.object_id, e.payload)
+        for e in events[:1]
+    ]  # fmt: skip
+    notify_later(background, settings, records, updated)
 
 
 def _require_status(row: Row, *allowed: str) -> None:
@@ -91,7 +121,12 @@ def get_invoice(invoice_id: str, records: Records, caller: CurrentCaller) -> dic
 
 @router.put("/{invoice_id}")
 def update_invoice(
-    invoice_id: str, envelope: InvoiceUpdateEnvelope, records: Records, caller: CurrentCaller
+    invoice_id: str,
+    envelope: InvoiceUpdateEnvelope,
+    records: Records,
+    caller: CurrentCaller,
+    settings: AppSettings,
+    background: BackgroundTasks,
 ) -> dict[str, Any]:
     row = _invoice(records, caller, invoice_id)
     status = envelope.invoice.payment_status
@@ -102,6 +137,7 @@ def update_invoice(
             records.client, caller.organization_id, [row["id"]],
             payment_status=status, total_paid_amount_cents=paid,
         )  # fmt: skip
+        notify_payment_status(background, settings, records, _invoice(records, caller, invoice_id))
     return _full(records, caller, _invoice(records, caller, invoice_id))
 
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Request
+from fastapi import APIRouter, BackgroundTasks, Header, Request
 
 from api.deps import Store
 from api.errors import ApiError
-from api.routers.invoices import AppSettings
+from api.routers.invoices import AppSettings, notify_payment_status
+from api.storage.invoices import InvoiceRecords
 from orchestration.invoices.payments import apply_payment_event
 from orchestration.stripe.provider import InvalidWebhook
 from orchestration.stripe.registry import configured_providers
@@ -21,6 +22,7 @@ async def stripe_webhook(
     request: Request,
     store: Store,
     settings: AppSettings,
+    background: BackgroundTasks,
     stripe_signature: Annotated[str | None, Header()] = None,
 ) -> dict[str, Any]:
     """invoice.paid / invoice.payment_succeeded / invoice.payment_failed update payment status."""
@@ -33,4 +35,9 @@ async def stripe_webhook(
     except InvalidWebhook as error:
         raise ApiError(400, "invalid_signature", message=str(error)) from None
     applied = apply_payment_event(store.client, "stripe", event)
+    if applied and event.payment_status and event.organization_id and event.invoice_id:
+        records = InvoiceRecords(store.client)
+        invoice = records.invoice(event.organization_id, str(event.invoice_id))
+        if invoice is not None:
+            notify_payment_status(background, settings, records, invoice)
     return {"received": True, "applied": applied, "event_type": event.event_type}

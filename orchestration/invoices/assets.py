@@ -17,10 +17,13 @@ from dagster import (
     MaterializeResult,
     asset,
 )
+from pydantic import SecretStr
 
 from orchestration.invoices.billing import bill_day
+from orchestration.invoices.notifications import invoice_notifications
 from orchestration.invoices.payments import push_day
 from orchestration.resources import PaymentProvidersResource, WarehouseResource
+from orchestration.webhooks import WebhookSender
 
 # Back to 2020 so past periods can be billed; one day ahead because customers east of UTC reach
 # a billing date before UTC does.
@@ -115,8 +118,39 @@ def invoice_payments(
     )
 
 
+def _secret(value: SecretStr | None) -> str | None:
+    return value.get_secret_value() if value else None
+
+
 def invoicing_run_config(as_of: str | None) -> dict[str, Any]:
     """Run config of the invoicing job: ``as_of`` decides which grace periods are over."""
     if as_of is None:
         return {}
     return {"ops": {invoices.op.name: {"config": {"as_of": as_of}}}}
+
+
+@asset(
+    partitions_def=invoice_partitions,
+    deps=[invoices],
+    key_prefix=KEY_PREFIX,
+    group_name="invoicing",
+    kinds={"python"},
+    backfill_policy=BACKFILL_POLICY,
+)
+def invoice_webhooks(
+    context: AssetExecutionContext, warehouse: WarehouseResource
+) -> MaterializeResult:
+    """invoice.created / invoice.finalized to the organizations' webhook endpoints."""
+    settings = warehouse.settings()
+    sender = WebhookSender(
+        warehouse.client(),
+        signing_secret=_secret(settings.webhook_signing_secret),
+        attempts=settings.webhook_max_attempts,
+    )
+    counts = {"succeeded": 0, "failed": 0, "skipped": 0}
+    for key in context.partition_keys:
+        for outcome, count in sender.send(
+            invoice_notifications(sender, date.fromisoformat(key))
+        ).items():
+            counts[outcome] += count
+    return MaterializeResult(metadata={f"webhooks_{k}": v for k, v in counts.items()})

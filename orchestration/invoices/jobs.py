@@ -16,12 +16,12 @@ from dagster import (
     sensor,
 )
 
-from orchestration.invoices.assets import invoice_payments, invoices
+from orchestration.invoices.assets import invoice_payments, invoice_webhooks, invoices
 from orchestration.resources import PaymentProvidersResource, WarehouseResource
 
 invoicing_job = define_asset_job(
     "invoicing",
-    selection=AssetSelection.assets(invoices, invoice_payments),
+    selection=AssetSelection.assets(invoices, invoice_payments, invoice_webhooks),
     description="Freeze a billing day's fees into invoices and push them to payment providers.",
 )
 
@@ -71,7 +71,7 @@ def late_billing_days(
 def invoicing_definitions() -> Definitions:
     """The invoicing part of the code location; ``meterhouse bill`` runs its job directly."""
     return Definitions(
-        assets=[invoices, invoice_payments],
+        assets=[invoices, invoice_payments, invoice_webhooks],
         jobs=[invoicing_job],
         schedules=[hourly_invoicing],
         sensors=[late_billing_days],

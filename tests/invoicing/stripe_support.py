@@ -46,6 +46,8 @@ class WebhookCatcher:
     """A plain HTTP endpoint that records the webhooks posted to it."""
 
     received: list[tuple[bytes, str | None]] = field(default_factory=list)
+    headers: list[dict[str, str]] = field(default_factory=list)
+    statuses: list[int] = field(default_factory=list)  # answers to give first; then 200
     url: str = ""
 
     def wait_for(self, predicate: str, timeout: float = 15.0) -> tuple[bytes, str | None]:
@@ -66,7 +68,8 @@ def webhook_catcher() -> Iterator[WebhookCatcher]:
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
             catcher.received.append((body, self.headers.get("Stripe-Signature")))
-            self.send_response(200)
+            catcher.headers.append(dict(self.headers.items()))
+            self.send_response(catcher.statuses.pop(0) if catcher.statuses else 200)
             self.end_headers()
 
         def log_message(self, *args: object) -> None:

@@ -6,8 +6,10 @@ Stripe's API reference (tests/invoicing/localstripe_harness.py); they exist in t
 
 from __future__ import annotations
 
+import json
 import subprocess
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -27,8 +29,14 @@ from orchestration.invoices.billing import bill_day
 from orchestration.invoices.payments import push_day
 from orchestration.stripe.stripe_provider import StripeProvider
 from tests.conftest import Warehouse
-from tests.invoicing.catalog import Catalog, fresh_database
-from tests.invoicing.stripe_support import STRIPE_TEST_KEY, localstripe, register_webhook
+from tests.invoicing.catalog import T0, Catalog, fresh_database, insert
+from tests.invoicing.stripe_support import (
+    STRIPE_TEST_KEY,
+    WebhookCatcher,
+    localstripe,
+    register_webhook,
+    webhook_catcher,
+)
 from tests.support.processes import ServiceProcess, free_port, meterhouse_command
 
 DAY = date(2024, 5, 1)
@@ -43,6 +51,7 @@ class Billing:
     url: str
     api_key: str
     stripe_url: str
+    webhooks: WebhookCatcher
 
     def get(self, path: str) -> httpx.Response:
         return httpx.get(
@@ -58,7 +67,12 @@ def billing(warehouse: Warehouse, tmp_path_factory: pytest.TempPathFactory) -> I
     catalog.tax("vat", "20")
     logs = tmp_path_factory.mktemp("invoices_api")
     port = free_port()
-    with localstripe(logs) as stripe_url:
+    with localstripe(logs) as stripe_url, webhook_catcher() as webhooks:
+        insert(client, "webhook_endpoints", {
+            "organization_id": organization.organization_id, "id": uuid.uuid4(),
+            "webhook_url": webhooks.url, "signature_algo": "hmac", "event_types": [],
+            "created_at": T0, "updated_at": T0, "version": 1,
+        })  # fmt: skip
         server = ServiceProcess(
             meterhouse_command("api", "serve", "--port", str(port)),
             f"http://127.0.0.1:{port}/health",
@@ -68,13 +82,14 @@ def billing(warehouse: Warehouse, tmp_path_factory: pytest.TempPathFactory) -> I
                 "MH_STRIPE_API_KEY": STRIPE_TEST_KEY,
                 "MH_STRIPE_API_BASE": stripe_url,
                 "MH_STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
+                "MH_WEBHOOK_SIGNING_SECRET": "api-webhook-secret",
             },
             log_path=logs / "api.log",
         )
         with server:
             url = f"http://127.0.0.1:{port}"
             lago = LagoClient(api_key=api_key, api_url=url)
-            yield Billing(client, catalog, lago, url, api_key, stripe_url)
+            yield Billing(client, catalog, lago, url, api_key, stripe_url, webhooks)
 
 
 def invoice_for(billing: Billing, external_id: str, *amounts: int, **customer: object) -> str:
@@ -141,6 +156,9 @@ def test_manual_payment_status_and_credit_note(billing: Billing) -> None:
     )
     assert (note.sub_total_excluding_taxes_amount_cents, note.taxes_amount_cents) == (2_500, 500)
     assert note.total_amount_cents == note.balance_amount_cents == 3_000
+    billing.webhooks.wait_for('"credit_note.created"')
+    updated, _ = billing.webhooks.wait_for('"invoice.payment_status_updated"')
+    assert json.loads(updated)["invoice"]["payment_status"] == "succeeded"
     with pytest.raises(LagoApiError) as refused:
         billing.lago.credit_notes.create(
             CreditNote.parse_obj(
