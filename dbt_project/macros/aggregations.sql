@@ -34,3 +34,15 @@
     {%- endfor %}
         {{ units }}))
 {%- endmacro %}
+
+{#- Weighted sum: each event value is a delta applied to a running level (from 0), and the units
+    are sum(level x seconds held) / (full period days x 86400); a level is held until the next
+    event or the end of the service period, and the denominator is always the full period. -#}
+{% macro weighted_sum_units(values, times, service_to, full_days) -%}
+    {{ money_div(
+        'arraySum(i -> ' ~ money_mul(
+            'arrayCumSum(' ~ values ~ ')[i]',
+            'toDecimal128(dateDiff(\'millisecond\', ' ~ times ~ '[i], if(i < length(' ~ times ~ '), '
+            ~ times ~ '[i + 1], ' ~ service_to ~ ' + toIntervalMillisecond(1))), 12)') ~ ', arrayEnumerate(' ~ values ~ '))',
+        'toDecimal128(' ~ full_days ~ ' * 86400000, 12)') }}
+{%- endmacro %}

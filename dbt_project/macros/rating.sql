@@ -126,12 +126,14 @@
             max((timestamp, ingested_at)) as latest_at,
             argMax(operation_type, (timestamp, ingested_at)) as last_operation,
             sum(ifNull(precise_total_amount_cents, toDecimal128(0, 12))) as precise_cents_sum,
-            -- Percentage charges (sum_agg: one row per bucket here) keep their event values in
-            -- timestamp order for free allowances and per-transaction min/max.
-            if(any(charge_model) = 'percentage',
-               arrayMap(e -> e.3, arraySort(e -> (e.1, e.2),
-                        groupArray(tuple(timestamp, ingested_at, ifNull(value, toDecimal128(0, 12)))))),
-               cast([] as Array(Decimal(38, 12)))) as ordered_values
+            -- Percentage charges and weighted sums (one row per bucket here) keep their events
+            -- in timestamp order: free allowances, per-transaction min/max, levels over time.
+            arraySort(e -> (e.1, e.2),
+                      groupArrayIf(tuple(timestamp, ingested_at, ifNull(value, toDecimal128(0, 12))),
+                                   charge_model = 'percentage' or aggregation_type = 'weighted_sum_agg'))
+                as ordered_events,
+            arrayMap(e -> e.3, ordered_events) as ordered_values,
+            arrayMap(e -> e.1, ordered_events) as ordered_times
         from {{ events }}
         group by organization_id, subscription_id, period_from, charge_id, charge_filter_id, grouped_by,
             aggregation_type, unique_value
@@ -149,7 +151,8 @@
             toDecimal128(0, 12)), 12) as raw_units,
         sum(precise_cents_sum) as precise_total_amount_cents,
         any(ordered_values) as event_values,
-        arrayCumSum(event_values) as running_totals
+        arrayCumSum(event_values) as running_totals,
+        any(ordered_times) as event_times
     from per_value
     group by organization_id, subscription_id, period_from, charge_id, charge_filter_id, grouped_by,
         aggregation_type
@@ -201,7 +204,8 @@
             u.raw_units as raw_units,
             u.precise_total_amount_cents as precise_total_amount_cents,
             u.event_values as event_values,
-            u.running_totals as running_totals
+            u.running_totals as running_totals,
+            u.event_times as event_times
         from {{ periods }} as p
         inner join charges as c on c.organization_id = p.organization_id and c.plan_id = p.plan_id
         inner join buckets as b on b.organization_id = c.organization_id and b.charge_id = c.charge_id
@@ -244,7 +248,11 @@
             c.tax_ids as charge_tax_ids,
             c.charge_model as charge_model,
             r.events_count as events_count,
-            {{ round_units('r.raw_units', 'c.rounding_function', 'c.rounding_precision') }} as units,
+            {{ round_units(
+                "if(c.aggregation_type = 'weighted_sum_agg', "
+                ~ weighted_sum_units('r.event_values', 'r.event_times', 'r.period_to', 'r.full_days')
+                ~ ", r.raw_units)",
+                'c.rounding_function', 'c.rounding_precision') }} as units,
             units as full_units,
             r.precise_total_amount_cents as precise_total_amount_cents,
             r.event_values as event_values,
@@ -257,7 +265,7 @@
             on f.organization_id = r.organization_id and f.charge_filter_id = r.bucket_filter_id
     )
     select
-        * except (event_values, running_totals),
+        * except (event_values, running_totals, event_times),
         if(units = 0, toDecimal128(0, 12), {{ money_div('amount', 'units') }}) as precise_unit_amount
     from priced
 {%- endmacro %}

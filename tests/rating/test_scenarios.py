@@ -320,6 +320,35 @@ def test_basic_aggregations(rated: Rated) -> None:
 
 
 @scenario
+def weighted_sum(catalog: Catalog) -> None:
+    customer = catalog.customer("c1")
+    storage = catalog.metric("gb_held", "weighted_sum_agg", "gb")
+    plan = catalog.plan("weighted")
+    catalog.charge(plan, storage, "standard", {"amount": "1"})
+    catalog.subscription("s1", customer, plan, "2024-03-05")
+    catalog.subscription("s2", customer, plan, "2024-03-01")
+    catalog.events("s1", "gb_held", [{"timestamp": "2024-03-05", "properties": {"gb": "2500"}}])
+    catalog.events(
+        "s2",
+        "gb_held",
+        [
+            {"timestamp": "2024-03-01", "properties": {"gb": "3100"}},
+            {"timestamp": "2024-03-21", "properties": {"gb": "-1550"}},
+        ],
+    )
+
+
+def test_weighted_sum_weighs_levels_by_time_over_the_full_period(rated: Rated) -> None:
+    fees = rated.charge_fees("weighted_sum", "gb_held")
+    march = {fee["external_subscription_id"]: fee for fee in fees if fee["period_from"].month == 3}
+    # 2500 held from March 5 to 31 (27 days) over the full 31 days: 2177.419...
+    assert march["s1"]["units"] == Decimal("2177.419354838709")
+    assert march["s1"]["amount_cents"] == 217742
+    # 3100 for 20 days then 1550 for 11 days: (62000 + 17050) / 31 = 2550.
+    assert march["s2"]["units"] == Decimal(2550)
+
+
+@scenario
 def duplicate_events(catalog: Catalog) -> None:
     customer = catalog.customer("c1")
     calls = catalog.metric("calls", "count_agg")
