@@ -22,6 +22,7 @@ from api.schemas.plans import (
     PlanTree,
 )
 from api.services.plans import PlanBuilder, delete_plan, load_trees, present_trees, save_plan
+from api.services.subscriptions import cancel_outdated_downgrades
 from api.storage.catalog import CatalogStore, Row
 from api.storage.lookups import find_by, is_taken
 from api.storage.subscriptions import end_all
@@ -37,6 +38,14 @@ def find_plan_tree(store: CatalogStore, caller: Caller, code: str) -> PlanTree:
         store, "plans", caller.organization_id, "code", code, resource="plan", where=PARENT_PLANS
     )
     return load_trees(store, caller.organization_id, [plan])[0]
+
+
+def builder(store: CatalogStore, caller: Caller, tree: PlanTree) -> PlanBuilder:
+    """A builder for changes of this plan, locked once it has subscriptions (as in Lago)."""
+    attached = store.count(
+        "subscriptions", caller.organization_id, "plan_id = {p:UUID}", {"p": tree.plan["id"]}
+    )
+    return PlanBuilder(store, caller, locked=attached > 0)
 
 
 def present(store: CatalogStore, caller: Caller, tree: PlanTree) -> dict[str, Any]:
@@ -66,12 +75,15 @@ def create_plan(envelope: PlanEnvelope, store: Store, caller: CurrentCaller) -> 
 def update_plan(
     code: str, envelope: PlanEnvelope, store: Store, caller: CurrentCaller
 ) -> dict[str, Any]:
+    org = caller.organization_id
     with store.locks.hold(caller.organization_id, "plans"):
         current = find_plan_tree(store, caller, code)
-        change = PlanBuilder(store, caller).build(envelope.plan, current)
+        change = builder(store, caller, current).build(envelope.plan, current)
         if change.tree.plan["code"] != code:
             _check_unique_code(store, caller, change.tree.plan["code"], current.plan["id"])
         save_plan(store, change, caller.actor)
+        if change.tree.plan["amount_cents"] != current.plan["amount_cents"]:
+            cancel_outdated_downgrades(store, org, change.tree.plan, caller.actor)
     return {"plan": present(store, caller, change.tree)}
 
 
@@ -123,7 +135,7 @@ def _kept(tree: PlanTree, *, without: Row | None = None) -> list[ChargeInput]:
 def _replace_charges(
     store: CatalogStore, caller: Caller, tree: PlanTree, charges: list[ChargeInput]
 ) -> PlanTree:
-    change = PlanBuilder(store, caller).build(PlanInput(charges=charges), tree)
+    change = builder(store, caller, tree).build(PlanInput(charges=charges), tree)
     codes = [charge["code"] for charge in change.tree.charges if charge["code"] is not None]
     if len(set(codes)) != len(codes):
         errors = FieldErrors()

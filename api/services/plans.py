@@ -45,6 +45,8 @@ PLAN_FIELDS = (
     "amount_currency",
     "trial_period",
 )
+EDITABLE_WHEN_LOCKED = ("name", "invoice_display_name", "description", "amount_cents")
+CHARGE_FIELDS_WHEN_LOCKED = {"id", "invoice_display_name", "properties", "filters", "tax_codes"}
 # Lago: aggregations whose value cannot be billed event by event.
 NOT_IN_ADVANCE_AGGREGATIONS = {"max_agg", "weighted_sum_agg", "latest_agg"}
 
@@ -82,10 +84,14 @@ def plan_defaults() -> dict[str, Any]:
 class PlanBuilder:
     """Applies a plan request to the current tree (or to nothing), collecting every error."""
 
-    def __init__(self, store: CatalogStore, caller: Caller) -> None:
+    def __init__(self, store: CatalogStore, caller: Caller, *, locked: bool = False) -> None:
+        """``locked``: the plan already has subscriptions. Like Lago, only its names,
+        description, amount, taxes, commitment, thresholds and the display name, properties,
+        filters and taxes of its existing charges can change then."""
         self.store = store
         self.org = caller.organization_id
         self.errors = FieldErrors()
+        self.locked = locked
 
     def build(
         self, body: PlanInput, current: PlanTree | None, *, partial_charges: bool = False
@@ -105,12 +111,13 @@ class PlanBuilder:
 
     def _apply_plan_fields(self, plan: Row, body: PlanInput) -> None:
         sent = body.model_fields_set
-        for name in PLAN_FIELDS:
+        editable = EDITABLE_WHEN_LOCKED if self.locked else PLAN_FIELDS
+        for name in editable:
             if name in sent and getattr(body, name) is not None:
                 plan[name] = getattr(body, name)
-        if body.pay_in_advance is not None:
+        if body.pay_in_advance is not None and not self.locked:
             plan["pay_in_advance"] = int(body.pay_in_advance)
-        if body.bill_charges_monthly is not None:
+        if body.bill_charges_monthly is not None and not self.locked:
             plan["bill_charges_monthly"] = int(body.bill_charges_monthly)
         if plan["interval"] not in ("yearly", "semiannual"):
             plan["bill_charges_monthly"] = 0
@@ -224,6 +231,10 @@ class PlanBuilder:
     ) -> Row:
         if current is None and item.billable_metric_id is None:
             self.errors.add("billable_metric_id", "value_is_mandatory")
+        if current is not None and self.locked:
+            item = ChargeInput.model_validate(
+                item.model_dump(exclude_unset=True, include=CHARGE_FIELDS_WHEN_LOCKED)
+            )
         charge = dict(current) if current else new_row(self.org, **_charge_defaults(plan))
         if item.billable_metric_id is not None:
             charge["billable_metric_id"] = uuid.UUID(item.billable_metric_id)

@@ -123,6 +123,46 @@ def apply_due_transitions(store: CatalogStore, organization_id: uuid.UUID) -> No
     store.write("subscriptions", list(changed.values()), changed_by="system")
 
 
+def cancel_outdated_downgrades(
+    store: CatalogStore, organization_id: uuid.UUID, plan: Row, actor: str
+) -> None:
+    """After a plan's amount changed, pending downgrades that are no longer downgrades are
+    canceled, as Lago does: to this plan when it now costs more than the plan left, from this
+    plan when it now costs less than the plan waiting."""
+    on_plan = store.select(
+        "subscriptions",
+        organization_id,
+        "plan_id = {p:UUID} AND status IN ('active', 'pending')",
+        {"p": plan["id"]},
+    )
+    linked_ids = [
+        row["previous_subscription_id"]
+        if row["status"] == "pending"
+        else row["next_subscription_id"]
+        for row in on_plan
+    ]
+    linked = rows_by_ids(store, "subscriptions", organization_id, [i for i in linked_ids if i])
+    plans = rows_by_ids(
+        store, "plans", organization_id, [row["plan_id"] for row in linked.values()]
+    )
+    canceled = []
+    for row in on_plan:
+        if row["status"] == "pending" and row["previous_subscription_id"] in linked:
+            left = plans.get(linked[row["previous_subscription_id"]]["plan_id"])
+            if left is not None and plan["amount_cents"] > left["amount_cents"]:
+                canceled.append(end_subscription(row))
+        elif row["status"] == "active" and row["next_subscription_id"] in linked:
+            waiting = linked[row["next_subscription_id"]]
+            waiting_plan = plans.get(waiting["plan_id"])
+            if (
+                waiting["status"] == "pending"
+                and waiting_plan is not None
+                and plan["amount_cents"] < waiting_plan["amount_cents"]
+            ):
+                canceled.append(end_subscription(waiting))
+    store.write("subscriptions", canceled, changed_by=actor)
+
+
 class SubscriptionService:
     def __init__(self, store: CatalogStore, caller: Caller) -> None:
         self.store = store
@@ -343,6 +383,8 @@ class SubscriptionService:
             following = (
                 related.get(row["next_subscription_id"]) if row["next_subscription_id"] else None
             )
+            if following is not None and following["status"] == "canceled":
+                following = None  # a canceled downgrade no longer follows
             pending_downgrade = following is not None and following["status"] == "pending"
             period = None
             if plan is not None and row["status"] == "active":

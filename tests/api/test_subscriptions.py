@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from lago_python_client.models import Charge, Customer, Subscription
+from lago_python_client.models import Charge, Customer, Plan, Subscription
 from lago_python_client.models.charge import ChargeOverrides, ChargesOverrides
 from lago_python_client.models.plan import PlanOverrides
 
@@ -264,3 +264,45 @@ def test_refused_subscription_writes_nothing(tenant: Tenant) -> None:
         )
     )
     assert mismatch.response["error_details"] == {"amount_currency": ["currencies_does_not_match"]}
+
+
+def test_plan_with_subscriptions_keeps_its_billing_terms(tenant: Tenant) -> None:
+    make_plans(tenant)
+    subscribe(tenant, "basic")
+    basic = tenant.lago.plans.find("basic")
+    charge = basic.charges.__root__[0]
+    updated = tenant.lago.plans.update(
+        Plan(
+            name="Basic v2",
+            interval="yearly",
+            amount_currency="USD",
+            amount_cents=1200,
+            charges=ChargesOverrides(
+                __root__=[
+                    ChargeOverrides(
+                        id=charge.lago_id, properties={"amount": "2"}, min_amount_cents=500
+                    )
+                ]
+            ),
+        ),
+        "basic",
+    )
+    # Like Lago: names, amount and charge prices change; interval, currency and charge terms stay.
+    assert (updated.name, updated.amount_cents, updated.interval, updated.amount_currency) == (
+        "Basic v2",
+        1200,
+        "monthly",
+        "EUR",
+    )
+    only = updated.charges.__root__[0]
+    assert (only.properties, only.min_amount_cents) == ({"amount": "2"}, 0)
+
+
+def test_plan_amount_change_cancels_downgrades_that_no_longer_are(tenant: Tenant) -> None:
+    make_plans(tenant)
+    subscribe(tenant, "premium")
+    subscribe(tenant, "basic")  # downgrade premium (5000) -> basic (1000), pending
+    tenant.lago.plans.update(Plan(amount_cents=9000), "basic")  # basic now costs more
+    canceled = tenant.lago.subscriptions.find("sub_1", params={"status": "canceled"})
+    assert canceled.plan_code == "basic"
+    assert tenant.lago.subscriptions.find("sub_1").next_plan_code is None
