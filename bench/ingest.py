@@ -3,9 +3,9 @@
 Run: .venv/bin/python bench/ingest.py [--events 300000] [--batch-events 200000]
      [--single-events 20000] [--single-clients 64] [--workers 2]
 
-(a) ceiling: chDB in-process INSERTs the NDJSON file through the same write path as the API
-    (events_input -> views -> events), and, for reference, a typed JSONEachRow INSERT of the
-    same file into a plain table; (b) bulk NDJSON through the API; (c) Lago batches of 1,000
+(a) ceiling: chDB in-process INSERTs the NDJSON file's rows through the same write path as the
+    API (events_input -> views -> events), and, for reference, the file as typed JSONEachRow
+    into a plain table; (b) bulk NDJSON through the API; (c) Lago batches of 1,000
     events; (d) single-event POSTs from 64 concurrent keep-alive clients. Prints events/s,
     p50/p99 request latency, the ingest processes' peak RSS and the ratios to (a).
 Targets (2 cores): bulk >= 70% of the ceiling; batch >= 150k events/s; single >= 15k events/s
@@ -24,12 +24,14 @@ import threading
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import chdb
 import httpx
 import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from ingestion.writer import INPUT_TABLE, RequestStamp, tsv_rows_from_chunks  # noqa: E402
 from meterhouse.orgs import create_organization  # noqa: E402
 from tests.conftest import start_embedded_server  # noqa: E402
 from tests.support.processes import ServiceProcess, free_port, meterhouse_command  # noqa: E402
@@ -42,7 +44,7 @@ NARROW_SCHEMA = (
     "transaction_id String, external_subscription_id String, code String, "
     "timestamp DateTime64(3, 'UTC'), properties Map(String, String)"
 )
-NARROW_SCHEMA_LITERAL = NARROW_SCHEMA.replace("'", "\\'")  # inside a quoted SQL string
+CHUNK_BYTES = 1 << 20
 
 
 def write_ndjson(path: Path, events: int, prefix: str) -> int:
@@ -78,7 +80,17 @@ def lago_events(events: int, prefix: str) -> list[dict[str, object]]:
 
 
 def engine_ceiling(ndjson: Path, events: int) -> dict[str, float]:
-    """chDB in-process, no HTTP, no Python per event: the most the engine does on this box."""
+    """chDB in-process, no HTTP, no Python per event: the most the engine does on this box.
+
+    The engine receives exactly the rows the API sends for this file (prepared before the
+    clock starts), streamed as the server streams them; for reference, the same file as typed
+    JSONEachRow into a plain table.
+    """
+    data = ndjson.read_bytes()
+    chunks = [data[i : i + CHUNK_BYTES] for i in range(0, len(data), CHUNK_BYTES)]
+    now_us = time.time_ns() // 1000
+    stamp = RequestStamp(uuid.uuid4(), uuid.uuid4(), now_us, now_us // 1000 + 86_400_000, 65_536)
+    rows = list(tsv_rows_from_chunks(stamp, chunks))
     with tempfile.TemporaryDirectory(prefix="mh-bench-chdb-") as scratch:
         conn = chdb.connect(scratch)
         conn.query(f"CREATE DATABASE {DATABASE} ENGINE = Atomic")
@@ -89,23 +101,23 @@ def engine_ceiling(ndjson: Path, events: int) -> dict[str, float]:
             f"CREATE TABLE {DATABASE}.narrow ({NARROW_SCHEMA}) ENGINE = MergeTree "
             "ORDER BY (external_subscription_id, code, timestamp)"
         )
-        started = time.perf_counter()
-        conn.query(
-            f"INSERT INTO {DATABASE}.events_input SELECT generateUUIDv4(), generateUUIDv4(), "
-            "now64(6), now64(3) + INTERVAL 1 DAY, 65536, line "
-            f"FROM file('{ndjson}', LineAsString, 'line String')"
+        same_path = timed_insert(
+            conn, f"INSERT INTO {DATABASE}.{INPUT_TABLE}", "TabSeparated", rows
         )
-        same_path = time.perf_counter() - started
         stored = int(conn.query(f"SELECT count() FROM {DATABASE}.events", "CSV").bytes())
-        started = time.perf_counter()
-        conn.query(
-            f"INSERT INTO {DATABASE}.narrow SELECT * "
-            f"FROM file('{ndjson}', JSONEachRow, '{NARROW_SCHEMA_LITERAL}')"
-        )
-        narrow = time.perf_counter() - started
+        narrow = timed_insert(conn, f"INSERT INTO {DATABASE}.narrow", "JSONEachRow", chunks)
         conn.close()
     assert stored == events, f"ceiling stored {stored} of {events} events"
     return {"same_path": events / same_path, "narrow_jsoneachrow": events / narrow}
+
+
+def timed_insert(conn: Any, sql: str, fmt: str, chunks: list[bytes]) -> float:
+    started = time.perf_counter()
+    inserter = conn.send_insert(sql, fmt)
+    for chunk in chunks:
+        inserter.append(chunk)
+    inserter.finish()
+    return time.perf_counter() - started
 
 
 class RssSampler:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 import uuid
-from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 from fastapi import Response
 
+from ingestion.timetext import iso_text
 from ingestion.validation import EventError, ValidEvent
 
 # Namespace of the deterministic event ids (lago_id): UUIDv5 over the dedup key, so a retried
@@ -23,27 +24,27 @@ class JSONBody(Response):
         return orjson.dumps(content)
 
 
-def iso_ms(millis: int) -> str:
-    moment = datetime.fromtimestamp(millis // 1000, UTC)
-    return f"{moment:%Y-%m-%dT%H:%M:%S}.{millis % 1000:03d}Z"
-
-
-def event_id(organization_id: uuid.UUID, event: ValidEvent) -> uuid.UUID:
+def event_id(organization_id: uuid.UUID, event: ValidEvent) -> str:
+    """uuid5(EVENT_ID_NAMESPACE, "org/subscription/transaction"), without building UUID objects."""
     natural_key = f"{organization_id}/{event.external_subscription_id}/{event.transaction_id}"
-    return uuid.uuid5(EVENT_ID_NAMESPACE, natural_key)
+    digest = bytearray(hashlib.sha1(EVENT_ID_NAMESPACE.bytes + natural_key.encode()).digest()[:16])
+    digest[6] = (digest[6] & 0x0F) | 0x50  # version 5
+    digest[8] = (digest[8] & 0x3F) | 0x80  # RFC 4122 variant
+    hex_ = digest.hex()
+    return f"{hex_[:8]}-{hex_[8:12]}-{hex_[12:16]}-{hex_[16:20]}-{hex_[20:]}"
 
 
 def lago_event(organization_id: uuid.UUID, event: ValidEvent, created_at: str) -> dict[str, Any]:
     """One event as Lago's API returns it."""
     return {
-        "lago_id": str(event_id(organization_id, event)),
+        "lago_id": event_id(organization_id, event),
         "transaction_id": event.transaction_id,
         "lago_customer_id": None,
         "lago_subscription_id": None,
         "external_customer_id": event.external_customer_id,
         "external_subscription_id": event.external_subscription_id,
         "code": event.code,
-        "timestamp": iso_ms(event.timestamp_ms),
+        "timestamp": iso_text(event.timestamp_ms),
         "precise_total_amount_cents": event.precise_total_amount_cents,
         "properties": event.properties,
         "created_at": created_at,

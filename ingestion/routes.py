@@ -26,6 +26,7 @@ from ingestion import bulk, responses
 from ingestion.dependencies import CurrentOrganization, IngestError, IngestRoute, State, unavailable
 from ingestion.group_commit import WarehouseUnavailable
 from ingestion.state import IngestState
+from ingestion.timetext import iso_text
 from ingestion.validation import (
     CLOUDEVENT_FIELD_NAMES,
     EventError,
@@ -102,7 +103,7 @@ async def commit(
         key = (organization.organization_id, event.external_subscription_id, event.transaction_id)
         if state.recent_keys.seen_before(key):
             state.metrics.duplicates += 1
-    return responses.iso_ms(stamp.now_ms)
+    return iso_text(stamp.now_ms)
 
 
 def now_ms() -> int:
@@ -212,7 +213,7 @@ async def create_events_bulk(
             errors = [EventError(-1, "event", "rejected_by_warehouse")]
         return responses.validation_error(errors, batch=True, accepted=0, rejected=raw)
     state.metrics.accepted["bulk"] += lines
-    return responses.JSONBody({"accepted": lines, "created_at": responses.iso_ms(stamp.now_ms)})
+    return responses.JSONBody({"accepted": lines, "created_at": iso_text(stamp.now_ms)})
 
 
 @router.get("/health", response_model=None)

@@ -26,6 +26,7 @@ from typing import Any
 import orjson
 from clickhouse_connect.driver.client import Client
 
+from ingestion.timetext import datetime_text
 from ingestion.validation import ValidEvent
 from warehouse.client import get_client
 from warehouse.settings import Settings
@@ -94,12 +95,6 @@ def tsv_escape(text: bytes) -> bytes:
     return text
 
 
-def datetime_text(millis: int) -> str:
-    # Spelled out: the engine would read a short unix time such as "100.500" as a date.
-    moment = datetime.fromtimestamp(millis // 1000, UTC)
-    return f"{moment:%Y-%m-%d %H:%M:%S}.{millis % 1000:03d}"
-
-
 def number_text(value: float) -> str:
     """A float as the engine prints JSON numbers (JavaScript's rules): 1e21, 0.000001, 1e-7."""
     if value == 0:
@@ -123,6 +118,8 @@ def property_text(value: Any) -> str:
     """
     if isinstance(value, str):
         return value
+    if type(value) is int:  # the common case after strings (bool is a subclass: excluded)
+        return str(value)
     if value is None:
         return ""
     return json_text(value)
@@ -167,6 +164,7 @@ def event_rows(stamp: RequestStamp, events: Iterable[ValidEvent]) -> bytes:
                 "external_customer_id": event.external_customer_id or "",
                 "transaction_id": event.transaction_id,
                 "code": event.code,
+                # Spelled out: the engine would read a short unix time ("100.500") as a date.
                 "timestamp": datetime_text(event.timestamp_ms),
                 "properties": {k: property_text(v) for k, v in event.properties.items()},
                 "precise_total_amount_cents": event.precise_total_amount_cents,
