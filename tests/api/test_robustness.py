@@ -201,6 +201,39 @@ def test_random_bodies_never_get_a_server_error(
         assert raw.status_code == 400 and raw.json()["code"] == "bad_request"
 
 
+# Update routes and the seeded record each one changes ({wallet} is the seeded wallet's id).
+UPDATE_ENDPOINTS = {
+    "billable_metrics": "/api/v1/billable_metrics/m",
+    "plans": "/api/v1/plans/p",
+    "subscriptions": "/api/v1/subscriptions/s",
+    "taxes": "/api/v1/taxes/t",
+    "coupons": "/api/v1/coupons/k",
+    "wallets": "/api/v1/wallets/{wallet}",
+}
+
+
+@pytest.mark.parametrize("resource", sorted(UPDATE_ENDPOINTS))
+def test_random_updates_never_get_a_server_error(
+    tenant: Tenant, api_url: str, resource: str
+) -> None:
+    root, fields = CREATE_ENDPOINTS[resource]
+    headers = {"Authorization": f"Bearer {tenant.api_key}"}
+    with httpx.Client(base_url=api_url, headers=headers, timeout=30) as http:
+        known = seed_catalog(http)
+        http.post("/api/v1/taxes", json={"tax": {"name": "t", "code": "t", "rate": 1}})
+        subscription = {"external_customer_id": "c", "plan_code": "p", "external_id": "s"}
+        http.post("/api/v1/subscriptions", json={"subscription": subscription})
+        path = UPDATE_ENDPOINTS[resource].format(wallet=known[-1])
+
+        @settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck))
+        @given(body=envelopes(root, fields, known))
+        def put(body: Any) -> None:
+            response = http.put(path, json=body)
+            assert response.status_code < 500, (body, response.text)
+
+        put()
+
+
 def test_concurrent_creates_keep_codes_unique(tenant: Tenant, api_url: str) -> None:
     headers = {"Authorization": f"Bearer {tenant.api_key}"}
     body = {"tax": {"name": "VAT", "code": "race", "rate": 20}}
