@@ -4,6 +4,7 @@ the actions here go through the same code (refresh and finalize re-run the billi
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from decimal import Decimal
 from typing import Annotated, Any
 
 from fastapi import APIRouter, BackgroundTasks, Depends, Request
@@ -12,10 +13,17 @@ from fastapi.responses import Response
 from api.deps import CurrentCaller, Store
 from api.errors import ApiError, NotFound
 from api.pagination import Page
-from api.schemas.invoices import InvoiceUpdateEnvelope, pdf_document, present_invoice
+from api.schemas.invoices import (
+    InvoiceUpdateEnvelope,
+    OneOffInvoiceEnvelope,
+    pdf_document,
+    present_invoice,
+)
 from api.storage.invoices import InvoiceFilters, InvoiceRecords, Row
+from api.storage.lookups import find_by, rows_by_codes, taxes_by_id
 from orchestration.invoices.billing import bill_day
 from orchestration.invoices.notifications import invoice_events
+from orchestration.invoices.one_off import AddOnLine, create_one_off_invoice
 from orchestration.invoices.payments import push_day
 from orchestration.invoices.pdf import render_invoice_pdf
 from orchestration.invoices.updates import update_invoices
@@ -112,6 +120,52 @@ def list_invoices(
         ],
         "meta": page.meta(total),
     }
+
+
+@router.post("")
+def create_one_off(
+    envelope: OneOffInvoiceEnvelope,
+    store: Store,
+    records: Records,
+    caller: CurrentCaller,
+    settings: AppSettings,
+    background: BackgroundTasks,
+) -> dict[str, Any]:
+    """A one-off invoice for add-ons, finalized at once."""
+    body = envelope.invoice
+    org = caller.organization_id
+    customer = find_by(store, "customers", org, "external_id", body.external_customer_id,
+                       resource="customer")  # fmt: skip
+    add_ons = rows_by_codes(store, "add_ons", org, [fee.add_on_code for fee in body.fees])
+    if any(fee.add_on_code not in add_ons for fee in body.fees):
+        raise NotFound("add_on")
+    currency = (
+        body.currency
+        or customer["currency"]
+        or add_ons[body.fees[0].add_on_code]["amount_currency"]
+    )
+    lines = []
+    for fee in body.fees:
+        add_on = add_ons[fee.add_on_code]
+        codes = fee.tax_codes
+        if codes is None:
+            codes = _tax_codes(store, caller, add_on) or _tax_codes(store, caller, customer)
+        if codes and len(rows_by_codes(store, "taxes", org, codes)) != len(set(codes)):
+            raise NotFound("tax")
+        unit = fee.unit_amount_cents
+        name = fee.invoice_display_name or add_on["invoice_display_name"] or add_on["name"]
+        unit_amount = Decimal(add_on["amount_cents"]) if unit is None else unit
+        lines.append(AddOnLine(add_on["id"], name, fee.units, unit_amount, tuple(codes)))
+    record = create_one_off_invoice(
+        records.client, org, customer["id"], customer["external_id"], currency, lines
+    )
+    row = _invoice(records, caller, str(record.id))
+    notify_later(background, settings, records, invoice_events(records, org, [row]))
+    return _full(records, caller, row)
+
+
+def _tax_codes(store: Store, caller: CurrentCaller, row: Row) -> list[str]:
+    return sorted(tax["code"] for tax in taxes_by_id(store, caller.organization_id, [row]).values())
 
 
 @router.get("/{invoice_id}")

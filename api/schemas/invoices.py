@@ -31,6 +31,24 @@ class InvoiceUpdateEnvelope(Body):
     invoice: InvoiceUpdate
 
 
+class OneOffFeeInput(Body):
+    add_on_code: str
+    units: Decimal = Field(default=Decimal(1), gt=0, le=Decimal(10**9))
+    unit_amount_cents: Decimal | None = Field(default=None, ge=0, le=Decimal(10**12))
+    invoice_display_name: str | None = None
+    tax_codes: list[str] | None = None
+
+
+class OneOffInvoiceInput(Body):
+    external_customer_id: str
+    currency: str | None = None
+    fees: list[OneOffFeeInput] = Field(min_length=1, max_length=500)
+
+
+class OneOffInvoiceEnvelope(Body):
+    invoice: OneOffInvoiceInput
+
+
 class CreditNoteItemInput(Body):
     fee_id: str
     amount_cents: Cents

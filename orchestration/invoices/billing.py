@@ -10,6 +10,7 @@ Order of writes, chosen so a crash anywhere leaves nothing a retry does not comp
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from uuid import UUID
@@ -61,21 +62,33 @@ def bill_day(
         return result
     context = reader.context(day)
     records = build_invoices(fees, context)
-    writer = InvoiceWriter(client, now)
-    writer.write_drafts(records)
     finalizable = [
         r
         for r in records
         if (finalize_due and r.grace_period_ends_on <= now.date()) or r.id in finalize_ids
     ]
-    numbered = assign_numbers(finalizable, context)
-    writer.write_ledgers(numbered)
-    writer.write_numbers(numbered)
-    writer.write_finalized(numbered)
+    numbered = write_invoices(client, now, records, finalizable, context)
     result.drafts = len(records) - len(numbered)
     result.finalized = len(numbered)
     result.invoice_ids = [record.id for record in records]
     return result
+
+
+def write_invoices(
+    client: Client,
+    now: datetime,
+    records: list[InvoiceRecord],
+    finalizable: list[InvoiceRecord],
+    context: DayContext,
+) -> list[InvoiceRecord]:
+    """Drafts, then ledgers and numbers, then the finalized rows; the numbered invoices."""
+    writer = InvoiceWriter(client, now)
+    writer.write_drafts(records)
+    numbered = assign_numbers(finalizable, context)
+    writer.write_ledgers(numbered)
+    writer.write_numbers(numbered)
+    writer.write_finalized(numbered)
+    return numbered
 
 
 def invoice_grouping(fee: Fee) -> str:
@@ -85,19 +98,24 @@ def invoice_grouping(fee: Fee) -> str:
     return ""
 
 
-def build_invoices(fees: list[Fee], context: DayContext) -> list[InvoiceRecord]:
+def build_invoices(
+    fees: list[Fee],
+    context: DayContext,
+    grouping: Callable[[Fee], str] = invoice_grouping,
+    invoice_type: str = "subscription",
+) -> list[InvoiceRecord]:
     groups: dict[tuple[UUID, UUID, str, str], list[Fee]] = defaultdict(list)
     for fee in fees:
-        key = (fee.organization_id, fee.customer_id, fee.currency, invoice_grouping(fee))
+        key = (fee.organization_id, fee.customer_id, fee.currency, grouping(fee))
         groups[key].append(fee)
     records = []
-    for (organization_id, customer_id, currency, grouping), group in sorted(
+    for (organization_id, customer_id, currency, group_key), group in sorted(
         groups.items(), key=lambda item: tuple(str(part) for part in item[0])
     ):
         customer = context.customers.get((organization_id, customer_id))
         if customer is None:
             continue  # a fee of a deleted customer: nothing to address an invoice to
-        invoice_id = _invoice_id(group[0], currency, grouping, context)
+        invoice_id = _invoice_id(group[0], currency, group_key, context)
         computation = compute_invoice(
             currency,
             [_fee_input(fee, context) for fee in group],
@@ -118,7 +136,7 @@ def build_invoices(fees: list[Fee], context: DayContext) -> list[InvoiceRecord]:
             ],
         )
         _carry_balances((organization_id, customer_id), computation, context)
-        records.append(_record(invoice_id, customer, group, computation))
+        records.append(_record(invoice_id, customer, group, computation, group_key, invoice_type))
     return records
 
 
@@ -190,7 +208,12 @@ def _carry_balances(key: CustomerKey, invoice: InvoiceComputation, context: DayC
 
 
 def _record(
-    invoice_id: UUID, customer: CustomerBilling, fees: list[Fee], computation: InvoiceComputation
+    invoice_id: UUID,
+    customer: CustomerBilling,
+    fees: list[Fee],
+    computation: InvoiceComputation,
+    grouping_key: str,
+    invoice_type: str,
 ) -> InvoiceRecord:
     day = fees[0].billing_date
     fees_version = content_version(
@@ -210,7 +233,8 @@ def _record(
         computation=computation,
         fees_version=fees_version,
         billing_date=day,
-        grouping_key=invoice_grouping(fees[0]),
+        grouping_key=grouping_key,
+        invoice_type=invoice_type,
         currency=fees[0].currency,
         timezone=fees[0].timezone,
         issuing_date=day,

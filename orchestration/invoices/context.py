@@ -120,9 +120,14 @@ class DayContext:
 class DayReader:
     """The queries of one billing day. ``fees_table`` is the rating mart (``fct_fees``)."""
 
-    def __init__(self, client: Client, fees_table: str = "fct_fees") -> None:
+    def __init__(
+        self, client: Client, fees_table: str = "fct_fees", customers_sql: str | None = None
+    ) -> None:
+        """``customers_sql`` (columns organization_id, customer_id) replaces the day's customers,
+        for invoices that do not come from the rating mart (one-off invoices)."""
         self.client = client
         self.fees_table = fees_table
+        self.customers = customers_sql or self.DAY_CUSTOMERS
 
     def _rows(self, sql: str, day: date) -> list[dict[str, Any]]:
         sql = sql.replace("{fees}", self.fees_table).replace("{day}", _day_literal(day))
@@ -183,7 +188,7 @@ class DayReader:
             FROM customers AS c FINAL
             INNER JOIN (SELECT * FROM organizations FINAL) AS o
                 ON o.organization_id = c.organization_id
-            WHERE (c.organization_id, c.id) IN ({self.DAY_CUSTOMERS})
+            WHERE (c.organization_id, c.id) IN ({self.customers})
             """,
             day,
         )
@@ -193,9 +198,9 @@ class DayReader:
 
     def _taxes(self, day: date, context: DayContext) -> None:
         rows = self._rows(
-            """
+            f"""
             SELECT organization_id, code, name, rate FROM taxes FINAL
-            WHERE organization_id IN (SELECT organization_id FROM {fees} WHERE billing_date = {day})
+            WHERE organization_id IN (SELECT organization_id FROM ({self.customers}))
             """,
             day,
         )
@@ -230,7 +235,7 @@ class DayReader:
                 GROUP BY organization_id, applied_coupon_id
             ) AS used
                 ON used.organization_id = ac.organization_id AND used.applied_coupon_id = ac.id
-            WHERE (ac.organization_id, ac.customer_id) IN ({self.DAY_CUSTOMERS})
+            WHERE (ac.organization_id, ac.customer_id) IN ({self.customers})
               AND ac.status = 'active' AND toDate(ac.created_at) <= {{day}}
             """,
             day,
@@ -261,7 +266,7 @@ class DayReader:
                       NOT IN ({self.DRAFT_INVOICES})
                 GROUP BY organization_id, wallet_id
             ) AS t ON t.organization_id = w.organization_id AND t.wallet_id = w.id
-            WHERE (w.organization_id, w.customer_id) IN ({self.DAY_CUSTOMERS})
+            WHERE (w.organization_id, w.customer_id) IN ({self.customers})
               AND w.status = 'active' AND toDate(w.created_at) <= {{day}}
             """,
             day,
@@ -294,7 +299,7 @@ class DayReader:
                 WHERE invoice_id NOT IN ({self.DRAFT_INVOICES})
                 GROUP BY organization_id, credit_note_id
             ) AS u ON u.organization_id = n.organization_id AND u.credit_note_id = n.id
-            WHERE (n.organization_id, n.customer_id) IN ({self.DAY_CUSTOMERS})
+            WHERE (n.organization_id, n.customer_id) IN ({self.customers})
               AND ifNull(n.credit_status, '') = 'available' AND remaining_cents > 0
             """,
             day,
@@ -323,9 +328,9 @@ class DayReader:
         )
         context.numbers = {row["invoice_id"]: (row["sequential_id"], row["number"]) for row in rows}
         rows = self._rows(
-            """
+            f"""
             SELECT organization_id, scope, max(sequential_id) AS last FROM invoice_numbers FINAL
-            WHERE organization_id IN (SELECT organization_id FROM {fees} WHERE billing_date = {day})
+            WHERE organization_id IN (SELECT organization_id FROM ({self.customers}))
             GROUP BY organization_id, scope
             """,
             day,

@@ -21,8 +21,9 @@ import pytest
 from clickhouse_connect.driver.client import Client
 from lago_python_client.client import Client as LagoClient
 from lago_python_client.exceptions import LagoApiError
+from lago_python_client.models.add_on import AddOn
 from lago_python_client.models.credit_note import CreditNote
-from lago_python_client.models.invoice import Invoice
+from lago_python_client.models.invoice import Invoice, OneOffInvoice
 
 from meterhouse.orgs import create_organization
 from orchestration.invoices.billing import bill_day
@@ -203,3 +204,30 @@ def test_stripe_webhooks_update_payment_status(billing: Billing) -> None:
         headers={"Stripe-Signature": "t=1,v1=00"},
     )
     assert forged.status_code == 400 and forged.json()["code"] == "invalid_signature"
+
+
+def test_one_off_invoice_for_add_ons(billing: Billing) -> None:
+    billing.catalog.customer("one-off-co")
+    billing.lago.add_ons.create(
+        AddOn.parse_obj(
+            {"name": "Setup", "code": "setup", "amount_cents": 1_500, "amount_currency": "EUR"}
+        )
+    )
+    created = billing.lago.invoices.create(
+        OneOffInvoice.parse_obj(
+            {
+                "external_customer_id": "one-off-co",
+                "currency": "EUR",
+                "fees": [{"add_on_code": "setup", "units": 3, "tax_codes": ["vat"]}],
+            }
+        )
+    )
+    assert created.invoice_type == "one_off" and created.status == "finalized"
+    assert (created.fees_amount_cents, created.total_amount_cents) == (4_500, 5_400)
+    assert created.fees.__root__[0].units == "3.0"
+    unknown = httpx.post(
+        f"{billing.url}/api/v1/invoices",
+        json={"invoice": {"external_customer_id": "one-off-co", "fees": [{"add_on_code": "nope"}]}},
+        headers={"Authorization": f"Bearer {billing.api_key}"},
+    )
+    assert unknown.status_code == 404 and unknown.json()["code"] == "add_on_not_found"
