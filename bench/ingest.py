@@ -213,6 +213,41 @@ def run_posts(
     return time.perf_counter() - started, latencies
 
 
+def flush_totals(url: str) -> tuple[float, float, float]:
+    """(flushes, events flushed, seconds flushing) summed over the workers that answered.
+
+    /metrics reaches one worker per request; a few requests cover both workers of the default.
+    """
+    seen: dict[str, tuple[float, float, float]] = {}
+    for _ in range(8):
+        figures: dict[str, float] = {}
+        pid = ""
+        for line in httpx.get(f"{url}/metrics").text.splitlines():
+            if line.startswith(
+                ("meterhouse_ingest_flush_events_", "meterhouse_ingest_flush_seconds_")
+            ):
+                name, value = line.rsplit(" ", 1)
+                figures[name.split("{")[0]] = float(value)
+                pid = name.split('pid="')[1].split('"')[0]
+        seen[pid] = (
+            figures.get("meterhouse_ingest_flush_events_count", 0.0),
+            figures.get("meterhouse_ingest_flush_events_sum", 0.0),
+            figures.get("meterhouse_ingest_flush_seconds_sum", 0.0),
+        )
+    flushes, events, seconds = (sum(values) for values in zip(*seen.values(), strict=True))
+    return flushes, events, seconds
+
+
+def flush_report(before: tuple[float, float, float], after: tuple[float, float, float]) -> str:
+    flushes, events, seconds = (b - a for a, b in zip(before, after, strict=True))
+    if not flushes:
+        return "no flush seen"
+    return (
+        f"{flushes:,.0f} flushes of {events / flushes:,.0f} events on average, "
+        f"{seconds / flushes * 1000:.1f} ms each"
+    )
+
+
 def percentile_ms(latencies: list[float], q: int) -> float:
     return statistics.quantiles(latencies, n=100)[q - 1] * 1000 if len(latencies) > 1 else 0.0
 
@@ -296,23 +331,27 @@ def report_phases(
         orjson.dumps({"events": events[i : i + args.batch_size]})
         for i in range(0, len(events), args.batch_size)
     ]
+    before = flush_totals(url)
     elapsed, latencies = run_posts(url, "/api/v1/events/batch", api_key, bodies, args.batch_clients)
+    flushes = flush_report(before, flush_totals(url))
     batch_rate = args.batch_events / elapsed
     print(
         f"(c) batch JSON ({args.batch_size}/request, {args.batch_clients} clients): "
         f"{batch_rate:,.0f} events/s, p50 {percentile_ms(latencies, 50):.1f} ms, "
-        f"p99 {percentile_ms(latencies, 99):.1f} ms, {batch_rate / ceiling:.0%} of (a)"
+        f"p99 {percentile_ms(latencies, 99):.1f} ms, {batch_rate / ceiling:.0%} of (a); {flushes}"
     )
 
     singles = [
         orjson.dumps({"event": event}) for event in lago_events(args.single_events, "single")
     ]
+    before = flush_totals(url)
     elapsed, latencies = run_posts(url, "/api/v1/events", api_key, singles, args.single_clients)
+    flushes = flush_report(before, flush_totals(url))
     single_rate = args.single_events / elapsed
     print(
         f"(d) single events ({args.single_clients} keep-alive clients): "
         f"{single_rate:,.0f} events/s, p50 {percentile_ms(latencies, 50):.1f} ms, "
-        f"p99 {percentile_ms(latencies, 99):.1f} ms, {single_rate / ceiling:.0%} of (a)"
+        f"p99 {percentile_ms(latencies, 99):.1f} ms, {single_rate / ceiling:.0%} of (a); {flushes}"
     )
 
 

@@ -27,7 +27,7 @@ def test_bulk_ndjson_is_stored(ingest: IngestService, admin_client: Client, enco
     sub = unique_subscription()
     body = ndjson(sub, 2_000)
     # Blank lines and a last line without a newline are fine.
-    body = body.replace(b"\n", b"\n\n", 1).rstrip(b"\n")
+    body = body.replace(b"\n", b"\n\n\n", 1).replace(b"\n", b"\n\n", 7).rstrip(b"\n")
     compressed = {
         "identity": lambda b: b,
         "gzip": gzip.compress,
