@@ -248,26 +248,36 @@
             c.tax_ids as charge_tax_ids,
             c.charge_model as charge_model,
             r.events_count as events_count,
-            {{ round_units(
-                "if(c.aggregation_type = 'weighted_sum_agg', "
-                ~ weighted_sum_units('r.event_values', 'r.event_times', 'r.period_to', 'r.full_days')
-                ~ ", r.raw_units)",
-                'c.rounding_function', 'c.rounding_precision') }} as units,
-            units as full_units,
+            if(c.aggregation_type = 'weighted_sum_agg',
+               {{ weighted_sum_units('r.event_values', 'r.event_times', 'r.period_to', 'r.full_days') }},
+               r.raw_units) as measured_units,
+            c.rounding_function as rounding_function,
+            c.rounding_precision as rounding_precision,
             r.precise_total_amount_cents as precise_total_amount_cents,
             r.event_values as event_values,
             r.running_totals as running_totals,
             {{ bucket_price_columns('is_default_bucket', 'c', 'f') }}
-            {{ charge_amount() }} as amount
+            r.event_times as event_times
         from rated_buckets as r
         inner join charges as c on c.organization_id = r.organization_id and c.charge_id = r.bucket_charge_id
         left join {{ ref('stg_charge_filters') }} as f
             on f.organization_id = r.organization_id and f.charge_filter_id = r.bucket_filter_id
+    ),
+    -- Units, then amounts, each at its own query level: the price expressions refer to `units`
+    -- many times, and an alias would be expanded at every reference.
+    rounded as (
+        select *, {{ round_units('measured_units', 'rounding_function', 'rounding_precision') }} as units
+        from priced
+    ),
+    amounts as (
+        select *, units as full_units, {{ charge_amount() }} as amount
+        from rounded
     )
     select
-        * except (event_values, running_totals, event_times),
+        * except (event_values, running_totals, event_times, measured_units, rounding_function,
+                  rounding_precision, full_units),
         if(units = 0, toDecimal128(0, 12), {{ money_div('amount', 'units') }}) as precise_unit_amount
-    from priced
+    from amounts
 {%- endmacro %}
 
 
@@ -332,19 +342,16 @@
             c.tax_ids as charge_tax_ids,
             c.charge_model as charge_model,
             r.transaction_id as source_transaction_id,
-            {{ round_units('r.units_after', 'c.rounding_function', 'c.rounding_precision') }} as units_after,
-            {{ round_units('r.peak_before', 'c.rounding_function', 'c.rounding_precision') }} as units_before,
+            r.units_after as measured_after,
+            r.peak_before as measured_before,
+            c.rounding_function as rounding_function,
+            c.rounding_precision as rounding_precision,
             r.values_after as values_after,
             arrayPopBack(r.values_after) as values_before,
-            r.position as position,
             r.precise_after as precise_after,
             r.precise_after - ifNull(r.precise_total_amount_cents, toDecimal128(0, 12)) as precise_before,
             {{ bucket_price_columns('is_default_bucket', 'c', 'f') }}
-            {{ charge_amount('units_after', 'units_after', 'position', 'values_after', 'arrayCumSum(values_after)', 'precise_after') }}
-                as cost_after,
-            if(units_before = 0, toDecimal128(0, 12),
-               {{ charge_amount('units_before', 'units_before', 'position - 1', 'values_before', 'arrayCumSum(values_before)', 'precise_before') }})
-                as cost_before
+            r.position as position
         from running as r
         inner join {{ periods }} as p
             on p.organization_id = r.organization_id
@@ -353,12 +360,31 @@
         inner join charges as c on c.organization_id = r.organization_id and c.charge_id = r.charge_id
         left join {{ ref('stg_charge_filters') }} as f
             on f.organization_id = r.organization_id and f.charge_filter_id = r.charge_filter_id
+    ),
+    -- Units, then costs, each at its own query level (see charge_fees).
+    rounded as (
+        select
+            *,
+            {{ round_units('measured_after', 'rounding_function', 'rounding_precision') }} as units_after,
+            {{ round_units('measured_before', 'rounding_function', 'rounding_precision') }} as units_before
+        from priced
+    ),
+    costs as (
+        select
+            *,
+            {{ charge_amount('units_after', 'units_after', 'position', 'values_after', 'arrayCumSum(values_after)', 'precise_after') }}
+                as cost_after,
+            if(units_before = 0, toDecimal128(0, 12),
+               {{ charge_amount('units_before', 'units_before', 'position - 1', 'values_before', 'arrayCumSum(values_before)', 'precise_before') }})
+                as cost_before
+        from rounded
     )
     select
-        * except (values_after, values_before, cost_after, cost_before, precise_after, precise_before),
+        * except (values_after, values_before, cost_after, cost_before, precise_after, precise_before,
+                  measured_after, measured_before, rounding_function, rounding_precision, position),
         toUInt64(1) as events_count,
         greatest(units_after - units_before, toDecimal128(0, 12)) as units,
         greatest(cost_after - cost_before, toDecimal128(0, 12)) as amount,
         if(units <= 0, toDecimal128(0, 12), {{ money_div('amount', 'units') }}) as precise_unit_amount
-    from priced
+    from costs
 {%- endmacro %}
