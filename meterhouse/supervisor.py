@@ -19,7 +19,7 @@ import sys
 import threading
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import IO, Annotated
@@ -59,6 +59,7 @@ class Service:
     port: int | None  # checked free before anything starts; None for one-shot steps
     one_shot: bool = False  # a step that runs to completion (migrate, dbt docs generate)
     credentials: str = ""
+    env: Mapping[str, str] = field(default_factory=dict)  # on top of the supervisor's
 
 
 @dataclass
@@ -128,14 +129,25 @@ def _http(port: int, path: str = "") -> str:
     return f"http://127.0.0.1:{port}{path}"
 
 
-def localstripe_command(port: int) -> list[str]:
-    """localstripe bound to 127.0.0.1 (it binds every interface by default), state in memory."""
-    program = (
-        "import sys; from aiohttp import web; from localstripe import resources, server; "
-        "resources.Store.dump_to_disk = lambda self: None; "
-        "web.run_app(server.app, host='127.0.0.1', port=int(sys.argv[1]), access_log=None)"
-    )
-    return [sys.executable, "-c", program, str(port)]
+def localstripe_service(port: int) -> Service:
+    """localstripe bound to 127.0.0.1 (it binds every interface by default), state in memory.
+
+    Plain localstripe lacks one-off invoices, finalize and idempotency keys, which the Stripe
+    provider uses; the invoicing tests' harness adds them, so it is preferred when present.
+    """
+    url = _http(port)
+    if (REPO_ROOT / "tests" / "invoicing" / "localstripe_harness.py").exists():
+        command = [sys.executable, "-m", "tests.invoicing.localstripe_harness", "--port", str(port)]
+        env = {"PYTHONPATH": str(REPO_ROOT)}
+    else:
+        program = (
+            "import sys; from aiohttp import web; from localstripe import resources, server; "
+            "resources.Store.dump_to_disk = lambda self: None; "
+            "web.run_app(server.app, host='127.0.0.1', port=int(sys.argv[1]), access_log=None)"
+        )
+        command, env = [sys.executable, "-c", program, str(port)], {}
+    health = _http(port, "/v1/customers")
+    return Service("localstripe", command, health, url, port, credentials=LOCALSTRIPE_KEY, env=env)
 
 
 def docs_services(settings: Settings, names: set[str]) -> list[Service]:
@@ -210,13 +222,7 @@ def services(
         )
     )
     if with_localstripe:
-        port = settings.localstripe_port
-        table.append(
-            Service(
-                "localstripe", localstripe_command(port), _http(port, "/v1/customers"),
-                _http(port), port, credentials=LOCALSTRIPE_KEY,
-            )
-        )  # fmt: skip
+        table.append(localstripe_service(settings.localstripe_port))
     if "orchestration" in names:
         port = settings.dagster_port
         command = meterhouse("orchestration", "serve", "--port", str(port))
@@ -265,7 +271,7 @@ class Supervisor:
         self.say(service.name, f"starting: {' '.join(service.command)}", color)
         process = subprocess.Popen(
             service.command,
-            env=self.env,
+            env={**self.env, **service.env},
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,

@@ -374,6 +374,10 @@ def customer_payload(customer: DemoCustomer, rng: random.Random) -> dict[str, An
         "country": country,
         "tax_codes": [tax_code] if tax_code else [],
         "net_payment_term": rng.choice((0, 15, 30)),
+        # Most pay by card through Stripe (localstripe locally); the rest are invoiced manually.
+        "billing_configuration": (
+            {"payment_provider": "stripe", "sync_with_provider": True} if rng.random() < 0.8 else {}
+        ),
         "metadata": [
             {
                 "key": "segment",
