@@ -1,0 +1,66 @@
+"""The group-commit buffer against a warehouse that accepts connections and never answers."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from ingestion.group_commit import BufferFull, GroupCommitBuffer, WarehouseUnavailable
+from ingestion.metrics import IngestMetrics
+from ingestion.validation import ValidEvent
+from ingestion.writer import EventWriter, RequestStamp
+from warehouse.settings import Settings
+
+
+@pytest.fixture
+def silent_warehouse() -> Iterator[str]:
+    """A listening socket that never accepts: connections hang like an overloaded server."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(64)
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+
+
+def events(count: int) -> list[ValidEvent]:
+    return [
+        ValidEvent(b"{}", f"t{i}", "sub", None, "c", 1_700_000_000_000, {}, None)
+        for i in range(count)
+    ]
+
+
+def stamp() -> RequestStamp:
+    now_us = time.time_ns() // 1000
+    return RequestStamp(uuid.uuid4(), uuid.uuid4(), now_us, now_us // 1000, 1024)
+
+
+def test_full_buffer_refuses_at_once_and_waiting_requests_fail_without_ack(
+    silent_warehouse: str,
+) -> None:
+    settings = Settings(warehouse_url=silent_warehouse, ingest_insert_timeout_s=2.0)
+
+    async def scenario() -> None:
+        metrics = IngestMetrics()
+        buffer = GroupCommitBuffer(
+            EventWriter(settings), metrics, flush_interval_s=0.001, flush_max_events=100,
+            max_buffered_events=10,
+        )  # fmt: skip
+        buffer.start()
+        waiting = asyncio.create_task(buffer.write(stamp(), events(10)))
+        await asyncio.sleep(0.2)
+        assert metrics.buffered_events == 10
+        started = time.monotonic()
+        with pytest.raises(BufferFull):
+            await buffer.write(stamp(), events(1))
+        assert time.monotonic() - started < 0.1  # refused at once, memory stays bounded
+        with pytest.raises(WarehouseUnavailable):
+            await waiting  # never acknowledged: the client gets 503 and retries
+        assert metrics.buffered_events == 0
+        assert metrics.flush_failures == 1
+        await buffer.stop()
+
+    asyncio.run(scenario())
