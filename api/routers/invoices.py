@@ -14,6 +14,7 @@ from api.deps import CurrentCaller, Store
 from api.errors import ApiError, NotFound
 from api.pagination import Page
 from api.schemas.invoices import (
+    InvoicePreviewInput,
     InvoiceUpdateEnvelope,
     OneOffInvoiceEnvelope,
     pdf_document,
@@ -26,6 +27,7 @@ from orchestration.invoices.notifications import invoice_events
 from orchestration.invoices.one_off import AddOnLine, create_one_off_invoice
 from orchestration.invoices.payments import push_day
 from orchestration.invoices.pdf import render_invoice_pdf
+from orchestration.invoices.preview import preview_invoices
 from orchestration.invoices.updates import update_invoices
 from orchestration.stripe.provider import ProviderError
 from orchestration.stripe.registry import configured_providers
@@ -162,6 +164,28 @@ def create_one_off(
     row = _invoice(records, caller, str(record.id))
     notify_later(background, settings, records, invoice_events(records, org, [row]))
     return _full(records, caller, row)
+
+
+@router.post("/preview")
+def preview_invoice(
+    body: InvoicePreviewInput,
+    store: Store,
+    records: Records,
+    caller: CurrentCaller,
+    settings: AppSettings,
+) -> dict[str, Any]:
+    """What the customer's invoice would be now; nothing is written."""
+    customer = find_by(store, "customers", caller.organization_id, "external_id",
+                       body.customer.external_id, resource="customer")  # fmt: skip
+    wanted = set(body.subscriptions.external_ids) if body.subscriptions else None
+    previews = preview_invoices(
+        records.client, caller.organization_id, customer["id"],
+        external_subscription_ids=wanted or None, fees_table=settings.invoicing_fees_table,
+    )  # fmt: skip
+    if not previews:
+        raise NotFound("fee")
+    invoice, fees, taxes = previews[0]
+    return {"invoice": present_invoice(invoice, fees, taxes)}
 
 
 def _tax_codes(store: Store, caller: CurrentCaller, row: Row) -> list[str]:

@@ -49,6 +49,21 @@ class OneOffInvoiceEnvelope(Body):
     invoice: OneOffInvoiceInput
 
 
+class PreviewCustomer(Body):
+    external_id: str
+
+
+class PreviewSubscriptions(Body):
+    external_ids: list[str] = Field(default_factory=list, max_length=1000)
+
+
+class InvoicePreviewInput(Body):
+    """Lago's preview body; previews of existing customers and subscriptions only."""
+
+    customer: PreviewCustomer
+    subscriptions: PreviewSubscriptions | None = None
+
+
 class CreditNoteItemInput(Body):
     fee_id: str
     amount_cents: Cents

@@ -142,9 +142,19 @@ class DayReader:
 
     def fees(self, day: date) -> list[Fee]:
         """The day's invoiceable fees that no finalized invoice holds yet."""
+        return self._uninvoiced_fees("billing_date = {day}", day)
+
+    def customer_fees(self, horizon: date) -> list[Fee]:
+        """The customers' invoiceable fees up to ``horizon`` that no finalized invoice holds."""
+        return self._uninvoiced_fees(
+            f"billing_date <= {{day}} AND (organization_id, customer_id) IN ({self.customers})",
+            horizon,
+        )
+
+    def _uninvoiced_fees(self, where: str, day: date) -> list[Fee]:
         sql = f"""
             SELECT {", ".join(FEE_COLUMNS)} FROM {{fees}}
-            WHERE billing_date = {{day}} AND invoiceable = 1
+            WHERE {where} AND invoiceable = 1
               AND (organization_id, fee_id) NOT IN (
                 SELECT organization_id, id FROM invoice_fees
                 WHERE (organization_id, invoice_id, fees_version) IN (

@@ -36,6 +36,12 @@ FEE_LINE_COLUMNS = [
 ]  # fmt: skip
 
 
+TAX_COLUMNS = [
+    "organization_id", "invoice_id", "fees_version", "tax_code", "tax_name", "tax_rate",
+    "fees_amount_cents", "amount_cents", "currency", "created_at",
+]  # fmt: skip
+
+
 class InvoiceWriter:
     def __init__(self, client: Client, now: datetime) -> None:
         self.client = client
@@ -50,18 +56,29 @@ class InvoiceWriter:
         self._insert("invoice_fees", FEE_LINE_COLUMNS, [
             row for record in records for row in self._fee_lines(record)
         ])  # fmt: skip
-        self._insert(
-            "invoice_applied_taxes",
-            ["organization_id", "invoice_id", "fees_version", "tax_code", "tax_name", "tax_rate",
-             "fees_amount_cents", "amount_cents", "currency", "created_at"],
-            [
-                [r.customer.organization_id, r.id, r.fees_version, t.code, t.name, t.rate,
-                 t.base_amount, t.amount_cents, r.currency, self.now]
-                for r in records
-                for t in r.computation.applied_taxes
-            ],
-        )  # fmt: skip
+        self._insert("invoice_applied_taxes", TAX_COLUMNS, [
+            row for record in records for row in self._tax_rows(record)
+        ])  # fmt: skip
         self._insert("invoices", INVOICE_COLUMNS, [self._invoice_row(r, "draft") for r in records])
+
+    def as_rows(
+        self, r: InvoiceRecord
+    ) -> tuple[dict[str, Any], list[dict[str, Any]], list[dict[str, Any]]]:
+        """The draft invoice, its lines and taxes as the tables would hold them (previews)."""
+        invoice = {
+            **dict(zip(INVOICE_COLUMNS, self._invoice_row(r, "draft"), strict=True)),
+            "total_paid_amount_cents": 0, "provider_error": None, "voided_at": None,
+        }  # fmt: skip
+        lines = [dict(zip(FEE_LINE_COLUMNS, row, strict=True)) for row in self._fee_lines(r)]
+        taxes = [dict(zip(TAX_COLUMNS, row, strict=True)) for row in self._tax_rows(r)]
+        return invoice, lines, taxes
+
+    def _tax_rows(self, r: InvoiceRecord) -> list[list[Any]]:
+        return [
+            [r.customer.organization_id, r.id, r.fees_version, t.code, t.name, t.rate,
+             t.base_amount, t.amount_cents, r.currency, self.now]
+            for t in r.computation.applied_taxes
+        ]  # fmt: skip
 
     def write_finalized(self, records: list[InvoiceRecord]) -> None:
         self._insert(

@@ -23,7 +23,7 @@ from lago_python_client.client import Client as LagoClient
 from lago_python_client.exceptions import LagoApiError
 from lago_python_client.models.add_on import AddOn
 from lago_python_client.models.credit_note import CreditNote
-from lago_python_client.models.invoice import Invoice, OneOffInvoice
+from lago_python_client.models.invoice import Invoice, InvoicePreview, OneOffInvoice
 
 from meterhouse.orgs import create_organization
 from orchestration.invoices.billing import bill_day
@@ -231,3 +231,23 @@ def test_one_off_invoice_for_add_ons(billing: Billing) -> None:
         headers={"Authorization": f"Bearer {billing.api_key}"},
     )
     assert unknown.status_code == 404 and unknown.json()["code"] == "add_on_not_found"
+
+
+def test_preview_computes_without_writing(billing: Billing) -> None:
+    customer = billing.catalog.customer("previewed")
+    billing.catalog.fee(customer, 2_000, DAY, tax_codes=("vat",))
+    billing.catalog.coupon(customer, amount_cents=500)
+    before = billing.client.query("SELECT count() FROM invoices FINAL").result_rows[0][0]
+    preview = billing.lago.invoices.preview(
+        InvoicePreview.parse_obj({"customer": {"external_id": "previewed"}})
+    )
+    assert preview.status == "draft"
+    assert (preview.fees_amount_cents, preview.coupons_amount_cents) == (2_000, 500)
+    assert (preview.taxes_amount_cents, preview.total_amount_cents) == (300, 1_800)
+    assert billing.client.query("SELECT count() FROM invoices FINAL").result_rows[0][0] == before
+    nothing = httpx.post(
+        f"{billing.url}/api/v1/invoices/preview",
+        json={"customer": {"external_id": "previewed"}, "subscriptions": {"external_ids": ["x"]}},
+        headers={"Authorization": f"Bearer {billing.api_key}"},
+    )
+    assert nothing.status_code == 404
