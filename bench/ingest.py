@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import shutil
 import statistics
 import sys
@@ -120,11 +121,54 @@ def timed_insert(conn: Any, sql: str, fmt: str, chunks: list[bytes]) -> float:
     return time.perf_counter() - started
 
 
-class RssSampler:
-    """Peak resident memory of a process and its children (the uvicorn workers)."""
+class ProcessTree:
+    """A process and its descendants (the uvicorn workers), read from /proc."""
+
+    CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
     def __init__(self, pid: int) -> None:
         self.pid = pid
+
+    def pids(self) -> list[int]:
+        pids, frontier = [self.pid], [self.pid]
+        while frontier:
+            parent = frontier.pop()
+            try:
+                children = Path(f"/proc/{parent}/task/{parent}/children").read_text().split()
+            except OSError:
+                continue
+            pids += [int(c) for c in children]
+            frontier += [int(c) for c in children]
+        return pids
+
+    def rss_bytes(self) -> int:
+        total = 0
+        for pid in self.pids():
+            try:
+                status = Path(f"/proc/{pid}/status").read_text().splitlines()
+            except OSError:
+                continue
+            total += sum(
+                int(line.split()[1]) * 1024 for line in status if line.startswith("VmRSS:")
+            )
+        return total
+
+    def cpu_seconds(self) -> float:
+        ticks = 0
+        for pid in self.pids():
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            ticks += int(fields[11]) + int(fields[12])  # utime, stime
+        return ticks / self.CLOCK_TICKS
+
+
+class RssSampler:
+    """Peak resident memory of a process tree, sampled every 50 ms."""
+
+    def __init__(self, tree: ProcessTree) -> None:
+        self.tree = tree
         self.peak_bytes = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -137,30 +181,29 @@ class RssSampler:
         self._stop.set()
         self._thread.join()
 
-    def _tree(self) -> list[int]:
-        pids, frontier = [self.pid], [self.pid]
-        while frontier:
-            parent = frontier.pop()
-            try:
-                children = Path(f"/proc/{parent}/task/{parent}/children").read_text().split()
-            except OSError:
-                continue
-            pids += [int(c) for c in children]
-            frontier += [int(c) for c in children]
-        return pids
-
-    def _rss(self, pid: int) -> int:
-        try:
-            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) * 1024
-        except OSError:
-            pass
-        return 0
-
     def _run(self) -> None:
         while not self._stop.wait(0.05):
-            self.peak_bytes = max(self.peak_bytes, sum(self._rss(p) for p in self._tree()))
+            self.peak_bytes = max(self.peak_bytes, self.tree.rss_bytes())
+
+
+class CpuMeter:
+    """CPU time the ingest service and the warehouse spend per event in one phase."""
+
+    def __init__(self, ingest: ProcessTree, warehouse: ProcessTree) -> None:
+        self.trees = (ingest, warehouse)
+        self.start = (0.0, 0.0)
+
+    def begin(self) -> None:
+        self.start = (self.trees[0].cpu_seconds(), self.trees[1].cpu_seconds())
+
+    def report(self, events: int) -> str:
+        ingest, warehouse = (
+            t.cpu_seconds() - s for t, s in zip(self.trees, self.start, strict=True)
+        )
+        return (
+            f"CPU per event: ingest {ingest / events * 1e6:.1f} us, "
+            f"warehouse {warehouse / events * 1e6:.1f} us"
+        )
 
 
 async def keepalive_posts(
@@ -261,6 +304,7 @@ def main() -> None:
     parser.add_argument("--single-events", type=int, default=20_000)
     parser.add_argument("--single-clients", type=int, default=64)
     parser.add_argument("--workers", type=int, default=2, help="ingest worker processes")
+    parser.add_argument("--flush-concurrency", type=int, default=2, help="INSERTs in flight")
     args = parser.parse_args()
 
     root = Path(tempfile.mkdtemp(prefix="mh-bench-ingest-"))
@@ -296,13 +340,15 @@ def main() -> None:
                 "MH_WAREHOUSE_USER": "admin",
                 "MH_WAREHOUSE_PASSWORD": admin_password,
                 "MH_WAREHOUSE_DATABASE": DATABASE,
+                "MH_INGEST_FLUSH_CONCURRENCY": str(args.flush_concurrency),
             },
             log_path=root / "ingest.log",
         ).start()
         url = f"http://127.0.0.1:{port}"
-        assert ingest.process is not None
-        with RssSampler(ingest.process.pid) as rss:
-            report_phases(args, url, api_key, ndjson, ceiling["same_path"])
+        assert ingest.process is not None and server.process is not None
+        cpu = CpuMeter(ProcessTree(ingest.process.pid), ProcessTree(server.process.pid))
+        with RssSampler(ProcessTree(ingest.process.pid)) as rss:
+            report_phases(args, url, api_key, ndjson, ceiling["same_path"], cpu)
         print(f"ingest peak RSS (all workers): {rss.peak_bytes / 2**20:,.0f} MB")
     finally:
         if ingest is not None:
@@ -311,11 +357,23 @@ def main() -> None:
         shutil.rmtree(root, ignore_errors=True)
 
 
+def warm_up(url: str, headers: dict[str, str]) -> None:
+    """One small request per path first: the phases measure the steady state, not first use."""
+    for worker in range(4):  # reaches both workers of the default, whichever answers
+        event = {"transaction_id": f"warm-{worker}", "external_subscription_id": "warm",
+                 "code": "warm"}  # fmt: skip
+        httpx.post(f"{url}/api/v1/events/bulk", content=orjson.dumps(event), headers=headers)
+        httpx.post(f"{url}/api/v1/events", json={"event": event}, headers=headers)
+        httpx.post(f"{url}/api/v1/events/batch", json={"events": [event]}, headers=headers)
+
+
 def report_phases(
-    args: argparse.Namespace, url: str, api_key: str, ndjson: Path, ceiling: float
+    args: argparse.Namespace, url: str, api_key: str, ndjson: Path, ceiling: float, cpu: CpuMeter
 ) -> None:
     headers = {"Authorization": f"Bearer {api_key}", "Content-Type": "application/x-ndjson"}
+    warm_up(url, headers)
     body = ndjson.read_bytes()
+    cpu.begin()
     started = time.perf_counter()
     response = httpx.post(f"{url}/api/v1/events/bulk", content=body, headers=headers, timeout=600)
     elapsed = time.perf_counter() - started
@@ -323,7 +381,7 @@ def report_phases(
     bulk_rate = args.events / elapsed
     print(
         f"(b) bulk NDJSON: {bulk_rate:,.0f} events/s ({elapsed:.2f} s for one request), "
-        f"{bulk_rate / ceiling:.0%} of (a)"
+        f"{bulk_rate / ceiling:.0%} of (a); {cpu.report(args.events)}"
     )
 
     events = lago_events(args.batch_events, "batch")
@@ -332,26 +390,32 @@ def report_phases(
         for i in range(0, len(events), args.batch_size)
     ]
     before = flush_totals(url)
+    cpu.begin()
     elapsed, latencies = run_posts(url, "/api/v1/events/batch", api_key, bodies, args.batch_clients)
+    cpu_used = cpu.report(args.batch_events)
     flushes = flush_report(before, flush_totals(url))
     batch_rate = args.batch_events / elapsed
     print(
         f"(c) batch JSON ({args.batch_size}/request, {args.batch_clients} clients): "
         f"{batch_rate:,.0f} events/s, p50 {percentile_ms(latencies, 50):.1f} ms, "
-        f"p99 {percentile_ms(latencies, 99):.1f} ms, {batch_rate / ceiling:.0%} of (a); {flushes}"
+        f"p99 {percentile_ms(latencies, 99):.1f} ms, {batch_rate / ceiling:.0%} of (a); "
+        f"{flushes}; {cpu_used}"
     )
 
     singles = [
         orjson.dumps({"event": event}) for event in lago_events(args.single_events, "single")
     ]
     before = flush_totals(url)
+    cpu.begin()
     elapsed, latencies = run_posts(url, "/api/v1/events", api_key, singles, args.single_clients)
+    cpu_used = cpu.report(args.single_events)
     flushes = flush_report(before, flush_totals(url))
     single_rate = args.single_events / elapsed
     print(
         f"(d) single events ({args.single_clients} keep-alive clients): "
         f"{single_rate:,.0f} events/s, p50 {percentile_ms(latencies, 50):.1f} ms, "
-        f"p99 {percentile_ms(latencies, 99):.1f} ms, {single_rate / ceiling:.0%} of (a); {flushes}"
+        f"p99 {percentile_ms(latencies, 99):.1f} ms, {single_rate / ceiling:.0%} of (a); "
+        f"{flushes}; {cpu_used}"
     )
 
 

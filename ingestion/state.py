@@ -93,6 +93,7 @@ async def ingest_state(settings: Settings) -> AsyncIterator[IngestState]:
         flush_interval_s=settings.ingest_flush_interval_ms / 1000,
         flush_max_events=settings.ingest_flush_max_events,
         max_buffered_events=settings.ingest_buffer_max_events,
+        max_inflight_flushes=settings.ingest_flush_concurrency,
     )
     buffer.start()
     state = IngestState(

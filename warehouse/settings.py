@@ -56,6 +56,9 @@ class Settings(BaseSettings):
     ingest_flush_max_events: int = Field(
         20_000, ge=1, description="Flush as soon as this many wait."
     )
+    ingest_flush_concurrency: int = Field(
+        2, ge=1, le=16, description="Group-commit INSERTs in flight at once, per worker."
+    )
     ingest_buffer_max_events: int = Field(
         200_000, ge=1, description="Events waiting for a flush beyond which requests get 503."
     )
