@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -191,3 +192,32 @@ def test_fees_closing_after_finalization_get_their_own_invoice(
     assert sorted(i["total_amount_cents"] for i in invoices(client)) == [400, 1000]
     bill_day(client, DAY, now=NOW + timedelta(hours=2))
     assert len(invoices(client)) == 2
+
+
+def test_two_concurrent_runs_of_a_day_make_one_invoice_and_one_number_each(
+    client: Client, catalog: Catalog, warehouse: Warehouse
+) -> None:
+    for n in range(20):
+        customer = catalog.customer(f"c{n}")
+        catalog.fee(customer, 1_000 + n, DAY)
+        catalog.coupon(customer, frequency="once", amount_cents=100)
+    database = client.database
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            bill_day(warehouse.client(database=database), DAY, now=NOW)
+        except BaseException as error:  # surfaced by the assertion below
+            errors.append(error)
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    rows = invoices(client)
+    assert len(rows) == 20
+    assert sorted(r["number"] for r in rows) == [f"ACM-202402-{n:03d}" for n in range(1, 21)]
+    assert count(client, "coupon_consumptions") == 20
+    assert {r["total_amount_cents"] for r in rows} == {900 + n for n in range(20)}
