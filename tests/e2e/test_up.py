@@ -192,6 +192,18 @@ def test_up_serves_everything_loads_the_demo_and_stops_cleanly(running: Up) -> N
             == "12"
         )
         assert int(analyst_query("SELECT count() FROM meterhouse.invoices")) > 0
+        # No Stripe key: invoices of Stripe customers went to localstripe, and it knows them.
+        pushed = analyst_query(
+            "SELECT provider_object_id FROM meterhouse.provider_references FINAL "
+            "WHERE provider = 'stripe' AND object_type = 'invoice' AND status != 'failed' "
+            "ORDER BY provider_object_id LIMIT 1"
+        )
+        assert pushed.startswith("in_"), pushed
+        stripe_invoice = http.get(
+            running.url("localstripe", f"/v1/invoices/{pushed}"),
+            headers={"Authorization": "Bearer sk_test_localstripe"},
+        )
+        assert stripe_invoice.status_code == 200, stripe_invoice.text
 
         # The first command to try: send an event; then see it.
         event = {
