@@ -9,24 +9,33 @@ import uvicorn
 
 from api.services.subscriptions import apply_due_transitions
 from api.storage.catalog import CatalogStore
-from meterhouse.orgs import list_organizations
+from meterhouse.orgs import ensure_default_organization, list_organizations
 from warehouse.client import get_client
+from warehouse.settings import get_settings
 
 app = typer.Typer(help="Billing API (Lago-compatible).", no_args_is_help=True)
 
 
 @app.command()
 def serve(
-    port: Annotated[int, typer.Option(help="TCP port.")] = 3000,
+    port: Annotated[
+        int | None, typer.Option(help="TCP port (default MH_BILLING_API_PORT).")
+    ] = None,
     host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
-    workers: Annotated[int, typer.Option(help="Worker processes.")] = 1,
+    workers: Annotated[int, typer.Option(help="Worker processes (see README: uniqueness).")] = 1,
 ) -> None:
     """Serve the billing API (OpenAPI docs at /docs)."""
+    settings = get_settings()
+    if settings.bootstrap_api_key is not None:
+        # Once, before the workers start, so they do not race to create it.
+        created = ensure_default_organization(get_client(settings), settings)
+        if created is not None:
+            typer.echo(f"created organization {created.organization_id} (default)", err=True)
     uvicorn.run(
         "api.main:create_app",
         factory=True,
         host=host,
-        port=port,
+        port=port or settings.billing_api_port,
         workers=workers,
         log_level="info",
     )

@@ -1,11 +1,17 @@
 from __future__ import annotations
 
+import secrets
+from pathlib import Path
+
 import httpx
 import pytest
 from lago_python_client.exceptions import LagoApiError
 from lago_python_client.models import Tax
 
 from tests.api.conftest import Tenant
+from tests.conftest import Warehouse
+from tests.support.processes import ServiceProcess, free_port, meterhouse_command
+from warehouse.migrate import migrate
 
 
 def test_tax_lifecycle(tenant: Tenant) -> None:
@@ -73,3 +79,23 @@ def test_openapi_docs_are_served(api_url: str) -> None:
         "/api/v1/subscriptions/{external_id}",
     ):
         assert path in paths
+
+
+def test_bootstrap_key_opens_the_default_organization(warehouse: Warehouse, tmp_path: Path) -> None:
+    database = f"bootstrap_{secrets.token_hex(4)}"
+    migrate(warehouse.client(database=""), database)
+    key = f"mh_{secrets.token_hex(16)}"
+    port = free_port()
+    env = {**warehouse.env, "MH_WAREHOUSE_DATABASE": database, "MH_BOOTSTRAP_API_KEY": key}
+    with ServiceProcess(
+        meterhouse_command("api", "serve", "--port", str(port)),
+        f"http://127.0.0.1:{port}/health",
+        env=env,
+        log_path=tmp_path / "api.log",
+    ):
+        response = httpx.get(
+            f"http://127.0.0.1:{port}/api/v1/organizations",
+            headers={"Authorization": f"Bearer {key}"},
+        )
+    assert response.status_code == 200
+    assert response.json()["organization"]["name"] == "default"
