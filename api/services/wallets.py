@@ -17,7 +17,7 @@ from api.reference import currency_exponent
 from api.schemas.charge_models import decimal_amount
 from api.schemas.common import dump_json
 from api.schemas.subscriptions import utc
-from api.schemas.wallets import WalletInput, present_wallet
+from api.schemas.wallets import RecurringRuleInput, WalletInput, present_wallet
 from api.storage.catalog import CatalogStore, Row, new_row, utc_now
 from api.storage.lookups import latest_by_ids, rows_by_codes, rows_by_ids
 
@@ -106,6 +106,24 @@ def present_wallets(store: CatalogStore, caller: Caller, rows: list[Row]) -> lis
     return presented
 
 
+def valid_rule(rule: RecurringRuleInput) -> bool:
+    """Lago's rule shapes: an interval rule names its interval, a threshold rule its threshold,
+    a target rule its target balance; credits are decimal strings."""
+    amounts = (
+        rule.paid_credits,
+        rule.granted_credits,
+        rule.threshold_credits,
+        rule.target_ongoing_balance,
+    )
+    if any(value is not None and decimal_amount(value) is None for value in amounts):
+        return False
+    if rule.trigger is None or (rule.trigger == "interval" and rule.interval is None):
+        return False
+    if rule.trigger == "threshold" and rule.threshold_credits is None:
+        return False
+    return not (rule.method == "target" and rule.target_ongoing_balance is None)
+
+
 def apply_wallet_fields(
     store: CatalogStore, caller: Caller, row: Row, body: WalletInput, errors: FieldErrors
 ) -> None:
@@ -125,6 +143,8 @@ def apply_wallet_fields(
     if body.metadata is not None:
         row["metadata"] = dump_json(body.metadata)
     if body.recurring_transaction_rules is not None:
+        if not all(valid_rule(rule) for rule in body.recurring_transaction_rules):
+            errors.add("recurring_transaction_rules", "invalid_recurring_rule")
         row["recurring_transaction_rules"] = dump_json(
             [
                 {**rule.model_dump(mode="json"), "lago_id": rule.lago_id or str(uuid.uuid4())}

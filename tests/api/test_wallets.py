@@ -3,6 +3,7 @@ from __future__ import annotations
 import pytest
 from lago_python_client.exceptions import LagoApiError
 from lago_python_client.models import Customer, Wallet, WalletTransaction
+from lago_python_client.models.wallet import RecurringTransactionRule, RecurringTransactionRuleList
 
 from tests.api.conftest import Tenant
 from tests.api.test_plans import lago_error
@@ -119,3 +120,42 @@ def test_wallet_metadata_routes(tenant: Tenant, other_tenant: Tenant) -> None:
         ).status_code
         == 404
     )
+
+
+def test_recurring_top_up_rules(tenant: Tenant) -> None:
+    tenant.lago.customers.create(Customer(external_id="cust", currency="EUR"))
+    rule = RecurringTransactionRule(
+        trigger="threshold", threshold_credits="5", method="fixed", paid_credits="20"
+    )
+    wallet = tenant.lago.wallets.create(
+        Wallet(
+            external_customer_id="cust",
+            rate_amount="1",
+            currency="EUR",
+            recurring_transaction_rules=RecurringTransactionRuleList(__root__=[rule]),
+        )
+    )
+    stored = wallet.recurring_transaction_rules.__root__[0]
+    assert (stored.trigger, stored.threshold_credits, stored.paid_credits) == (
+        "threshold",
+        "5",
+        "20",
+    )
+    assert stored.lago_id is not None
+    invalid = lago_error(
+        lambda: tenant.lago.wallets.update(
+            Wallet(
+                recurring_transaction_rules=RecurringTransactionRuleList(
+                    __root__=[
+                        RecurringTransactionRule(
+                            trigger="interval", method="fixed", paid_credits="1"
+                        )
+                    ]
+                )
+            ),
+            wallet.lago_id,
+        )
+    )
+    assert invalid.response["error_details"] == {
+        "recurring_transaction_rules": ["invalid_recurring_rule"]
+    }
