@@ -173,12 +173,12 @@ def create_charge(
     code: str, envelope: ChargeEnvelope, store: Store, caller: CurrentCaller
 ) -> dict[str, Any]:
     body = envelope.charge
-    if body.code is None:
-        errors = FieldErrors()
-        errors.add("code", "value_is_mandatory")
-        errors.raise_if_any()
     with store.locks.hold(caller.organization_id, "plans"):
         tree = find_plan_tree(store, caller, code)
+        if body.code is None:
+            errors = FieldErrors()
+            errors.add("code", "value_is_mandatory")
+            errors.raise_if_any()
         body.id = None
         tree = _replace_charges(store, caller, tree, [*_kept(tree), body])
     return {"charge": _present_charge(store, caller, tree, _charge_by_code(tree, str(body.code)))}
