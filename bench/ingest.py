@@ -256,13 +256,15 @@ def run_posts(
     return time.perf_counter() - started, latencies
 
 
-def flush_totals(url: str) -> tuple[float, float, float]:
-    """(flushes, events flushed, seconds flushing) summed over the workers that answered.
+def flush_totals(url: str, workers: int) -> tuple[float, float, float]:
+    """(flushes, events flushed, seconds flushing) summed over every worker.
 
-    /metrics reaches one worker per request; a few requests cover both workers of the default.
+    /metrics reaches one worker per request: ask until each worker has answered.
     """
     seen: dict[str, tuple[float, float, float]] = {}
-    for _ in range(8):
+    for _ in range(200):
+        if len(seen) == workers:
+            break
         figures: dict[str, float] = {}
         pid = ""
         for line in httpx.get(f"{url}/metrics").text.splitlines():
@@ -389,11 +391,11 @@ def report_phases(
         orjson.dumps({"events": events[i : i + args.batch_size]})
         for i in range(0, len(events), args.batch_size)
     ]
-    before = flush_totals(url)
+    before = flush_totals(url, args.workers)
     cpu.begin()
     elapsed, latencies = run_posts(url, "/api/v1/events/batch", api_key, bodies, args.batch_clients)
     cpu_used = cpu.report(args.batch_events)
-    flushes = flush_report(before, flush_totals(url))
+    flushes = flush_report(before, flush_totals(url, args.workers))
     batch_rate = args.batch_events / elapsed
     print(
         f"(c) batch JSON ({args.batch_size}/request, {args.batch_clients} clients): "
@@ -405,11 +407,11 @@ def report_phases(
     singles = [
         orjson.dumps({"event": event}) for event in lago_events(args.single_events, "single")
     ]
-    before = flush_totals(url)
+    before = flush_totals(url, args.workers)
     cpu.begin()
     elapsed, latencies = run_posts(url, "/api/v1/events", api_key, singles, args.single_clients)
     cpu_used = cpu.report(args.single_events)
-    flushes = flush_report(before, flush_totals(url))
+    flushes = flush_report(before, flush_totals(url, args.workers))
     single_rate = args.single_events / elapsed
     print(
         f"(d) single events ({args.single_clients} keep-alive clients): "

@@ -37,7 +37,8 @@ class IngestRoute(APIRoute):
         return handle
 
 
-def get_state(request: Request) -> IngestState:
+async def get_state(request: Request) -> IngestState:
+    # async: FastAPI would run a plain function in its thread pool, once per request.
     state: IngestState = request.app.state.ingest
     return state
 
