@@ -263,3 +263,27 @@ def test_concurrent_customer_upserts_make_one_customer(tenant: Tenant, api_url: 
         assert set(pool.map(upsert, range(8))) == {200}
     listed = httpx.get(f"{api_url}/api/v1/customers", headers=headers).json()
     assert listed["meta"]["total_count"] == 1
+
+
+def test_concurrent_subscription_creates_make_one_subscription(
+    tenant: Tenant, api_url: str
+) -> None:
+    headers = {"Authorization": f"Bearer {tenant.api_key}"}
+    with httpx.Client(base_url=api_url, headers=headers, timeout=30) as http:
+        seed_catalog(http)
+    body = {"subscription": {"external_customer_id": "new", "plan_code": "p", "external_id": "one"}}
+
+    def create(_: int) -> str:
+        response = httpx.post(
+            f"{api_url}/api/v1/subscriptions", json=body, headers=headers, timeout=30
+        )
+        assert response.status_code == 200, response.text
+        return str(response.json()["subscription"]["lago_id"])
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        ids = set(pool.map(create, range(8)))
+    assert len(ids) == 1
+    listed = httpx.get(
+        f"{api_url}/api/v1/customers", headers=headers, params={"search_term": "new"}
+    ).json()
+    assert listed["meta"]["total_count"] == 1
