@@ -278,9 +278,10 @@ def _application(coupon: Row, customer: Row, body: Any, organization_id: uuid.UU
 def _check_application(
     store: CatalogStore, organization_id: uuid.UUID, coupon: Row, customer: Row, row: Row
 ) -> None:
-    errors = FieldErrors()
     if coupon["expiration_at"] is not None and coupon["expiration_at"] <= utc_now():
-        errors.add("coupon", "coupon_is_expired")
+        # Lago terminates expired coupons, so they are not found any more.
+        raise NotFound("coupon")
+    errors = FieldErrors()
     currency = row["amount_currency"]
     if currency is not None and customer["currency"] not in (None, currency):
         errors.add("currency", "currencies_does_not_match")
