@@ -399,7 +399,7 @@ def load_demo(supervisor: Supervisor, settings: Settings, api_key: str) -> None:
             api_key=api_key,
             show_progress=sys.stdout.isatty(),
         )
-    except DemoLoadError as exc:
+    except (DemoLoadError, httpx.HTTPError) as exc:
         raise SupervisorError(f"demo: {exc}") from exc
     loaded = ", ".join(f"{count} {name}" for name, count in report.loaded.items())
     supervisor.say("demo", f"loaded {loaded} in {report.catalog_seconds:.1f} s")
@@ -508,7 +508,13 @@ def bring_up(supervisor: Supervisor, table: list[Service], settings: Settings, d
             # Before the ingest API starts: it creates the default organization.
             first_run = warehouse_is_empty(settings)
     if first_run and demo:
-        load_demo(supervisor, settings, api_key)
+        try:
+            load_demo(supervisor, settings, api_key)
+        except SupervisorError as exc:
+            # The next start finds organizations and would not load the demo again.
+            raise SupervisorError(
+                f"{exc}; the demo is incomplete: `meterhouse up --reset` starts over"
+            ) from exc
 
 
 def up(

@@ -296,3 +296,17 @@ def test_reset_wipes_local_state_but_keeps_the_secrets(tmp_path: Path) -> None:
     reset_local_state(settings)
     assert sorted(p.name for p in home.iterdir()) == ["local.env"]
     assert read_env_file(secrets_file) == kept
+
+
+def test_a_failing_service_stops_everything_with_a_clear_message(tmp_path: Path) -> None:
+    not_a_directory = tmp_path / "data-is-a-file"
+    not_a_directory.write_text("")
+    up = start_up(tmp_path, new_ports(), "--no-demo", MH_WAREHOUSE_DATA_DIR=str(not_a_directory))
+    try:
+        code = up.process.wait(timeout=120)
+    finally:
+        if up.process.poll() is None:
+            force_stop(up)
+    assert code == 1
+    assert "error: warehouse exited with code" in up.output(), up.tail()
+    assert "ingest" not in up.output()  # nothing after the failed service was started
