@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+from collections.abc import Callable
 
 import orjson
 import pytest
@@ -28,11 +29,12 @@ def test_bulk_ndjson_is_stored(ingest: IngestService, admin_client: Client, enco
     body = ndjson(sub, 2_000)
     # Blank lines and a last line without a newline are fine.
     body = body.replace(b"\n", b"\n\n\n", 1).replace(b"\n", b"\n\n", 7).rstrip(b"\n")
-    compressed = {
+    compressors: dict[str, Callable[[bytes], bytes]] = {
         "identity": lambda b: b,
         "gzip": gzip.compress,
-        "zstd": lambda b: zstandard.ZstdCompressor().compress(b),
-    }[encoding](body)
+        "zstd": zstandard.ZstdCompressor().compress,
+    }
+    compressed = compressors[encoding](body)
     with ingest.client() as http:
         response = http.post(
             "/api/v1/events/bulk",

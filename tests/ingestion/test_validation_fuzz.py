@@ -141,15 +141,14 @@ def test_python_and_engine_validators_agree(
         )
     )
     rejected = writer.rejected_counts([stamp.request_id for stamp in stamps])
-    stored_ms = dict(
-        admin_client.query(
-            "SELECT toUnixTimestamp64Micro(ingested_at), toUnixTimestamp64Milli(timestamp) "
-            "FROM events WHERE organization_id = {org:UUID} "
-            "AND ingested_at BETWEEN fromUnixTimestamp64Micro({lo:Int64}) "
-            "AND fromUnixTimestamp64Micro({hi:Int64})",
-            parameters={"org": fuzz_org.organization_id, "lo": base_us, "hi": base_us + len(batch)},
-        ).result_rows
-    )
+    stored = admin_client.query(
+        "SELECT toUnixTimestamp64Micro(ingested_at), toUnixTimestamp64Milli(timestamp) "
+        "FROM events WHERE organization_id = {org:UUID} "
+        "AND ingested_at BETWEEN fromUnixTimestamp64Micro({lo:Int64}) "
+        "AND fromUnixTimestamp64Micro({hi:Int64})",
+        parameters={"org": fuzz_org.organization_id, "lo": base_us, "hi": base_us + len(batch)},
+    ).result_rows
+    stored_ms = {int(at): int(ms) for at, ms in stored}
     for event, stamp, verdict in zip(batch, stamps, verdicts, strict=True):
         engine_accepted = stamp.request_id not in rejected
         python_accepted = isinstance(verdict, ValidEvent)
@@ -175,11 +174,13 @@ def test_python_and_engine_validators_agree(
 
 
 def stored_rows(client: Client, organization: Organization, base_us: int, count: int) -> list[Any]:
-    return client.query(
-        "SELECT toUnixTimestamp64Micro(ingested_at), external_subscription_id, "
-        "external_customer_id, transaction_id, code, timestamp, properties, "
-        "precise_total_amount_cents, raw FROM events FINAL WHERE organization_id = {org:UUID} "
-        "AND ingested_at BETWEEN fromUnixTimestamp64Micro({lo:Int64}) "
-        "AND fromUnixTimestamp64Micro({hi:Int64}) ORDER BY 1",
-        parameters={"org": organization.organization_id, "lo": base_us, "hi": base_us + count},
-    ).result_rows
+    return list(
+        client.query(
+            "SELECT toUnixTimestamp64Micro(ingested_at), external_subscription_id, "
+            "external_customer_id, transaction_id, code, timestamp, properties, "
+            "precise_total_amount_cents, raw FROM events FINAL WHERE organization_id = {org:UUID} "
+            "AND ingested_at BETWEEN fromUnixTimestamp64Micro({lo:Int64}) "
+            "AND fromUnixTimestamp64Micro({hi:Int64}) ORDER BY 1",
+            parameters={"org": organization.organization_id, "lo": base_us, "hi": base_us + count},
+        ).result_rows
+    )
