@@ -129,8 +129,10 @@ class Catalog:
         prorated: bool = False,
         min_amount_cents: int = 0,
         invoice_display_name: str | None = None,
+        charge_id: uuid.UUID | None = None,
     ) -> uuid.UUID:
-        charge_id = uuid.uuid4()
+        """A charge, or a new version of ``charge_id`` (a price change)."""
+        charge_id = charge_id or uuid.uuid4()
         self._insert(
             "charges",
             id=charge_id,

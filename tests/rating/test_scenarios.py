@@ -601,6 +601,37 @@ def test_minimum_commitment_is_prorated_over_a_partial_period(rated: Rated) -> N
     assert cents(true_ups)[0] == 68966
 
 
+@scenario
+def price_change(catalog: Catalog) -> None:
+    customer = catalog.customer("c1")
+    calls = catalog.metric("calls", "count_agg")
+    plan = catalog.plan("reprice")
+    catalog.charge(plan, calls, "standard", {"amount": "1"}, charge_id=PRICE_CHANGE_CHARGE)
+    catalog.subscription("s1", customer, plan, "2024-06-01")
+    catalog.events("s1", "calls", [{"timestamp": "2024-06-10"}, {"timestamp": "2024-06-11"}])
+    PRICE_CHANGE_IDS.update(plan=plan, metric=calls)
+
+
+PRICE_CHANGE_CHARGE = uuid.uuid4()
+PRICE_CHANGE_IDS: dict[str, uuid.UUID] = {}
+
+
+def test_rating_a_billing_date_range_again_applies_a_new_price(
+    rated: Rated, rater: Rater, warehouse: Warehouse
+) -> None:
+    assert cents(rated.charge_fees("price_change", "calls")) == [200]
+    catalog = Catalog(warehouse.client(), organization_id=rated.organizations["price_change"])
+    catalog.charge(
+        PRICE_CHANGE_IDS["plan"], PRICE_CHANGE_IDS["metric"], "standard", {"amount": "2"},
+        charge_id=PRICE_CHANGE_CHARGE,
+    )  # fmt: skip
+    # A plain incremental run does not see catalog changes; a billing-date range does.
+    rater.run("--as-of", AS_OF, "--no-tests")
+    assert cents(rated.charge_fees("price_change", "calls")) == [200]
+    rater.run("--as-of", AS_OF, "--from", "2024-07-01", "--to", "2024-07-01", "--no-tests")
+    assert cents(rated.charge_fees("price_change", "calls")) == [400]
+
+
 # --- contract ------------------------------------------------------------------------------------
 
 
