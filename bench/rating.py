@@ -29,6 +29,8 @@ import threading
 import time
 from pathlib import Path
 
+from clickhouse_connect.driver.client import Client
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from meterhouse.orgs import create_organization  # noqa: E402
 from meterhouse.rating import dbt_environment  # noqa: E402
@@ -88,7 +90,7 @@ def charges_of_plan(plan: int) -> int:
     return 3 + plan // 2  # 3, 3, 4, 4, 5
 
 
-def seed_catalog(client, organization_id: str, subscriptions: int) -> None:  # type: ignore[no-untyped-def]
+def seed_catalog(client: Client, organization_id: str, subscriptions: int) -> None:
     """Plans, charges, metrics, customers and subscriptions, generated inside the warehouse."""
     org = f"toUUID('{organization_id}')"
     ids = "reinterpretAsUUID(MD5(concat('{kind}-', toString({n}))))"
@@ -140,7 +142,7 @@ def seed_catalog(client, organization_id: str, subscriptions: int) -> None:  # t
 
 
 def insert_events(
-    client,  # type: ignore[no-untyped-def]
+    client: Client,
     organization_id: str,
     events: int,
     subscriptions: int,
@@ -223,7 +225,7 @@ def rate(settings: Settings, target: Path, *args: str) -> tuple[float, float]:
     return elapsed, float(run_results["elapsed_time"])
 
 
-def per_subscription_loop(client, organization_id: str, sample: int) -> tuple[float, int]:  # type: ignore[no-untyped-def]
+def per_subscription_loop(client: Client, organization_id: str, sample: int) -> tuple[float, int]:
     """Seconds for ``sample`` subscriptions rated one query per subscription x charge x period,
     and the number of queries that took."""
     queries = 0
