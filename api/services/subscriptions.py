@@ -168,6 +168,8 @@ class SubscriptionService:
         self.store = store
         self.caller = caller
         self.org = caller.organization_id
+        # Plans and customers this request already holds, so presenting does not re-read them.
+        self.known: dict[uuid.UUID, Row] = {}
 
     # --- time-driven transitions ---------------------------------------------------------------
     def apply_due_transitions(self) -> None:
@@ -199,6 +201,7 @@ class SubscriptionService:
             if customer_changed:
                 self.store.write("customers", [customer], changed_by=self.caller.actor)
             plan = self._plan_for(parent, overrides)
+            self.known.update({row["id"]: row for row in (parent, plan, customer)})
             if current is None:
                 row = self._start(body, customer, plan, subscription_at, ending_at)
             else:
@@ -361,16 +364,20 @@ class SubscriptionService:
         return ended
 
     # --- presentation --------------------------------------------------------------------------
+    def _rows(self, table: str, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Row]:
+        """Rows by id: those already held, the others read (deleted ones included)."""
+        missing = [row_id for row_id in ids if row_id not in self.known]
+        found = latest_by_ids(self.store, table, self.org, missing)
+        return {**{i: self.known[i] for i in ids if i in self.known}, **found}
+
     def present(self, rows: Sequence[Row]) -> list[dict[str, Any]]:
         related_ids = [
             r[k] for r in rows for k in ("previous_subscription_id", "next_subscription_id")
         ]
         related = rows_by_ids(self.store, "subscriptions", self.org, [i for i in related_ids if i])
         plan_ids = [r["plan_id"] for r in [*rows, *related.values()]]
-        plans = latest_by_ids(self.store, "plans", self.org, plan_ids)
-        customers = latest_by_ids(
-            self.store, "customers", self.org, [r["customer_id"] for r in rows]
-        )
+        plans = self._rows("plans", plan_ids)
+        customers = self._rows("customers", [r["customer_id"] for r in rows])
         now = utc_now()
 
         def code(subscription: Row | None) -> str | None:
