@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 import httpx
@@ -177,11 +178,15 @@ def test_plan_update_keeps_charge_ids_and_records_history(
     ]
     # Every version of the price stays queryable: which amount applied when.
     history = admin_client.query(
-        "SELECT properties, is_deleted FROM charges_history WHERE organization_id = {o:UUID} "
-        "AND id = {c:UUID} ORDER BY version",
+        "SELECT properties, is_deleted, changed_by, updated_at FROM charges_history"
+        " WHERE organization_id = {o:UUID} AND id = {c:UUID} ORDER BY version",
         parameters={"o": tenant.organization_id, "c": kept.lago_id},
     ).result_rows
-    assert history == [('{"amount":"1"}', 0), ('{"amount":"1.5"}', 0)]
+    assert [row[:2] for row in history] == [('{"amount":"1"}', 0), ('{"amount":"1.5"}', 0)]
+    # Who changed it (the API key, by its hash prefix) and when.
+    key_hash = hashlib.sha256(tenant.api_key.encode()).hexdigest()
+    assert {row[2] for row in history} == {f"api_key:{key_hash[:16]}"}
+    assert history[0][3] < history[1][3]
     dropped_versions = admin_client.query(
         "SELECT is_deleted FROM charges_history WHERE id = {c:UUID} ORDER BY version",
         parameters={"c": dropped.lago_id},
