@@ -57,7 +57,7 @@ class Service:
     health_url: str
     url: str  # shown to the user
     port: int | None  # checked free before anything starts; None for one-shot steps
-    one_shot: bool = False  # a step that runs to completion (migrate, dbt docs generate)
+    one_shot: bool = False  # a step that runs to completion (migrate, rate, bill)
     credentials: str = ""
     env: Mapping[str, str] = field(default_factory=dict)  # on top of the supervisor's
 
@@ -77,15 +77,6 @@ def meterhouse(*args: str) -> list[str]:
 
 def is_local_warehouse(settings: Settings) -> bool:
     return urlparse(settings.warehouse_url).hostname in LOCAL_HOSTS
-
-
-def command_names() -> set[str]:
-    """Root commands and groups of ``meterhouse``, so services appear as their parts land."""
-    from meterhouse.cli import app
-
-    names = {group.name for group in app.registered_groups if group.name}
-    names |= {command.name for command in app.registered_commands if command.name}
-    return names
 
 
 # --- secrets -------------------------------------------------------------------------------------
@@ -150,35 +141,8 @@ def localstripe_service(port: int) -> Service:
     return Service("localstripe", command, health, url, port, credentials=LOCALSTRIPE_KEY, env=env)
 
 
-def docs_services(settings: Settings, names: set[str]) -> list[Service]:
-    """dbt docs: the analytics part's own command when it exists, else generate and serve."""
-    url = _http(settings.docs_port)
-    target = (settings.home / "dbt-docs").resolve()
-    if "docs" in names:
-        port = str(settings.docs_port)
-        command = meterhouse("docs", "serve", "--port", port, "--target", str(target))
-        static_url = _http(settings.docs_port, "/static_index.html")
-        return [Service("dbt-docs", command, url, static_url, settings.docs_port)]
-    project = REPO_ROOT / "dbt_project"
-    dbt = str(Path(sys.executable).parent / "dbt")
-    generate = [
-        dbt, "docs", "generate", "--project-dir", str(project), "--profiles-dir", str(project),
-        "--target-path", str(target),
-    ]  # fmt: skip
-    serve = [
-        sys.executable, "-m", "http.server", str(settings.docs_port), "--bind", "127.0.0.1",
-        "--directory", str(target),
-    ]  # fmt: skip
-    return [
-        Service("dbt-docs-build", generate, "", "", None, one_shot=True),
-        Service("dbt-docs", serve, url, url, settings.docs_port),
-    ]
-
-
-def services(
-    settings: Settings, names: set[str], *, with_localstripe: bool, analyst_password: str
-) -> list[Service]:
-    """Every service of the local product, in start order; a part not built yet is left out."""
+def services(settings: Settings, *, with_localstripe: bool, analyst_password: str) -> list[Service]:
+    """Every service of the local product, in start order."""
     table: list[Service] = []
     if is_local_warehouse(settings):
         port = settings.warehouse_port
@@ -223,17 +187,16 @@ def services(
     )
     if with_localstripe:
         table.append(localstripe_service(settings.localstripe_port))
-    if "orchestration" in names:
-        port = settings.dagster_port
-        command = meterhouse("orchestration", "serve", "--port", str(port))
-        table.append(Service("dagster", command, _http(port, "/server_info"), _http(port), port))
-    if "dashboards" in names:
-        port = settings.dashboards_port
-        command = meterhouse("dashboards", "serve", "--port", str(port))
-        table.append(
-            Service("dashboards", command, _http(port, "/_stcore/health"), _http(port), port)
-        )
-    table.extend(docs_services(settings, names))
+    port = settings.dagster_port
+    command = meterhouse("orchestration", "serve", "--port", str(port))
+    table.append(Service("dagster", command, _http(port, "/server_info"), _http(port), port))
+    port = settings.dashboards_port
+    command = meterhouse("dashboards", "serve", "--port", str(port))
+    table.append(Service("dashboards", command, _http(port, "/_stcore/health"), _http(port), port))
+    port = settings.docs_port
+    target = str((settings.home / "dbt-docs").resolve())
+    command = meterhouse("docs", "serve", "--port", str(port), "--target", target)
+    table.append(Service("dbt-docs", command, _http(port), _http(port, "/static_index.html"), port))
     return table
 
 
@@ -413,12 +376,7 @@ def load_demo(supervisor: Supervisor, settings: Settings, api_key: str) -> None:
 
 def bill_past_days(supervisor: Supervisor, first: date, end: date) -> None:
     """Rate the demo's usage (dbt), then invoice each past billing day (Dagster job)."""
-    names = command_names()
-    if "rate" in names:
-        supervisor.step("rate", meterhouse("rate", "run", "--no-tests", "--no-progress"))
-    if "bill" not in names:
-        supervisor.say("demo", "no `meterhouse bill` command yet: past invoices not materialized")
-        return
+    supervisor.step("rate", meterhouse("rate", "run", "--no-tests", "--no-progress"))
     last = end - timedelta(days=1)
     supervisor.step(
         "bill", meterhouse("bill", "--from", first.isoformat(), "--to", last.isoformat())
@@ -532,16 +490,13 @@ def up(
     local = is_local_warehouse(Settings())
     secrets_file = ensure_local_secrets() if local else read_env_file(LOCAL_ENV_FILE)
     settings = Settings()  # now with the generated secrets
-    names = command_names()
     with_localstripe = settings.stripe_api_key is None
     analyst_password = (
         settings.warehouse_analyst_password.get_secret_value()
         if settings.warehouse_analyst_password
         else "(ask your ClickHouse administrator)"
     )
-    table = services(
-        settings, names, with_localstripe=with_localstripe, analyst_password=analyst_password
-    )
+    table = services(settings, with_localstripe=with_localstripe, analyst_password=analyst_password)
     env = child_environment(settings, secrets_file)
     if with_localstripe:
         env.update(MH_STRIPE_API_KEY=LOCALSTRIPE_KEY,
