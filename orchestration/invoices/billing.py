@@ -56,11 +56,15 @@ def bill_day(
     """Invoice one billing day. ``finalize_due=False`` only refreshes drafts (API refresh);
     ``finalize_ids`` finalizes those drafts now, grace period or not (API finalize)."""
     reader = DayReader(client, fees_table)
+    if not reader.has_fees(day):
+        return BillingDayResult(day=day)
+    # The context first, then the fees: a run that finalizes this day meanwhile either holds
+    # fees we no longer read, or finished after both reads, and then we compute what it did.
+    context = reader.context(day)
     fees = reader.fees(day)
     result = BillingDayResult(day=day, fees=len(fees))
     if not fees:
         return result
-    context = reader.context(day)
     records = build_invoices(fees, context)
     finalizable = [
         r
@@ -68,7 +72,7 @@ def bill_day(
         if (finalize_due and r.grace_period_ends_on <= now.date()) or r.id in finalize_ids
     ]
     numbered = write_invoices(client, now, records, finalizable, context)
-    result.drafts = len(records) - len(numbered)
+    result.drafts = len(records) - len(finalizable)
     result.finalized = len(numbered)
     result.invoice_ids = [record.id for record in records]
     return result
@@ -84,11 +88,24 @@ def write_invoices(
     """Drafts, then ledgers and numbers, then the finalized rows; the numbered invoices."""
     writer = InvoiceWriter(client, now)
     writer.write_drafts(records)
+    # A concurrent run (or an API finalize) may have issued some meanwhile: never issue twice.
+    issued = _finalized_ids(client, [record.id for record in finalizable])
+    finalizable = [record for record in finalizable if record.id not in issued]
     numbered = assign_numbers(finalizable, context)
     writer.write_ledgers(numbered)
     writer.write_numbers(numbered)
     writer.write_finalized(numbered)
     return numbered
+
+
+def _finalized_ids(client: Client, invoice_ids: list[UUID]) -> set[UUID]:
+    if not invoice_ids:
+        return set()
+    rows = client.query(
+        "SELECT id FROM invoices FINAL WHERE status != 'draft' AND id IN %(ids)s",
+        parameters={"ids": [str(invoice_id) for invoice_id in invoice_ids]},
+    ).result_rows
+    return {row[0] for row in rows}
 
 
 def invoice_grouping(fee: Fee) -> str:

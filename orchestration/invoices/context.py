@@ -140,6 +140,12 @@ class DayReader:
     )
     DRAFT_INVOICES = "SELECT id FROM invoices FINAL WHERE status = 'draft'"
 
+    def has_fees(self, day: date) -> bool:
+        rows = self._rows(
+            "SELECT count() AS n FROM {fees} WHERE billing_date = {day} AND invoiceable = 1", day
+        )
+        return bool(rows[0]["n"])
+
     def fees(self, day: date) -> list[Fee]:
         """The day's invoiceable fees that no finalized invoice holds yet."""
         return self._uninvoiced_fees("billing_date = {day}", day)

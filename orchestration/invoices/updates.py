@@ -8,9 +8,7 @@ from uuid import UUID
 
 from clickhouse_connect.driver.client import Client
 
-from orchestration.invoices.ids import STATUS_RANK, now_micros
-
-_RANK_STEP = 10**17
+from orchestration.invoices.ids import RANK_STEP, STATUS_RANK, UPDATED_RANK, now_micros
 
 # Columns a state change may set; everything else is copied from the current row.
 CHANGEABLE = frozenset(
@@ -31,8 +29,8 @@ def update_invoices(
 ) -> None:
     """Copy the current row of each invoice with ``changes`` applied and a later version.
 
-    Changing ``status`` moves the row to that status's rank, so it wins over any row of a lower
-    status written later by a concurrent run.
+    Changing ``status`` moves the row to that status's rank; other changes of a finalized
+    invoice move it to the "updated" rank (see ``ids``), where the latest change wins.
     """
     if not invoice_ids:
         return
@@ -42,9 +40,10 @@ def update_invoices(
     micros = now_micros()
     replaced = [f"%(change_{column})s AS {column}" for column in changes]
     if "status" in changes:
-        version = f"{STATUS_RANK[changes['status']] * _RANK_STEP + micros}"
+        version = f"{STATUS_RANK[changes['status']] * RANK_STEP + micros}"
     else:
-        version = f"intDiv(version, {_RANK_STEP}) * {_RANK_STEP} + {micros}"
+        rank = f"greatest(intDiv(version, {RANK_STEP}), {UPDATED_RANK})"
+        version = f"{rank} * {RANK_STEP} + {micros}"
     replaced += ["now64(3) AS updated_at", f"toUInt64({version}) AS version"]
     client.command(
         f"""
