@@ -109,16 +109,21 @@ def engine_ceiling(ndjson: Path, events: int) -> dict[str, float]:
         narrow = timed_insert(conn, f"INSERT INTO {DATABASE}.narrow", "JSONEachRow", chunks)
         conn.close()
     assert stored == events, f"ceiling stored {stored} of {events} events"
-    return {"same_path": events / same_path, "narrow_jsoneachrow": events / narrow}
+    return {
+        "same_path": events / same_path[0],
+        "same_path_cpu_us": same_path[1] / events * 1e6,
+        "narrow_jsoneachrow": events / narrow[0],
+    }
 
 
-def timed_insert(conn: Any, sql: str, fmt: str, chunks: list[bytes]) -> float:
-    started = time.perf_counter()
+def timed_insert(conn: Any, sql: str, fmt: str, chunks: list[bytes]) -> tuple[float, float]:
+    """(wall seconds, CPU seconds of this process, chDB's threads included)."""
+    started, cpu_started = time.perf_counter(), time.process_time()
     inserter = conn.send_insert(sql, fmt)
     for chunk in chunks:
         inserter.append(chunk)
     inserter.finish()
-    return time.perf_counter() - started
+    return time.perf_counter() - started, time.process_time() - cpu_started
 
 
 class ProcessTree:
@@ -192,6 +197,7 @@ class CpuMeter:
     def __init__(self, ingest: ProcessTree, warehouse: ProcessTree) -> None:
         self.trees = (ingest, warehouse)
         self.start = (0.0, 0.0)
+        self.last_us_per_event = 0.0
 
     def begin(self) -> None:
         self.start = (self.trees[0].cpu_seconds(), self.trees[1].cpu_seconds())
@@ -200,6 +206,7 @@ class CpuMeter:
         ingest, warehouse = (
             t.cpu_seconds() - s for t, s in zip(self.trees, self.start, strict=True)
         )
+        self.last_us_per_event = (ingest + warehouse) / events * 1e6
         return (
             f"CPU per event: ingest {ingest / events * 1e6:.1f} us, "
             f"warehouse {warehouse / events * 1e6:.1f} us"
@@ -316,7 +323,8 @@ def main() -> None:
 
     ceiling = engine_ceiling(ndjson, args.events)
     print(
-        f"(a) engine ceiling, same write path: {ceiling['same_path']:,.0f} events/s "
+        f"(a) engine ceiling, same write path: {ceiling['same_path']:,.0f} events/s, "
+        f"CPU per event {ceiling['same_path_cpu_us']:.1f} us "
         f"(typed JSONEachRow into a plain table: {ceiling['narrow_jsoneachrow']:,.0f} events/s)"
     )
 
@@ -350,7 +358,7 @@ def main() -> None:
         assert ingest.process is not None and server.process is not None
         cpu = CpuMeter(ProcessTree(ingest.process.pid), ProcessTree(server.process.pid))
         with RssSampler(ProcessTree(ingest.process.pid)) as rss:
-            report_phases(args, url, api_key, ndjson, ceiling["same_path"], cpu)
+            report_phases(args, url, api_key, ndjson, ceiling, cpu)
         print(f"ingest peak RSS (all workers): {rss.peak_bytes / 2**20:,.0f} MB")
     finally:
         if ingest is not None:
@@ -370,8 +378,14 @@ def warm_up(url: str, headers: dict[str, str]) -> None:
 
 
 def report_phases(
-    args: argparse.Namespace, url: str, api_key: str, ndjson: Path, ceiling: float, cpu: CpuMeter
+    args: argparse.Namespace,
+    url: str,
+    api_key: str,
+    ndjson: Path,
+    ceilings: dict[str, float],
+    cpu: CpuMeter,
 ) -> None:
+    ceiling = ceilings["same_path"]
     headers = {"Authorization": f"Bearer {api_key}", "Content-Type": "application/x-ndjson"}
     warm_up(url, headers)
     body = ndjson.read_bytes()
@@ -383,7 +397,8 @@ def report_phases(
     bulk_rate = args.events / elapsed
     print(
         f"(b) bulk NDJSON: {bulk_rate:,.0f} events/s ({elapsed:.2f} s for one request), "
-        f"{bulk_rate / ceiling:.0%} of (a); {cpu.report(args.events)}"
+        f"{bulk_rate / ceiling:.0%} of (a); {cpu.report(args.events)}; by CPU per event, "
+        f"(a)/(b) = {ceilings['same_path_cpu_us'] / cpu.last_us_per_event:.0%}"
     )
 
     events = lago_events(args.batch_events, "batch")
