@@ -22,7 +22,7 @@ assert filters is not None
 where, parameters = filters.where(date_column="date", plan_column="plan_code")
 daily = filters.money(
     query(
-        f"select date, currency, sum(mrr) as mrr from fct_mrr_daily where {where}"
+        f"select date, currency, sum(mrr) as mrr from fct_mrr_daily_by_plan where {where}"
         " group by date, currency",
         parameters,
     ),

@@ -18,7 +18,7 @@ assert filters is not None
 parameters = {"o": filters.organization_id, "start": filters.start, "end": filters.end}
 scope = "organization_id = {o:UUID} and date between {start:Date} and {end:Date}"
 metrics = query(
-    f"select distinct billable_metric_code from fct_usage_daily where {scope} order by 1",
+    f"select distinct billable_metric_code from fct_usage_daily_by_metric where {scope} order by 1",
     parameters,
 )["billable_metric_code"].tolist()
 chosen = st.multiselect("Metrics", metrics, key="usage_metrics", placeholder="All metrics")
@@ -44,7 +44,8 @@ if property_key:
 else:
     daily = query(
         "select date, billable_metric_code, sum(events_count) as events_count"
-        f" from fct_usage_daily where {scope} group by date, billable_metric_code order by date",
+        f" from fct_usage_daily_by_metric where {scope}"
+        " group by date, billable_metric_code order by date",
         parameters,
     )
 st.metric("Events", int(daily["events_count"].sum()) if not daily.empty else 0)
