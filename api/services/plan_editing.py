@@ -54,9 +54,17 @@ def kept_charges(tree: PlanTree, *, without: Row | None = None) -> list[ChargeIn
 
 
 def replace_charges(
-    store: CatalogStore, caller: Caller, tree: PlanTree, charges: list[ChargeInput]
+    store: CatalogStore,
+    caller: Caller,
+    tree: PlanTree,
+    charges: list[ChargeInput],
+    *,
+    locked: bool | None = None,
 ) -> PlanTree:
-    change = plan_builder(store, caller, tree).build(PlanInput(charges=charges), tree)
+    """Save the plan with these charges; ``locked`` None: locked when it has subscriptions."""
+    builder = plan_builder(store, caller, tree) if locked is None else None
+    builder = builder or PlanBuilder(store, caller, locked=bool(locked))
+    change = builder.build(PlanInput(charges=charges), tree)
     codes = [charge["code"] for charge in change.tree.charges if charge["code"] is not None]
     if len(set(codes)) != len(codes):
         errors = FieldErrors()
@@ -95,12 +103,14 @@ def replace_filters(
     tree: PlanTree,
     charge: Row,
     filters: list[ChargeFilterInput],
+    *,
+    locked: bool | None = None,
 ) -> PlanTree:
     charges = [
         ChargeInput(id=item.id, filters=filters) if item.id == str(charge["id"]) else item
         for item in kept_charges(tree)
     ]
-    return replace_charges(store, caller, tree, charges)
+    return replace_charges(store, caller, tree, charges, locked=locked)
 
 
 def present_filter_of(

@@ -8,7 +8,12 @@ from typing import Any
 
 import pytest
 from lago_python_client.models import Charge, Customer, Plan, Subscription
-from lago_python_client.models.charge import ChargeOverrides, ChargesOverrides
+from lago_python_client.models.charge import (
+    ChargeFilter,
+    ChargeFilters,
+    ChargeOverrides,
+    ChargesOverrides,
+)
 from lago_python_client.models.plan import PlanOverrides
 
 from tests.api.conftest import Tenant
@@ -306,3 +311,52 @@ def test_plan_amount_change_cancels_downgrades_that_no_longer_are(tenant: Tenant
     canceled = tenant.lago.subscriptions.find("sub_1", params={"status": "canceled"})
     assert canceled.plan_code == "basic"
     assert tenant.lago.subscriptions.find("sub_1").next_plan_code is None
+
+
+def test_subscription_charge_overrides(tenant: Tenant, other_tenant: Tenant) -> None:
+    metric_id = create_metric(tenant)
+    charge = Charge(
+        code="calls",
+        billable_metric_id=metric_id,
+        charge_model="standard",
+        properties={"amount": "1"},
+        filters=ChargeFilters(
+            __root__=[ChargeFilter(properties={"amount": "2"}, values={"region": ["eu"]})]
+        ),
+    )
+    tenant.lago.plans.create(plan_with([charge], code="basic"))
+    subscribe(tenant, "basic")
+    catalog_filter = tenant.lago.plans.find_all_charge_filters("basic", "calls")["filters"][0]
+    overridden = tenant.lago.subscription_charges.update(
+        "sub_1", "calls", Charge(properties={"amount": "0.5"}, min_amount_cents=300)
+    )
+    assert (overridden.properties, overridden.min_amount_cents) == ({"amount": "0.5"}, 300)
+    assert tenant.lago.subscription_charges.find("sub_1", "calls").properties == {"amount": "0.5"}
+    # The catalog plan is untouched; the subscription now bills its own copy.
+    assert tenant.lago.plans.find("basic").charges.__root__[0].properties == {"amount": "1"}
+    own_filter = tenant.lago.subscriptions.find_all_charge_filters("sub_1", "calls")["filters"][0]
+    assert own_filter.lago_id != catalog_filter.lago_id
+    updated = tenant.lago.subscriptions.update_charge_filter(
+        "sub_1", "calls", own_filter.lago_id, ChargeFilter(properties={"amount": "3"})
+    )
+    assert updated.properties == {"amount": "3"}
+    added = tenant.lago.subscriptions.create_charge_filter(
+        "sub_1", "calls", ChargeFilter(properties={"amount": "4"}, values={"region": ["us"]})
+    )
+    assert tenant.lago.subscriptions.find_charge_filter("sub_1", "calls", added.lago_id).values == {
+        "region": ["us"]
+    }
+    tenant.lago.subscriptions.destroy_charge_filter("sub_1", "calls", added.lago_id)
+    assert len(tenant.lago.subscriptions.find_all_charge_filters("sub_1", "calls")["filters"]) == 1
+    assert tenant.lago.subscriptions.find("sub_1").plan_code == "basic"
+    # A first change naming the catalog plan's filter changes this subscription's copy of it.
+    subscribe(tenant, "basic", external_id="sub_2")
+    copied = tenant.lago.subscriptions.update_charge_filter(
+        "sub_2", "calls", catalog_filter.lago_id, ChargeFilter(properties={"amount": "9"})
+    )
+    assert copied.lago_id != catalog_filter.lago_id and copied.properties == {"amount": "9"}
+    assert tenant.lago.plans.find_all_charge_filters("basic", "calls")["filters"][0].properties == {
+        "amount": "2"
+    }
+    hidden = lago_error(lambda: other_tenant.lago.subscription_charges.find("sub_1", "calls"))
+    assert hidden.status_code == 404
