@@ -93,13 +93,15 @@ def read_env_file(path: Path) -> dict[str, str]:
     return values
 
 
-def ensure_local_secrets(path: Path = LOCAL_ENV_FILE) -> dict[str, str]:
+def ensure_local_secrets(
+    path: Path = LOCAL_ENV_FILE, keys: tuple[str, ...] = GENERATED_SECRETS
+) -> dict[str, str]:
     """Generate the local secrets once into ``path`` (mode 0600); return every value in it.
 
     A secret already given in the environment is not generated: the environment wins anyway.
     """
     values = read_env_file(path)
-    missing = [key for key in GENERATED_SECRETS if key not in values and key not in os.environ]
+    missing = [key for key in keys if key not in values and key not in os.environ]
     if missing:
         for key in missing:
             token = secrets.token_urlsafe(24)
@@ -487,8 +489,9 @@ def up(
         if not yes:
             typer.confirm("Delete the local warehouse data and the demo?", abort=True)
         reset_local_state(Settings())
-    local = is_local_warehouse(Settings())
-    secrets_file = ensure_local_secrets() if local else read_env_file(LOCAL_ENV_FILE)
+    # A remote ClickHouse has its own users: only the API key is generated for it.
+    keys = GENERATED_SECRETS if is_local_warehouse(Settings()) else ("MH_BOOTSTRAP_API_KEY",)
+    secrets_file = ensure_local_secrets(keys=keys)
     settings = Settings()  # now with the generated secrets
     with_localstripe = settings.stripe_api_key is None
     analyst_password = (
