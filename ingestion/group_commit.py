@@ -17,6 +17,8 @@ import logging
 import time
 from dataclasses import dataclass, field
 
+from clickhouse_connect.driver.exceptions import DatabaseError, OperationalError
+
 from ingestion.metrics import IngestMetrics
 from ingestion.validation import ValidEvent
 from ingestion.writer import EventWriter, RequestStamp, event_rows
@@ -118,13 +120,18 @@ class GroupCommitBuffer:
         events = sum(len(item.events) for item in batch)
         started = time.perf_counter()
         try:
-            body = b"\n".join(event_rows(item.stamp, item.events) for item in batch)
-            await asyncio.to_thread(self.writer.insert_events, body)
+            await self._insert(batch)
         except Exception as exc:
             log.warning("group commit of %d events failed: %s", events, exc)
             self.metrics.flush_failures += 1
-            for item in batch:
-                _settle(item, WarehouseUnavailable(str(exc)))
+            if len(batch) > 1 and refused_by_server(exc):
+                # The server refused the data: maybe one request's rows. Commit the requests one
+                # by one, so one bad request cannot hold back the others.
+                for item in batch:
+                    await self._flush_alone(item)
+            else:
+                for item in batch:
+                    _settle(item, WarehouseUnavailable(str(exc)))
         else:
             for item in batch:
                 _settle(item, None)
@@ -134,6 +141,24 @@ class GroupCommitBuffer:
             self.metrics.buffered_events = self._buffered
         self.metrics.flush_events.observe(events)
         self.metrics.flush_seconds.observe(time.perf_counter() - started)
+
+    async def _insert(self, batch: list[PendingWrite]) -> None:
+        body = b"\n".join(event_rows(item.stamp, item.events) for item in batch)
+        await asyncio.to_thread(self.writer.insert_events, body)
+
+    async def _flush_alone(self, item: PendingWrite) -> None:
+        try:
+            await self._insert([item])
+        except Exception as exc:
+            # Still 503, never 422: a refusal may be transient (too many parts, memory).
+            _settle(item, WarehouseUnavailable(str(exc)))
+        else:
+            _settle(item, None)
+
+
+def refused_by_server(exc: Exception) -> bool:
+    """The warehouse answered with an error (as opposed to not answering at all)."""
+    return isinstance(exc, DatabaseError) and not isinstance(exc, OperationalError)
 
 
 def _settle(item: PendingWrite, error: Exception | None) -> None:

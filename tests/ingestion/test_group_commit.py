@@ -14,6 +14,7 @@ from ingestion.group_commit import BufferFull, GroupCommitBuffer, WarehouseUnava
 from ingestion.metrics import IngestMetrics
 from ingestion.validation import ValidEvent
 from ingestion.writer import EventWriter, RequestStamp
+from tests.conftest import Warehouse
 from warehouse.settings import Settings
 
 
@@ -64,3 +65,31 @@ def test_full_buffer_refuses_at_once_and_waiting_requests_fail_without_ack(
         await buffer.stop()
 
     asyncio.run(scenario())
+
+
+def test_a_refused_request_does_not_hold_back_the_others(warehouse: Warehouse) -> None:
+    # Bypassing validation, one request carries a row the warehouse refuses to parse.
+    good, bad = events(3), events(1)
+    bad[0].precise_total_amount_cents = "not-a-decimal"
+    good_stamp, bad_stamp = stamp(), stamp()
+
+    async def scenario() -> tuple[BaseException | None, BaseException | None]:
+        buffer = GroupCommitBuffer(
+            EventWriter(warehouse.settings()), IngestMetrics(), flush_interval_s=0.05,
+            flush_max_events=100, max_buffered_events=100,
+        )  # fmt: skip
+        buffer.start()
+        outcomes = await asyncio.gather(
+            buffer.write(good_stamp, good), buffer.write(bad_stamp, bad), return_exceptions=True
+        )
+        await buffer.stop()
+        return outcomes[0], outcomes[1]
+
+    good_outcome, bad_outcome = asyncio.run(scenario())
+    assert good_outcome is None
+    assert isinstance(bad_outcome, WarehouseUnavailable)
+    stored = warehouse.client().command(
+        "SELECT count() FROM events WHERE organization_id = {org:UUID}",
+        parameters={"org": good_stamp.organization_id},
+    )
+    assert stored == 3
