@@ -10,14 +10,17 @@
     that span is seen by the next full run. -#}
 {% macro scoped_events(periods, until=none) -%}
     select
+        organization_id, external_subscription_id, transaction_id,
+        latest.1 as code, latest.2 as timestamp, latest.3 as properties,
+        latest.4 as precise_total_amount_cents, latest.5 as ingested_at
+    from (
+    select
         e.organization_id as organization_id,
         e.external_subscription_id as external_subscription_id,
         e.transaction_id as transaction_id,
-        argMax(e.code, e.ingested_at) as code,
-        argMax(e.timestamp, e.ingested_at) as timestamp,
-        argMax(e.properties, e.ingested_at) as properties,
-        argMax(e.precise_total_amount_cents, e.ingested_at) as precise_total_amount_cents,
-        max(e.ingested_at) as ingested_at
+        -- One aggregate state per event instead of one per column.
+        argMax(tuple(e.code, e.timestamp, e.properties, e.precise_total_amount_cents, e.ingested_at),
+               e.ingested_at) as latest
     from {{ source('warehouse', 'events') }} as e
     inner join (
         select organization_id, external_subscription_id, min(period_from) as span_from, max(period_to) as span_to
@@ -31,6 +34,7 @@
         and e.timestamp <= {{ until }}
         {%- endif %}
     group by e.organization_id, e.external_subscription_id, e.transaction_id
+    )
 {%- endmacro %}
 
 {#- Charges with their metric; pay_in_advance selects arrears (0) or in-advance (1) charges. -#}

@@ -1,6 +1,7 @@
-{{ config(materialized='table', order_by='(organization_id, subscription_id, charge_id, period_from)') }}
+{{ config(materialized='ephemeral') }}
 -- The deduplicated events of the closed charge periods of this run, placed in their period,
--- arrears charge, filter and group.
+-- arrears charge, filter and group. Ephemeral: streamed straight into the usage aggregation
+-- rather than written out event by event.
 with closed_charge_periods as (
     select * from {{ ref('int_rating_periods') }} where period_kind = 'charges' and is_closed
 )
