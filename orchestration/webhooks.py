@@ -25,6 +25,8 @@ from clickhouse_connect.driver.client import Client
 
 from orchestration.invoices.ids import record_id
 
+IDS_PER_QUERY = 2000
+
 
 @dataclass(frozen=True)
 class Notification:
@@ -83,14 +85,16 @@ class WebhookSender:
         return endpoints
 
     def _delivered(self, delivery_ids: list[UUID]) -> set[UUID]:
-        if not delivery_ids:
-            return set()
-        rows = self.client.query(
-            "SELECT DISTINCT id FROM webhook_deliveries WHERE status = 'succeeded' "
-            "AND id IN %(ids)s",
-            parameters={"ids": [str(i) for i in delivery_ids]},
-        ).result_rows
-        return {row[0] for row in rows}
+        delivered: set[UUID] = set()
+        for start in range(0, len(delivery_ids), IDS_PER_QUERY):  # below max_query_size
+            batch = delivery_ids[start : start + IDS_PER_QUERY]
+            rows = self.client.query(
+                "SELECT DISTINCT id FROM webhook_deliveries WHERE status = 'succeeded' "
+                "AND id IN %(ids)s",
+                parameters={"ids": [str(i) for i in batch]},
+            ).result_rows
+            delivered.update(row[0] for row in rows)
+        return delivered
 
     def send(self, notifications: Sequence[Notification]) -> dict[str, int]:
         """Deliver every notification to every interested endpoint; counts by outcome."""

@@ -16,6 +16,7 @@ from typing import Any
 from clickhouse_connect.driver.client import Client
 
 Row = dict[str, Any]
+KEYS_PER_QUERY = 500
 
 
 @dataclass(frozen=True)
@@ -95,14 +96,15 @@ class InvoiceRecords:
         if not invoices:
             return grouped
         keys = [(str(i["id"]), int(i["fees_version"])) for i in invoices]
-        rows = self._rows(
-            f"SELECT * FROM {table} FINAL WHERE organization_id = {{org:UUID}} "
-            f"AND (toString(invoice_id), fees_version) IN {{keys:Array(Tuple(String, UInt64))}} "
-            f"{order}",
-            {"org": organization_id, "keys": keys},
-        )
-        for row in rows:
-            grouped[row["invoice_id"]].append(row)
+        for start in range(0, len(keys), KEYS_PER_QUERY):  # bounded request size
+            rows = self._rows(
+                f"SELECT * FROM {table} FINAL WHERE organization_id = {{org:UUID}} AND "
+                f"(toString(invoice_id), fees_version) IN {{keys:Array(Tuple(String, UInt64))}} "
+                f"{order}",
+                {"org": organization_id, "keys": keys[start : start + KEYS_PER_QUERY]},
+            )
+            for row in rows:
+                grouped[row["invoice_id"]].append(row)
         return grouped
 
     def fees(

@@ -89,7 +89,7 @@ def write_invoices(
     writer = InvoiceWriter(client, now)
     writer.write_drafts(records)
     # A concurrent run (or an API finalize) may have issued some meanwhile: never issue twice.
-    issued = _finalized_ids(client, [record.id for record in finalizable])
+    issued = _finalized_ids(client, {record.billing_date for record in finalizable})
     finalizable = [record for record in finalizable if record.id not in issued]
     numbered = assign_numbers(finalizable, context)
     writer.write_ledgers(numbered)
@@ -98,12 +98,12 @@ def write_invoices(
     return numbered
 
 
-def _finalized_ids(client: Client, invoice_ids: list[UUID]) -> set[UUID]:
-    if not invoice_ids:
+def _finalized_ids(client: Client, billing_dates: set[date]) -> set[UUID]:
+    if not billing_dates:
         return set()
     rows = client.query(
-        "SELECT id FROM invoices FINAL WHERE status != 'draft' AND id IN %(ids)s",
-        parameters={"ids": [str(invoice_id) for invoice_id in invoice_ids]},
+        "SELECT id FROM invoices FINAL WHERE status != 'draft' AND billing_date IN %(days)s",
+        parameters={"days": sorted(billing_dates)},
     ).result_rows
     return {row[0] for row in rows}
 

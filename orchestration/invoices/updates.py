@@ -10,6 +10,8 @@ from clickhouse_connect.driver.client import Client
 
 from orchestration.invoices.ids import RANK_STEP, STATUS_RANK, UPDATED_RANK, now_micros
 
+IDS_PER_STATEMENT = 2000
+
 # Columns a state change may set; everything else is copied from the current row.
 CHANGEABLE = frozenset(
     {
@@ -32,8 +34,6 @@ def update_invoices(
     Changing ``status`` moves the row to that status's rank; other changes of a finalized
     invoice move it to the "updated" rank (see ``ids``), where the latest change wins.
     """
-    if not invoice_ids:
-        return
     unknown = set(changes) - CHANGEABLE
     if unknown:
         raise ValueError(f"not changeable on an invoice: {sorted(unknown)}")
@@ -45,16 +45,19 @@ def update_invoices(
         rank = f"greatest(intDiv(version, {RANK_STEP}), {UPDATED_RANK})"
         version = f"{rank} * {RANK_STEP} + {micros}"
     replaced += ["now64(3) AS updated_at", f"toUInt64({version}) AS version"]
-    client.command(
-        f"""
-        INSERT INTO invoices
-        SELECT * REPLACE ({", ".join(replaced)})
-        FROM invoices FINAL
-        WHERE organization_id = %(organization_id)s AND id IN %(ids)s
-        """,
-        parameters={
-            "organization_id": organization_id,
-            "ids": [str(invoice_id) for invoice_id in invoice_ids],
-            **{f"change_{column}": value for column, value in changes.items()},
-        },
-    )
+    # Batches keep each statement well below the server's max_query_size.
+    for start in range(0, len(invoice_ids), IDS_PER_STATEMENT):
+        batch = invoice_ids[start : start + IDS_PER_STATEMENT]
+        client.command(
+            f"""
+            INSERT INTO invoices
+            SELECT * REPLACE ({", ".join(replaced)})
+            FROM invoices FINAL
+            WHERE organization_id = %(organization_id)s AND id IN %(ids)s
+            """,
+            parameters={
+                "organization_id": organization_id,
+                "ids": [str(invoice_id) for invoice_id in batch],
+                **{f"change_{column}": value for column, value in changes.items()},
+            },
+        )
