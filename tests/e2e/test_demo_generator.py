@@ -8,6 +8,7 @@ import subprocess
 from collections import Counter
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
@@ -38,8 +39,8 @@ def file_bytes(directory: Path) -> dict[str, bytes]:
     }
 
 
-def read_events(directory: Path) -> list[dict[str, object]]:
-    events = []
+def read_events(directory: Path) -> list[dict[str, Any]]:
+    events: list[dict[str, Any]] = []
     for entry in read_manifest(directory)["event_files"]:
         with gzip.open(directory / entry["path"]) as file:
             events.extend(orjson.loads(line) for line in file)

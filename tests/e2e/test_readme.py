@@ -71,7 +71,7 @@ def served_paths(app_factory: str) -> set[str]:
 
 
 def test_curl_commands_use_the_default_ports_and_served_routes() -> None:
-    defaults = Settings(_env_file=None)  # type: ignore[call-arg]
+    defaults = Settings(_env_file=None)
     services = {
         defaults.ingest_port: "ingestion.main:create_app",
         defaults.billing_api_port: "api.main:create_app",

@@ -292,7 +292,7 @@ def test_reset_wipes_local_state_but_keeps_the_secrets(tmp_path: Path) -> None:
     for name in ("data", "demo", "dagster", "dbt-docs"):
         (home / name).mkdir(parents=True)
         (home / name / "file").write_text("x")
-    settings = Settings(_env_file=None, home=home, warehouse_data_dir=home / "data")  # type: ignore[call-arg]
+    settings = Settings(_env_file=None, home=home, warehouse_data_dir=home / "data")
     reset_local_state(settings)
     assert sorted(p.name for p in home.iterdir()) == ["local.env"]
     assert read_env_file(secrets_file) == kept
