@@ -251,11 +251,25 @@ def finalize_invoice(
 
 
 @router.post("/{invoice_id}/void")
-def void_invoice(invoice_id: str, records: Records, caller: CurrentCaller) -> dict[str, Any]:
+def void_invoice(
+    invoice_id: str, records: Records, caller: CurrentCaller, settings: AppSettings
+) -> dict[str, Any]:
+    """Void a finalized, unpaid invoice, at its payment provider first."""
     row = _invoice(records, caller, invoice_id)
     _require_status(row, "finalized")
     if row["payment_status"] == "succeeded":
         raise ApiError(405, "invalid_status", message="a paid invoice is corrected by credit note")
+    reference = records.provider_reference(caller.organization_id, "invoice", row["id"])
+    if reference is not None and reference["provider_object_id"]:
+        provider = configured_providers(settings).get(reference["provider"])
+        if provider is None:
+            raise ApiError(
+                405, "no_payment_provider", message=f"{reference['provider']} is not configured"
+            )
+        try:
+            provider.void_invoice(reference["provider_object_id"], row["id"])
+        except ProviderError as error:
+            raise ApiError(422, "payment_provider_error", message=str(error)) from error
     update_invoices(
         records.client, caller.organization_id, [row["id"]],
         status="voided", voided_at=datetime.now(UTC),

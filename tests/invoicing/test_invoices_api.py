@@ -18,6 +18,7 @@ from typing import Any
 
 import httpx
 import pytest
+import stripe
 from clickhouse_connect.driver.client import Client
 from lago_python_client.client import Client as LagoClient
 from lago_python_client.exceptions import LagoApiError
@@ -198,6 +199,17 @@ def test_stripe_webhooks_update_payment_status(billing: Billing) -> None:
     while billing.lago.invoices.find(lago_id).payment_status != "succeeded":
         assert time.monotonic() < deadline, "the invoice.paid webhook never updated the invoice"
         time.sleep(0.2)
+    # Voiding a pushed, unpaid invoice voids it at Stripe too.
+    unpaid = invoice_for(billing, "striped-void", 700, payment_provider="stripe")
+    assert push_day(billing.client, provider, DAY).pushed == 1
+    assert billing.lago.invoices.void(unpaid).status == "voided"
+    voided_remote = billing.client.query(
+        "SELECT provider_object_id FROM provider_references FINAL WHERE object_type = 'invoice' "
+        "AND object_id = %(id)s",
+        parameters={"id": unpaid},
+    ).result_rows[0][0]
+    remote = stripe.StripeClient(STRIPE_TEST_KEY, base_addresses={"api": billing.stripe_url})
+    assert remote.v1.invoices.retrieve(voided_remote).status == "void"
     forged = httpx.post(
         f"{billing.url}/webhooks/stripe",
         content=b'{"type": "invoice.paid"}',
