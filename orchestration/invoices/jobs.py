@@ -7,6 +7,8 @@ from datetime import UTC, date, datetime, timedelta
 
 from dagster import (
     AssetSelection,
+    DefaultScheduleStatus,
+    DefaultSensorStatus,
     Definitions,
     RunRequest,
     ScheduleEvaluationContext,
@@ -26,7 +28,12 @@ invoicing_job = define_asset_job(
 )
 
 
-@schedule(job=invoicing_job, cron_schedule="5 * * * *", execution_timezone="UTC")
+@schedule(
+    job=invoicing_job,
+    cron_schedule="5 * * * *",
+    execution_timezone="UTC",
+    default_status=DefaultScheduleStatus.RUNNING,  # invoicing runs as soon as the daemon does
+)
 def hourly_invoicing(context: ScheduleEvaluationContext) -> Iterator[RunRequest]:
     """Each hour, the current UTC day and the next (customers east of UTC reach it first)."""
     now = context.scheduled_execution_time or datetime.now(UTC)
@@ -56,7 +63,7 @@ def pending_billing_days(warehouse: WarehouseResource, today: date) -> list[tupl
     return [(row[0], int(row[1])) for row in rows.result_rows]
 
 
-@sensor(job=invoicing_job, minimum_interval_seconds=300)
+@sensor(job=invoicing_job, minimum_interval_seconds=300, default_status=DefaultSensorStatus.RUNNING)
 def late_billing_days(
     context: SensorEvaluationContext, warehouse: WarehouseResource
 ) -> Iterator[RunRequest]:
