@@ -5,6 +5,7 @@
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 
+from clickhouse_connect.driver.exceptions import DatabaseError
 from dagster import (
     AssetSelection,
     DefaultScheduleStatus,
@@ -13,6 +14,7 @@ from dagster import (
     RunRequest,
     ScheduleEvaluationContext,
     SensorEvaluationContext,
+    SkipReason,
     define_asset_job,
     schedule,
     sensor,
@@ -66,12 +68,19 @@ def pending_billing_days(warehouse: WarehouseResource, today: date) -> list[tupl
 @sensor(job=invoicing_job, minimum_interval_seconds=300, default_status=DefaultSensorStatus.RUNNING)
 def late_billing_days(
     context: SensorEvaluationContext, warehouse: WarehouseResource
-) -> Iterator[RunRequest]:
+) -> Iterator[RunRequest | SkipReason]:
     """Periods that closed late (late events, re-rating, backfilled subscriptions) and drafts due.
 
     The run key includes what is pending, so a day is requested again only when that changes.
     """
-    for day, pending in pending_billing_days(warehouse, datetime.now(UTC).date()):
+    try:
+        pending_days = pending_billing_days(warehouse, datetime.now(UTC).date())
+    except DatabaseError as error:
+        if "UNKNOWN_TABLE" not in str(error):
+            raise
+        yield SkipReason("no rating mart yet: nothing to invoice")
+        return
+    for day, pending in pending_days:
         yield RunRequest(run_key=f"{day}:{pending}", partition_key=day.isoformat())
 
 

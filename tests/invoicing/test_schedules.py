@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 
-from dagster import RunRequest, build_schedule_context, build_sensor_context
+from dagster import RunRequest, SkipReason, build_schedule_context, build_sensor_context
 
 from orchestration.invoices.billing import bill_day
 from orchestration.invoices.jobs import hourly_invoicing, late_billing_days
@@ -49,3 +49,15 @@ def test_sensor_requests_days_with_uninvoiced_fees_and_due_drafts(warehouse: War
     bill_day(client, date(2024, 1, 1), now=datetime.now(UTC))
     bill_day(client, today - timedelta(days=5), now=datetime.now(UTC))
     assert requested() == []
+
+
+def test_sensor_skips_before_the_rating_mart_exists(warehouse: Warehouse) -> None:
+    client = fresh_database(warehouse)
+    client.command("DROP TABLE fct_fees")
+    resource = WarehouseResource(
+        url=warehouse.url, user=warehouse.user, password=warehouse.password,
+        database=client.database,
+    )  # fmt: skip
+    context = build_sensor_context(resources={"warehouse": resource})
+    (skipped,) = list(late_billing_days(context))  # type: ignore[arg-type]
+    assert isinstance(skipped, SkipReason)
