@@ -194,3 +194,20 @@ def test_concurrent_clients_threads_and_processes(warehouse: Warehouse, table: s
     assert errors == []
     assert [p.exitcode for p in processes] == [0, 0]
     assert warehouse.client().command(f"SELECT count() FROM {table}") == 4 * 20_000 + 2 * 20_000
+
+
+def test_insert_errors_raised_in_materialized_views_reach_the_client(warehouse: Warehouse) -> None:
+    client = warehouse.client()
+    suffix = uuid.uuid4().hex[:8]
+    source, target = f"mv_src_{suffix}", f"mv_dst_{suffix}"
+    client.command(f"CREATE TABLE {source} (a Int32) ENGINE = Null")
+    client.command(f"CREATE TABLE {target} (a Int32) ENGINE = MergeTree ORDER BY a")
+    client.command(
+        f"CREATE MATERIALIZED VIEW {target}_mv TO {target} "
+        f"AS SELECT a + throwIf(a = 2, 'two is refused') AS a FROM {source}"
+    )
+    client.insert(source, [[1], [3]], column_names=["a"])
+    with pytest.raises(DatabaseError, match="code: 395"):
+        client.insert(source, [[4], [2]], column_names=["a"])
+    rows = client.query(f"SELECT a FROM {target} ORDER BY a").result_rows
+    assert rows == [(1,), (3,)]

@@ -28,6 +28,8 @@ from warehouse.embedded.errors import (
 )
 from warehouse.embedded.sql import Kind, Statement
 
+MAX_VIEWED_INSERT_BYTES = 512 << 20
+
 
 def quote(value: str) -> str:
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
@@ -57,6 +59,39 @@ class Outcome:
         }
 
 
+class ViewedTables:
+    """Which tables feed materialized views, cached until the next DDL statement.
+
+    chDB's streaming INSERT does not report errors raised inside materialized views (the rows
+    are dropped and the INSERT still succeeds), so inserts into such tables must go through a
+    plain query, which does. Every DDL passes through this server, so clearing the cache on
+    each DDL keeps it exact.
+    """
+
+    def __init__(self) -> None:
+        self._known: dict[tuple[str, str], bool] = {}
+        self._lock = threading.Lock()
+
+    def feeds_views(self, conn: Any, database: str, table: str) -> bool:
+        key = (database, table)
+        with self._lock:
+            if key in self._known:
+                return self._known[key]
+        found = conn.query(
+            "SELECT count() FROM system.tables WHERE database = {db:String} "
+            "AND name = {table:String} AND notEmpty(dependencies_table)",
+            "TabSeparated",
+            params={"db": database, "table": table},
+        ).bytes()
+        with self._lock:
+            self._known[key] = found.strip() != b"0"
+            return self._known[key]
+
+    def forget(self) -> None:
+        with self._lock:
+            self._known.clear()
+
+
 @dataclass
 class EngineConnection:
     """One chDB connection and the settings/database state it carries."""
@@ -64,6 +99,7 @@ class EngineConnection:
     conn: Any
     readonly: bool
     defaults: dict[str, str]
+    viewed_tables: ViewedTables
     database: str = "default"
     applied: dict[str, str | None] = field(default_factory=dict)
     # Values a session's own SET statements established: the baseline to restore to.
@@ -114,7 +150,11 @@ class EngineConnection:
         started = time.perf_counter()
         try:
             if statement.kind is Kind.INSERT and statement.format is not None:
+                if self._feeds_views(statement):
+                    return self._buffered_insert(statement, data or (), started)
                 return self._stream_insert(statement, data or (), started)
+            if statement.kind is Kind.DDL:
+                self.viewed_tables.forget()
             result = self.conn.query(statement.sql, output_format, params=params)
         except WarehouseError:
             raise
@@ -134,6 +174,32 @@ class EngineConnection:
         elif statement.kind is Kind.INSERT:
             outcome.written_rows = result.rows_written()
         return outcome
+
+    def _feeds_views(self, statement: Statement) -> bool:
+        target = statement.insert_target()
+        if target is None:
+            return False
+        database, table = target
+        return self.viewed_tables.feeds_views(self.conn, database or self.database, table)
+
+    def _buffered_insert(
+        self, statement: Statement, data: Iterable[bytes], started: float
+    ) -> Outcome:
+        body = bytearray(f"{statement.sql} FORMAT {statement.format}\n".encode())
+        for chunk in data:
+            body += chunk
+            if len(body) > MAX_VIEWED_INSERT_BYTES:
+                raise WarehouseError(
+                    BAD_ARGUMENTS,
+                    f"An INSERT into a table with materialized views is limited to "
+                    f"{MAX_VIEWED_INSERT_BYTES >> 20} MiB per request: split it",
+                )
+        result = self.conn.query(bytes(body), "TabSeparated")
+        return Outcome(
+            written_rows=result.rows_written(),
+            written_bytes=result.bytes_written(),
+            elapsed_s=time.perf_counter() - started,
+        )
 
     def _stream_insert(
         self, statement: Statement, data: Iterable[bytes], started: float
@@ -197,6 +263,7 @@ class Engine:
         self._sessions_lock = threading.Lock()
         self._all: list[EngineConnection] = []
         self._closed = threading.Event()
+        self.viewed_tables = ViewedTables()
         first = self._connect(readonly=False)
         self.defaults = self._settings_snapshot(first.conn)
         first.defaults = self.defaults
@@ -216,7 +283,9 @@ class Engine:
         if readonly:
             options += "&readonly=1"
         conn = chdb.connect(f"{self.path}?{options}")
-        connection = EngineConnection(conn, readonly, getattr(self, "defaults", {}))
+        connection = EngineConnection(
+            conn, readonly, getattr(self, "defaults", {}), self.viewed_tables
+        )
         self._all.append(connection)
         return connection
 

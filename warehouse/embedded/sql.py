@@ -114,6 +114,20 @@ class Statement:
                 return "FROM INFILE"
         return None
 
+    def insert_target(self) -> tuple[str | None, str] | None:
+        """(database or None, table) of ``INSERT INTO [TABLE] [db.]table``; None for functions."""
+        words = self.tokens[1:6]
+        index = 0
+        for keyword in ("INTO", "TABLE"):
+            if index < len(words) and words[index].upper == keyword:
+                index += 1
+        if index >= len(words) or words[index].upper == "FUNCTION":
+            return None
+        first = words[index].text.strip('`"')
+        if index + 2 < len(words) and words[index + 1].text == ".":
+            return first, words[index + 2].text.strip('`"')
+        return None, first
+
     def set_assignments(self) -> list[str]:
         """Setting names a SET statement assigns."""
         names = []
