@@ -12,6 +12,7 @@ import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 
 import httpx
@@ -205,25 +206,10 @@ def test_up_serves_everything_loads_the_demo_and_stops_cleanly(running: Up) -> N
         )
         assert stripe_invoice.status_code == 200, stripe_invoice.text
 
-        # The first command to try: send an event; then see it.
-        event = {
-            "transaction_id": "smoke-1",
-            "external_subscription_id": "sub_cust_00000",
-            "external_customer_id": "cust_00000",
-            "code": "api_calls",
-            "properties": {"region": "eu-west", "method": "GET"},
-        }
+        # The first two commands to try: send an event, then see it in current usage.
         auth = {"Authorization": f"Bearer {api_key}"}
-        sent = http.post(
-            running.url("ingest", "/api/v1/events"), json={"event": event}, headers=auth
-        )
-        assert sent.status_code == 200, sent.text
-        assert (
-            analyst_query("SELECT count() FROM meterhouse.events WHERE transaction_id = 'smoke-1'")
-            == "1"
-        )
-        usage_path = "/api/v1/customers/{external_customer_id}/current_usage"
-        if usage_path in http.get(running.url("api", "/openapi.json")).json()["paths"]:
+
+        def api_calls_units() -> Decimal:
             usage = http.get(
                 running.url("api", "/api/v1/customers/cust_00000/current_usage"),
                 params={"external_subscription_id": "sub_cust_00000"},
@@ -231,8 +217,26 @@ def test_up_serves_everything_loads_the_demo_and_stops_cleanly(running: Up) -> N
             )
             assert usage.status_code == 200, usage.text
             charges = usage.json()["customer_usage"]["charges_usage"]
-            api_calls = [c for c in charges if c["billable_metric"]["code"] == "api_calls"]
-            assert api_calls and float(api_calls[0]["units"]) >= 1
+            [api_calls] = [c for c in charges if c["billable_metric"]["code"] == "api_calls"]
+            return Decimal(api_calls["units"])
+
+        before = api_calls_units()
+        event = {
+            "transaction_id": "smoke-1",
+            "external_subscription_id": "sub_cust_00000",
+            "external_customer_id": "cust_00000",
+            "code": "api_calls",
+            "properties": {"region": "eu-west", "method": "GET"},
+        }
+        sent = http.post(
+            running.url("ingest", "/api/v1/events"), json={"event": event}, headers=auth
+        )
+        assert sent.status_code == 200, sent.text
+        assert api_calls_units() == before + 1
+        assert (
+            analyst_query("SELECT count() FROM meterhouse.events WHERE transaction_id = 'smoke-1'")
+            == "1"
+        )
 
     children = descendants(running.process.pid)
     groups = {group for pid, (_, group) in process_table().items() if pid in children}
