@@ -105,14 +105,25 @@ def invoice_payments(
             summary = push_day(client, provider, date.fromisoformat(key))
             pushed, failed = pushed + summary.pushed, failed + summary.failed
             errors.update(summary.errors)
+    # Still pending after every configured provider ran: the customer's provider is not
+    # configured here. Visible, not silently waiting.
+    unpushable = client.query(
+        "SELECT count() FROM invoices FINAL WHERE status = 'finalized' "
+        "AND provider_sync_status = 'pending' AND billing_date IN %(days)s",
+        parameters={"days": list(context.partition_keys)},
+    ).result_rows[0][0]
     return MaterializeResult(
-        metadata={"pushed": pushed, "failed": failed},
+        metadata={"pushed": pushed, "failed": failed, "unconfigured_provider": unpushable},
         check_results=[
             AssetCheckResult(
                 check_name="no_failed_provider_pushes",
-                passed=failed == 0,
+                passed=failed == 0 and unpushable == 0,
                 severity=AssetCheckSeverity.ERROR,
-                metadata={"failed": failed, "errors": str(errors)[:2000]},
+                metadata={
+                    "failed": failed,
+                    "unconfigured_provider": unpushable,
+                    "errors": str(errors)[:2000],
+                },
             )
         ],
     )

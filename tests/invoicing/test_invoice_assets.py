@@ -160,3 +160,28 @@ def test_provider_outage_leaves_a_visible_failed_state_then_recovers(
         ("synced",)
     ]
     assert len(stripe_invoices(stripe_url)) == 1
+
+
+def test_customer_of_an_unconfigured_provider_fails_the_check(warehouse: Warehouse) -> None:
+    client = fresh_database(warehouse)
+    catalog = Catalog(client)
+    catalog.organization()
+    catalog.fee(catalog.customer("acme", payment_provider="gocardless"), 1_000, DAY)
+    result = materialize(
+        [invoices, invoice_payments],
+        partition_key=DAY.isoformat(),
+        resources={
+            "warehouse": WarehouseResource(
+                url=warehouse.url,
+                user=warehouse.user,
+                password=warehouse.password,
+                database=client.database,
+            ),
+            "payment_providers": PaymentProvidersResource(),
+        },  # fmt: skip
+        instance=DagsterInstance.ephemeral(),
+        run_config=invoicing_run_config("2024-03-01T06:00:00+00:00"),
+    )
+    (check,) = result.get_asset_check_evaluations()
+    assert not check.passed
+    assert check.metadata["unconfigured_provider"].value == 1
