@@ -30,7 +30,6 @@ import typer
 
 from warehouse.settings import LOCAL_ENV_FILE, Settings
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
 COLORS = ("cyan", "green", "magenta", "yellow", "blue", "bright_cyan", "bright_magenta", "white")
 STOP_GRACE_S = 20.0
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
@@ -123,24 +122,11 @@ def _http(port: int, path: str = "") -> str:
 
 
 def localstripe_service(port: int) -> Service:
-    """localstripe bound to 127.0.0.1 (it binds every interface by default), state in memory.
-
-    Plain localstripe lacks one-off invoices, finalize and idempotency keys, which the Stripe
-    provider uses; the invoicing tests' harness adds them, so it is preferred when present.
-    """
+    """A local Stripe (localstripe plus the routes it lacks) bound to 127.0.0.1, state in memory."""
     url = _http(port)
-    if (REPO_ROOT / "tests" / "invoicing" / "localstripe_harness.py").exists():
-        command = [sys.executable, "-m", "tests.invoicing.localstripe_harness", "--port", str(port)]
-        env = {"PYTHONPATH": str(REPO_ROOT)}
-    else:
-        program = (
-            "import sys; from aiohttp import web; from localstripe import resources, server; "
-            "resources.Store.dump_to_disk = lambda self: None; "
-            "web.run_app(server.app, host='127.0.0.1', port=int(sys.argv[1]), access_log=None)"
-        )
-        command, env = [sys.executable, "-c", program, str(port)], {}
+    command = [sys.executable, "-m", "orchestration.stripe.local_stripe", "--port", str(port)]
     health = _http(port, "/v1/customers")
-    return Service("localstripe", command, health, url, port, credentials=LOCALSTRIPE_KEY, env=env)
+    return Service("localstripe", command, health, url, port, credentials=LOCALSTRIPE_KEY)
 
 
 def services(settings: Settings, *, with_localstripe: bool, analyst_password: str) -> list[Service]:

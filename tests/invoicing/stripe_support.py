@@ -23,7 +23,7 @@ def localstripe(log_dir: Path) -> Iterator[str]:
     """Start the localstripe harness on 127.0.0.1 with fresh state; yield its base URL."""
     port = free_port()
     process = ServiceProcess(
-        [sys.executable, "-m", "tests.invoicing.localstripe_harness", "--port", str(port)],
+        [sys.executable, "-m", "orchestration.stripe.local_stripe", "--port", str(port)],
         f"http://127.0.0.1:{port}/v1/customers",
         log_path=log_dir / "localstripe.log",
     )

@@ -2,7 +2,7 @@
 ``meterhouse rate run``, the invoice partition materialized by Dagster, pushed to localstripe,
 paid, and the signed webhook updating the invoice through the billing API.
 
-localstripe lacks some Stripe routes; the test harness (tests/invoicing/localstripe_harness.py)
+localstripe lacks some Stripe routes; the test harness (orchestration/stripe/local_stripe.py)
 adds them following Stripe's API reference. They exist in the test harness only.
 """
 

@@ -1,6 +1,6 @@
 """The Dagster invoice assets, materialized in-process, pushing to localstripe.
 
-localstripe lacks some Stripe routes; the test harness (tests/invoicing/localstripe_harness.py)
+localstripe lacks some Stripe routes; the test harness (orchestration/stripe/local_stripe.py)
 adds them following Stripe's API reference (see its docstring). They exist in the harness only.
 """
 

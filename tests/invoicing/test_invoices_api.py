@@ -1,7 +1,7 @@
 """The invoice endpoints of the billing API, through lago-python-client, against a real server.
 
 The Stripe webhook test drives localstripe, whose missing routes the test harness adds following
-Stripe's API reference (tests/invoicing/localstripe_harness.py); they exist in the harness only.
+Stripe's API reference (orchestration/stripe/local_stripe.py); they exist in the harness only.
 """
 
 from __future__ import annotations

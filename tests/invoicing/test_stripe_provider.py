@@ -2,7 +2,7 @@
 
 localstripe lacks some Stripe routes (empty one-off invoices, invoice items on a given draft,
 finalize, mark_uncollectible, paid_out_of_band, the invoice.paid event, Idempotency-Key): the test
-harness (tests/invoicing/localstripe_harness.py) adds them following Stripe's API reference. They
+harness (orchestration/stripe/local_stripe.py) adds them following Stripe's API reference. They
 are test-harness additions only; the provider code uses the official stripe SDK unchanged.
 """
 

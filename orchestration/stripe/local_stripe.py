@@ -1,6 +1,6 @@
-"""localstripe for the tests: bound to 127.0.0.1, state kept in memory per process, plus the
-Stripe API behaviour that localstripe lacks, added here in the TEST HARNESS only and written
-after Stripe's API reference:
+"""A local Stripe for development and tests, never in front of real Stripe: localstripe bound to
+127.0.0.1, state kept in memory per process, plus the Stripe API behaviour that localstripe
+lacks, added here (not in localstripe) and written after Stripe's API reference:
 
 - ``POST /v1/invoices`` for a customer without subscription or pending items when
   ``pending_invoice_items_behavior=exclude`` (an empty draft), accepting ``currency``,
@@ -15,7 +15,8 @@ after Stripe's API reference:
 - ``POST /_config/fail_next`` (harness only, not Stripe): the next N API calls answer HTTP 500,
   to exercise retries.
 
-Run: ``python -m tests.invoicing.localstripe_harness --port N``.
+Run: ``python -m orchestration.stripe.local_stripe --port N`` (``meterhouse up`` does, when no
+Stripe key is configured).
 """
 
 from __future__ import annotations
