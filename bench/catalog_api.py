@@ -1,6 +1,6 @@
 """Latency and throughput of the billing API on the embedded warehouse, through real HTTP.
 
-Run: .venv/bin/python tests/api/bench_catalog.py [--n 200]
+Run: .venv/bin/python bench/catalog_api.py [--n 200]
 Starts a fresh embedded warehouse and `meterhouse api serve`, then times typical calls.
 """
 
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import httpx
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from meterhouse.orgs import create_organization  # noqa: E402
 from tests.conftest import start_embedded_server  # noqa: E402
 from tests.support.processes import ServiceProcess, free_port, meterhouse_command  # noqa: E402
