@@ -60,53 +60,13 @@ subscription_fees as (
 
 charge_fees as (
     select
-        organization_id, subscription_id, external_subscription_id, customer_id, external_customer_id,
-        plan_id, timezone, currency, plan_tax_ids, customer_tax_ids,
-        'charge' as fee_type,
-        toUInt8(0) as is_true_up,
-        cast(charge_id as Nullable(UUID)) as charge_id,
-        if(is_default_bucket, null, charge_filter_id) as charge_filter_id,
-        cast(billable_metric_id as Nullable(UUID)) as billable_metric_id,
-        cast(billable_metric_code as Nullable(String)) as billable_metric_code,
-        grouped_by,
-        invoice_display_name,
-        pay_in_advance,
-        invoiceable,
-        cast(null as Nullable(String)) as source_transaction_id,
-        period_from,
-        period_to,
-        billing_date,
-        units,
-        events_count,
-        amount,
-        precise_unit_amount,
-        charge_tax_ids
+        {{ charge_fee_columns('null') }}
     from {{ ref('int_rating_charge_fees') }}
 ),
 
 pay_in_advance_fees as (
     select
-        organization_id, subscription_id, external_subscription_id, customer_id, external_customer_id,
-        plan_id, timezone, currency, plan_tax_ids, customer_tax_ids,
-        'charge' as fee_type,
-        toUInt8(0) as is_true_up,
-        cast(charge_id as Nullable(UUID)) as charge_id,
-        if(is_default_bucket, null, charge_filter_id) as charge_filter_id,
-        cast(billable_metric_id as Nullable(UUID)) as billable_metric_id,
-        cast(billable_metric_code as Nullable(String)) as billable_metric_code,
-        grouped_by,
-        invoice_display_name,
-        pay_in_advance,
-        invoiceable,
-        cast(source_transaction_id as Nullable(String)) as source_transaction_id,
-        period_from,
-        period_to,
-        billing_date,
-        units,
-        events_count,
-        amount,
-        precise_unit_amount,
-        charge_tax_ids
+        {{ charge_fee_columns('source_transaction_id') }}
     from {{ ref('int_rating_pay_in_advance_fees') }}
 ),
 

@@ -1,0 +1,26 @@
+{#- The columns of a charge fee, in the order every branch of fct_fees' union has them, taken
+    from a model of rated charge fees (int_rating_charge_fees, int_rating_pay_in_advance_fees).
+    `source_transaction_id` is the SQL expression of the event a fee was charged for, or null. -#}
+{% macro charge_fee_columns(source_transaction_id) -%}
+        organization_id, subscription_id, external_subscription_id, customer_id, external_customer_id,
+        plan_id, timezone, currency, plan_tax_ids, customer_tax_ids,
+        'charge' as fee_type,
+        toUInt8(0) as is_true_up,
+        cast(charge_id as Nullable(UUID)) as charge_id,
+        if(is_default_bucket, null, charge_filter_id) as charge_filter_id,
+        cast(billable_metric_id as Nullable(UUID)) as billable_metric_id,
+        cast(billable_metric_code as Nullable(String)) as billable_metric_code,
+        grouped_by,
+        invoice_display_name,
+        pay_in_advance,
+        invoiceable,
+        cast({{ source_transaction_id }} as Nullable(String)) as source_transaction_id,
+        period_from,
+        period_to,
+        billing_date,
+        units,
+        events_count,
+        amount,
+        precise_unit_amount,
+        charge_tax_ids
+{%- endmacro %}
