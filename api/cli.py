@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-import uvicorn
 
 from api.services.subscriptions import apply_due_transitions
 from api.storage.catalog import CatalogStore
-from meterhouse.orgs import ensure_default_organization, list_organizations
+from meterhouse.orgs import list_organizations
+from meterhouse.serving import serve_app
 from warehouse.client import get_client
 from warehouse.settings import get_settings
 
@@ -26,14 +26,9 @@ def serve(
 ) -> None:
     """Serve the billing API (OpenAPI docs at /docs)."""
     settings = get_settings()
-    if settings.bootstrap_api_key is not None:
-        # Once, before the workers start, so they do not race to create it.
-        created = ensure_default_organization(get_client(settings), settings)
-        if created is not None:
-            typer.echo(f"created organization {created.organization_id} (default)", err=True)
-    uvicorn.run(
+    serve_app(
         "api.main:create_app",
-        factory=True,
+        settings,
         host=host,
         port=port or settings.billing_api_port,
         workers=workers,

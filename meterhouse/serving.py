@@ -1,0 +1,38 @@
+"""Startup shared by the API processes (``meterhouse api serve``, ``meterhouse ingest serve``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import typer
+import uvicorn
+
+from meterhouse.orgs import ensure_default_organization
+from warehouse.client import get_client
+from warehouse.settings import Settings
+
+
+def serve_app(
+    app_factory: str,
+    settings: Settings,
+    *,
+    host: str,
+    port: int,
+    workers: int,
+    **uvicorn_options: Any,
+) -> None:
+    """Create the default organization when a bootstrap key is set, then serve the app that
+    ``app_factory`` (``"module:function"``) builds with uvicorn."""
+    if settings.bootstrap_api_key is not None:
+        # Once, before the workers start, so they do not race to create it.
+        created = ensure_default_organization(get_client(settings), settings)
+        if created is not None:
+            typer.echo(f"created organization {created.organization_id} (default)", err=True)
+    uvicorn.run(
+        app_factory,
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        **uvicorn_options,
+    )
