@@ -31,6 +31,13 @@ class PageRequest:
             "total_count": total_count,
         }
 
+    def of_list(self, key: str, items: list[Any]) -> dict[str, Any]:
+        """This page of a list held in full, under ``key``, with its ``meta``."""
+        return {
+            key: items[self.offset : self.offset + self.per_page],
+            "meta": self.meta(len(items)),
+        }
+
 
 def page_request(
     page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,

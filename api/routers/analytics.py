@@ -70,6 +70,11 @@ def lago_month(month: date) -> str:
     return f"{month:%Y-%m-%d}T00:00:00.000Z"
 
 
+def _monthly_row(row: dict[str, Any], **fields: Any) -> dict[str, Any]:
+    """A mart row as Lago shows it: its month and currency, then ``fields``."""
+    return {"month": lago_month(row["month"]), "currency": row["currency"], **fields}
+
+
 def _query(store: Store, sql: str, parameters: dict[str, Any]) -> list[dict[str, Any]]:
     result = store.client.query(sql, parameters=parameters)
     return [dict(zip(result.column_names, row, strict=True)) for row in result.result_rows]
@@ -89,12 +94,9 @@ def gross_revenue(store: Store, caller: CurrentCaller, filters: Filters) -> dict
     )
     return {
         "gross_revenues": [
-            {
-                "month": lago_month(r["month"]),
-                "currency": r["currency"],
-                "amount_cents": int(r["amount_cents"]),
-                "invoices_count": int(r["invoices_count"]),
-            }
+            _monthly_row(
+                r, amount_cents=int(r["amount_cents"]), invoices_count=int(r["invoices_count"])
+            )
             for r in rows
         ]
     }
@@ -114,12 +116,7 @@ def invoiced_usage(store: Store, caller: CurrentCaller, filters: Filters) -> dic
     )
     return {
         "invoiced_usages": [
-            {
-                "month": lago_month(r["month"]),
-                "currency": r["currency"],
-                "code": r["billable_metric_code"],
-                "amount_cents": int(r["amount_cents"]),
-            }
+            _monthly_row(r, code=r["billable_metric_code"], amount_cents=int(r["amount_cents"]))
             for r in rows
         ]
     }
@@ -135,16 +132,7 @@ def mrr(store: Store, caller: CurrentCaller, filters: Filters) -> dict[str, Any]
     else:
         source = "select month, currency, mrr_cents as amount_cents from fct_saas_metrics_monthly"
     rows = _query(store, f"{source} where {where} order by month, currency", parameters)
-    return {
-        "mrrs": [
-            {
-                "month": lago_month(r["month"]),
-                "currency": r["currency"],
-                "amount_cents": int(r["amount_cents"]),
-            }
-            for r in rows
-        ]
-    }
+    return {"mrrs": [_monthly_row(r, amount_cents=int(r["amount_cents"])) for r in rows]}
 
 
 @router.get("/overdue_balance")
@@ -161,12 +149,11 @@ def overdue_balance(store: Store, caller: CurrentCaller, filters: Filters) -> di
     )
     return {
         "overdue_balances": [
-            {
-                "month": lago_month(r["month"]),
-                "currency": r["currency"],
-                "amount_cents": int(r["amount_cents"]),
-                "lago_invoice_ids": [str(invoice_id) for invoice_id in r["invoice_ids"]],
-            }
+            _monthly_row(
+                r,
+                amount_cents=int(r["amount_cents"]),
+                lago_invoice_ids=[str(invoice_id) for invoice_id in r["invoice_ids"]],
+            )
             for r in rows
         ]
     }
@@ -186,13 +173,12 @@ def invoice_collection(store: Store, caller: CurrentCaller, filters: Filters) ->
     )
     return {
         "invoice_collections": [
-            {
-                "month": lago_month(r["month"]),
-                "currency": r["currency"],
-                "payment_status": r["payment_status"],
-                "amount_cents": int(r["amount_cents"]),
-                "invoices_count": int(r["invoices_count"]),
-            }
+            _monthly_row(
+                r,
+                payment_status=r["payment_status"],
+                amount_cents=int(r["amount_cents"]),
+                invoices_count=int(r["invoices_count"]),
+            )
             for r in rows
         ]
     }

@@ -22,12 +22,14 @@ from api.services.plan_editing import (
     filter_inputs,
     find_plan_tree,
     kept_charges,
+    newest_filter_of,
     plan_builder,
     present_charge_of,
     present_filter_of,
     present_tree,
     replace_charges,
     replace_filters,
+    with_filter_changes,
 )
 from api.services.plans import PlanBuilder, delete_plan, load_trees, present_trees, save_plan
 from api.services.subscriptions import cancel_outdated_downgrades
@@ -108,10 +110,7 @@ def list_plans(page: Page, store: Store, caller: CurrentCaller) -> dict[str, Any
 def list_charges(code: str, page: Page, store: Store, caller: CurrentCaller) -> dict[str, Any]:
     tree = find_plan_tree(store, caller, code)
     charges = present_tree(store, caller, tree)["charges"]
-    return {
-        "charges": charges[page.offset : page.offset + page.per_page],
-        "meta": page.meta(len(charges)),
-    }
+    return page.of_list("charges", charges)
 
 
 @router.get("/{code}/charges/{charge_code}")
@@ -179,10 +178,7 @@ def list_filters(
 ) -> dict[str, Any]:
     tree = find_plan_tree(store, caller, code)
     filters = present_charge_of(store, caller, tree, charge_by_code(tree, charge_code))["filters"]
-    return {
-        "filters": filters[page.offset : page.offset + page.per_page],
-        "meta": page.meta(len(filters)),
-    }
+    return page.of_list("filters", filters)
 
 
 @router.get("/{code}/charges/{charge_code}/filters/{filter_id}")
@@ -205,9 +201,7 @@ def create_filter(
         tree = replace_filters(
             store, caller, tree, charge, [*filter_inputs(tree, charge), new_filter]
         )
-        created = max(
-            (f for f in tree.filters if f["charge_id"] == charge["id"]), key=lambda f: f["position"]
-        )
+        created = newest_filter_of(tree, charge)
     return {"filter": present_filter_of(store, caller, tree, charge, str(created["id"]))}
 
 
@@ -227,9 +221,7 @@ def update_filter(
         if filter_id not in {item.id for item in inputs}:
             raise NotFound("charge_filter")
         changes = envelope.filter.model_dump(exclude_unset=True, exclude_none=True)
-        inputs = [
-            item.model_copy(update=changes) if item.id == filter_id else item for item in inputs
-        ]
+        inputs = with_filter_changes(inputs, filter_id, changes)
         tree = replace_filters(store, caller, tree, charge, inputs)
     return {"filter": present_filter_of(store, caller, tree, charge, filter_id)}
 

@@ -22,11 +22,13 @@ from api.services.plan_editing import (
     charge_by_code,
     filter_inputs,
     kept_charges,
+    newest_filter_of,
     present_charge_of,
     present_filter_of,
     present_tree,
     replace_charges,
     replace_filters,
+    with_filter_changes,
 )
 from api.services.plans import clone_tree, load_trees
 from api.services.subscriptions import SubscriptionService, find_subscription
@@ -181,10 +183,7 @@ def list_subscription_charges(
 ) -> dict[str, Any]:
     current = SubscriptionPlan.load(store, caller, external_id)
     charges = present_tree(store, caller, current.tree)["charges"]
-    return {
-        "charges": charges[page.offset : page.offset + page.per_page],
-        "meta": page.meta(len(charges)),
-    }
+    return page.of_list("charges", charges)
 
 
 @router.get("/{external_id}/charges/{charge_code}")
@@ -223,10 +222,7 @@ def list_subscription_filters(
     current = SubscriptionPlan.load(store, caller, external_id)
     charge = charge_by_code(current.tree, charge_code)
     filters = present_charge_of(store, caller, current.tree, charge)["filters"]
-    return {
-        "filters": filters[page.offset : page.offset + page.per_page],
-        "meta": page.meta(len(filters)),
-    }
+    return page.of_list("filters", filters)
 
 
 @router.get("/{external_id}/charges/{charge_code}/filters/{filter_id}")
@@ -253,10 +249,7 @@ def create_subscription_filter(
         filters = [*filter_inputs(own, charge), envelope.filter.model_copy(update={"id": None})]
         saved = replace_filters(store, caller, own, charge, filters, locked=False)
         current.adopt(store, caller, saved)
-        created = max(
-            (f for f in saved.filters if f["charge_id"] == charge["id"]),
-            key=lambda f: f["position"],
-        )
+        created = newest_filter_of(saved, charge)
     return {"filter": present_filter_of(store, caller, saved, charge, str(created["id"]))}
 
 
@@ -275,10 +268,7 @@ def update_subscription_filter(
         charge = charge_by_code(own, charge_code)
         own_id = current.own_filter_id(own, charge, filter_id)
         changes = envelope.filter.model_dump(exclude_unset=True, exclude_none=True)
-        inputs = [
-            item.model_copy(update=changes) if item.id == own_id else item
-            for item in filter_inputs(own, charge)
-        ]
+        inputs = with_filter_changes(filter_inputs(own, charge), own_id, changes)
         saved = replace_filters(store, caller, own, charge, inputs, locked=False)
         current.adopt(store, caller, saved)
     return {"filter": present_filter_of(store, caller, saved, charge, own_id)}

@@ -97,6 +97,20 @@ def filter_inputs(tree: PlanTree, charge: Row) -> list[ChargeFilterInput]:
     ]
 
 
+def newest_filter_of(tree: PlanTree, charge: Row) -> Row:
+    """The charge's filter in the last position (the one a create has just appended)."""
+    return max(
+        (f for f in tree.filters if f["charge_id"] == charge["id"]), key=lambda f: f["position"]
+    )
+
+
+def with_filter_changes(
+    inputs: list[ChargeFilterInput], filter_id: str, changes: dict[str, Any]
+) -> list[ChargeFilterInput]:
+    """The filter inputs with ``changes`` applied to the one whose id is ``filter_id``."""
+    return [item.model_copy(update=changes) if item.id == filter_id else item for item in inputs]
+
+
 def replace_filters(
     store: CatalogStore,
     caller: Caller,
