@@ -211,3 +211,23 @@ def test_insert_errors_raised_in_materialized_views_reach_the_client(warehouse: 
         client.insert(source, [[4], [2]], column_names=["a"])
     rows = client.query(f"SELECT a FROM {target} ORDER BY a").result_rows
     assert rows == [(1,), (3,)]
+
+
+def test_large_insert_into_a_table_with_views_arrives_whole(warehouse: Warehouse) -> None:
+    client = warehouse.client()
+    suffix = uuid.uuid4().hex[:8]
+    source, target = f"big_src_{suffix}", f"big_dst_{suffix}"
+    client.command(
+        f"CREATE TABLE {source} (id UInt64, note String, label String DEFAULT 'n' || note) "
+        "ENGINE = Null"
+    )
+    client.command(
+        f"CREATE TABLE {target} (id UInt64, note String, label String) "
+        "ENGINE = MergeTree ORDER BY id"
+    )
+    client.command(f"CREATE MATERIALIZED VIEW {target}_mv TO {target} AS SELECT * FROM {source}")
+    rows = [[n, "x" * 200] for n in range(20_000)]  # ~4 MB: far past one query's inline data
+    summary = client.insert(source, rows, column_names=["id", "note"])
+    assert summary.written_rows == 20_000
+    counts = client.query(f"SELECT count(), uniqExact(id), any(label) FROM {target}").result_rows
+    assert counts == [(20_000, 20_000, "n" + "x" * 200)]

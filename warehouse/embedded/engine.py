@@ -11,6 +11,7 @@ from __future__ import annotations
 import queue
 import threading
 import time
+import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -27,8 +28,6 @@ from warehouse.embedded.errors import (
     WarehouseError,
 )
 from warehouse.embedded.sql import Kind, Statement
-
-MAX_VIEWED_INSERT_BYTES = 512 << 20
 
 
 def quote(value: str) -> str:
@@ -63,9 +62,8 @@ class ViewedTables:
     """Which tables feed materialized views, cached until the next DDL statement.
 
     chDB's streaming INSERT does not report errors raised inside materialized views (the rows
-    are dropped and the INSERT still succeeds), so inserts into such tables must go through a
-    plain query, which does. Every DDL passes through this server, so clearing the cache on
-    each DDL keeps it exact.
+    are dropped and the INSERT still succeeds), so inserts into such tables are staged. Every
+    DDL passes through this server, so clearing the cache on each DDL keeps it exact.
     """
 
     def __init__(self) -> None:
@@ -150,9 +148,8 @@ class EngineConnection:
         started = time.perf_counter()
         try:
             if statement.kind is Kind.INSERT and statement.format is not None:
-                if self._feeds_views(statement):
-                    return self._buffered_insert(statement, data or (), started)
-                return self._stream_insert(statement, data or (), started)
+                staged = self._staged_insert(statement, data or (), started)
+                return staged or self._stream_insert(statement, data or (), started)
             if statement.kind is Kind.DDL:
                 self.viewed_tables.forget()
             result = self.conn.query(statement.sql, output_format, params=params)
@@ -175,31 +172,38 @@ class EngineConnection:
             outcome.written_rows = result.rows_written()
         return outcome
 
-    def _feeds_views(self, statement: Statement) -> bool:
+    def _staged_insert(
+        self, statement: Statement, data: Iterable[bytes], started: float
+    ) -> Outcome | None:
+        """Insert into a table that feeds materialized views, so that their errors are reported.
+
+        The data streams into a temporary Memory copy of the table (no views there, so nothing
+        is lost silently), then one INSERT ... SELECT moves it: a plain query, which reports
+        errors raised in the views. (Inline data in a plain query is cut at ~256 KiB by the
+        engine, so the data cannot simply be sent along with the statement.) None when the
+        table feeds no views.
+        """
         target = statement.insert_target()
         if target is None:
-            return False
-        database, table = target
-        return self.viewed_tables.feeds_views(self.conn, database or self.database, table)
-
-    def _buffered_insert(
-        self, statement: Statement, data: Iterable[bytes], started: float
-    ) -> Outcome:
-        body = bytearray(f"{statement.sql} FORMAT {statement.format}\n".encode())
-        for chunk in data:
-            body += chunk
-            if len(body) > MAX_VIEWED_INSERT_BYTES:
-                raise WarehouseError(
-                    BAD_ARGUMENTS,
-                    f"An INSERT into a table with materialized views is limited to "
-                    f"{MAX_VIEWED_INSERT_BYTES >> 20} MiB per request: split it",
-                )
-        result = self.conn.query(bytes(body), "TabSeparated")
-        return Outcome(
-            written_rows=result.rows_written(),
-            written_bytes=result.bytes_written(),
-            elapsed_s=time.perf_counter() - started,
-        )
+            return None
+        database, table, columns = target
+        database = database or self.database
+        if not self.viewed_tables.feeds_views(self.conn, database, table):
+            return None
+        stage = f"_mh_stage_{uuid.uuid4().hex}"
+        qualified = f"`{database}`.`{table}`"
+        self.run_simple(f"CREATE TEMPORARY TABLE {stage} AS {qualified} ENGINE = Memory")
+        try:
+            staged = Statement(
+                f"INSERT INTO {stage} {columns}", Kind.INSERT, [], statement.format, None
+            )
+            outcome = self._stream_insert(staged, data, started)
+            selected = columns.strip("()") if columns else "*"
+            self.run_simple(f"INSERT INTO {qualified} {columns} SELECT {selected} FROM {stage}")
+        finally:
+            self.run_simple(f"DROP TEMPORARY TABLE IF EXISTS {stage}")
+        outcome.elapsed_s = time.perf_counter() - started
+        return outcome
 
     def _stream_insert(
         self, statement: Statement, data: Iterable[bytes], started: float

@@ -114,19 +114,30 @@ class Statement:
                 return "FROM INFILE"
         return None
 
-    def insert_target(self) -> tuple[str | None, str] | None:
-        """(database or None, table) of ``INSERT INTO [TABLE] [db.]table``; None for functions."""
-        words = self.tokens[1:6]
-        index = 0
+    def insert_target(self) -> tuple[str | None, str, str] | None:
+        """``INSERT INTO [TABLE] [db.]table [(columns)]``: (database or None, table, the column
+        list as SQL or ""); None when it inserts into a table function."""
+        tokens = self.tokens
+        index = 1
         for keyword in ("INTO", "TABLE"):
-            if index < len(words) and words[index].upper == keyword:
+            if index < len(tokens) and tokens[index].upper == keyword:
                 index += 1
-        if index >= len(words) or words[index].upper == "FUNCTION":
+        if index >= len(tokens) or tokens[index].upper == "FUNCTION":
             return None
-        first = words[index].text.strip('`"')
-        if index + 2 < len(words) and words[index + 1].text == ".":
-            return first, words[index + 2].text.strip('`"')
-        return None, first
+        database, table = None, tokens[index].text.strip('`"')
+        if index + 2 < len(tokens) and tokens[index + 1].text == ".":
+            database, table = table, tokens[index + 2].text.strip('`"')
+            index += 2
+        columns = ""
+        if index + 1 < len(tokens) and tokens[index + 1].text == "(":
+            closing = next(
+                (i for i in range(index + 2, len(tokens))
+                 if tokens[i].text == ")" and tokens[i].depth == tokens[index + 1].depth),
+                None,
+            )  # fmt: skip
+            if closing is not None:
+                columns = " ".join(token.text for token in tokens[index + 1 : closing + 1])
+        return database, table, columns
 
     def set_assignments(self) -> list[str]:
         """Setting names a SET statement assigns."""
