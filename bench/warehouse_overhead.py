@@ -50,6 +50,13 @@ def timed(fn) -> float:  # type: ignore[no-untyped-def]
     return time.perf_counter() - started
 
 
+def settle(count_merges) -> None:  # type: ignore[no-untyped-def]
+    """Wait until no background merge runs, so one phase's merges do not slow the next one."""
+    deadline = time.monotonic() + 120
+    while int(count_merges()) and time.monotonic() < deadline:
+        time.sleep(0.2)
+
+
 def bench_in_process(path: str, blocks: list[bytes], small: int) -> dict[str, float]:
     conn = chdb.connect(path)
     conn.query("CREATE DATABASE bench ENGINE = Atomic")
@@ -69,6 +76,7 @@ def bench_in_process(path: str, blocks: list[bytes], small: int) -> dict[str, fl
         conn.query("SELECT 1", "Native").bytes()
         latencies.append(time.perf_counter() - started)
     figures["small_query_ms"] = statistics.median(latencies) * 1000
+    settle(lambda: conn.query("SELECT count() FROM system.merges", "CSV").bytes().strip())
     conn.close()
     return figures
 
