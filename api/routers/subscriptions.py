@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
@@ -177,6 +179,17 @@ class SubscriptionPlan:
             store.write("subscriptions", [row], changed_by=caller.actor)
 
 
+@contextmanager
+def editing_charge(
+    store: CatalogStore, caller: Caller, external_id: str, charge_code: str
+) -> Iterator[tuple[SubscriptionPlan, PlanTree, Row]]:
+    """Under the plans lock: the subscription's plan, the tree to change and the named charge."""
+    with store.locks.hold(caller.organization_id, "plans"):
+        current = SubscriptionPlan.load(store, caller, external_id)
+        own = current.own(caller)
+        yield current, own, charge_by_code(own, charge_code)
+
+
 @router.get("/{external_id}/charges")
 def list_subscription_charges(
     external_id: str, page: Page, store: Store, caller: CurrentCaller
@@ -203,10 +216,7 @@ def override_subscription_charge(
     store: Store,
     caller: CurrentCaller,
 ) -> dict[str, Any]:
-    with store.locks.hold(caller.organization_id, "plans"):
-        current = SubscriptionPlan.load(store, caller, external_id)
-        own = current.own(caller)
-        charge = charge_by_code(own, charge_code)
+    with editing_charge(store, caller, external_id, charge_code) as (current, own, charge):
         sent = envelope.charge.model_dump(exclude_unset=True, include=OVERRIDABLE_CHARGE_FIELDS)
         override = ChargeInput.model_validate({**sent, "id": str(charge["id"])})
         charges = [override if item.id == override.id else item for item in kept_charges(own)]
@@ -242,10 +252,7 @@ def create_subscription_filter(
     store: Store,
     caller: CurrentCaller,
 ) -> dict[str, Any]:
-    with store.locks.hold(caller.organization_id, "plans"):
-        current = SubscriptionPlan.load(store, caller, external_id)
-        own = current.own(caller)
-        charge = charge_by_code(own, charge_code)
+    with editing_charge(store, caller, external_id, charge_code) as (current, own, charge):
         filters = [*filter_inputs(own, charge), envelope.filter.model_copy(update={"id": None})]
         saved = replace_filters(store, caller, own, charge, filters, locked=False)
         current.adopt(store, caller, saved)
@@ -262,10 +269,7 @@ def update_subscription_filter(
     store: Store,
     caller: CurrentCaller,
 ) -> dict[str, Any]:
-    with store.locks.hold(caller.organization_id, "plans"):
-        current = SubscriptionPlan.load(store, caller, external_id)
-        own = current.own(caller)
-        charge = charge_by_code(own, charge_code)
+    with editing_charge(store, caller, external_id, charge_code) as (current, own, charge):
         own_id = current.own_filter_id(own, charge, filter_id)
         changes = envelope.filter.model_dump(exclude_unset=True, exclude_none=True)
         inputs = with_filter_changes(filter_inputs(own, charge), own_id, changes)
@@ -278,10 +282,7 @@ def update_subscription_filter(
 def delete_subscription_filter(
     external_id: str, charge_code: str, filter_id: str, store: Store, caller: CurrentCaller
 ) -> dict[str, Any]:
-    with store.locks.hold(caller.organization_id, "plans"):
-        current = SubscriptionPlan.load(store, caller, external_id)
-        own = current.own(caller)
-        charge = charge_by_code(own, charge_code)
+    with editing_charge(store, caller, external_id, charge_code) as (current, own, charge):
         own_id = current.own_filter_id(own, charge, filter_id)
         presented = present_filter_of(store, caller, own, charge, own_id)
         remaining = [item for item in filter_inputs(own, charge) if item.id != own_id]
