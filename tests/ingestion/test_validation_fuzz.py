@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ingestion.validation import Limits, ValidEvent, validate_event
-from ingestion.writer import EventWriter, RequestStamp, event_rows, tsv_rows
+from ingestion.writer import EventWriter, RequestStamp, event_columns, tsv_rows
 from meterhouse.orgs import Organization, create_organization
 from tests.conftest import Warehouse
 
@@ -163,11 +163,14 @@ def test_python_and_engine_validators_agree(
         (v.external_subscription_id, v.code, v.timestamp_ms, v.transaction_id) for v in accepted
     }
     assert len(stored_ms) == len(keys)
-    # The group-commit path stores exactly what the engine path stores.
-    for stamp, verdict in zip(stamps, verdicts, strict=True):
-        if isinstance(verdict, ValidEvent):
-            typed_stamp = replace(stamp, organization_id=typed_org.organization_id)
-            writer.insert_events(event_rows(typed_stamp, [verdict]))
+    # The group-commit path stores exactly what the engine path stores (one flush of them all).
+    writer.insert_events(
+        event_columns(
+            (replace(stamp, organization_id=typed_org.organization_id), [verdict])
+            for stamp, verdict in zip(stamps, verdicts, strict=True)
+            if isinstance(verdict, ValidEvent)
+        )
+    )
     typed = stored_rows(admin_client, typed_org, base_us, len(batch))
     parsed = stored_rows(admin_client, fuzz_org, base_us, len(batch))
     assert len(typed) == len(parsed)
