@@ -364,6 +364,7 @@ def main() -> None:
             f"http://127.0.0.1:{port}/health",
             env=env,
             log_path=root / "ingest.log",
+            startup_timeout=180,  # the machine may be busy: the phases wait, the start may too
         ).start()
         url = f"http://127.0.0.1:{port}"
         assert ingest.process is not None and server.process is not None
