@@ -223,7 +223,7 @@ class WrkRun:
 
 def run_wrk(
     url: str, api_key: str, prefix: str, mode: str, per_request: int, clients: int,
-    seconds: float,
+    seconds: int,
 ) -> WrkRun:  # fmt: skip
     """Run wrk with bench/ingest_wrk.lua; every event carries a transaction_id under prefix."""
     wrk = ensure_command("wrk", "wrk")
@@ -309,10 +309,10 @@ def flush_report(before: tuple[float, float, float], after: tuple[float, float, 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=300_000, help="events of the NDJSON file")
-    parser.add_argument("--batch-seconds", type=float, default=15, help="length of phase (c)")
+    parser.add_argument("--batch-seconds", type=int, default=15, help="length of phase (c)")
     parser.add_argument("--batch-size", type=int, default=1_000, help="events per batch")
     parser.add_argument("--batch-clients", type=int, default=8)
-    parser.add_argument("--single-seconds", type=float, default=15, help="length of phase (d)")
+    parser.add_argument("--single-seconds", type=int, default=15, help="length of phase (d)")
     parser.add_argument("--single-clients", type=int, default=64)
     parser.add_argument(
         "--workers", type=int, default=None, help="ingest worker processes (default: settings)"
@@ -431,7 +431,7 @@ class Phases:
         self.wrk_phase(label, "single", 1, args.single_clients, args.single_seconds, ceiling, cpu)
 
     def wrk_phase(
-        self, label: str, mode: str, per_request: int, clients: int, seconds: float,
+        self, label: str, mode: str, per_request: int, clients: int, seconds: int,
         ceiling: float, cpu: CpuMeter,
     ) -> None:  # fmt: skip
         prefix = f"{mode}-{uuid.uuid4().hex[:8]}"
