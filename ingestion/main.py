@@ -1,13 +1,13 @@
 """The standalone ingest service: the ingest routes and their lifespan, nothing else.
 
-Its ASGI app answers Lago's two hot routes (``POST /api/v1/events`` and
-``POST /api/v1/events/batch``) itself and hands every other request to the FastAPI app.
-FastAPI's per-request machinery (routing, dependency resolution, Request objects, middleware)
-costs a few hundred microseconds of Python; at thousands of single events per second that was
-most of the process's CPU. These routes need none of it: the body is read whole, the caller is
-its API key, and the handlers are the ones the FastAPI routes call (``ingestion.routes``), so
-both answer byte for byte the same. The billing API, which mounts the FastAPI routes, serves the
-same behaviour at its own pace.
+Its middleware answers Lago's two hot routes (``POST /api/v1/events`` and
+``POST /api/v1/events/batch``) itself, ahead of FastAPI's routing. FastAPI's per-request
+machinery (routing, dependency resolution, Request objects) costs a few hundred microseconds
+of Python; at thousands of single events per second that was most of the process's CPU. These
+routes need none of it: the body is read whole, the caller is its API key, and the handlers are
+the ones the FastAPI routes call (``ingestion.routes``), so both answer the same. Every other
+request goes on to FastAPI; the billing API, which mounts the FastAPI routes, serves the same
+behaviour at its own pace.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Response
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ingestion import responses
 from ingestion.dependencies import IngestError, organization_for
@@ -40,10 +40,10 @@ class ClientGone(Exception):
     """The client disconnected before sending its whole body."""
 
 
-class IngestApp:
-    """ASGI app of the ingest service: the hot Lago routes direct, the rest through FastAPI."""
+class HotRoutes:
+    """ASGI middleware: the hot Lago routes answered directly, the rest passed on to FastAPI."""
 
-    def __init__(self, app: FastAPI) -> None:
+    def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -51,7 +51,7 @@ class IngestApp:
         if scope["type"] != "http" or scope["method"] != "POST" or path not in HOT_PATHS:
             await self.app(scope, receive, send)
             return
-        state: IngestState = self.app.state.ingest
+        state: IngestState = scope["app"].state.ingest
         try:
             response = await self.answer(scope, receive, state, path == BATCH_PATH)
         except IngestError as exc:
@@ -93,7 +93,8 @@ async def read_body(receive: Receive, max_bytes: int) -> bytes:
             return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
-def create_app() -> IngestApp:
+def create_app() -> FastAPI:
     app = FastAPI(title="Meterhouse ingest", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.include_router(router)
-    return IngestApp(app)
+    app.add_middleware(HotRoutes)
+    return app
