@@ -1,13 +1,17 @@
 """Ingest benchmark: the engine's ceiling, then bulk, batch and single events through the API.
 
-Run: .venv/bin/python bench/ingest.py [--events 300000] [--batch-events 200000]
-     [--single-events 20000] [--single-clients 64] [--workers 2]
+Run: .venv/bin/python bench/ingest.py [--events 300000] [--batch-seconds 15]
+     [--batch-clients 8] [--single-seconds 15] [--single-clients 64] [--workers N]
 
 (a) ceiling: chDB in-process INSERTs the NDJSON file's rows through the same write path as the
     API (events_input -> views -> events), and, for reference, the file as typed JSONEachRow
     into a plain table; (b) bulk NDJSON through the API; (c) Lago batches of 1,000
     events; (d) single-event POSTs from 64 concurrent keep-alive clients. Prints events/s,
     p50/p99 request latency, the ingest processes' peak RSS and the ratios to (a).
+(c) and (d) are driven by wrk (installed with apt-get when missing) running
+bench/ingest_wrk.lua, so the load generator costs little of the CPU the server needs; every
+event gets its own transaction_id, and afterwards the warehouse must hold every acknowledged
+event exactly once (counted under the phase's prefix), or the benchmark fails.
 Targets (2 cores): bulk >= 70% of the ceiling; batch >= 150k events/s; single >= 15k events/s
 with p99 <= 25 ms; ingest RSS <= 400 MB.
 """
@@ -15,15 +19,16 @@ with p99 <= 25 ms; ingest RSS <= 400 MB.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
+import resource
 import shutil
-import statistics
+import subprocess
 import sys
 import tempfile
 import threading
 import time
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,10 +37,13 @@ import httpx
 import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from clickhouse_connect.driver.client import Client  # noqa: E402
+
 from ingestion.writer import INPUT_TABLE, RequestStamp, tsv_rows_from_chunks  # noqa: E402
 from meterhouse.orgs import create_organization  # noqa: E402
 from tests.conftest import start_embedded_server  # noqa: E402
 from tests.support.processes import ServiceProcess, free_port, meterhouse_command  # noqa: E402
+from tests.support.system_packages import ensure_command  # noqa: E402
 from warehouse.client import get_client  # noqa: E402
 from warehouse.migrate import discover, migrate  # noqa: E402
 from warehouse.settings import Settings  # noqa: E402
@@ -46,6 +54,7 @@ NARROW_SCHEMA = (
     "timestamp DateTime64(3, 'UTC'), properties Map(String, String)"
 )
 CHUNK_BYTES = 1 << 20
+WRK_SCRIPT = Path(__file__).with_name("ingest_wrk.lua")
 
 
 def write_ndjson(path: Path, events: int, prefix: str) -> int:
@@ -65,19 +74,6 @@ def write_ndjson(path: Path, events: int, prefix: str) -> int:
                 + b"\n"
             )
     return path.stat().st_size
-
-
-def lago_events(events: int, prefix: str) -> list[dict[str, object]]:
-    return [
-        {
-            "transaction_id": f"{prefix}-{i}",
-            "external_subscription_id": f"sub-{i % 1000}",
-            "code": "api_calls",
-            "timestamp": 1_700_000_000 + i,
-            "properties": {"value": i % 97},
-        }
-        for i in range(events)
-    ]
 
 
 def engine_ceiling(ndjson: Path, events: int) -> dict[str, float]:
@@ -213,54 +209,64 @@ class CpuMeter:
         )
 
 
-async def keepalive_posts(
-    host: str, port: int, path: str, api_key: str, bodies: list[bytes], clients: int
-) -> list[float]:
-    """POST every body over ``clients`` keep-alive connections; return each request's latency.
+@dataclass
+class WrkRun:
+    """What wrk measured in one phase (latencies in ms), and what it cost."""
 
-    A minimal HTTP/1.1 client: a general-purpose one would cost more CPU than the server on
-    a 2-core machine and measure itself.
+    requests: int
+    failed: int  # answered non-2xx, or lost to a socket error or timeout
+    seconds: float
+    p50_ms: float
+    p99_ms: float
+    cpu_s: float  # of wrk itself: it shares the machine with the server
+
+
+def run_wrk(
+    url: str, api_key: str, prefix: str, mode: str, per_request: int, clients: int,
+    seconds: int,
+) -> WrkRun:  # fmt: skip
+    """Run wrk with bench/ingest_wrk.lua; every event carries a transaction_id under prefix."""
+    wrk = ensure_command("wrk", "wrk")
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    completed = subprocess.run(
+        [
+            wrk, "-t1", f"-c{clients}", f"-d{seconds}s", "--timeout", "30s", "--latency",
+            "-s", str(WRK_SCRIPT), url, "--", api_key, prefix, mode, str(per_request),
+        ],
+        capture_output=True, text=True, check=True, timeout=seconds + 120,
+    )  # fmt: skip
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    line = next(ln for ln in completed.stdout.splitlines() if ln.startswith("WRK_RESULT "))
+    result = orjson.loads(line.removeprefix("WRK_RESULT "))
+    lost = sum(result[key] for key in ("read_errors", "write_errors", "timeouts"))
+    return WrkRun(
+        requests=result["requests"] - result["non_2xx"],
+        failed=result["non_2xx"] + result["connect_errors"] + lost,
+        seconds=result["duration_us"] / 1e6,
+        p50_ms=result["p50_us"] / 1000,
+        p99_ms=result["p99_us"] / 1000,
+        cpu_s=(after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime),
+    )
+
+
+def verify_stored(
+    client: Client, organization_id: uuid.UUID, prefix: str, acknowledged: int, in_flight: int
+) -> str:
+    """Every acknowledged event is stored exactly once; fail the benchmark otherwise.
+
+    wrk stops waiting at its deadline, so up to ``in_flight`` more events (requests it
+    abandoned) may have been committed after it stopped counting.
     """
-    queue: asyncio.Queue[bytes] = asyncio.Queue()
-    for body in bodies:
-        queue.put_nowait(body)
-    latencies: list[float] = []
-    head = (
-        f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\nAuthorization: Bearer {api_key}\r\n"
-        "Content-Type: application/json\r\nContent-Length: "
-    ).encode()
-
-    async def client() -> None:
-        reader, writer = await asyncio.open_connection(host, port)
-        try:
-            while not queue.empty():
-                body = queue.get_nowait()
-                started = time.perf_counter()
-                writer.write(head + str(len(body)).encode() + b"\r\n\r\n" + body)
-                headers = await reader.readuntil(b"\r\n\r\n")
-                status = int(headers[9:12])
-                length = 0
-                for line in headers.split(b"\r\n"):
-                    if line.lower().startswith(b"content-length:"):
-                        length = int(line.split(b":")[1])
-                await reader.readexactly(length)
-                if status != 200:
-                    raise RuntimeError(f"HTTP {status} from {path}")
-                latencies.append(time.perf_counter() - started)
-        finally:
-            writer.close()
-
-    await asyncio.gather(*(client() for _ in range(clients)))
-    return latencies
-
-
-def run_posts(
-    url: str, path: str, api_key: str, bodies: list[bytes], clients: int
-) -> tuple[float, list[float]]:
-    host, port = url.removeprefix("http://").split(":")
-    started = time.perf_counter()
-    latencies = asyncio.run(keepalive_posts(host, int(port), path, api_key, bodies, clients))
-    return time.perf_counter() - started, latencies
+    rows, keys = client.query(
+        "SELECT count(), uniqExact(external_subscription_id, transaction_id) FROM events "
+        "WHERE organization_id = {org:UUID} AND startsWith(transaction_id, {prefix:String})",
+        parameters={"org": organization_id, "prefix": f"{prefix}-"},
+    ).result_rows[0]
+    if rows != keys:
+        raise SystemExit(f"{prefix}: {rows - keys} events stored more than once")
+    if not acknowledged <= keys <= acknowledged + in_flight:
+        raise SystemExit(f"{prefix}: {acknowledged} events acknowledged but {keys} stored")
+    return f"stored exactly once: {acknowledged:,} acknowledged (+{keys - acknowledged} in flight)"
 
 
 def flush_totals(url: str, workers: int) -> tuple[float, float, float]:
@@ -300,20 +306,20 @@ def flush_report(before: tuple[float, float, float], after: tuple[float, float, 
     )
 
 
-def percentile_ms(latencies: list[float], q: int) -> float:
-    return statistics.quantiles(latencies, n=100)[q - 1] * 1000 if len(latencies) > 1 else 0.0
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=300_000, help="events of the NDJSON file")
-    parser.add_argument("--batch-events", type=int, default=200_000)
-    parser.add_argument("--batch-size", type=int, default=1_000)
+    parser.add_argument("--batch-seconds", type=int, default=15, help="length of phase (c)")
+    parser.add_argument("--batch-size", type=int, default=1_000, help="events per batch")
     parser.add_argument("--batch-clients", type=int, default=8)
-    parser.add_argument("--single-events", type=int, default=20_000)
+    parser.add_argument("--single-seconds", type=int, default=15, help="length of phase (d)")
     parser.add_argument("--single-clients", type=int, default=64)
-    parser.add_argument("--workers", type=int, default=2, help="ingest worker processes")
-    parser.add_argument("--flush-concurrency", type=int, default=2, help="INSERTs in flight")
+    parser.add_argument(
+        "--workers", type=int, default=None, help="ingest worker processes (default: settings)"
+    )
+    parser.add_argument(
+        "--flush-concurrency", type=int, default=None, help="INSERTs in flight per worker"
+    )
     args = parser.parse_args()
 
     root = Path(tempfile.mkdtemp(prefix="mh-bench-ingest-"))
@@ -338,27 +344,34 @@ def main() -> None:
             warehouse_database=DATABASE,
         )
         migrate(get_client(settings, database=""), DATABASE)
-        _, api_key = create_organization(get_client(settings), f"bench-{uuid.uuid4().hex[:6]}")
+        organization, api_key = create_organization(
+            get_client(settings), f"bench-{uuid.uuid4().hex[:6]}"
+        )
+        args.workers = args.workers or settings.ingest_workers
         port = free_port()
+        env = {
+            "WAREHOUSE_URL": wh_url,
+            "MH_WAREHOUSE_USER": "admin",
+            "MH_WAREHOUSE_PASSWORD": admin_password,
+            "MH_WAREHOUSE_DATABASE": DATABASE,
+        }
+        if args.flush_concurrency:
+            env["MH_INGEST_FLUSH_CONCURRENCY"] = str(args.flush_concurrency)
         ingest = ServiceProcess(
             meterhouse_command(
                 "ingest", "serve", "--port", str(port), "--workers", str(args.workers)
             ),
             f"http://127.0.0.1:{port}/health",
-            env={
-                "WAREHOUSE_URL": wh_url,
-                "MH_WAREHOUSE_USER": "admin",
-                "MH_WAREHOUSE_PASSWORD": admin_password,
-                "MH_WAREHOUSE_DATABASE": DATABASE,
-                "MH_INGEST_FLUSH_CONCURRENCY": str(args.flush_concurrency),
-            },
+            env=env,
             log_path=root / "ingest.log",
+            startup_timeout=180,  # the machine may be busy: the phases wait, the start may too
         ).start()
         url = f"http://127.0.0.1:{port}"
         assert ingest.process is not None and server.process is not None
         cpu = CpuMeter(ProcessTree(ingest.process.pid), ProcessTree(server.process.pid))
         with RssSampler(ProcessTree(ingest.process.pid)) as rss:
-            report_phases(args, url, api_key, ndjson, ceiling, cpu)
+            phases = Phases(args, url, api_key, get_client(settings), organization.organization_id)
+            phases.report(ndjson, ceiling, cpu)
         print(f"ingest peak RSS (all workers): {rss.peak_bytes / 2**20:,.0f} MB")
     finally:
         if ingest is not None:
@@ -377,63 +390,67 @@ def warm_up(url: str, headers: dict[str, str]) -> None:
         httpx.post(f"{url}/api/v1/events/batch", json={"events": [event]}, headers=headers)
 
 
-def report_phases(
-    args: argparse.Namespace,
-    url: str,
-    api_key: str,
-    ndjson: Path,
-    ceilings: dict[str, float],
-    cpu: CpuMeter,
-) -> None:
-    ceiling = ceilings["same_path"]
-    headers = {"Authorization": f"Bearer {api_key}", "Content-Type": "application/x-ndjson"}
-    warm_up(url, headers)
-    body = ndjson.read_bytes()
-    cpu.begin()
-    started = time.perf_counter()
-    response = httpx.post(f"{url}/api/v1/events/bulk", content=body, headers=headers, timeout=600)
-    elapsed = time.perf_counter() - started
-    response.raise_for_status()
-    bulk_rate = args.events / elapsed
-    print(
-        f"(b) bulk NDJSON: {bulk_rate:,.0f} events/s ({elapsed:.2f} s for one request), "
-        f"{bulk_rate / ceiling:.0%} of (a); {cpu.report(args.events)}; by CPU per event, "
-        f"(a)/(b) = {ceilings['same_path_cpu_us'] / cpu.last_us_per_event:.0%}"
-    )
+class Phases:
+    """The phases through the API, against one running ingest service."""
 
-    events = lago_events(args.batch_events, "batch")
-    bodies = [
-        orjson.dumps({"events": events[i : i + args.batch_size]})
-        for i in range(0, len(events), args.batch_size)
-    ]
-    before = flush_totals(url, args.workers)
-    cpu.begin()
-    elapsed, latencies = run_posts(url, "/api/v1/events/batch", api_key, bodies, args.batch_clients)
-    cpu_used = cpu.report(args.batch_events)
-    flushes = flush_report(before, flush_totals(url, args.workers))
-    batch_rate = args.batch_events / elapsed
-    print(
-        f"(c) batch JSON ({args.batch_size}/request, {args.batch_clients} clients): "
-        f"{batch_rate:,.0f} events/s, p50 {percentile_ms(latencies, 50):.1f} ms, "
-        f"p99 {percentile_ms(latencies, 99):.1f} ms, {batch_rate / ceiling:.0%} of (a); "
-        f"{flushes}; {cpu_used}"
-    )
+    def __init__(
+        self, args: argparse.Namespace, url: str, api_key: str, warehouse: Client,
+        organization_id: uuid.UUID,
+    ) -> None:  # fmt: skip
+        self.args = args
+        self.url = url
+        self.api_key = api_key
+        self.warehouse = warehouse
+        self.organization_id = organization_id
 
-    singles = [
-        orjson.dumps({"event": event}) for event in lago_events(args.single_events, "single")
-    ]
-    before = flush_totals(url, args.workers)
-    cpu.begin()
-    elapsed, latencies = run_posts(url, "/api/v1/events", api_key, singles, args.single_clients)
-    cpu_used = cpu.report(args.single_events)
-    flushes = flush_report(before, flush_totals(url, args.workers))
-    single_rate = args.single_events / elapsed
-    print(
-        f"(d) single events ({args.single_clients} keep-alive clients): "
-        f"{single_rate:,.0f} events/s, p50 {percentile_ms(latencies, 50):.1f} ms, "
-        f"p99 {percentile_ms(latencies, 99):.1f} ms, {single_rate / ceiling:.0%} of (a); "
-        f"{flushes}; {cpu_used}"
-    )
+    def report(self, ndjson: Path, ceilings: dict[str, float], cpu: CpuMeter) -> None:
+        args, ceiling = self.args, ceilings["same_path"]
+        headers = {
+            "Authorization": f"Bearer {self.api_key}",
+            "Content-Type": "application/x-ndjson",
+        }
+        warm_up(self.url, headers)
+        body = ndjson.read_bytes()
+        cpu.begin()
+        started = time.perf_counter()
+        response = httpx.post(
+            f"{self.url}/api/v1/events/bulk", content=body, headers=headers, timeout=600
+        )
+        elapsed = time.perf_counter() - started
+        response.raise_for_status()
+        bulk_rate = args.events / elapsed
+        print(
+            f"(b) bulk NDJSON: {bulk_rate:,.0f} events/s ({elapsed:.2f} s for one request), "
+            f"{bulk_rate / ceiling:.0%} of (a); {cpu.report(args.events)}; by CPU per event, "
+            f"(a)/(b) = {ceilings['same_path_cpu_us'] / cpu.last_us_per_event:.0%}"
+        )
+        label = f"(c) batch JSON ({args.batch_size}/request, {args.batch_clients} clients)"
+        self.wrk_phase(label, "batch", args.batch_size, args.batch_clients, args.batch_seconds,
+                       ceiling, cpu)  # fmt: skip
+        label = f"(d) single events ({args.single_clients} keep-alive clients)"
+        self.wrk_phase(label, "single", 1, args.single_clients, args.single_seconds, ceiling, cpu)
+
+    def wrk_phase(
+        self, label: str, mode: str, per_request: int, clients: int, seconds: int,
+        ceiling: float, cpu: CpuMeter,
+    ) -> None:  # fmt: skip
+        prefix = f"{mode}-{uuid.uuid4().hex[:8]}"
+        before = flush_totals(self.url, self.args.workers)
+        cpu.begin()
+        run = run_wrk(self.url, self.api_key, prefix, mode, per_request, clients, seconds)
+        events = run.requests * per_request
+        cpu_used = cpu.report(max(events, 1))
+        flushes = flush_report(before, flush_totals(self.url, self.args.workers))
+        stored = verify_stored(
+            self.warehouse, self.organization_id, prefix, events, clients * per_request
+        )
+        rate = events / run.seconds
+        failed = f", {run.failed} requests FAILED" if run.failed else ""
+        print(
+            f"{label}: {rate:,.0f} events/s, p50 {run.p50_ms:.1f} ms, p99 {run.p99_ms:.1f} ms, "
+            f"{rate / ceiling:.0%} of (a){failed}; {stored}; {flushes}; {cpu_used}, "
+            f"wrk {run.cpu_s / max(events, 1) * 1e6:.1f} us"
+        )
 
 
 if __name__ == "__main__":

@@ -60,8 +60,12 @@ def unavailable(state: IngestState, reason: str) -> IngestError:
 
 
 async def authenticate(request: Request, state: State) -> Organization:
-    header = request.headers.get("authorization", "")
-    scheme, _, api_key = header.partition(" ")
+    return await organization_for(request.headers.get("authorization", ""), state)
+
+
+async def organization_for(authorization: str, state: IngestState) -> Organization:
+    """The organization of an ``Authorization: Bearer <api key>`` header, or IngestError(401)."""
+    scheme, _, api_key = authorization.partition(" ")
     if scheme.lower() != "bearer" or not api_key.strip():
         raise IngestError(responses.error(401, "Unauthorized", "missing_api_key"))
     api_key = api_key.strip()

@@ -21,7 +21,7 @@ from clickhouse_connect.driver.exceptions import DatabaseError, OperationalError
 
 from ingestion.metrics import IngestMetrics
 from ingestion.validation import ValidEvent
-from ingestion.writer import EventWriter, RequestStamp, event_rows
+from ingestion.writer import EventWriter, RequestStamp, event_columns
 
 log = logging.getLogger(__name__)
 
@@ -143,7 +143,7 @@ class GroupCommitBuffer:
         self.metrics.flush_seconds.observe(time.perf_counter() - started)
 
     async def _insert(self, batch: list[PendingWrite]) -> None:
-        body = b"\n".join(event_rows(item.stamp, item.events) for item in batch)
+        body = event_columns((item.stamp, item.events) for item in batch)
         await asyncio.to_thread(self.writer.insert_events, body)
 
     async def _flush_alone(self, item: PendingWrite) -> None:

@@ -24,31 +24,52 @@ class JSONBody(Response):
         return orjson.dumps(content)
 
 
-def event_id(organization_id: uuid.UUID, event: ValidEvent) -> str:
-    """uuid5(EVENT_ID_NAMESPACE, "org/subscription/transaction"), without building UUID objects."""
-    natural_key = f"{organization_id}/{event.external_subscription_id}/{event.transaction_id}"
-    digest = bytearray(hashlib.sha1(EVENT_ID_NAMESPACE.bytes + natural_key.encode()).digest()[:16])
-    digest[6] = (digest[6] & 0x0F) | 0x50  # version 5
-    digest[8] = (digest[8] & 0x3F) | 0x80  # RFC 4122 variant
-    hex_ = digest.hex()
+# Of the uuid5 digest's first 128 bits: clear the version and variant bits, then set them.
+UUID_VERSION_VARIANT_CLEAR = ~((0xF << 76) | (0x3 << 62)) & ((1 << 128) - 1)
+UUID5_VERSION_VARIANT = (0x5 << 76) | (0x2 << 62)  # version 5, RFC 4122 variant
+_EVENT_ID_HASH = hashlib.sha1(EVENT_ID_NAMESPACE.bytes)
+
+
+def event_id(organization_prefix: str, event: ValidEvent) -> str:
+    """uuid5(EVENT_ID_NAMESPACE, "org/subscription/transaction"); the prefix is "org/".
+
+    Computed as uuid.uuid5 does, without building UUID objects: it runs for every event answered.
+    """
+    digest = _EVENT_ID_HASH.copy()
+    digest.update(
+        f"{organization_prefix}{event.external_subscription_id}/{event.transaction_id}".encode()
+    )
+    number = int.from_bytes(digest.digest()[:16]) & UUID_VERSION_VARIANT_CLEAR
+    hex_ = f"{number | UUID5_VERSION_VARIANT:032x}"
     return f"{hex_[:8]}-{hex_[8:12]}-{hex_[12:16]}-{hex_[16:20]}-{hex_[20:]}"
 
 
 def lago_event(organization_id: uuid.UUID, event: ValidEvent, created_at: str) -> dict[str, Any]:
     """One event as Lago's API returns it."""
-    return {
-        "lago_id": event_id(organization_id, event),
-        "transaction_id": event.transaction_id,
-        "lago_customer_id": None,
-        "lago_subscription_id": None,
-        "external_customer_id": event.external_customer_id,
-        "external_subscription_id": event.external_subscription_id,
-        "code": event.code,
-        "timestamp": iso_text(event.timestamp_ms),
-        "precise_total_amount_cents": event.precise_total_amount_cents,
-        "properties": event.properties,
-        "created_at": created_at,
-    }
+    return lago_events(organization_id, [event], created_at)[0]
+
+
+def lago_events(
+    organization_id: uuid.UUID, events: list[ValidEvent], created_at: str
+) -> list[dict[str, Any]]:
+    """Events as Lago's API returns them."""
+    prefix = f"{organization_id}/"
+    return [
+        {
+            "lago_id": event_id(prefix, event),
+            "transaction_id": event.transaction_id,
+            "lago_customer_id": None,
+            "lago_subscription_id": None,
+            "external_customer_id": event.external_customer_id,
+            "external_subscription_id": event.external_subscription_id,
+            "code": event.code,
+            "timestamp": iso_text(event.timestamp_ms),
+            "precise_total_amount_cents": event.precise_total_amount_cents,
+            "properties": event.properties,
+            "created_at": created_at,
+        }
+        for event in events
+    ]
 
 
 def validation_error(errors: list[EventError], *, batch: bool, **extra: Any) -> JSONBody:

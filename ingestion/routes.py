@@ -43,11 +43,9 @@ CLOUDEVENT = "application/cloudevents+json"
 CLOUDEVENT_BATCH = "application/cloudevents-batch+json"
 
 
-async def read_json(request: Request, state: IngestState) -> Any:
-    body = await request.body()
+def parse_json(body: bytes, state: IngestState) -> Any:
     # A batch may hold ingest_batch_max_events events of ingest_event_max_bytes each.
-    limit = state.settings.ingest_batch_max_events * state.settings.ingest_event_max_bytes
-    if len(body) > limit:
+    if len(body) > max_json_bytes(state):
         raise IngestError(responses.error(413, "Payload Too Large", "body_too_large"))
     try:
         return orjson.loads(body)
@@ -55,6 +53,10 @@ async def read_json(request: Request, state: IngestState) -> Any:
         raise IngestError(
             responses.error(400, "Bad Request", "invalid_json", message=str(exc))
         ) from exc
+
+
+def max_json_bytes(state: IngestState) -> int:
+    return state.settings.ingest_batch_max_events * state.settings.ingest_event_max_bytes
 
 
 def validate_all(
@@ -115,8 +117,16 @@ async def create_event(
     request: Request, organization: CurrentOrganization, state: State
 ) -> Response:
     """Lago single event, or CloudEvents (one or a batch) as OpenMeter sends them."""
-    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    payload = await read_json(request, state)
+    content_type = request.headers.get("content-type", "")
+    return await ingest_event(await request.body(), content_type, state, organization)
+
+
+async def ingest_event(
+    body: bytes, content_type: str, state: IngestState, organization: Organization
+) -> Response:
+    """``POST /api/v1/events`` once its body is read and its caller known."""
+    content_type = content_type.split(";")[0].strip().lower()
+    payload = parse_json(body, state)
     if content_type == CLOUDEVENT or (isinstance(payload, dict) and "specversion" in payload):
         return await ingest_cloudevents([payload], state, organization)
     if content_type == CLOUDEVENT_BATCH or isinstance(payload, list):
@@ -133,8 +143,9 @@ async def create_event(
         )
     [event] = validate_all([payload["event"]], state, "single", now_ms())
     created_at = await commit([event], state, organization, "single")
-    body = {"event": responses.lago_event(organization.organization_id, event, created_at)}
-    return responses.JSONBody(body)
+    return responses.JSONBody(
+        {"event": responses.lago_event(organization.organization_id, event, created_at)}
+    )
 
 
 async def ingest_cloudevents(
@@ -157,7 +168,12 @@ async def create_events_batch(
     request: Request, organization: CurrentOrganization, state: State
 ) -> Response:
     """Lago batch: ``{"events": [...]}``, all accepted or all rejected."""
-    payload = await read_json(request, state)
+    return await ingest_batch(await request.body(), state, organization)
+
+
+async def ingest_batch(body: bytes, state: IngestState, organization: Organization) -> Response:
+    """``POST /api/v1/events/batch`` once its body is read and its caller known."""
+    payload = parse_json(body, state)
     events = payload.get("events") if isinstance(payload, dict) else None
     if not isinstance(events, list):
         raise IngestError(
@@ -165,9 +181,8 @@ async def create_events_batch(
         )
     valid = validate_all(events, state, "batch", now_ms())
     created_at = await commit(valid, state, organization, "batch")
-    org_id = organization.organization_id
     return responses.JSONBody(
-        {"events": [responses.lago_event(org_id, event, created_at) for event in valid]}
+        {"events": responses.lago_events(organization.organization_id, valid, created_at)}
     )
 
 

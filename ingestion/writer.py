@@ -3,7 +3,7 @@
 Two paths, one set of rules (ingestion/validation.py and migration 0102 agree, and a property
 test checks it):
 - single and batch requests are validated in Python anyway (to answer 422 per event), so the
-  group-commit flush sends finished rows straight to ``events`` as JSONEachRow: one cheap
+  group-commit flush sends finished rows straight to ``events`` as JSONColumns: one cheap
   INSERT per flush;
 - bulk NDJSON is never split into events in Python: each line travels as one TabSeparated row
   (a per-request prefix, then the JSON text) into ``events_input``, whose views parse and check
@@ -152,27 +152,36 @@ def string_text(value: str) -> str:
     )
 
 
-def event_rows(stamp: RequestStamp, events: Iterable[ValidEvent]) -> bytes:
-    """JSONEachRow rows of ``events`` for the events table."""
-    organization_id = str(stamp.organization_id)
-    ingested_at = stamp.ingested_at_text
-    return b"\n".join(
-        orjson.dumps(
-            {
-                "organization_id": organization_id,
-                "external_subscription_id": event.external_subscription_id,
-                "external_customer_id": event.external_customer_id or "",
-                "transaction_id": event.transaction_id,
-                "code": event.code,
-                # Spelled out: the engine would read a short unix time ("100.500") as a date.
-                "timestamp": datetime_text(event.timestamp_ms),
-                "properties": {k: property_text(v) for k, v in event.properties.items()},
-                "precise_total_amount_cents": event.precise_total_amount_cents,
-                "ingested_at": ingested_at,
-                "raw": event.line.decode(),
-            }
-        )
-        for event in events
+def event_columns(requests: Iterable[tuple[RequestStamp, list[ValidEvent]]]) -> bytes:
+    """The events of one or more requests as one JSONColumns block for the events table.
+
+    One orjson call over ten column lists costs a third of the Python of one JSON object per
+    row, and the engine reads either as fast.
+    """
+    organization_ids: list[str] = []
+    ingested_ats: list[str] = []
+    events: list[ValidEvent] = []
+    for stamp, request_events in requests:
+        events += request_events
+        organization_ids += [str(stamp.organization_id)] * len(request_events)
+        ingested_ats += [stamp.ingested_at_text] * len(request_events)
+    return orjson.dumps(
+        {
+            "organization_id": organization_ids,
+            "external_subscription_id": [event.external_subscription_id for event in events],
+            "external_customer_id": [event.external_customer_id or "" for event in events],
+            "transaction_id": [event.transaction_id for event in events],
+            "code": [event.code for event in events],
+            # Spelled out: the engine would read a short unix time ("100.500") as a date.
+            "timestamp": [datetime_text(event.timestamp_ms) for event in events],
+            "properties": [
+                {key: property_text(value) for key, value in event.properties.items()}
+                for event in events
+            ],
+            "precise_total_amount_cents": [event.precise_total_amount_cents for event in events],
+            "ingested_at": ingested_ats,
+            "raw": [event.line.decode() for event in events],
+        }
     )
 
 
@@ -226,10 +235,10 @@ class EventWriter:
                 )
             return self._client
 
-    def insert_events(self, rows: bytes) -> None:
-        """Insert finished JSONEachRow rows into events (the group-commit path)."""
+    def insert_events(self, columns: bytes) -> None:
+        """Insert a finished JSONColumns block into events (the group-commit path)."""
         self.client().raw_insert(
-            EVENTS_TABLE, column_names=EVENT_COLUMNS, insert_block=rows, fmt="JSONEachRow"
+            EVENTS_TABLE, column_names=EVENT_COLUMNS, insert_block=columns, fmt="JSONColumns"
         )
 
     def insert(self, rows: bytes | Iterator[bytes]) -> None:

@@ -11,6 +11,11 @@ from meterhouse.orgs import ensure_default_organization
 from warehouse.client import get_client
 from warehouse.settings import Settings
 
+# uvicorn kills a worker process that has not answered its supervisor within this time. Its
+# default (5 s) is shorter than a worker's start (imports, then the app's startup) on a busy
+# 2-core machine: the workers were killed and restarted in a loop for minutes.
+WORKER_HEALTHCHECK_TIMEOUT_S = 60
+
 
 def serve_app(
     app_factory: str,
@@ -34,5 +39,6 @@ def serve_app(
         host=host,
         port=port,
         workers=workers,
+        timeout_worker_healthcheck=WORKER_HEALTHCHECK_TIMEOUT_S,
         **uvicorn_options,
     )

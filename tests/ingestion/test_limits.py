@@ -65,6 +65,18 @@ def test_future_window_and_event_size_are_configurable(limited: httpx.Client) ->
     assert big.json()["errors"][0]["reason"] == "event_too_large"
 
 
+def test_json_body_larger_than_any_valid_batch_is_refused(limited: httpx.Client) -> None:
+    # 3 events of at most 512 bytes: no valid batch reaches 1,536 bytes.
+    padding = {"x": "y" * 2000}
+    sub = unique_subscription()
+    single = limited.post("/api/v1/events", json={"event": event(sub, 1, properties=padding)})
+    chunks = iter([b'{"events": [', b" " * 1024, b" " * 1024, b"]}"])  # sent chunked
+    batch = limited.post("/api/v1/events/batch", content=chunks)
+    for response in (single, batch):
+        assert response.status_code == 413
+        assert response.json()["code"] == "body_too_large"
+
+
 def test_bulk_size_limit_applies_after_decompression(limited: httpx.Client) -> None:
     sub = unique_subscription()
     body = b"".join(orjson.dumps(event(sub, n)) + b"\n" for n in range(200))

@@ -2,7 +2,8 @@
 
 Hypothesis builds events from valid, borderline and wrong values; each goes through the real
 write path (events_input in the session warehouse). An event must be accepted by both sides or
-rejected by both, and an accepted event must get the same timestamp on both sides.
+rejected by both, and an accepted event must get the same timestamp on both sides. The
+usual-shape shortcut of the Python validator must give the verdict of its full rules.
 """
 
 from __future__ import annotations
@@ -19,8 +20,8 @@ from clickhouse_connect.driver.client import Client
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ingestion.validation import Limits, ValidEvent, validate_event
-from ingestion.writer import EventWriter, RequestStamp, event_rows, tsv_rows
+from ingestion.validation import Limits, ValidEvent, _common_event, validate_event
+from ingestion.writer import EventWriter, RequestStamp, event_columns, tsv_rows
 from meterhouse.orgs import Organization, create_organization
 from tests.conftest import Warehouse
 
@@ -95,6 +96,51 @@ events = st.fixed_dictionaries(
 ).map(lambda e: {k: v for k, v in e.items() if v is not MISSING})
 
 
+NOW_MS = 1_800_000_000_000
+FUTURE_LIMIT_S = NOW_MS // 1000 + LIMITS.max_future_s
+# Events of the usual shape (see validation._common_event), at the edges of what it accepts.
+usual_events = st.fixed_dictionaries(
+    {
+        "transaction_id": st.text(max_size=3),
+        "external_subscription_id": st.text(max_size=3),
+        "code": st.text(max_size=3),
+        "timestamp": st.one_of(
+            st.integers(-2, 2),
+            st.integers(FUTURE_LIMIT_S - 2, FUTURE_LIMIT_S + 2),
+            st.integers(10_413_791_998, 10_413_792_002),  # DateTime64(3) ends in 2299
+            st.booleans(),
+            timestamps,
+        ),
+        "properties": st.one_of(
+            st.dictionaries(st.text(max_size=3), json_values, max_size=3),
+            st.integers(1_950, 2_050).map(lambda n: {"pad": "x" * n}),  # around the size limit
+            properties,
+        ),
+    },
+    optional={
+        "external_customer_id": st.one_of(st.text(max_size=3), st.integers(0, 9)),
+        "precise_total_amount_cents": amounts,
+    },
+).map(lambda e: {k: v for k, v in e.items() if v is not None})  # sometimes absent: no null
+
+
+class FullRulesOnly(dict[str, Any]):
+    """Not exactly a dict, so validate_event skips its usual-shape shortcut."""
+
+
+def test_usual_events_take_the_shortcut() -> None:
+    event = {"transaction_id": "t", "external_subscription_id": "s", "code": "c", "timestamp": 1}
+    assert _common_event(event, NOW_MS, LIMITS, None) is not None
+
+
+@settings(max_examples=400, deadline=None)
+@given(event=usual_events)
+def test_usual_shape_shortcut_gives_the_verdict_of_the_full_rules(event: dict[str, Any]) -> None:
+    shortcut = validate_event(event, 0, now_ms=NOW_MS, limits=LIMITS)
+    full = validate_event(FullRulesOnly(event), 0, now_ms=NOW_MS, limits=LIMITS)
+    assert shortcut == full
+
+
 @pytest.fixture(scope="module")
 def fuzz_org(admin_client: Client) -> Organization:
     return create_organization(admin_client, "fuzz")[0]
@@ -163,11 +209,14 @@ def test_python_and_engine_validators_agree(
         (v.external_subscription_id, v.code, v.timestamp_ms, v.transaction_id) for v in accepted
     }
     assert len(stored_ms) == len(keys)
-    # The group-commit path stores exactly what the engine path stores.
-    for stamp, verdict in zip(stamps, verdicts, strict=True):
-        if isinstance(verdict, ValidEvent):
-            typed_stamp = replace(stamp, organization_id=typed_org.organization_id)
-            writer.insert_events(event_rows(typed_stamp, [verdict]))
+    # The group-commit path stores exactly what the engine path stores (one flush of them all).
+    writer.insert_events(
+        event_columns(
+            (replace(stamp, organization_id=typed_org.organization_id), [verdict])
+            for stamp, verdict in zip(stamps, verdicts, strict=True)
+            if isinstance(verdict, ValidEvent)
+        )
+    )
     typed = stored_rows(admin_client, typed_org, base_us, len(batch))
     parsed = stored_rows(admin_client, fuzz_org, base_us, len(batch))
     assert len(typed) == len(parsed)
