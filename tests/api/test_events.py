@@ -8,6 +8,8 @@ from urllib.parse import quote
 
 import httpx
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from lago_python_client.exceptions import LagoApiError
 from lago_python_client.models import BillableMetric, Event, Plan, Subscription
 
@@ -104,3 +106,46 @@ def test_another_organization_cannot_see_an_event(tenant: Tenant, other_tenant: 
 def test_finding_an_event_needs_an_api_key(api_url: str) -> None:
     response = httpx.get(f"{api_url}/api/v1/events/anything")
     assert response.status_code == 401
+
+
+scalars = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=12)
+json_values = st.recursive(
+    scalars,
+    lambda children: (
+        st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=8), children, max_size=3)
+    ),
+    max_leaves=8,
+)
+estimate_bodies = (
+    st.fixed_dictionaries(
+        {},
+        optional={
+            name: json_values
+            for name in (
+                "code",
+                "external_subscription_id",
+                "properties",
+                "transaction_id",
+                "precise_total_amount_cents",
+                "timestamp",
+            )
+        },  # fmt: skip
+    ).map(lambda event: {"event": event})
+    | json_values
+)
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(body=estimate_bodies, transaction_id=st.text(min_size=1, max_size=30))
+def test_random_requests_never_fail_the_server(
+    tenant: Tenant, api_url: str, body: Any, transaction_id: str
+) -> None:
+    headers = {"Authorization": f"Bearer {tenant.api_key}"}
+    estimate = httpx.post(f"{api_url}/api/v1/events/estimate_fees", json=body, headers=headers)
+    assert estimate.status_code in (400, 404, 422), estimate.text
+    assert estimate.json()["status"] == estimate.status_code
+    path = quote(transaction_id.encode("utf-8", "surrogatepass"), safe="")
+    found = httpx.get(f"{api_url}/api/v1/events/{path}", headers=headers)
+    assert found.status_code == 404, found.text
