@@ -20,8 +20,6 @@ from ingestion.responses import EVENT_ID_NAMESPACE
 from ingestion.timetext import iso_text
 
 HUNDRED = Decimal(100)
-
-
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -49,7 +47,6 @@ def present_event(
 ) -> dict[str, Any]:
     # The same lago_id the ingest routes answered with: uuid5 over the dedup key.
     natural_key = f"{organization_id}/{event.external_subscription_id}/{transaction_id}"
-    amount: Decimal | None = event.precise_total_amount_cents
     return {
         "lago_id": str(uuid.uuid5(EVENT_ID_NAMESPACE, natural_key)),
         "transaction_id": transaction_id,
@@ -59,7 +56,7 @@ def present_event(
         "external_subscription_id": event.external_subscription_id,
         "code": event.code,
         "timestamp": iso_text(millis(event.timestamp)),
-        "precise_total_amount_cents": decimal_text(amount),
+        "precise_total_amount_cents": decimal_text(event.precise_total_amount_cents),
         "properties": stored_properties(event),
         "created_at": iso_text(millis(event.ingested_at)),
     }
