@@ -18,6 +18,7 @@ from api.routers import (
     coupons,
     credit_notes,
     customers,
+    events,
     fees,
     health,
     invoices,
@@ -78,6 +79,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(usage.router)
     app.include_router(invoices.router)
     app.include_router(fees.router)
+    app.include_router(events.router)
     app.include_router(credit_notes.router)
     app.include_router(payment_webhooks.router)
     app.include_router(ingestion_router)

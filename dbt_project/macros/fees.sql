@@ -24,3 +24,22 @@
         precise_unit_amount,
         charge_tax_ids
 {%- endmacro %}
+
+{#- Per organization: tax code by tax id, and the codes applied to the whole organization. -#}
+{% macro organization_taxes() -%}
+    select
+        organization_id,
+        mapFromArrays(groupArray(tax_id), groupArray(tax_code)) as code_by_id,
+        arraySort(groupArrayIf(tax_code, applied_to_organization = 1)) as organization_codes
+    from {{ ref('stg_taxes') }}
+    group by organization_id
+{%- endmacro %}
+
+{#- The tax codes of a fee: the charge's taxes, else the plan's, else the customer's, else the
+    organization's defaults. `taxes` names a relation of organization_taxes() joined to the fee. -#}
+{% macro fee_tax_codes(taxes) -%}
+    if(empty(multiIf(notEmpty(charge_tax_ids), charge_tax_ids, notEmpty(plan_tax_ids), plan_tax_ids, customer_tax_ids)),
+       {{ taxes }}.organization_codes,
+       arrayMap(tax_id -> {{ taxes }}.code_by_id[tax_id],
+                multiIf(notEmpty(charge_tax_ids), charge_tax_ids, notEmpty(plan_tax_ids), plan_tax_ids, customer_tax_ids)))
+{%- endmacro %}

@@ -7,8 +7,9 @@
 
 {#- Deduplicated events of the periods' subscriptions within the periods' time span (one
     primary-key range scan per subscription). A correction that moves an event's timestamp out of
-    that span is seen by the next full run. -#}
-{% macro scoped_events(periods, until=none) -%}
+    that span is seen by the next full run. `events` names a relation or CTE with the columns of
+    the events table to read instead of it (the fee estimate adds an unstored event). -#}
+{% macro scoped_events(periods, until=none, events=none) -%}
     select
         organization_id, external_subscription_id, transaction_id,
         latest.1 as code, latest.2 as timestamp, latest.3 as properties,
@@ -21,7 +22,7 @@
         -- One aggregate state per event instead of one per column.
         argMax(tuple(e.code, e.timestamp, e.properties, e.precise_total_amount_cents, e.ingested_at),
                e.ingested_at) as latest
-    from {{ source('warehouse', 'events') }} as e
+    from {{ events or source('warehouse', 'events') }} as e
     inner join (
         select organization_id, external_subscription_id, min(period_from) as span_from, max(period_to) as span_to
         from {{ periods }}
@@ -55,8 +56,8 @@
 {#- Every event placed in its charge period (one ASOF join) and charge, with the charge filter it
     counts in (the most specific matching filter, the older one on a tie; the nil UUID = the
     charge's default price) and its grouped_by key. -#}
-{% macro charge_events(periods, pay_in_advance=0, until=none) -%}
-    with scoped as ({{ scoped_events(periods, until) }}),
+{% macro charge_events(periods, pay_in_advance=0, until=none, events=none) -%}
+    with scoped as ({{ scoped_events(periods, until, events) }}),
     charges as ({{ rated_charges(pay_in_advance) }}),
     filter_sets as (
         select
@@ -289,9 +290,9 @@
     "before" is the running maximum of the units, so decreases are not refunded and climbing back
     to an earlier peak is free; cost(0) is 0, so a tier's flat fee is billed by the event that
     enters the tier. Events with the same timestamp are priced in ingestion order, and a unique
-    count charges each distinct value once per period. -#}
-{% macro pay_in_advance_charge_fees(periods, until) -%}
-    with events as ({{ charge_events(periods, 1, until) }}),
+    count charges each distinct value once per period. `events`: see scoped_events. -#}
+{% macro pay_in_advance_charge_fees(periods, until, events=none) -%}
+    with events as ({{ charge_events(periods, 1, until, events) }}),
     charges as ({{ rated_charges(1) }}),
     cumulative as (
         select

@@ -19,14 +19,7 @@ with periods as (
     select * from {{ ref('int_rating_periods') }}
 ),
 
-organization_taxes as (
-    select
-        organization_id,
-        mapFromArrays(groupArray(tax_id), groupArray(tax_code)) as code_by_id,
-        arraySort(groupArrayIf(tax_code, applied_to_organization = 1)) as organization_codes
-    from {{ ref('stg_taxes') }}
-    group by organization_id
-),
+organization_taxes as ({{ organization_taxes() }}),
 
 subscription_fees as (
     select
@@ -220,11 +213,7 @@ select
     toDecimal128(assumeNotNull(fees.precise_unit_amount), 12) as precise_unit_amount,
     toDecimal128(assumeNotNull(fees.amount), 12) as amount,
     {{ amount_cents('toDecimal128(assumeNotNull(fees.amount), 12)', 'currency') }} as amount_cents,
-    if(empty(multiIf(notEmpty(charge_tax_ids), charge_tax_ids, notEmpty(plan_tax_ids), plan_tax_ids, customer_tax_ids)),
-       organization_taxes.organization_codes,
-       arrayMap(tax_id -> organization_taxes.code_by_id[tax_id],
-                multiIf(notEmpty(charge_tax_ids), charge_tax_ids, notEmpty(plan_tax_ids), plan_tax_ids, customer_tax_ids)))
-        as tax_codes,
+    {{ fee_tax_codes('organization_taxes') }} as tax_codes,
     toDateTime64('{{ run_started_at.strftime("%Y-%m-%d %H:%M:%S.%f") }}', 6, 'UTC') as rated_at
 from fees
 left join organization_taxes on organization_taxes.organization_id = fees.organization_id
