@@ -122,7 +122,7 @@ def update_credit_note(
         raise ValidationFailed({"refund_status": ["no_refund_amount"]})
     if status != note["refund_status"]:
         update_credit_notes(records.client, caller.organization_id, [note_id], refund_status=status)
-        events = refund_status_events(records, [(caller.organization_id, note_id, status)])
+        events = refund_status_events(records, [(caller.organization_id, note_id)])
         notify_later(background, settings, records, events)
     return {"credit_note": _note(records, caller, note_id)}
 

@@ -317,7 +317,7 @@ def send_refund(
     providers = configured_providers(settings)
     outcome = refund_credit_note(records.client, providers, organization_id, note_id)
     if outcome is not None and outcome.status != "pending":
-        events = refund_status_events(records, [(organization_id, note_id, outcome.status)])
+        events = refund_status_events(records, [(organization_id, note_id)])
         notify_later(background, settings, records, events)
 
 

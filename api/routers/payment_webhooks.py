@@ -45,7 +45,7 @@ async def stripe_webhook(
             notify_payment_status(background, settings, records, invoice)
     refunds = apply_refund_updates(store.client, "stripe", event.refunds)
     if refunds:
-        changes = [(r.organization_id, r.credit_note_id, r.status) for r in refunds]
+        changes = [(refund.organization_id, refund.credit_note_id) for refund in refunds]
         notify_later(background, settings, records, refund_status_events(records, changes))
     return {
         "received": True,

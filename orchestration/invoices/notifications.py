@@ -65,17 +65,19 @@ def credit_note_payloads(
 
 
 def refund_status_events(
-    records: InvoiceRecords, outcomes: list[tuple[UUID, UUID, str]]
+    records: InvoiceRecords, changed: list[tuple[UUID, UUID]]
 ) -> list[Notification]:
-    """credit_note.refund_status_updated for each (organization, credit note, new status)."""
+    """credit_note.refund_status_updated for each (organization, credit note) whose refund
+    status just changed. Each change is sent once: the revision is the status with the time
+    of the change, so pending, failed, then succeeded again are three webhooks."""
     notifications = []
-    for organization_id in {org for org, _, _ in outcomes}:
-        ours = [(note_id, status) for org, note_id, status in outcomes if org == organization_id]
-        payloads = credit_note_payloads(records, organization_id, [n for n, _ in ours])
+    for organization_id in {org for org, _ in changed}:
+        ours = [note_id for org, note_id in changed if org == organization_id]
+        payloads = credit_note_payloads(records, organization_id, ours)
         notifications += [
             Notification(organization_id, "credit_note.refund_status_updated", "credit_note",
-                         note_id, payloads[note_id], revision=status)
-            for note_id, status in ours
-            if note_id in payloads
+                         note_id, payload,
+                         revision=f"{payload['refund_status']}@{payload['updated_at']}")
+            for note_id, payload in payloads.items()
         ]  # fmt: skip
     return notifications

@@ -43,7 +43,6 @@ def credit_note_refunds(
     client = warehouse.client()
     providers = {provider.name: provider for provider in payment_providers.providers()}
     outcomes = retry_refunds(client, providers)
-    moved = [(o.organization_id, o.credit_note_id, o.status) for o in outcomes]
     settings = warehouse.settings()
     secret = settings.webhook_signing_secret
     sender = WebhookSender(
@@ -51,7 +50,8 @@ def credit_note_refunds(
         signing_secret=secret.get_secret_value() if secret else None,
         attempts=settings.webhook_max_attempts,
     )
-    settled = [change for change in moved if change[2] != "pending"]
+    # A retry that failed again left the note unchanged: same revision, no second webhook.
+    settled = [(o.organization_id, o.credit_note_id) for o in outcomes if o.status != "pending"]
     sender.send(refund_status_events(InvoiceRecords(client), settled))
     failed = client.query(
         "SELECT toString(id), number FROM credit_notes FINAL WHERE refund_status = 'failed' "
@@ -60,8 +60,8 @@ def credit_note_refunds(
     return MaterializeResult(
         metadata={
             "retried": len(outcomes),
-            "retried_succeeded": sum(1 for change in moved if change[2] == "succeeded"),
-            "retried_failed": sum(1 for change in moved if change[2] == "failed"),
+            "retried_succeeded": sum(1 for o in outcomes if o.status == "succeeded"),
+            "retried_failed": sum(1 for o in outcomes if o.status == "failed"),
         },
         check_results=[
             AssetCheckResult(

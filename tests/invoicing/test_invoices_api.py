@@ -36,6 +36,7 @@ from orchestration.invoices.billing import bill_day
 from orchestration.invoices.payments import push_day
 from orchestration.invoices.refund_job import credit_note_refunds
 from orchestration.resources import PaymentProvidersResource, WarehouseResource
+from orchestration.stripe.provider import ManualProvider
 from orchestration.stripe.stripe_provider import StripeProvider
 from tests.conftest import Warehouse
 from tests.invoicing.catalog import T0, Catalog, fresh_database, insert
@@ -301,17 +302,19 @@ def poll(condition: Any, timeout: float = 20.0) -> None:
         time.sleep(0.1)
 
 
-def webhook_about(billing: Billing, webhook_type: str, lago_id: str, status: str) -> None:
-    """Wait for our webhook of that type about that object carrying that refund status."""
+def webhook_about(
+    billing: Billing, webhook_type: str, lago_id: str, status: str, count: int = 1
+) -> None:
+    """Wait for ``count`` webhooks of that type about that credit note with that status."""
 
     def received() -> bool:
+        matching = 0
         for body, _ in list(billing.webhooks.received):
             sent = json.loads(body)
             note = sent.get("credit_note") or {}
             about = (sent.get("webhook_type"), note.get("lago_id"), note.get("refund_status"))
-            if about == (webhook_type, lago_id, status):
-                return True
-        return False
+            matching += about == (webhook_type, lago_id, status)
+        return matching >= count
 
     poll(received)
 
@@ -368,12 +371,47 @@ def test_credit_note_refund_reaches_stripe(billing: Billing) -> None:
         CreditNoteUpdate(refund_status="succeeded", metadata=None), note.lago_id
     )
     assert fixed.refund_status == "succeeded"
+    webhook_about(billing, "credit_note.refund_status_updated", note.lago_id, "succeeded", 2)
     bad = httpx.put(
         f"{billing.url}/api/v1/credit_notes/{note.lago_id}",
         json={"credit_note": {"refund_status": "refunded"}},
         headers={"Authorization": f"Bearer {billing.api_key}"},
     )
     assert bad.status_code == 422
+
+
+def test_refund_by_hand_without_provider_and_out_of_band_with_the_manual_one(
+    billing: Billing,
+) -> None:
+    def refund_note(lago_id: str) -> Any:
+        billing.lago.invoices.update(Invoice.parse_obj({"payment_status": "succeeded"}), lago_id)
+        fee = billing.lago.invoices.find(lago_id).fees.__root__[0]
+        # The whole 1_000 fee with its VAT (200): 1_200 refunded.
+        return billing.lago.credit_notes.create(
+            CreditNote.parse_obj(
+                {
+                    "invoice_id": lago_id,
+                    "refund_amount_cents": 1_200,
+                    "items": [{"fee_id": fee.lago_id, "amount_cents": 1_000}],
+                }
+            )
+        )
+
+    # No payment provider: the refund is made by hand and stays pending until recorded.
+    by_hand = refund_note(invoice_for(billing, "refund-by-hand", 1_000))
+    assert by_hand.refund_status == "pending"
+    assert credit_note_json(billing, by_hand.lago_id)["provider_refund_id"] is None
+    recorded = billing.lago.credit_notes.update(
+        CreditNoteUpdate(refund_status="succeeded", metadata=None), by_hand.lago_id
+    )
+    assert recorded.refund_status == "succeeded"
+    webhook_about(billing, "credit_note.refund_status_updated", by_hand.lago_id, "succeeded")
+    # The manual provider collected the invoice out of band and refunds the same way: at once.
+    manual_id = invoice_for(billing, "refund-manual", 1_000, payment_provider="manual")
+    assert push_day(billing.client, ManualProvider(), DAY).pushed == 1
+    out_of_band = refund_note(manual_id)
+    assert out_of_band.refund_status == "succeeded"
+    webhook_about(billing, "credit_note.refund_status_updated", out_of_band.lago_id, "succeeded")
 
 
 def test_refund_provider_errors_fail_visibly_then_the_job_retries(
