@@ -341,9 +341,15 @@ def _void_at_provider(
 def _void_credit_note(
     records: InvoiceRecords, row: Row, body: InvoiceVoidInput
 ) -> Callable[[], uuid.UUID] | None:
-    """Check the amounts before anything is voided; the writing step, or None for 0."""
+    """Check the amounts before anything is voided; the writing step, or None for 0.
+
+    One note per voided invoice: its id comes from the invoice, so a void retried after a
+    failure keeps the note written the first time instead of issuing another."""
     org = row["organization_id"]
+    note_id = record_id("void-credit-note", row["id"])
     issued = records.credit_notes(org, "n.invoice_id = {invoice:UUID}", {"invoice": row["id"]})
+    if any(n["id"] == note_id for n in issued):
+        return lambda: note_id
     creditable = row["sub_total_including_taxes_amount_cents"] - sum(
         n["total_amount_cents"] for n in issued
     )
@@ -366,11 +372,6 @@ def _void_credit_note(
         raise ValidationFailed({"refund_amount": ["refund_amount_exceeds_available_amount"]})
 
     def write() -> uuid.UUID:
-        # One note per voided invoice: its id comes from the invoice, so a void retried after
-        # a failure keeps the note written the first time instead of issuing another.
-        note_id = record_id("void-credit-note", row["id"])
-        if any(n["id"] == note_id for n in issued):
-            return note_id
         return create_credit_note(
             records.client, row, amounts,
             reason="other", description=f"Credit note of voided invoice {row['number']}",

@@ -434,19 +434,28 @@ def test_refund_provider_errors_fail_visibly_then_the_job_retries(
     failed = credit_note_json(billing, note.lago_id)
     assert "injected failure" in failed["refund_error"] and failed["provider_refund_id"] is None
     webhook_about(billing, "credit_note.refund_status_updated", note.lago_id, "failed")
-    result = materialize(
-        [credit_note_refunds],
-        resources={
-            "warehouse": WarehouseResource(
-                url=warehouse.url, user=warehouse.user, password=warehouse.password,
-                database=billing.client.database,
-            ),
-            "payment_providers": PaymentProvidersResource(
-                stripe_api_key=STRIPE_TEST_KEY, stripe_api_base=billing.stripe_url
-            ),
-        },
-        raise_on_error=True,
-    )  # fmt: skip
+
+    def retry_job() -> Any:
+        return materialize(
+            [credit_note_refunds],
+            resources={
+                "warehouse": WarehouseResource(
+                    url=warehouse.url, user=warehouse.user, password=warehouse.password,
+                    database=billing.client.database,
+                ),
+                "payment_providers": PaymentProvidersResource(
+                    stripe_api_key=STRIPE_TEST_KEY, stripe_api_base=billing.stripe_url,
+                    max_attempts=2,
+                ),
+            },
+            raise_on_error=True,
+        )  # fmt: skip
+
+    fail_next_calls(billing.stripe_url, 2)  # the job's tries fail too: the check fails
+    (still_failing,) = retry_job().get_asset_check_evaluations()
+    assert not still_failing.passed and still_failing.metadata["failed_refunds"].value == 1
+    assert credit_note_json(billing, note.lago_id)["refund_status"] == "failed"
+    result = retry_job()
     retried = credit_note_json(billing, note.lago_id)
     assert retried["refund_status"] == "succeeded" and retried["provider_refund_id"]
     assert retried["refund_error"] is None
