@@ -35,6 +35,9 @@ class Notification:
     object_type: str  # invoice | credit_note
     object_id: UUID
     payload: dict[str, Any]
+    # Tells apart notifications of one type about one object that are each sent once (a credit
+    # note's refund status: pending, then failed, then succeeded); empty for the others.
+    revision: str = ""
 
 
 def organization_key(signing_secret: str, organization_id: UUID) -> bytes:
@@ -43,6 +46,11 @@ def organization_key(signing_secret: str, organization_id: UUID) -> bytes:
 
 def signature(key: bytes, body: bytes) -> str:
     return base64.b64encode(hmac.new(key, body, hashlib.sha256).digest()).decode()
+
+
+def _delivery_id(notification: Notification, url: str) -> UUID:
+    revision = (notification.revision,) if notification.revision else ()
+    return record_id("webhook", notification.webhook_type, notification.object_id, url, *revision)
 
 
 class WebhookSender:
@@ -100,8 +108,7 @@ class WebhookSender:
         """Deliver every notification to every interested endpoint; counts by outcome."""
         endpoints = self.endpoints({n.organization_id for n in notifications})
         planned = [
-            (notification, url, record_id("webhook", notification.webhook_type,
-                                          notification.object_id, url))
+            (notification, url, _delivery_id(notification, url))
             for notification in notifications
             for url, types in endpoints.get(notification.organization_id, [])
             if not types or notification.webhook_type in types

@@ -29,6 +29,7 @@ from api.storage.lookups import (
     rows_by_codes,
     rows_by_ids,
 )
+from orchestration.invoices.voiding import UNCOUNTED_INVOICES
 
 router = APIRouter(prefix="/api/v1", tags=["coupons"])
 COUPON_FIELDS = (
@@ -197,7 +198,7 @@ def present_applied(store: CatalogStore, caller: Caller, rows: list[Row]) -> lis
             row,
             coupons.get(row["coupon_id"]),
             customers.get(row["customer_id"]),
-            consumed.get(row["id"]),
+            _remaining(row, consumed.get(row["id"])),
         )
         for row in rows
     ]
@@ -205,18 +206,30 @@ def present_applied(store: CatalogStore, caller: Caller, rows: list[Row]) -> lis
 
 def _consumptions(
     store: CatalogStore, organization_id: uuid.UUID, ids: list[uuid.UUID]
-) -> dict[uuid.UUID, tuple[Any, Any, Any]]:
-    """What invoicing left of each applied coupon (the ledger is written by invoicing)."""
+) -> dict[uuid.UUID, tuple[int, int, int]]:
+    """(amount consumed, invoices that used it, terminated) per applied coupon, over the
+    invoices that count: finalized ones (voiding an invoice gives its consumption back)."""
     if not ids:
         return {}
     result = store.client.query(
-        "SELECT applied_coupon_id, argMax(remaining_amount_cents, created_at),"
-        " argMax(remaining_frequency, created_at), max(terminated)"
+        "SELECT applied_coupon_id, sum(amount_cents), count(), max(terminated)"
         " FROM coupon_consumptions FINAL WHERE organization_id = {org:UUID}"
-        " AND applied_coupon_id IN {ids:Array(UUID)} GROUP BY applied_coupon_id",
+        " AND applied_coupon_id IN {ids:Array(UUID)}"
+        f" AND invoice_id NOT IN ({UNCOUNTED_INVOICES}) GROUP BY applied_coupon_id",
         parameters={"org": organization_id, "ids": ids},
     )
-    return {row[0]: (row[1], row[2], row[3]) for row in result.result_rows}
+    return {row[0]: (int(row[1]), int(row[2]), int(row[3])) for row in result.result_rows}
+
+
+def _remaining(row: Row, consumed: tuple[int, int, int] | None) -> tuple[Any, Any, Any] | None:
+    """(remaining amount, remaining periods, terminated) after the counted invoices."""
+    if consumed is None:
+        return None
+    amount, uses, terminated = consumed
+    remaining_amount = row["amount_cents"] - amount if row["amount_cents"] is not None else None
+    duration = row["frequency_duration"]
+    remaining_periods = duration - uses if duration is not None else None
+    return remaining_amount, remaining_periods, terminated
 
 
 @router.post("/applied_coupons")

@@ -10,14 +10,20 @@ from fastapi import APIRouter, BackgroundTasks
 from api.deps import CurrentCaller
 from api.errors import NotFound, ValidationFailed
 from api.pagination import Page
-from api.routers.invoices import AppSettings, Records, notify_later
-from api.schemas.invoices import CreditNoteEnvelope, present_credit_note
+from api.routers.invoices import AppSettings, Records, notify_later, send_refund
+from api.schemas.invoices import (
+    CreditNoteEnvelope,
+    CreditNoteUpdateEnvelope,
+    present_credit_note,
+)
 from orchestration.invoices.credit_notes import (
     CreditNoteItem,
     CreditNoteRefused,
     create_credit_note,
     credit_note_amounts,
 )
+from orchestration.invoices.notifications import refund_status_events
+from orchestration.invoices.refunds import update_credit_notes
 from orchestration.webhooks import Notification
 
 router = APIRouter(prefix="/api/v1/credit_notes", tags=["credit_notes"])
@@ -71,22 +77,54 @@ def create(
     except CreditNoteRefused as refused:
         raise ValidationFailed({refused.field: [refused.code]}) from None
     notes = records.credit_notes(org, "n.id = {id:UUID}", {"id": note_id})
-    presented = _present(records, caller, notes)[0]
-    created = Notification(org, "credit_note.created", "credit_note", note_id, presented)
+    created = Notification(
+        org, "credit_note.created", "credit_note", note_id, _present(records, caller, notes)[0]
+    )
     notify_later(background, settings, records, [created])
-    return {"credit_note": presented}
+    send_refund(records, settings, background, org, note_id)
+    return {"credit_note": _note(records, caller, note_id)}
+
+
+def _note(records: Records, caller: CurrentCaller, note_id: uuid.UUID) -> dict[str, Any]:
+    notes = records.credit_notes(caller.organization_id, "n.id = {id:UUID}", {"id": note_id})
+    if not notes:
+        raise NotFound("credit_note")
+    return _present(records, caller, notes)[0]
+
+
+def _note_id(credit_note_id: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(credit_note_id)
+    except ValueError:
+        raise NotFound("credit_note") from None
 
 
 @router.get("/{credit_note_id}")
 def get_credit_note(credit_note_id: str, records: Records, caller: CurrentCaller) -> dict[str, Any]:
-    try:
-        parsed = uuid.UUID(credit_note_id)
-    except ValueError:
-        raise NotFound("credit_note") from None
-    notes = records.credit_notes(caller.organization_id, "n.id = {id:UUID}", {"id": parsed})
-    if not notes:
-        raise NotFound("credit_note")
-    return {"credit_note": _present(records, caller, notes)[0]}
+    return {"credit_note": _note(records, caller, _note_id(credit_note_id))}
+
+
+@router.put("/{credit_note_id}")
+def update_credit_note(
+    credit_note_id: str,
+    envelope: CreditNoteUpdateEnvelope,
+    records: Records,
+    caller: CurrentCaller,
+    settings: AppSettings,
+    background: BackgroundTasks,
+) -> dict[str, Any]:
+    """Record a refund's outcome by hand (Lago's update: ``refund_status``), e.g. money sent
+    back out of band; credit_note.refund_status_updated when it changes."""
+    note_id = _note_id(credit_note_id)
+    note = _note(records, caller, note_id)
+    status = envelope.credit_note.refund_status
+    if note["refund_amount_cents"] == 0:
+        raise ValidationFailed({"refund_status": ["no_refund_amount"]})
+    if status != note["refund_status"]:
+        update_credit_notes(records.client, caller.organization_id, [note_id], refund_status=status)
+        events = refund_status_events(records, [(caller.organization_id, note_id)])
+        notify_later(background, settings, records, events)
+    return {"credit_note": _note(records, caller, note_id)}
 
 
 @router.get("")

@@ -3,6 +3,9 @@ the actions here go through the same code (refresh and finalize re-run the billi
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Annotated, Any
@@ -11,11 +14,12 @@ from fastapi import APIRouter, BackgroundTasks, Depends, Request
 from fastapi.responses import Response
 
 from api.deps import CurrentCaller, Store
-from api.errors import ApiError, NotFound
+from api.errors import ApiError, FieldErrors, NotFound, ValidationFailed
 from api.pagination import Page
 from api.schemas.invoices import (
     InvoicePreviewInput,
     InvoiceUpdateEnvelope,
+    InvoiceVoidInput,
     OneOffInvoiceEnvelope,
     pdf_document,
     present_invoice,
@@ -23,12 +27,24 @@ from api.schemas.invoices import (
 from api.storage.invoices import InvoiceFilters, InvoiceRecords, Row
 from api.storage.lookups import find_by, rows_by_codes, taxes_by_id
 from orchestration.invoices.billing import bill_day
-from orchestration.invoices.notifications import invoice_events
+from orchestration.invoices.credit_notes import (
+    create_credit_note,
+    credit_note_amounts,
+    items_for_total,
+)
+from orchestration.invoices.ids import record_id
+from orchestration.invoices.notifications import (
+    credit_note_payloads,
+    invoice_events,
+    refund_status_events,
+)
 from orchestration.invoices.one_off import AddOnLine, create_one_off_invoice
 from orchestration.invoices.payments import push_day
 from orchestration.invoices.pdf import render_invoice_pdf
 from orchestration.invoices.preview import preview_invoices
+from orchestration.invoices.refunds import refund_credit_note
 from orchestration.invoices.updates import update_invoices
+from orchestration.invoices.voiding import void_invoice_records
 from orchestration.stripe.provider import ProviderError
 from orchestration.stripe.registry import configured_providers
 from orchestration.webhooks import Notification, WebhookSender
@@ -252,29 +268,119 @@ def finalize_invoice(
 
 @router.post("/{invoice_id}/void")
 def void_invoice(
-    invoice_id: str, records: Records, caller: CurrentCaller, settings: AppSettings
+    invoice_id: str,
+    records: Records,
+    caller: CurrentCaller,
+    settings: AppSettings,
+    background: BackgroundTasks,
+    body: InvoiceVoidInput | None = None,
 ) -> dict[str, Any]:
-    """Void a finalized, unpaid invoice, at its payment provider first."""
+    """Void a finalized invoice, at its payment provider first, and give back what it
+    consumed (coupons, prepaid credits, credit notes). A paid invoice only with Lago's
+    explicit intent (``generate_credit_note`` in the body); ``generate_credit_note: true``
+    issues a credit note of ``credit_amount + refund_amount``, the refund sent to the provider."""
     row = _invoice(records, caller, invoice_id)
     _require_status(row, "finalized")
-    if row["payment_status"] == "succeeded":
+    explicit = body is not None and "generate_credit_note" in body.model_fields_set
+    paid = row["payment_status"] == "succeeded"
+    if paid and not explicit:
         raise ApiError(405, "invalid_status", message="a paid invoice is corrected by credit note")
+    write_note = None
+    if body is not None and body.generate_credit_note:
+        write_note = _void_credit_note(records, row, body)
+    if not paid:  # a paid invoice stays paid at the provider; its refund is the credit note's
+        _void_at_provider(records, caller, settings, row)
+    note_id = write_note() if write_note else None
+    void_invoice_records(records.client, row, datetime.now(UTC))
+    voided = _invoice(records, caller, invoice_id)
+    events = invoice_events(records, caller.organization_id, [voided])[:1]
+    notifications = [replace(event, webhook_type="invoice.voided") for event in events]
+    if note_id is not None:
+        payloads = credit_note_payloads(records, caller.organization_id, [note_id])
+        notifications.append(Notification(caller.organization_id, "credit_note.created",
+                                          "credit_note", note_id, payloads[note_id]))  # fmt: skip
+    notify_later(background, settings, records, notifications)
+    if note_id is not None:
+        send_refund(records, settings, background, caller.organization_id, note_id)
+    return _full(records, caller, voided)
+
+
+def send_refund(
+    records: InvoiceRecords,
+    settings: Settings,
+    background: BackgroundTasks,
+    organization_id: uuid.UUID,
+    note_id: uuid.UUID,
+) -> None:
+    """Refund a credit note at its invoice's payment provider (when one collected it);
+    credit_note.refund_status_updated once the status moved."""
+    providers = configured_providers(settings)
+    outcome = refund_credit_note(records.client, providers, organization_id, note_id)
+    if outcome is not None and outcome.status != "pending":
+        events = refund_status_events(records, [(organization_id, note_id)])
+        notify_later(background, settings, records, events)
+
+
+def _void_at_provider(
+    records: InvoiceRecords, caller: CurrentCaller, settings: Settings, row: Row
+) -> None:
     reference = records.provider_reference(caller.organization_id, "invoice", row["id"])
-    if reference is not None and reference["provider_object_id"]:
-        provider = configured_providers(settings).get(reference["provider"])
-        if provider is None:
-            raise ApiError(
-                405, "no_payment_provider", message=f"{reference['provider']} is not configured"
-            )
-        try:
-            provider.void_invoice(reference["provider_object_id"], row["id"])
-        except ProviderError as error:
-            raise ApiError(422, "payment_provider_error", message=str(error)) from error
-    update_invoices(
-        records.client, caller.organization_id, [row["id"]],
-        status="voided", voided_at=datetime.now(UTC),
-    )  # fmt: skip
-    return _full(records, caller, _invoice(records, caller, invoice_id))
+    if reference is None or not reference["provider_object_id"]:
+        return
+    provider = configured_providers(settings).get(reference["provider"])
+    if provider is None:
+        raise ApiError(
+            405, "no_payment_provider", message=f"{reference['provider']} is not configured"
+        )
+    try:
+        provider.void_invoice(reference["provider_object_id"], row["id"])
+    except ProviderError as error:
+        raise ApiError(422, "payment_provider_error", message=str(error)) from error
+
+
+def _void_credit_note(
+    records: InvoiceRecords, row: Row, body: InvoiceVoidInput
+) -> Callable[[], uuid.UUID] | None:
+    """Check the amounts before anything is voided; the writing step, or None for 0.
+
+    One note per voided invoice: its id comes from the invoice, so a void retried after a
+    failure keeps the note written the first time instead of issuing another."""
+    org = row["organization_id"]
+    note_id = record_id("void-credit-note", row["id"])
+    issued = records.credit_notes(org, "n.invoice_id = {invoice:UUID}", {"invoice": row["id"]})
+    if any(n["id"] == note_id for n in issued):
+        return lambda: note_id
+    creditable = row["sub_total_including_taxes_amount_cents"] - sum(
+        n["total_amount_cents"] for n in issued
+    )
+    refundable = row["total_paid_amount_cents"] - sum(n["refund_amount_cents"] for n in issued)
+    errors = FieldErrors()
+    if body.refund_amount > refundable:
+        errors.add("refund_amount", "refund_amount_exceeds_available_amount")
+    if body.credit_amount + body.refund_amount > creditable:
+        errors.add("credit_refund_amount", "total_amount_exceeds_invoice_amount")
+    errors.raise_if_any()
+    target = body.credit_amount + body.refund_amount
+    fees = {fee["id"]: fee for fee in records.fees_of(org, [row]).get(row["id"], [])}
+    credited = records.credited_by_fee(org, row["id"])
+    items = items_for_total(row, fees, credited, target)
+    if not items:
+        return None
+    amounts = credit_note_amounts(row, fees, credited, items)
+    credit = amounts.total_amount_cents - body.refund_amount
+    if credit < 0:
+        raise ValidationFailed({"refund_amount": ["refund_amount_exceeds_available_amount"]})
+
+    def write() -> uuid.UUID:
+        return create_credit_note(
+            records.client, row, amounts,
+            reason="other", description=f"Credit note of voided invoice {row['number']}",
+            credit_amount_cents=credit, refund_amount_cents=body.refund_amount,
+            sequence=records.last_credit_note_sequence(org, row["id"]) + 1,
+            note_id=note_id,
+        )  # fmt: skip
+
+    return write
 
 
 @router.post("/{invoice_id}/retry_payment")

@@ -8,9 +8,11 @@ from fastapi import APIRouter, BackgroundTasks, Header, Request
 
 from api.deps import Store
 from api.errors import ApiError
-from api.routers.invoices import AppSettings, notify_payment_status
+from api.routers.invoices import AppSettings, notify_later, notify_payment_status
 from api.storage.invoices import InvoiceRecords
+from orchestration.invoices.notifications import refund_status_events
 from orchestration.invoices.payments import apply_payment_event
+from orchestration.invoices.refunds import apply_refund_updates
 from orchestration.stripe.provider import InvalidWebhook
 from orchestration.stripe.registry import configured_providers
 
@@ -25,7 +27,8 @@ async def stripe_webhook(
     background: BackgroundTasks,
     stripe_signature: Annotated[str | None, Header()] = None,
 ) -> dict[str, Any]:
-    """invoice.paid / invoice.payment_succeeded / invoice.payment_failed update payment status."""
+    """invoice.paid / invoice.payment_succeeded / invoice.payment_failed update payment status;
+    refund.created / refund.updated / refund.failed / charge.refunded update refund status."""
     provider = configured_providers(settings).get("stripe")
     if provider is None:
         raise ApiError(404, "payment_provider_not_configured")
@@ -35,9 +38,17 @@ async def stripe_webhook(
     except InvalidWebhook as error:
         raise ApiError(400, "invalid_signature", message=str(error)) from None
     applied = apply_payment_event(store.client, "stripe", event)
+    records = InvoiceRecords(store.client)
     if applied and event.payment_status and event.organization_id and event.invoice_id:
-        records = InvoiceRecords(store.client)
         invoice = records.invoice(event.organization_id, str(event.invoice_id))
         if invoice is not None:
             notify_payment_status(background, settings, records, invoice)
-    return {"received": True, "applied": applied, "event_type": event.event_type}
+    refunds = apply_refund_updates(store.client, "stripe", event.refunds)
+    if refunds:
+        changes = [(refund.organization_id, refund.credit_note_id) for refund in refunds]
+        notify_later(background, settings, records, refund_status_events(records, changes))
+    return {
+        "received": True,
+        "applied": applied or bool(refunds),
+        "event_type": event.event_type,
+    }

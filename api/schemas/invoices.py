@@ -82,6 +82,23 @@ class CreditNoteEnvelope(Body):
     credit_note: CreditNoteInput
 
 
+class CreditNoteUpdate(Body):
+    refund_status: PaymentStatus
+
+
+class CreditNoteUpdateEnvelope(Body):
+    credit_note: CreditNoteUpdate
+
+
+class InvoiceVoidInput(Body):
+    """Lago's void body: with ``generate_credit_note`` (even false) a paid invoice may be
+    voided too; true issues a credit note of ``credit_amount + refund_amount`` (cents)."""
+
+    generate_credit_note: bool = False
+    refund_amount: Cents = 0
+    credit_amount: Cents = 0
+
+
 def _cents(value: Decimal) -> int:
     return int(value.quantize(Decimal(1), rounding=ROUND_HALF_UP))
 
@@ -220,6 +237,9 @@ def present_credit_note(row: Row, items: list[Row], invoice: Row) -> dict[str, A
         "credit_amount_cents": row["credit_amount_cents"],
         "balance_amount_cents": max(int(row["balance_amount_cents"]), 0),
         "refund_amount_cents": row["refund_amount_cents"],
+        # Not in Lago's object: where the refund is at the payment provider.
+        "provider_refund_id": row.get("provider_refund_id") or None,
+        "refund_error": row.get("refund_error"),
         "offset_amount_cents": 0,
         "taxes_amount_cents": row["taxes_amount_cents"],
         "taxes_rate": as_float(invoice["taxes_rate"]),

@@ -2,7 +2,8 @@
 
 Granted credits settle at once; purchased (paid) credits stay pending until invoicing records
 the payment of their invoice; voided credits leave the wallet at once. The balance is settled
-inbound minus settled outbound credits, the same sum invoicing uses.
+inbound minus settled outbound credits, the same sum invoicing uses (credits consumed by a draft
+invoice do not count yet; credits a voided invoice gave back count once it is voided).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from api.schemas.subscriptions import utc
 from api.schemas.wallets import RecurringRuleInput, WalletInput, present_wallet
 from api.storage.catalog import CatalogStore, Row, new_row, utc_now
 from api.storage.lookups import latest_by_ids, rows_by_codes, rows_by_ids
+from orchestration.invoices.voiding import COUNTED_WALLET_TRANSACTION
 
 ZERO = Decimal(0)
 
@@ -71,13 +73,17 @@ def balances(
     """(credits balance, consumed credits) per wallet, from settled movements."""
     if not wallet_ids:
         return {}
+    # Consumed credits are net of what voided invoices gave back (granted, tied to an invoice).
     result = store.client.query(
         "SELECT wallet_id,"
         " sumIf(credit_amount, transaction_type = 'inbound')"
         " - sumIf(credit_amount, transaction_type = 'outbound'),"
         " sumIf(credit_amount, transaction_type = 'outbound' AND transaction_status = 'invoiced')"
+        " - sumIf(credit_amount, transaction_type = 'inbound' AND transaction_status = 'granted'"
+        "         AND invoice_id IS NOT NULL)"
         " FROM wallet_transactions FINAL WHERE organization_id = {org:UUID} AND is_deleted = 0"
-        " AND status = 'settled' AND wallet_id IN {ids:Array(UUID)} GROUP BY wallet_id",
+        f" AND status = 'settled' AND {COUNTED_WALLET_TRANSACTION}"
+        " AND wallet_id IN {ids:Array(UUID)} GROUP BY wallet_id",
         parameters={"org": organization_id, "ids": wallet_ids},
     )
     return {row[0]: (Decimal(row[1]), Decimal(row[2])) for row in result.result_rows}

@@ -15,6 +15,8 @@ from typing import Any
 
 from clickhouse_connect.driver.client import Client
 
+from orchestration.invoices.voiding import UNCOUNTED_INVOICES
+
 Row = dict[str, Any]
 KEYS_PER_QUERY = 500
 
@@ -165,11 +167,18 @@ class InvoiceRecords:
         self, organization_id: uuid.UUID, where: str, parameters: dict[str, Any]
     ) -> list[Row]:
         return self._rows(
-            "SELECT n.*, n.credit_amount_cents - ifNull(u.used, 0) AS balance_amount_cents "
+            "SELECT n.*, n.credit_amount_cents - ifNull(u.used, 0) AS balance_amount_cents, "
+            "ifNull(r.refund_id, '') AS provider_refund_id, r.error AS refund_error "
             "FROM credit_notes AS n FINAL LEFT JOIN ("
             "  SELECT credit_note_id, sum(amount_cents) AS used FROM credit_note_consumptions "
-            "  FINAL WHERE organization_id = {org:UUID} GROUP BY credit_note_id"
-            ") AS u ON u.credit_note_id = n.id "
+            "  FINAL WHERE organization_id = {org:UUID} "
+            f"  AND invoice_id NOT IN ({UNCOUNTED_INVOICES}) GROUP BY credit_note_id"
+            ") AS u ON u.credit_note_id = n.id LEFT JOIN ("
+            "  SELECT object_id, argMax(provider_object_id, updated_at) AS refund_id,"
+            "         argMax(last_error, updated_at) AS error FROM provider_references FINAL"
+            "  WHERE organization_id = {org:UUID} AND object_type = 'credit_note'"
+            "  GROUP BY object_id"
+            ") AS r ON r.object_id = n.id "
             f"WHERE n.organization_id = {{org:UUID}} AND {where} ORDER BY n.created_at DESC",
             {**parameters, "org": organization_id},
         )

@@ -3,7 +3,8 @@
 Ledger rows (coupon consumptions, wallet outbound transactions, credit note consumptions) only
 count once their invoice is finalized: rows written for an invoice that is still a draft (a run
 that crashed between the ledgers and the finalized invoice row) are ignored, so the retry
-recomputes the same amounts and rewrites the same rows.
+recomputes the same amounts and rewrites the same rows. Voiding gives back what an invoice
+consumed (see ``voiding``).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from uuid import UUID
 from clickhouse_connect.driver.client import Client
 
 from orchestration.invoices.compute import AppliedCoupon, CreditNoteBalance, Tax, WalletBalance
+from orchestration.invoices.voiding import COUNTED_WALLET_TRANSACTION, UNCOUNTED_INVOICES
 
 CustomerKey = tuple[UUID, UUID]  # (organization_id, customer_id)
 
@@ -138,7 +140,6 @@ class DayReader:
         "SELECT DISTINCT organization_id, customer_id FROM {fees} "
         "WHERE billing_date = {day} AND invoiceable = 1"
     )
-    DRAFT_INVOICES = "SELECT id FROM invoices FINAL WHERE status = 'draft'"
 
     def has_fees(self, day: date) -> bool:
         rows = self._rows(
@@ -247,7 +248,7 @@ class DayReader:
                 SELECT organization_id, applied_coupon_id, sum(amount_cents) AS consumed_cents,
                        count() AS uses
                 FROM coupon_consumptions FINAL
-                WHERE invoice_id NOT IN ({self.DRAFT_INVOICES})
+                WHERE invoice_id NOT IN ({UNCOUNTED_INVOICES})
                 GROUP BY organization_id, applied_coupon_id
             ) AS used
                 ON used.organization_id = ac.organization_id AND used.applied_coupon_id = ac.id
@@ -277,9 +278,7 @@ class DayReader:
                        sumIf(credit_amount, transaction_type = 'inbound')
                          - sumIf(credit_amount, transaction_type = 'outbound') AS balance
                 FROM wallet_transactions FINAL
-                WHERE status = 'settled'
-                  AND ifNull(invoice_id, toUUID('00000000-0000-0000-0000-000000000000'))
-                      NOT IN ({self.DRAFT_INVOICES})
+                WHERE status = 'settled' AND {COUNTED_WALLET_TRANSACTION}
                 GROUP BY organization_id, wallet_id
             ) AS t ON t.organization_id = w.organization_id AND t.wallet_id = w.id
             WHERE (w.organization_id, w.customer_id) IN ({self.customers})
@@ -312,7 +311,7 @@ class DayReader:
             LEFT JOIN (
                 SELECT organization_id, credit_note_id, sum(amount_cents) AS used
                 FROM credit_note_consumptions FINAL
-                WHERE invoice_id NOT IN ({self.DRAFT_INVOICES})
+                WHERE invoice_id NOT IN ({UNCOUNTED_INVOICES})
                 GROUP BY organization_id, credit_note_id
             ) AS u ON u.organization_id = n.organization_id AND u.credit_note_id = n.id
             WHERE (n.organization_id, n.customer_id) IN ({self.customers})

@@ -74,6 +74,28 @@ def credit_note_amounts(
     )
 
 
+def items_for_total(
+    invoice: dict[str, Any],
+    fees: dict[uuid.UUID, dict[str, Any]],
+    credited: dict[uuid.UUID, int],
+    target_cents: int,
+) -> list[CreditNoteItem]:
+    """Items crediting about ``target_cents`` (tax included) of the invoice, spread over its
+    fees in proportion to their amounts (Lago's estimate when voiding with a credit note):
+    each fee's share is ``round(amount * target / sub_total_including_taxes)``, at most what
+    earlier notes left of it. The note's total may differ from the target by rounding."""
+    base = invoice["sub_total_including_taxes_amount_cents"]
+    if target_cents <= 0 or base <= 0:
+        return []
+    items = []
+    for fee_id, fee in sorted(fees.items(), key=lambda item: str(item[0])):
+        share = round_cents(Decimal(fee["amount_cents"]) * target_cents / base)
+        amount = min(share, fee["amount_cents"] - credited.get(fee_id, 0))
+        if amount > 0:
+            items.append(CreditNoteItem(fee_id, amount))
+    return items
+
+
 def create_credit_note(
     client: Client,
     invoice: dict[str, Any],
@@ -84,18 +106,22 @@ def create_credit_note(
     credit_amount_cents: int,
     refund_amount_cents: int,
     sequence: int,
+    note_id: uuid.UUID | None = None,
 ) -> uuid.UUID:
+    """Write the note and its items; ``note_id`` when the caller derives it (a retry then
+    rewrites the same note)."""
     if credit_amount_cents + refund_amount_cents != amounts.total_amount_cents:
         raise CreditNoteRefused("base", "does_not_match_item_amounts")
     if refund_amount_cents > invoice["total_paid_amount_cents"]:
         raise CreditNoteRefused("refund_amount_cents", "higher_than_paid_amount")
-    note_id = uuid.uuid4()
+    note_id = note_id or uuid.uuid4()
     now = datetime.now(UTC)
     organization_id, currency = invoice["organization_id"], invoice["currency"]
     client.insert(
         "credit_note_items",
-        [[organization_id, note_id, uuid.uuid4(), fee_id, amount, precise, currency, now]
-         for fee_id, amount, precise in amounts.items],
+        [[organization_id, note_id, uuid.uuid5(note_id, f"{position}:{fee_id}"), fee_id, amount,
+          precise, currency, now]
+         for position, (fee_id, amount, precise) in enumerate(amounts.items)],
         column_names=["organization_id", "credit_note_id", "id", "fee_id", "amount_cents",
                       "precise_amount_cents", "currency", "created_at"],
     )  # fmt: skip

@@ -6,7 +6,7 @@ from datetime import date
 from typing import Any
 from uuid import UUID
 
-from api.schemas.invoices import present_invoice
+from api.schemas.invoices import present_credit_note, present_invoice
 from api.storage.invoices import InvoiceRecords
 from orchestration.webhooks import Notification, WebhookSender
 
@@ -45,4 +45,39 @@ def invoice_events(
             Notification(organization_id, webhook_type, "invoice", row["id"], payload)
             for webhook_type in types
         ]
+    return notifications
+
+
+def credit_note_payloads(
+    records: InvoiceRecords, organization_id: UUID, note_ids: list[UUID]
+) -> dict[UUID, dict[str, Any]]:
+    """Credit notes as the API presents them, by id."""
+    if not note_ids:
+        return {}
+    ids = {"ids": [str(note_id) for note_id in note_ids]}
+    notes = records.credit_notes(organization_id, "toString(n.id) IN {ids:Array(String)}", ids)
+    items = records.credit_note_items(organization_id, [note["id"] for note in notes])
+    payloads = {}
+    for note in notes:
+        invoice = records.invoice(organization_id, str(note["invoice_id"])) or {}
+        payloads[note["id"]] = present_credit_note(note, items.get(note["id"], []), invoice)
+    return payloads
+
+
+def refund_status_events(
+    records: InvoiceRecords, changed: list[tuple[UUID, UUID]]
+) -> list[Notification]:
+    """credit_note.refund_status_updated for each (organization, credit note) whose refund
+    status just changed. Each change is sent once: the revision is the status with the time
+    of the change, so pending, failed, then succeeded again are three webhooks."""
+    notifications = []
+    for organization_id in {org for org, _ in changed}:
+        ours = [note_id for org, note_id in changed if org == organization_id]
+        payloads = credit_note_payloads(records, organization_id, ours)
+        notifications += [
+            Notification(organization_id, "credit_note.refund_status_updated", "credit_note",
+                         note_id, payload,
+                         revision=f"{payload['refund_status']}@{payload['updated_at']}")
+            for note_id, payload in payloads.items()
+        ]  # fmt: skip
     return notifications

@@ -11,9 +11,17 @@ lacks, added here (not in localstripe) and written after Stripe's API reference:
   default payment method, the automatic collection attempt is made at once instead of ~1 hour
   later), ``POST /v1/invoices/{id}/mark_uncollectible``, ``pay`` with ``paid_out_of_band``,
   and the ``invoice.paid`` event next to ``invoice.payment_succeeded``;
+- ``GET /v1/invoice_payments?invoice=in_...`` (the payments of an invoice, how current API
+  versions reach an invoice's PaymentIntent), and the ``refund.created`` and ``charge.refunded``
+  events when ``POST /v1/refunds`` creates a refund (localstripe has the refund routes, but
+  sends no event);
 - the ``Idempotency-Key`` header: a repeated key returns the first response;
 - ``POST /_config/fail_next`` (harness only, not Stripe): the next N API calls answer HTTP 500,
   to exercise retries.
+- ``POST /_config/refunds/{id}/status?status=failed`` (harness only, not Stripe): a refund's
+  status changes later at the provider, as a refund to a closed card does in Stripe (it starts
+  ``succeeded`` and becomes ``failed``), with the ``refund.updated`` (and ``refund.failed``)
+  events.
 
 Run: ``python -m orchestration.stripe.local_stripe --port N`` (``meterhouse up`` does, when no
 Stripe key is configured).
@@ -28,7 +36,16 @@ from typing import Any
 from aiohttp import web
 from localstripe import resources, server
 from localstripe.errors import UserError
-from localstripe.resources import Customer, Event, Invoice, InvoiceItem, InvoiceLineItem, store
+from localstripe.resources import (
+    Charge,
+    Customer,
+    Event,
+    Invoice,
+    InvoiceItem,
+    InvoiceLineItem,
+    Refund,
+    store,
+)
 from localstripe.webhooks import schedule_webhook
 
 _idempotent_responses: dict[tuple[str, str], tuple[int, bytes]] = {}
@@ -46,6 +63,7 @@ _original_payment_success = Invoice._on_payment_success
 _original_pay = Invoice._api_pay_invoice
 _original_item_init = InvoiceItem.__init__
 _original_void = Invoice._api_void_invoice
+_original_refund_create = Refund._api_create
 
 
 def _invoice_create(
@@ -159,6 +177,58 @@ def _mark_uncollectible(id: str, **kwargs: Any) -> Invoice:
     return invoice
 
 
+def _refund_create(**kwargs: Any) -> Refund:
+    refund = _original_refund_create(**kwargs)
+    schedule_webhook(Event("refund.created", refund))
+    schedule_webhook(Event("charge.refunded", Charge._api_retrieve(refund.charge)))
+    return refund
+
+
+async def list_invoice_payments(request: web.Request) -> web.Response:
+    """Stripe's InvoicePayment list for one invoice: its PaymentIntent once one exists."""
+    invoice_id = request.query.get("invoice")
+    if not invoice_id:
+        return _error(400, "Missing required param: invoice.")
+    try:
+        invoice = Invoice._api_retrieve(invoice_id)
+    except UserError as error:
+        return web.json_response(error.body, status=error.code)
+    payments = []
+    if invoice.payment_intent is not None:
+        paid = invoice.status == "paid"
+        status = "paid" if paid else ("canceled" if invoice.status == "void" else "open")
+        payments.append({
+            "id": f"inpay_{invoice.id[3:]}", "object": "invoice_payment",
+            "amount_paid": invoice.total if paid else None, "amount_requested": invoice.total,
+            "created": invoice.created, "currency": invoice.currency, "invoice": invoice.id,
+            "is_default": True, "livemode": False, "status": status,
+            "payment": {"type": "payment_intent", "payment_intent": invoice.payment_intent},
+            "status_transitions": {
+                "paid_at": invoice.status_transitions.get("paid_at"), "canceled_at": None,
+            },
+        })  # fmt: skip
+    wanted = request.query.get("status")
+    data = [p for p in payments if wanted is None or p["status"] == wanted]
+    return web.json_response(
+        {"object": "list", "data": data, "has_more": False, "url": "/v1/invoice_payments"}
+    )
+
+
+async def set_refund_status(request: web.Request) -> web.Response:
+    refund = Refund._api_retrieve(request.match_info["id"])
+    refund.status = request.query["status"]
+    schedule_webhook(Event("refund.updated", refund))
+    if refund.status == "failed":
+        schedule_webhook(Event("refund.failed", refund))
+    return web.json_response(refund._export())
+
+
+def _error(status: int, message: str) -> web.Response:
+    return web.json_response(
+        {"error": {"type": "invalid_request_error", "message": message}}, status=status
+    )
+
+
 @web.middleware
 async def idempotency_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
     if _failures_to_inject["count"] > 0 and request.path.startswith("/v1/"):
@@ -197,6 +267,7 @@ def build_app() -> web.Application:
     Invoice.status = property(_status)
     Invoice._on_payment_success = _on_payment_success
     InvoiceItem.__init__ = _item_init
+    Refund._api_create = staticmethod(_refund_create)
     app = server.app
     app.middlewares.append(idempotency_middleware)
     app.router.add_post("/v1/invoices/{id}/finalize", server.api_extra(_finalize, ""))
@@ -209,7 +280,9 @@ def build_app() -> web.Application:
         canonical = route.resource.canonical if route.resource else ""
         if route.method == "POST" and canonical in extended:
             route._handler = server.api_extra(extended[canonical], "")
+    app.router.add_get("/v1/invoice_payments", list_invoice_payments)
     app.router.add_post("/_config/fail_next", fail_next)
+    app.router.add_post("/_config/refunds/{id}/status", set_refund_status)
     return app
 
 

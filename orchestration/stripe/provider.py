@@ -44,8 +44,36 @@ class PushResult:
 
 
 @dataclass(frozen=True)
+class RefundRequest:
+    """Give back part of what the customer paid for an invoice, for one credit note."""
+
+    organization_id: UUID
+    credit_note_id: UUID
+    invoice_id: UUID
+    provider_invoice_id: str
+    amount_cents: int
+    currency: str
+
+
+@dataclass(frozen=True)
+class ProviderRefund:
+    provider_refund_id: str
+    status: str  # Lago's refund_status: pending | succeeded | failed
+
+
+@dataclass(frozen=True)
+class RefundUpdate:
+    """What a provider webhook says about the refund of one of our credit notes."""
+
+    organization_id: UUID
+    credit_note_id: UUID
+    provider_refund_id: str
+    status: str  # pending | succeeded | failed
+
+
+@dataclass(frozen=True)
 class PaymentEvent:
-    """A provider webhook reduced to what changes our payment status."""
+    """A provider webhook reduced to what changes our payment or refund statuses."""
 
     provider_event_id: str
     event_type: str
@@ -55,6 +83,7 @@ class PaymentEvent:
     payment_status: str | None  # succeeded | failed | None when the event changes nothing
     amount_paid_cents: int
     payload: str
+    refunds: tuple[RefundUpdate, ...] = ()
 
 
 class ProviderError(Exception):
@@ -81,6 +110,10 @@ class PaymentProvider(Protocol):
     def void_invoice(self, provider_invoice_id: str, invoice_id: UUID) -> str: ...
 
     def retry_payment(self, provider_invoice_id: str, invoice_id: UUID, attempt: int) -> str: ...
+
+    def refund(self, request: RefundRequest) -> ProviderRefund:
+        """Refund ``amount_cents`` of the invoice's payment, once per credit note."""
+        ...
 
     def parse_webhook(self, payload: bytes, signature_header: str | None) -> PaymentEvent: ...
 
@@ -129,6 +162,10 @@ class ManualProvider:
 
     def retry_payment(self, provider_invoice_id: str, invoice_id: UUID, attempt: int) -> str:
         return "open"
+
+    def refund(self, request: RefundRequest) -> ProviderRefund:
+        """The money goes back out of band, as it came in: recorded as succeeded at once."""
+        return ProviderRefund(str(request.credit_note_id), "succeeded")
 
     def parse_webhook(self, payload: bytes, signature_header: str | None) -> PaymentEvent:
         raise InvalidWebhook("the manual provider receives no webhooks")

@@ -19,7 +19,10 @@ from orchestration.stripe.provider import (
     ProviderCustomer,
     ProviderError,
     ProviderInvoice,
+    ProviderRefund,
     PushResult,
+    RefundRequest,
+    RefundUpdate,
 )
 from orchestration.stripe.retry import with_retries
 
@@ -30,6 +33,12 @@ RETRYABLE_ERRORS: tuple[type[BaseException], ...] = (
     stripe.APIConnectionError,
     stripe.RateLimitError,
     stripe.APIError,
+)
+
+# Stripe's refund statuses as Lago's refund_status; anything else is still under way.
+REFUND_STATUS = {"succeeded": "succeeded", "failed": "failed", "canceled": "failed"}
+REFUND_EVENTS = frozenset(
+    {"refund.created", "refund.updated", "refund.failed", "charge.refund.updated"}
 )
 
 PAYMENT_STATUS_BY_EVENT = {
@@ -162,6 +171,43 @@ class StripeProvider:
         )
         return str(paid.status)
 
+    def refund(self, request: RefundRequest) -> ProviderRefund:
+        """A Refund of the invoice's paid payment (its PaymentIntent, or its Charge), keyed by
+        the credit note: a retry returns the refund created the first time."""
+        payments = self._call(
+            lambda: self._client.v1.invoice_payments.list(
+                {"invoice": request.provider_invoice_id, "status": "paid"}
+            )
+        )
+        params: dict[str, Any] = {
+            "amount": request.amount_cents,
+            "metadata": {
+                "meterhouse_organization_id": str(request.organization_id),
+                "meterhouse_invoice_id": str(request.invoice_id),
+                "meterhouse_credit_note_id": str(request.credit_note_id),
+            },
+        }
+        for invoice_payment in payments.data:
+            payment = invoice_payment.payment
+            if payment.type == "payment_intent" and payment.payment_intent:
+                params["payment_intent"] = _object_id(payment.payment_intent)
+                break
+            if payment.type == "charge" and payment.charge:
+                params["charge"] = _object_id(payment.charge)
+                break
+        else:
+            raise ProviderError(
+                f"stripe: invoice {request.provider_invoice_id} has no paid payment to refund "
+                "(paid out of band?)"
+            )
+        refund = self._call(
+            lambda: self._client.v1.refunds.create(
+                params,  # type: ignore[arg-type]
+                {"idempotency_key": f"mh-credit-note-{request.credit_note_id}-refund"},
+            )
+        )
+        return ProviderRefund(str(refund.id), REFUND_STATUS.get(str(refund.status), "pending"))
+
     def parse_webhook(self, payload: bytes, signature_header: str | None) -> PaymentEvent:
         if not self._webhook_secret:
             raise InvalidWebhook("no Stripe webhook secret is configured")
@@ -181,7 +227,33 @@ class StripeProvider:
             payment_status=PAYMENT_STATUS_BY_EVENT.get(str(event.type)),
             amount_paid_cents=int(obj.get("amount_paid") or 0),
             payload=payload.decode(),
+            refunds=_refund_updates(str(event.type), obj),
         )
+
+
+def _refund_updates(event_type: str, obj: dict[str, Any]) -> tuple[RefundUpdate, ...]:
+    """Refunds of our credit notes in a refund event, or in a charge.refunded event's charge
+    (whose ``refunds`` list Stripe includes only in older API versions)."""
+    if event_type in REFUND_EVENTS:
+        refunds = [obj]
+    elif event_type == "charge.refunded":
+        refunds = (obj.get("refunds") or {}).get("data") or []
+    else:
+        return ()
+    updates = []
+    for refund in refunds:
+        metadata = refund.get("metadata") or {}
+        organization_id = _uuid_or_none(metadata.get("meterhouse_organization_id"))
+        credit_note_id = _uuid_or_none(metadata.get("meterhouse_credit_note_id"))
+        if organization_id and credit_note_id:
+            status = REFUND_STATUS.get(str(refund.get("status")), "pending")
+            updates.append(RefundUpdate(organization_id, credit_note_id, str(refund["id"]), status))
+    return tuple(updates)
+
+
+def _object_id(value: Any) -> str:
+    """An id whether Stripe sent the id or the expanded object."""
+    return str(value if isinstance(value, str) else value.id)
 
 
 def _uuid_or_none(value: object) -> UUID | None:

@@ -1,9 +1,12 @@
 """The Stripe provider against localstripe started on 127.0.0.1 by the tests.
 
 localstripe lacks some Stripe routes (empty one-off invoices, invoice items on a given draft,
-finalize, mark_uncollectible, paid_out_of_band, the invoice.paid event, Idempotency-Key): the test
-harness (orchestration/stripe/local_stripe.py) adds them following Stripe's API reference. They
-are test-harness additions only; the provider code uses the official stripe SDK unchanged.
+finalize, mark_uncollectible, paid_out_of_band, the invoice.paid event, Idempotency-Key, the
+invoice payments list, the refund.created and charge.refunded events): the test harness
+(orchestration/stripe/local_stripe.py) adds them following Stripe's API reference. They are
+test-harness additions only; the provider code uses the official stripe SDK unchanged. Refunds
+themselves are localstripe's own (``POST /v1/refunds``); a refund failing later at the provider
+is simulated by the harness-only ``/_config/refunds/{id}/status``.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from datetime import date
 from pathlib import Path
 from uuid import uuid4
 
+import httpx
 import pytest
 import stripe
 
@@ -22,6 +26,8 @@ from orchestration.stripe.provider import (
     ProviderError,
     ProviderInvoice,
     ProviderInvoiceLine,
+    RefundRequest,
+    RefundUpdate,
     invoice_lines,
 )
 from orchestration.stripe.stripe_provider import StripeProvider
@@ -191,3 +197,58 @@ def test_refused_request_is_not_retried(stripe_url: str) -> None:
     with pytest.raises(ProviderError):
         provider(stripe_url, sleeps).push_invoice(sample_invoice(), "cus_doesnotexist")
     assert sleeps == []
+
+
+def _paid_by_card(stripe_url: str) -> tuple[StripeProvider, ProviderInvoice, str]:
+    stripe_provider = provider(stripe_url)
+    provider_customer = stripe_provider.ensure_customer(customer())
+    client = stripe_client(stripe_url)
+    card = client.v1.payment_methods.attach("pm_card_visa", {"customer": provider_customer})
+    client.v1.customers.update(
+        provider_customer, {"invoice_settings": {"default_payment_method": card.id}}
+    )
+    invoice = sample_invoice()
+    result = stripe_provider.push_invoice(invoice, provider_customer)
+    assert result.status == "paid"
+    return stripe_provider, invoice, result.provider_invoice_id
+
+
+def test_refund_of_a_paid_invoice_once_per_credit_note(
+    stripe_url: str, catcher: WebhookCatcher
+) -> None:
+    stripe_provider, invoice, provider_invoice_id = _paid_by_card(stripe_url)
+    note_id = uuid4()
+    request = RefundRequest(
+        invoice.organization_id, note_id, invoice.invoice_id, provider_invoice_id, 1_200, "EUR"
+    )
+    refund = stripe_provider.refund(request)
+    assert refund.provider_refund_id.startswith("re_") and refund.status == "succeeded"
+    assert stripe_provider.refund(request) == refund  # same credit note: same refund
+    remote = stripe_client(stripe_url).v1.refunds.retrieve(refund.provider_refund_id)
+    assert remote.amount == 1_200
+    assert remote.to_dict()["metadata"]["meterhouse_credit_note_id"] == str(note_id)
+    refund_id = refund.provider_refund_id
+    expected = RefundUpdate(invoice.organization_id, note_id, refund_id, "succeeded")
+    for event_type in ('"refund.created"', '"charge.refunded"'):
+        body, signature = catcher.wait_for(event_type)
+        assert stripe_provider.parse_webhook(body, signature).refunds == (expected,)
+    # The refund fails later at the provider (a closed card): refund.updated says so.
+    httpx.post(
+        f"{stripe_url}/_config/refunds/{refund.provider_refund_id}/status",
+        params={"status": "failed"},
+    ).raise_for_status()
+    body, signature = catcher.wait_for('"refund.updated"')
+    (update,) = stripe_provider.parse_webhook(body, signature).refunds
+    assert update.status == "failed"
+
+
+def test_refund_of_an_invoice_paid_out_of_band_is_refused(stripe_url: str) -> None:
+    stripe_provider = provider(stripe_url)
+    invoice = sample_invoice()
+    pushed = stripe_provider.push_invoice(invoice, stripe_provider.ensure_customer(customer()))
+    stripe_provider.mark_paid_out_of_band(pushed.provider_invoice_id, invoice.invoice_id)
+    request = RefundRequest(
+        invoice.organization_id, uuid4(), invoice.invoice_id, pushed.provider_invoice_id, 100, "EUR"
+    )
+    with pytest.raises(ProviderError, match="no paid payment"):
+        stripe_provider.refund(request)

@@ -6,7 +6,8 @@
 -- One row per invoice in its latest state, with what was paid, credited and refunded on it and
 -- what is still owed at the rating instant. Drafts are kept (status = 'draft') but owe nothing.
 --   paid_amount_cents         succeeded payments (or the invoice's own paid total, if larger)
---   credited / refunded       credit notes not voided: their credit and refund parts
+--   credited / refunded       credit notes not voided: their credit and refund parts (a refund
+--                             that failed at the payment provider gave nothing back)
 --   outstanding_amount_cents  finalized and not fully paid: total - paid, never below 0
 --   days_overdue / aging_bucket  past payment_due_date at the rating day:
 --                             settled | not_due | 1-30 | 31-60 | 61-90 | 90+
@@ -29,7 +30,7 @@ credit_notes as (
     select
         organization_id, invoice_id,
         sum(credit_amount_cents) as credited_cents,
-        sum(refund_amount_cents) as refunded_cents,
+        sumIf(refund_amount_cents, ifNull(refund_status, '') != 'failed') as refunded_cents,
         count() as credit_notes_count
     from {{ source('invoicing', 'credit_notes') }} final
     where ifNull(credit_status, '') != 'voided'
