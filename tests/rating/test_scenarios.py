@@ -2,7 +2,22 @@
 one `meterhouse rate run` over all of them, and every fee checked in cents derived by hand.
 
 All scenarios are rated as of 2024-07-01T00:00:00Z, so every period that ends by 2024-06-30 is
-closed and billed."""
+closed and billed.
+
+Scenarios state their inputs as a user does (``@api_scenario``, ``ApiCatalog``): customers,
+metrics, plans, charges, charge filters and subscriptions created through the billing API with
+the official Lago client, subscriptions started in the past with ``subscription_at``, events sent
+through the ingest routes' batch endpoint. Three scenarios write the warehouse tables directly
+(``@scenario``, ``Catalog``) because their history has no form in Lago's API: a subscription is
+terminated (``DELETE``) or changes plan (``POST`` with another plan) at the instant of the request,
+and Lago refuses an ``ending_at`` dated before tomorrow (``invalid_date``), so no past end can be
+stated:
+
+- ``termination``: a subscription terminated on 2024-04-10;
+- ``charge_minimum_on_termination``: a subscription terminated on 2023-02-25;
+- ``upgrade``: a plan change on 2024-04-16, the old subscription terminated and the new one
+  started at that instant.
+"""
 
 from __future__ import annotations
 
@@ -11,11 +26,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from clickhouse_connect.driver.client import Client
 
 from tests.conftest import Warehouse
+from tests.rating.api_catalog import ApiCatalog
 from tests.rating.catalog import Catalog
 from tests.rating.conftest import FeeRow, Rater, fees_of
 
@@ -23,10 +40,19 @@ AS_OF = "2024-07-01T00:00:00"
 
 Scenario = Callable[[Catalog], None]
 SCENARIOS: dict[str, Scenario] = {}
+ApiScenario = Callable[[ApiCatalog], None]
+API_SCENARIOS: dict[str, ApiScenario] = {}
 
 
 def scenario(function: Scenario) -> Scenario:
+    """A scenario whose inputs are written straight into the warehouse tables."""
     SCENARIOS[function.__name__] = function
+    return function
+
+
+def api_scenario(function: ApiScenario) -> ApiScenario:
+    """A scenario whose inputs go through the billing and ingest APIs."""
+    API_SCENARIOS[function.__name__] = function
     return function
 
 
@@ -46,9 +72,13 @@ class Rated:
 
 
 @pytest.fixture(scope="module")
-def rated(warehouse: Warehouse, rater: Rater) -> Rated:
+def rated(warehouse: Warehouse, rater: Rater, admin_client: Client, billing_api: str) -> Rated:
     client = warehouse.client()
     organizations = {}
+    for name, seed_through_api in API_SCENARIOS.items():
+        api_catalog = ApiCatalog.for_new_organization(admin_client, billing_api)
+        seed_through_api(api_catalog)
+        organizations[name] = api_catalog.organization_id
     for name, seed in SCENARIOS.items():
         catalog = Catalog(client)
         seed(catalog)
@@ -64,8 +94,8 @@ def cents(fees: list[FeeRow]) -> list[int]:
 # --- charge models -----------------------------------------------------------------------------
 
 
-@scenario
-def standard_with_zero_usage(catalog: Catalog) -> None:
+@api_scenario
+def standard_with_zero_usage(catalog: ApiCatalog) -> None:
     customer = catalog.customer("c1")
     calls = catalog.metric("calls", "count_agg")
     plan = catalog.plan("basic", amount_cents=10000)
@@ -95,8 +125,8 @@ GRADUATED = {
 }
 
 
-@scenario
-def graduated_tier_boundaries(catalog: Catalog) -> None:
+@api_scenario
+def graduated_tier_boundaries(catalog: ApiCatalog) -> None:
     customer = catalog.customer("c1")
     storage = catalog.metric("storage", "sum_agg", "gb")
     plan = catalog.plan("tiers")
@@ -119,8 +149,8 @@ def test_graduated_counts_inclusive_integer_tiers(rated: Rated) -> None:
     ]
 
 
-@scenario
-def volume_fractional_units(catalog: Catalog) -> None:
+@api_scenario
+def volume_fractional_units(catalog: ApiCatalog) -> None:
     customer = catalog.customer("c1")
     storage = catalog.metric("storage", "sum_agg", "gb")
     plan = catalog.plan("volume")
@@ -139,8 +169,8 @@ def test_volume_picks_the_tier_of_the_rounded_up_units(rated: Rated) -> None:
     assert cents(rated.charge_fees("volume_fractional_units", "storage")) == [10550]
 
 
-@scenario
-def package_started_package(catalog: Catalog) -> None:
+@api_scenario
+def package_started_package(catalog: ApiCatalog) -> None:
     customer = catalog.customer("c1")
     calls = catalog.metric("calls", "sum_agg", "n")
     plan = catalog.plan("package")
@@ -156,8 +186,8 @@ def test_package_bills_whole_started_packages_after_free_units(rated: Rated) -> 
     assert cents(rated.charge_fees("package_started_package", "calls")) == [1500, 0]
 
 
-@scenario
-def percentage_free_events(catalog: Catalog) -> None:
+@api_scenario
+def percentage_free_events(catalog: ApiCatalog) -> None:
     customer = catalog.customer("c1")
     payments = catalog.metric("payments", "sum_agg", "amount")
     plan = catalog.plan("pct")
@@ -180,8 +210,8 @@ def test_percentage_frees_the_first_events(rated: Rated) -> None:
     assert cents(rated.charge_fees("percentage_free_events", "payments")) == [350]
 
 
-@scenario
-def percentage_transaction_min_max(catalog: Catalog) -> None:
+@api_scenario
+def percentage_transaction_min_max(catalog: ApiCatalog) -> None:
     customer = catalog.customer("c1")
     payments = catalog.metric("payments", "sum_agg", "amount")
     plan = catalog.plan("pct-minmax")
@@ -208,8 +238,8 @@ def test_percentage_clamps_each_transaction(rated: Rated) -> None:
     assert cents(rated.charge_fees("percentage_transaction_min_max", "payments")) == [900]
 
 
-@scenario
-def dynamic_prices(catalog: Catalog) -> None:
+@api_scenario
+def dynamic_prices(catalog: ApiCatalog) -> None:
     customer = catalog.customer("c1")
     tokens = catalog.metric("tokens", "sum_agg", "n")
     plan = catalog.plan("dynamic")
@@ -240,8 +270,8 @@ def test_dynamic_sums_the_events_own_amounts(rated: Rated) -> None:
     assert fee["amount_cents"] == 1335
 
 
-@scenario
-def grouped_rounding(catalog: Catalog) -> None:
+@api_scenario
+def grouped_rounding(catalog: ApiCatalog) -> None:
     customer = catalog.customer("c1")
     seats = catalog.metric("seats", "count_agg")
     plain = catalog.metric("seats_plain", "count_agg")
@@ -267,8 +297,8 @@ def test_each_group_is_rounded_on_its_own(rated: Rated) -> None:
 # --- aggregations ------------------------------------------------------------------------------
 
 
-@scenario
-def aggregations(catalog: Catalog) -> None:
+@api_scenario
+def aggregations(catalog: ApiCatalog) -> None:
     customer = catalog.customer("c1")
     plan = catalog.plan("aggs")
     metrics = {
@@ -319,8 +349,8 @@ def test_basic_aggregations(rated: Rated) -> None:
     }
 
 
-@scenario
-def weighted_sum(catalog: Catalog) -> None:
+@api_scenario
+def weighted_sum(catalog: ApiCatalog) -> None:
     customer = catalog.customer("c1")
     storage = catalog.metric("gb_held", "weighted_sum_agg", "gb")
     plan = catalog.plan("weighted")
@@ -348,8 +378,8 @@ def test_weighted_sum_weighs_levels_by_time_over_the_full_period(rated: Rated) -
     assert march["s2"]["units"] == Decimal(2550)
 
 
-@scenario
-def duplicate_events(catalog: Catalog) -> None:
+@api_scenario
+def duplicate_events(catalog: ApiCatalog) -> None:
     customer = catalog.customer("c1")
     calls = catalog.metric("calls", "count_agg")
     plan = catalog.plan("dedup")
@@ -365,8 +395,8 @@ def test_a_transaction_id_counts_once(rated: Rated) -> None:
     assert cents(rated.charge_fees("duplicate_events", "calls")) == [200]
 
 
-@scenario
-def charge_filters(catalog: Catalog) -> None:
+@api_scenario
+def charge_filters(catalog: ApiCatalog) -> None:
     customer = catalog.customer("c1")
     calls = catalog.metric("calls", "count_agg", filters={"region": ["eu", "us"], "tier": ["gold"]})
     plan = catalog.plan("filters")
@@ -399,8 +429,8 @@ def test_the_most_specific_filter_wins_and_the_rest_uses_the_default_price(rated
 # --- subscription fees and proration -----------------------------------------------------------
 
 
-@scenario
-def month_end_anniversary(catalog: Catalog) -> None:
+@api_scenario
+def month_end_anniversary(catalog: ApiCatalog) -> None:
     customer = catalog.customer("c1")
     plan = catalog.plan("anniv", amount_cents=3100)
     catalog.subscription("s1", customer, plan, "2024-01-31T09:00:00", billing_time="anniversary")
@@ -426,8 +456,8 @@ def test_a_31st_anniversary_falls_on_the_last_day_of_shorter_months(rated: Rated
     assert cents(fees) == [3100] * 5
 
 
-@scenario
-def calendar_proration(catalog: Catalog) -> None:
+@api_scenario
+def calendar_proration(catalog: ApiCatalog) -> None:
     customer = catalog.customer("c1")
     march = catalog.plan("march", amount_cents=3100)
     leap = catalog.plan("leap", amount_cents=2900)
@@ -448,8 +478,8 @@ def test_partial_first_periods_are_prorated_by_day(rated: Rated) -> None:
     assert by_subscription == {"march": 2700, "leap": 1500}
 
 
-@scenario
-def trial(catalog: Catalog) -> None:
+@api_scenario
+def trial(catalog: ApiCatalog) -> None:
     customer = catalog.customer("c1")
     plan = catalog.plan("trial", amount_cents=3100, trial_period=Decimal(10))
     catalog.subscription("s1", customer, plan, "2024-03-01", trial_ended_at="2024-03-11")
@@ -505,8 +535,8 @@ def test_upgrade_bills_the_upgrade_day_on_the_new_plan(rated: Rated) -> None:
     assert sorted(cents(april)) == [1500, 3000]
 
 
-@scenario
-def timezone_boundary(catalog: Catalog) -> None:
+@api_scenario
+def timezone_boundary(catalog: ApiCatalog) -> None:
     customer = catalog.customer("c1", timezone="Asia/Tokyo")
     calls = catalog.metric("calls", "count_agg")
     plan = catalog.plan("tokyo")
@@ -526,8 +556,8 @@ def test_periods_follow_the_customer_timezone(rated: Rated) -> None:
     assert fees[0]["timezone"] == "Asia/Tokyo"
 
 
-@scenario
-def yearly_leap_in_advance(catalog: Catalog) -> None:
+@api_scenario
+def yearly_leap_in_advance(catalog: ApiCatalog) -> None:
     customer = catalog.customer("c1")
     plan = catalog.plan("yearly", interval="yearly", amount_cents=36600, pay_in_advance=True)
     catalog.subscription("s1", customer, plan, "2024-01-15", billing_time="anniversary")
@@ -543,8 +573,8 @@ def test_in_advance_yearly_fee_is_billed_at_the_period_start(rated: Rated) -> No
 # --- pay in advance, minimums ------------------------------------------------------------------
 
 
-@scenario
-def pay_in_advance(catalog: Catalog) -> None:
+@api_scenario
+def pay_in_advance(catalog: ApiCatalog) -> None:
     customer = catalog.customer("c1")
     seats = catalog.metric("seats", "sum_agg", "delta")
     plan = catalog.plan("advance-charges")
@@ -588,8 +618,8 @@ def test_per_charge_minimum_is_prorated_on_termination(rated: Rated) -> None:
     assert true_ups[0]["fee_type"] == "charge"
 
 
-@scenario
-def minimum_commitment(catalog: Catalog) -> None:
+@api_scenario
+def minimum_commitment(catalog: ApiCatalog) -> None:
     customer = catalog.customer("c1")
     plan = catalog.plan("commit", minimum_commitment_amount_cents=1_000_000)
     catalog.subscription("s1", customer, plan, "2024-02-28")
@@ -601,29 +631,26 @@ def test_minimum_commitment_is_prorated_over_a_partial_period(rated: Rated) -> N
     assert cents(true_ups)[0] == 68966
 
 
-@scenario
-def price_change(catalog: Catalog) -> None:
+@api_scenario
+def price_change(catalog: ApiCatalog) -> None:
     customer = catalog.customer("c1")
     calls = catalog.metric("calls", "count_agg")
     plan = catalog.plan("reprice")
-    catalog.charge(plan, calls, "standard", {"amount": "1"}, charge_id=PRICE_CHANGE_CHARGE)
+    charge = catalog.charge(plan, calls, "standard", {"amount": "1"})
     catalog.subscription("s1", customer, plan, "2024-06-01")
     catalog.events("s1", "calls", [{"timestamp": "2024-06-10"}, {"timestamp": "2024-06-11"}])
-    PRICE_CHANGE_IDS.update(plan=plan, metric=calls)
+    PRICE_CHANGE.update(catalog=catalog, plan=plan, metric=calls, charge=charge)
 
 
-PRICE_CHANGE_CHARGE = uuid.uuid4()
-PRICE_CHANGE_IDS: dict[str, uuid.UUID] = {}
+PRICE_CHANGE: dict[str, Any] = {}
 
 
-def test_rating_a_billing_date_range_again_applies_a_new_price(
-    rated: Rated, rater: Rater, warehouse: Warehouse
-) -> None:
+def test_rating_a_billing_date_range_again_applies_a_new_price(rated: Rated, rater: Rater) -> None:
     assert cents(rated.charge_fees("price_change", "calls")) == [200]
-    catalog = Catalog(warehouse.client(), organization_id=rated.organizations["price_change"])
-    catalog.charge(
-        PRICE_CHANGE_IDS["plan"], PRICE_CHANGE_IDS["metric"], "standard", {"amount": "2"},
-        charge_id=PRICE_CHANGE_CHARGE,
+    # The new price, set now through the API on the plan that has a live subscription.
+    PRICE_CHANGE["catalog"].charge(
+        PRICE_CHANGE["plan"], PRICE_CHANGE["metric"], "standard", {"amount": "2"},
+        charge_id=PRICE_CHANGE["charge"],
     )  # fmt: skip
     # A plain incremental run does not see catalog changes; a billing-date range does.
     rater.run("--as-of", AS_OF, "--no-tests")
@@ -638,7 +665,9 @@ def test_rating_a_billing_date_range_again_applies_a_new_price(
 def test_fee_ids_are_unique_and_stable_across_a_full_refresh(rated: Rated, rater: Rater) -> None:
     def snapshot() -> set[tuple[uuid.UUID, int]]:
         return {
-            (fee["fee_id"], fee["amount_cents"]) for name in SCENARIOS for fee in rated.fees(name)
+            (fee["fee_id"], fee["amount_cents"])
+            for name in rated.organizations
+            for fee in rated.fees(name)
         }
 
     before = snapshot()
