@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -243,13 +244,15 @@ class RatingRun:
     wall: float  # seconds, the whole command as a user runs it
     models: float  # seconds dbt spent running the models (the rest: starting, parsing)
     warehouse_cpu: float  # CPU seconds the warehouse spent on the run
+    dbt_cpu: float  # CPU seconds of the command itself (meterhouse, dbt: start, parse, compile)
     slowest: list[tuple[str, float]]  # the slowest models and their seconds
 
     def summary(self) -> str:
         slowest = ", ".join(f"{name} {seconds:.1f}" for name, seconds in self.slowest)
         return (
             f"{self.wall:.1f} s wall, {self.models:.1f} s in dbt models, "
-            f"{self.warehouse_cpu:.1f} CPU-s in the warehouse (slowest: {slowest})"
+            f"{self.warehouse_cpu:.1f} CPU-s in the warehouse + {self.dbt_cpu:.1f} CPU-s in "
+            f"meterhouse/dbt (slowest models: {slowest})"
         )
 
 
@@ -262,6 +265,7 @@ def rate(settings: Settings, target: Path, warehouse_pid: int, *args: str) -> Ra
         "DBT_LOG_PATH": str(target / "logs"),
     }
     cpu_before = cpu_seconds(warehouse_pid)
+    children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     result = subprocess.run(
         meterhouse_command("rate", "run", "--no-progress", "--no-tests", *args),
@@ -272,12 +276,16 @@ def rate(settings: Settings, target: Path, warehouse_pid: int, *args: str) -> Ra
     )
     elapsed = time.perf_counter() - started
     warehouse_cpu = cpu_seconds(warehouse_pid) - cpu_before
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    dbt_cpu = (children.ru_utime + children.ru_stime) - (
+        children_before.ru_utime + children_before.ru_stime
+    )
     if result.returncode != 0:
         raise SystemExit(f"rate run failed:\n{result.stdout[-4000:]}\n{result.stderr[-2000:]}")
     run_results = json.loads((target / "run_results.json").read_text())
     nodes = sorted(run_results["results"], key=lambda node: -node["execution_time"])
     slowest = [(node["unique_id"].rsplit(".", 1)[1], node["execution_time"]) for node in nodes[:4]]
-    return RatingRun(elapsed, float(run_results["elapsed_time"]), warehouse_cpu, slowest)
+    return RatingRun(elapsed, float(run_results["elapsed_time"]), warehouse_cpu, dbt_cpu, slowest)
 
 
 def per_subscription_loop(client: Client, organization_id: str, sample: int) -> tuple[float, int]:
@@ -367,8 +375,9 @@ def main() -> None:
         print(f"incremental day ({day_events:,} new + {late_events:,} late events): "
               f"{day.summary()}; peak warehouse RSS {memory.peak_mib:,.0f} MiB")  # fmt: skip
         cpu_share = 100 * day.warehouse_cpu / full.warehouse_cpu
+        total_share = 100 * (day.warehouse_cpu + day.dbt_cpu) / (full.warehouse_cpu + full.dbt_cpu)
         print(f"incremental day / full build: {100 * day.wall / full.wall:.1f}% of the wall time, "
-              f"{cpu_share:.1f}% of the warehouse CPU")  # fmt: skip
+              f"{cpu_share:.1f}% of the warehouse CPU, {total_share:.1f}% of all CPU")  # fmt: skip
 
         if not options.skip_loop:
             sample = min(options.loop_sample, options.subscriptions)
