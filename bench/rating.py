@@ -30,6 +30,7 @@ import argparse
 import json
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -393,6 +394,7 @@ def main() -> None:
                   f"{loop_cpu * scale / full.warehouse_cpu:.1f}x its warehouse CPU")  # fmt: skip
     finally:
         server.stop()
+        shutil.rmtree(workdir, ignore_errors=True)  # 100M events take several GB
 
 
 if __name__ == "__main__":
