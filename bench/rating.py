@@ -1,18 +1,25 @@
 """Rating benchmark: the dbt build that turns events into fees, at 1M / 10M / 100M events.
 
 Run: .venv/bin/python bench/rating.py [--events 1000000] [--subscriptions 10000]
-     [--loop-sample 100] [--skip-loop]
+     [--heavy-permille 20] [--seed 42] [--loop-sample 100] [--skip-loop]
 
-Synthetic but realistic data in a fresh embedded warehouse: 10,000 subscriptions on 5 plans with
-3-5 charges each (standard count, graduated sum, package unique count, volume max, percentage
-sum), calendar and anniversary billing, events spread over January-March 2024. Measures:
+Synthetic but realistic data in a fresh embedded warehouse, generated inside the warehouse (one
+INSERT ... SELECT over numbers() with a seeded hash per column, so a seed gives the same events):
+10,000 subscriptions on 5 plans with 3-5 charges each (standard count, graduated sum, package
+unique count, volume max, and a pay-in-advance percentage with free events), calendar and
+anniversary billing, events spread over January-March 2024, 2% of them from one heavy
+subscription. Measures:
   - full build: `meterhouse rate run --full-refresh --as-of 2024-04-01` (every period of the three
-    months closed), wall time, events rated per second, peak RSS of the warehouse process;
+    months closed): wall time, events rated per second, CPU seconds of the warehouse process,
+    peak RSS of the warehouse process, the slowest models;
   - incremental day: one more day of events (April 1st, plus late events for 1% of the
-    subscriptions in March) rated by a plain `meterhouse rate run --as-of 2024-04-02`;
+    subscriptions in March) rated by a plain `meterhouse rate run --as-of 2024-04-02`, and its
+    share of the full build (wall time and warehouse CPU);
   - the per-subscription loop: one aggregation query per subscription x charge x period, the
     way request-time billing engines rate, timed on a sample and extrapolated to every
     subscription, and its ratio to the full build.
+Wall times on a shared machine swing with the other work on its cores; the warehouse's CPU
+seconds barely do, so both are printed.
 Targets (2 cores): full build over 100M events <= 90 s, linear in events; incremental day <= 10%
 of the full build.
 """
@@ -22,11 +29,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
+import shutil
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from clickhouse_connect.driver.client import Client
@@ -43,6 +53,8 @@ from warehouse.settings import Settings  # noqa: E402
 DATABASE = "meterhouse"
 PLANS = 5
 # (metric code, aggregation, field, charge model, Lago properties); plan p has the first 3 + p//2.
+# The last one (percentage, with free events) is billed in advance, one fee per event: the
+# high-volume pay-in-advance metric that once held every earlier event in each row.
 CHARGES = [
     ("api_calls", "count_agg", None, "standard", {"amount": "0.001"}),
     (
@@ -81,8 +93,15 @@ CHARGES = [
             ]
         },
     ),
-    ("payments", "sum_agg", "value", "percentage", {"rate": "1.5", "fixed_amount": "0.1"}),
+    (
+        "payments",
+        "sum_agg",
+        "value",
+        "percentage",
+        {"rate": "1.5", "fixed_amount": "0.1", "free_units_per_events": 3},
+    ),
 ]
+PAY_IN_ADVANCE_CODES = {"payments"}
 PERIODS = [("2024-01-01", "2024-02-01"), ("2024-02-01", "2024-03-01"), ("2024-03-01", "2024-04-01")]
 
 
@@ -115,12 +134,13 @@ def seed_catalog(client: Client, organization_id: str, subscriptions: int) -> No
             f"{(plan + 1) * 1000}, 'USD', {common}"
         )
         for index in range(charges_of_plan(plan)):
-            _, _, _, model, properties = CHARGES[index]
+            code, _, _, model, properties = CHARGES[index]
             client.command(
                 f"INSERT INTO charges (organization_id, id, plan_id, billable_metric_id, position, "
-                f"charge_model, properties, created_at, updated_at, version) SELECT {org}, "
-                f"{ids.format(kind=f'charge-{plan}', n=index)}, {ids.format(kind='plan', n=plan)}, "
-                f"{ids.format(kind='metric', n=index)}, {index}, '{model}', "
+                f"charge_model, pay_in_advance, properties, created_at, updated_at, version) "
+                f"SELECT {org}, {ids.format(kind=f'charge-{plan}', n=index)}, "
+                f"{ids.format(kind='plan', n=plan)}, {ids.format(kind='metric', n=index)}, "
+                f"{index}, '{model}', {int(code in PAY_IN_ADVANCE_CODES)}, "
                 f"'{json.dumps(properties)}', {common}"
             )
     client.command(
@@ -141,6 +161,12 @@ def seed_catalog(client: Client, organization_id: str, subscriptions: int) -> No
     )
 
 
+def seeded(stream: int, seed: int) -> str:
+    """A deterministic pseudo-random UInt64 per generated row (``number``) and stream: the same
+    seed gives the same events, whatever the engine's threads do."""
+    return f"sipHash64({seed}, {stream}, number)"
+
+
 def insert_events(
     client: Client,
     organization_id: str,
@@ -149,10 +175,15 @@ def insert_events(
     start: str,
     seconds: int,
     prefix: str,
+    seed: int,
     subscription_modulo: int | None = None,
+    heavy_permille: int = 0,
 ) -> None:
-    """``events`` events over ``seconds`` from ``start``, generated inside the warehouse."""
+    """``events`` events over ``seconds`` from ``start``, generated inside the warehouse by one
+    INSERT ... SELECT over numbers() (no row passes through Python). ``heavy_permille`` of them go
+    to one heavy subscription (sub-4, whose plan has every charge)."""
     modulo = subscription_modulo or subscriptions
+    spread = f"({seeded(1, seed)} % {modulo}) * intDiv({subscriptions}, {modulo})"
     codes = "[" + ", ".join(f"'{code}'" for code, *_ in CHARGES) + "]"
     client.command(
         f"""INSERT INTO events (organization_id, external_subscription_id, transaction_id, code,
@@ -160,15 +191,16 @@ def insert_events(
         SELECT toUUID('{organization_id}'),
                concat('sub-', toString(sub)),
                concat('{prefix}-', toString(number)),
-               {codes}[1 + intDiv(rand(2), 7) % (3 + intDiv(sub % 5, 2))],
+               {codes}[1 + {seeded(2, seed)} % (3 + intDiv(sub % {PLANS}, 2))],
                toDateTime64('{start}', 3, 'UTC')
-                   + toIntervalMillisecond(rand64(3) % {seconds * 1000}),
-               map('value', toString(rand(4) % 100), 'user', toString(rand(5) % 40),
-                   'region', if(rand(6) % 2 = 0, 'eu', 'us')),
+                   + toIntervalMillisecond({seeded(3, seed)} % {seconds * 1000}),
+               map('value', toString({seeded(4, seed)} % 100),
+                   'user', toString({seeded(5, seed)} % 40),
+                   'region', if({seeded(6, seed)} % 2 = 0, 'eu', 'us')),
                NULL, ''
-        FROM (SELECT number, (rand(1) % {modulo}) * intDiv({subscriptions}, {modulo}) AS sub
+        FROM (SELECT number, if({seeded(7, seed)} % 1000 < {heavy_permille}, 4, {spread}) AS sub
               FROM numbers({events}))""",
-        settings={"max_insert_block_size": 1_000_000},
+        settings={"max_insert_block_size": 1_000_000, "max_threads": 2},
     )
 
 
@@ -201,15 +233,40 @@ class PeakMemory:
         self._thread.join()
 
 
-def rate(settings: Settings, target: Path, *args: str) -> tuple[float, float]:
-    """Wall time of one `meterhouse rate run` as a user runs it, and the time dbt spent running
-    the models (the rest is dbt starting and parsing the project)."""
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far: unlike wall time, it barely moves when
+    other work shares the cores."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class RatingRun:
+    wall: float  # seconds, the whole command as a user runs it
+    models: float  # seconds dbt spent running the models (the rest: starting, parsing)
+    warehouse_cpu: float  # CPU seconds the warehouse spent on the run
+    dbt_cpu: float  # CPU seconds of the command itself (meterhouse, dbt: start, parse, compile)
+    slowest: list[tuple[str, float]]  # the slowest models and their seconds
+
+    def summary(self) -> str:
+        slowest = ", ".join(f"{name} {seconds:.1f}" for name, seconds in self.slowest)
+        return (
+            f"{self.wall:.1f} s wall, {self.models:.1f} s in dbt models, "
+            f"{self.warehouse_cpu:.1f} CPU-s in the warehouse + {self.dbt_cpu:.1f} CPU-s in "
+            f"meterhouse/dbt (slowest models: {slowest})"
+        )
+
+
+def rate(settings: Settings, target: Path, warehouse_pid: int, *args: str) -> RatingRun:
+    """One `meterhouse rate run` as a user runs it, with dbt's own timings of the models."""
     environment = {
         **os.environ,
         **dbt_environment(settings),
         "DBT_TARGET_PATH": str(target),
         "DBT_LOG_PATH": str(target / "logs"),
     }
+    cpu_before = cpu_seconds(warehouse_pid)
+    children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     result = subprocess.run(
         meterhouse_command("rate", "run", "--no-progress", "--no-tests", *args),
@@ -219,10 +276,17 @@ def rate(settings: Settings, target: Path, *args: str) -> tuple[float, float]:
         text=True,
     )
     elapsed = time.perf_counter() - started
+    warehouse_cpu = cpu_seconds(warehouse_pid) - cpu_before
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    dbt_cpu = (children.ru_utime + children.ru_stime) - (
+        children_before.ru_utime + children_before.ru_stime
+    )
     if result.returncode != 0:
         raise SystemExit(f"rate run failed:\n{result.stdout[-4000:]}\n{result.stderr[-2000:]}")
     run_results = json.loads((target / "run_results.json").read_text())
-    return elapsed, float(run_results["elapsed_time"])
+    nodes = sorted(run_results["results"], key=lambda node: -node["execution_time"])
+    slowest = [(node["unique_id"].rsplit(".", 1)[1], node["execution_time"]) for node in nodes[:4]]
+    return RatingRun(elapsed, float(run_results["elapsed_time"]), warehouse_cpu, dbt_cpu, slowest)
 
 
 def per_subscription_loop(client: Client, organization_id: str, sample: int) -> tuple[float, int]:
@@ -261,6 +325,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=1_000_000, help="1M, 10M or 100M")
     parser.add_argument("--subscriptions", type=int, default=10_000)
+    parser.add_argument("--heavy-permille", type=int, default=20,
+                        help="events (per mille) sent by one heavy subscription")  # fmt: skip
+    parser.add_argument("--seed", type=int, default=42, help="seed of the generated events")
     parser.add_argument("--loop-sample", type=int, default=100, help="subscriptions timed")
     parser.add_argument("--skip-loop", action="store_true", help="skip the per-subscription loop")
     options = parser.parse_args()
@@ -268,6 +335,8 @@ def main() -> None:
     workdir = Path(tempfile.mkdtemp(prefix="bench_rating_"))
     server, url, password, _ = start_embedded_server(workdir / "data", workdir / "server.log")
     try:
+        assert server.process is not None
+        pid = server.process.pid
         settings = Settings(
             warehouse_url=url,
             warehouse_user="admin",
@@ -282,44 +351,50 @@ def main() -> None:
         started = time.perf_counter()
         seed_catalog(client, organization_id, options.subscriptions)
         insert_events(client, organization_id, options.events, options.subscriptions,
-                      "2024-01-01", 91 * 86400, "bulk")  # fmt: skip
+                      "2024-01-01", 91 * 86400, "bulk", options.seed,
+                      heavy_permille=options.heavy_permille)  # fmt: skip
         print(f"generated {options.events:,} events for {options.subscriptions:,} subscriptions "
-              f"in {time.perf_counter() - started:.1f} s")  # fmt: skip
+              f"in {time.perf_counter() - started:.1f} s "
+              f"({options.heavy_permille / 10:g}% from one subscription)")  # fmt: skip
 
         target = workdir / "dbt_target"
-        assert server.process is not None
-        with PeakMemory(server.process.pid) as memory:
-            full, full_models = rate(
-                settings, target, "--full-refresh", "--as-of", "2024-04-01T00:00:00"
-            )
+        with PeakMemory(pid) as memory:
+            full = rate(settings, target, pid, "--full-refresh", "--as-of", "2024-04-01T00:00:00")
         fees = client.query("SELECT count(), sum(amount_cents) FROM fct_fees").result_rows[0]
-        print(f"full build: {full:.1f} s wall ({full_models:.1f} s in dbt models), "
-              f"{options.events / full:,.0f} events/s rated, {fees[0]:,} fees, "
-              f"peak warehouse RSS {memory.peak_mib:,.0f} MiB")  # fmt: skip
+        print(f"full build: {full.summary()}; {options.events / full.wall:,.0f} events/s rated, "
+              f"{fees[0]:,} fees, peak warehouse RSS {memory.peak_mib:,.0f} MiB")  # fmt: skip
 
         day_events = max(options.events // 91, 1)
         insert_events(client, organization_id, day_events, options.subscriptions,
-                      "2024-04-01", 86400, "day")  # fmt: skip
+                      "2024-04-01", 86400, "day", options.seed + 1)  # fmt: skip
         late_events = max(day_events // 100, 1)
         one_percent = max(options.subscriptions // 100, 1)
         insert_events(client, organization_id, late_events, options.subscriptions,
-                      "2024-03-01", 31 * 86400, "late", one_percent)  # fmt: skip
-        incremental, incremental_models = rate(settings, target, "--as-of", "2024-04-02T00:00:00")
-        share = 100 * incremental / full
+                      "2024-03-01", 31 * 86400, "late", options.seed + 2, one_percent)  # fmt: skip
+        with PeakMemory(pid) as memory:
+            day = rate(settings, target, pid, "--as-of", "2024-04-02T00:00:00")
         print(f"incremental day ({day_events:,} new + {late_events:,} late events): "
-              f"{incremental:.1f} s wall ({incremental_models:.1f} s in dbt models) = "
-              f"{share:.1f}% of the full build")  # fmt: skip
+              f"{day.summary()}; peak warehouse RSS {memory.peak_mib:,.0f} MiB")  # fmt: skip
+        cpu_share = 100 * day.warehouse_cpu / full.warehouse_cpu
+        total_share = 100 * (day.warehouse_cpu + day.dbt_cpu) / (full.warehouse_cpu + full.dbt_cpu)
+        print(f"incremental day / full build: {100 * day.wall / full.wall:.1f}% of the wall time, "
+              f"{cpu_share:.1f}% of the warehouse CPU, {total_share:.1f}% of all CPU")  # fmt: skip
 
         if not options.skip_loop:
             sample = min(options.loop_sample, options.subscriptions)
+            cpu_before = cpu_seconds(pid)
             loop_seconds, queries = per_subscription_loop(client, organization_id, sample)
-            extrapolated = loop_seconds * options.subscriptions / sample
-            ratio = extrapolated / full
+            loop_cpu = cpu_seconds(pid) - cpu_before
+            scale = options.subscriptions / sample
+            extrapolated = loop_seconds * scale
             print(f"per-subscription loop: {queries:,} queries for {sample} subscriptions in "
-                  f"{loop_seconds:.1f} s, extrapolated to {options.subscriptions:,}: "
-                  f"{extrapolated:,.0f} s = {ratio:.1f}x the set-based build")  # fmt: skip
+                  f"{loop_seconds:.1f} s ({loop_cpu:.1f} CPU-s), extrapolated to "
+                  f"{options.subscriptions:,}: {extrapolated:,.0f} s = "
+                  f"{extrapolated / full.wall:.1f}x the set-based build's wall time, "
+                  f"{loop_cpu * scale / full.warehouse_cpu:.1f}x its warehouse CPU")  # fmt: skip
     finally:
         server.stop()
+        shutil.rmtree(workdir, ignore_errors=True)  # 100M events take several GB
 
 
 if __name__ == "__main__":

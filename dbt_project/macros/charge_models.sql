@@ -94,27 +94,25 @@
 {%- endmacro %}
 
 {#- Free events: the smaller of the configured count and the number of events whose running total
-    stays strictly below the free amount, ignoring a criterion that is 0. -#}
-{% macro percentage_free_events(running_totals, free_units_per_events, free_units_per_total) -%}
-    multiIf(toUInt64({{ free_units_per_events }}) = 0,
-                toUInt64(arrayCount(t -> t < {{ free_units_per_total }}, {{ running_totals }})),
-            arrayCount(t -> t < {{ free_units_per_total }}, {{ running_totals }}) = 0,
-                toUInt64({{ free_units_per_events }}),
-            least(toUInt64({{ free_units_per_events }}),
-                  toUInt64(arrayCount(t -> t < {{ free_units_per_total }}, {{ running_totals }}))))
+    stays strictly below the free amount (`events_below_free_total`), ignoring a criterion that is
+    0. -#}
+{% macro percentage_free_events(events_below_free_total, free_units_per_events) -%}
+    multiIf(toUInt64({{ free_units_per_events }}) = 0, toUInt64({{ events_below_free_total }}),
+            {{ events_below_free_total }} = 0, toUInt64({{ free_units_per_events }}),
+            least(toUInt64({{ free_units_per_events }}), toUInt64({{ events_below_free_total }})))
 {%- endmacro %}
 
-{#- Free value: the running total after the free events when fewer free events than events are
-    configured, else the running total capped by the free amount. Without any free allowance the
-    running totals are not consulted (0). -#}
-{% macro percentage_free_value(running_totals, free_units_per_events, free_units_per_total) -%}
+{#- Free value: the running total after the free events (`total_after_free_events`) when fewer
+    free events than events are configured, else the last running total capped by the free
+    amount. Without any free allowance the running totals are not consulted (0). -#}
+{% macro percentage_free_value(events_count, total_after_free_events, last_total, free_units_per_events, free_units_per_total) -%}
     multiIf(
         {{ free_units_per_events }} = 0 AND {{ free_units_per_total }} = 0, toDecimal128(0, 12),
-        length({{ running_totals }}) = 0, toDecimal128(0, 12),
-        {{ free_units_per_events }} > 0 AND {{ free_units_per_events }} < length({{ running_totals }}),
-            {{ running_totals }}[toUInt64({{ free_units_per_events }})],
-        {{ free_units_per_total }} = 0, arrayElement({{ running_totals }}, -1),
-        least(arrayElement({{ running_totals }}, -1), {{ money(free_units_per_total) }}))
+        {{ events_count }} = 0, toDecimal128(0, 12),
+        {{ free_units_per_events }} > 0 AND {{ free_units_per_events }} < {{ events_count }},
+            {{ money(total_after_free_events) }},
+        {{ free_units_per_total }} = 0, {{ money(last_total) }},
+        least({{ money(last_total) }}, {{ money(free_units_per_total) }}))
 {%- endmacro %}
 
 {#- Per-transaction min/max (percentage): one event's amount, given its value, the running total
@@ -152,10 +150,27 @@
     full_units (volume tier choice on prorated charges), events_count, event_values and
     running_totals (percentage allowances, in timestamp order) and the events' summed
     precise_total_amount_cents (dynamic). Used by the fee models and by current usage, so both
-    price usage the same way. -#}
+    price usage the same way.
+    `percentage_running` replaces the event arrays of the percentage model by running figures
+    (pay-in-advance fees price each event from window aggregates, not from a copy of every
+    earlier event): a dict of SQL expressions `events` (events so far), `last_total` (running
+    total), `total_after_free_events` (running total at the configured free events),
+    `events_below_free_total` (events whose running total is below the free amount) and
+    `transactions_amount` (sum of the per-transaction amounts so far). -#}
 {% macro charge_amount(units='units', full_units='full_units', events_count='events_count',
                        event_values='event_values', running_totals='running_totals',
-                       precise_total_amount_cents='precise_total_amount_cents') -%}
+                       precise_total_amount_cents='precise_total_amount_cents',
+                       percentage_running=none) -%}
+    {%- set running = percentage_running or {
+        'events': 'length(' ~ running_totals ~ ')',
+        'last_total': 'arrayElement(' ~ running_totals ~ ', -1)',
+        'total_after_free_events': running_totals ~ '[toUInt64(free_units_per_events)]',
+        'events_below_free_total': 'arrayCount(t -> t < free_units_per_total, ' ~ running_totals ~ ')',
+        'transactions_amount': 'arraySum(i -> ' ~ percentage_transaction_amount(
+            event_values ~ '[i]', running_totals ~ '[i] - ' ~ event_values ~ '[i]', 'i',
+            'free_units_per_events', 'free_units_per_total', 'rate', 'fixed_amount',
+            'per_transaction_min_amount', 'per_transaction_max_amount') ~ ', arrayEnumerate(' ~ event_values ~ '))',
+    } %}
     multiIf(
         charge_model = 'standard', {{ standard_amount(units, 'unit_price') }},
         charge_model = 'graduated', {{ graduated_amount(units, 'tiers_from', 'tiers_to', 'tiers_price', 'tiers_flat') }},
@@ -163,15 +178,12 @@
         charge_model = 'volume', {{ volume_amount(units, full_units, 'tiers_from', 'tiers_to', 'tiers_price', 'tiers_flat') }},
         charge_model = 'package', {{ package_amount(units, 'free_units', 'package_size', 'unit_price') }},
         charge_model = 'percentage' and (isNotNull(per_transaction_min_amount) or isNotNull(per_transaction_max_amount)),
-            arraySum(i -> {{ percentage_transaction_amount(
-                event_values ~ '[i]', running_totals ~ '[i] - ' ~ event_values ~ '[i]', 'i',
-                'free_units_per_events', 'free_units_per_total', 'rate', 'fixed_amount',
-                'per_transaction_min_amount', 'per_transaction_max_amount') }},
-                arrayEnumerate({{ event_values }})),
+            {{ running.transactions_amount }},
         charge_model = 'percentage', {{ percentage_amount(
             units, events_count,
-            percentage_free_value(running_totals, 'free_units_per_events', 'free_units_per_total'),
-            percentage_free_events(running_totals, 'free_units_per_events', 'free_units_per_total'),
+            percentage_free_value(running.events, running.total_after_free_events, running.last_total,
+                                  'free_units_per_events', 'free_units_per_total'),
+            percentage_free_events(running.events_below_free_total, 'free_units_per_events'),
             'rate', 'fixed_amount') }},
         charge_model = 'dynamic', {{ dynamic_amount(units, precise_total_amount_cents) }},
         toDecimal128(0, 12))

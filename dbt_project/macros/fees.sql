@@ -22,7 +22,12 @@
         events_count,
         amount,
         precise_unit_amount,
-        charge_tax_ids
+        charge_tax_ids,
+        plan_version,
+        cast(charge_version as Nullable(UInt64)) as charge_version,
+        charge_filter_version,
+        first_event_at,
+        last_event_at
 {%- endmacro %}
 
 {#- Per organization: tax code by tax id, and the codes applied to the whole organization. -#}

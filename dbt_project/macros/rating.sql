@@ -131,6 +131,8 @@
             max((timestamp, ingested_at)) as latest_at,
             argMax(operation_type, (timestamp, ingested_at)) as last_operation,
             sum(ifNull(precise_total_amount_cents, toDecimal128(0, 12))) as precise_cents_sum,
+            min(timestamp) as first_at,
+            max(timestamp) as last_at,
             -- Percentage charges and weighted sums (one row per bucket here) keep their events
             -- in timestamp order: free allowances, per-transaction min/max, levels over time.
             arraySort(e -> (e.1, e.2),
@@ -157,7 +159,9 @@
         sum(precise_cents_sum) as precise_total_amount_cents,
         any(ordered_values) as event_values,
         arrayCumSum(event_values) as running_totals,
-        any(ordered_times) as event_times
+        any(ordered_times) as event_times,
+        min(first_at) as first_event_at,
+        max(last_at) as last_event_at
     from per_value
     group by organization_id, subscription_id, period_from, charge_id, charge_filter_id, grouped_by,
         aggregation_type
@@ -202,6 +206,7 @@
             p.full_days as full_days,
             p.plan_tax_ids as plan_tax_ids,
             p.customer_tax_ids as customer_tax_ids,
+            p.plan_version as plan_version,
             c.charge_id as bucket_charge_id,
             b.charge_filter_id as bucket_filter_id,
             u.grouped_by as grouped_by,
@@ -210,7 +215,9 @@
             u.precise_total_amount_cents as precise_total_amount_cents,
             u.event_values as event_values,
             u.running_totals as running_totals,
-            u.event_times as event_times
+            u.event_times as event_times,
+            u.first_event_at as first_event_at,
+            u.last_event_at as last_event_at
         from {{ periods }} as p
         inner join charges as c on c.organization_id = p.organization_id and c.plan_id = p.plan_id
         inner join buckets as b on b.organization_id = c.organization_id and b.charge_id = c.charge_id
@@ -239,6 +246,7 @@
             r.full_days as full_days,
             r.plan_tax_ids as plan_tax_ids,
             r.customer_tax_ids as customer_tax_ids,
+            r.plan_version as plan_version,
             c.charge_id as charge_id,
             r.bucket_filter_id as charge_filter_id,
             r.bucket_filter_id = {{ nil_uuid() }} as is_default_bucket,
@@ -253,6 +261,12 @@
             c.tax_ids as charge_tax_ids,
             c.charge_model as charge_model,
             r.events_count as events_count,
+            -- Which events and which prices: the bucket's event span (none when unused) and the
+            -- catalog versions the fee was priced with.
+            if(r.events_count = 0, null, r.first_event_at) as first_event_at,
+            if(r.events_count = 0, null, r.last_event_at) as last_event_at,
+            c.charge_version as charge_version,
+            if(is_default_bucket, null, f.charge_filter_version) as charge_filter_version,
             if(c.aggregation_type = 'weighted_sum_agg',
                {{ weighted_sum_units('r.event_values', 'r.event_times', 'r.period_to', 'r.full_days') }},
                r.raw_units) as measured_units,
@@ -289,35 +303,33 @@
 {#- Pay-in-advance charges: every event is billed at once for cost(after) - cost(before), where
     "before" is the running maximum of the units, so decreases are not refunded and climbing back
     to an earlier peak is free; cost(0) is 0, so a tier's flat fee is billed by the event that
-    enters the tier. Events with the same timestamp are priced in ingestion order, and a unique
-    count charges each distinct value once per period. `events`: see scoped_events. -#}
+    enters the tier. Events with the same timestamp are priced in ingestion order (then by
+    transaction id, so every run orders them alike), and a unique count charges each distinct
+    value once per period.
+    Every running figure is a window aggregate whose frame starts at the bucket's first event:
+    one aggregate state per bucket, a few scalars per event. Nothing copies the earlier events
+    into each row, so memory stays bounded however many events a bucket holds.
+    `events`: see scoped_events. -#}
 {% macro pay_in_advance_charge_fees(periods, until, events=none) -%}
     with events as ({{ charge_events(periods, 1, until, events) }}),
     charges as ({{ rated_charges(1) }}),
     cumulative as (
         select
-            *,
+            organization_id, subscription_id, period_from, charge_id, charge_filter_id, grouped_by,
+            transaction_id, timestamp, ingested_at, value_or_zero,
+            ifNull(precise_total_amount_cents, toDecimal128(0, 12)) as precise_cents,
             row_number() over bucket as position,
             toDecimal128(multiIf(
                 aggregation_type = 'count_agg', toDecimal128(row_number() over bucket, 12),
                 aggregation_type = 'unique_count_agg', toDecimal128(uniqExact(value_text) over bucket, 12),
                 aggregation_type = 'max_agg', ifNull(max(value) over bucket, toDecimal128(0, 12)),
-                sum(ifNull(value, toDecimal128(0, 12))) over bucket), 12) as units_after,
-            groupArray(ifNull(value, toDecimal128(0, 12))) over bucket as values_after,
-            sum(ifNull(precise_total_amount_cents, toDecimal128(0, 12))) over bucket as precise_after
-        from events
+                sum(value_or_zero) over bucket), 12) as units_after,
+            sum(value_or_zero) over bucket as total_after,
+            sum(precise_cents) over bucket as precise_after
+        from (select *, ifNull(value, toDecimal128(0, 12)) as value_or_zero from events)
         window bucket as (
             partition by organization_id, subscription_id, period_from, charge_id, charge_filter_id, grouped_by
-            order by timestamp, ingested_at rows between unbounded preceding and current row)
-    ),
-    running as (
-        select
-            *,
-            ifNull(max(units_after) over (
-                partition by organization_id, subscription_id, period_from, charge_id, charge_filter_id, grouped_by
-                order by timestamp, ingested_at rows between unbounded preceding and 1 preceding),
-                toDecimal128(0, 12)) as peak_before
-        from cumulative
+            order by timestamp, ingested_at, transaction_id rows between unbounded preceding and current row)
     ),
     priced as (
         select
@@ -334,6 +346,7 @@
             p.currency as currency,
             p.plan_tax_ids as plan_tax_ids,
             p.customer_tax_ids as customer_tax_ids,
+            p.plan_version as plan_version,
             c.charge_id as charge_id,
             r.charge_filter_id as charge_filter_id,
             r.charge_filter_id = {{ nil_uuid() }} as is_default_bucket,
@@ -347,17 +360,22 @@
             c.tax_ids as charge_tax_ids,
             c.charge_model as charge_model,
             r.transaction_id as source_transaction_id,
+            cast(r.timestamp as Nullable(DateTime64(3, 'UTC'))) as first_event_at,
+            first_event_at as last_event_at,
+            c.charge_version as charge_version,
+            if(is_default_bucket, null, f.charge_filter_version) as charge_filter_version,
+            r.timestamp as timestamp,
+            r.ingested_at as ingested_at,
             r.units_after as measured_after,
-            r.peak_before as measured_before,
             c.rounding_function as rounding_function,
             c.rounding_precision as rounding_precision,
-            r.values_after as values_after,
-            arrayPopBack(r.values_after) as values_before,
+            r.value_or_zero as value_or_zero,
+            r.total_after as total_after,
             r.precise_after as precise_after,
-            r.precise_after - ifNull(r.precise_total_amount_cents, toDecimal128(0, 12)) as precise_before,
+            r.precise_after - r.precise_cents as precise_before,
             {{ bucket_price_columns('is_default_bucket', 'c', 'f') }}
             r.position as position
-        from running as r
+        from cumulative as r
         inner join {{ periods }} as p
             on p.organization_id = r.organization_id
             and p.subscription_id = r.subscription_id
@@ -366,27 +384,69 @@
         left join {{ ref('stg_charge_filters') }} as f
             on f.organization_id = r.organization_id and f.charge_filter_id = r.charge_filter_id
     ),
+    -- The running figures that need the price: the peak before each event, and the percentage
+    -- model's allowances and per-transaction amounts (see charge_amount).
+    transactions as (
+        select
+            *,
+            {{ percentage_transaction_amount('value_or_zero', 'total_after - value_or_zero', 'position',
+                'free_units_per_events', 'free_units_per_total', 'rate', 'fixed_amount',
+                'per_transaction_min_amount', 'per_transaction_max_amount') }} as transaction_amount,
+            toUInt64(total_after < free_units_per_total) as is_below_free_total
+        from priced
+    ),
+    running as (
+        select
+            *,
+            ifNull(max(measured_after) over preceding_events, toDecimal128(0, 12)) as measured_before,
+            sum(transaction_amount) over bucket as transactions_after,
+            sum(if(position <= free_units_per_events, value_or_zero, toDecimal128(0, 12))) over bucket
+                as total_after_free_events,
+            sum(is_below_free_total) over bucket as below_free_total_after
+        from transactions
+        window
+            bucket as (
+                partition by organization_id, subscription_id, period_from, charge_id, charge_filter_id, grouped_by
+                order by timestamp, ingested_at, source_transaction_id rows between unbounded preceding and current row),
+            preceding_events as (
+                partition by organization_id, subscription_id, period_from, charge_id, charge_filter_id, grouped_by
+                order by timestamp, ingested_at, source_transaction_id rows between unbounded preceding and 1 preceding)
+    ),
     -- Units, then costs, each at its own query level (see charge_fees).
     rounded as (
         select
             *,
             {{ round_units('measured_after', 'rounding_function', 'rounding_precision') }} as units_after,
             {{ round_units('measured_before', 'rounding_function', 'rounding_precision') }} as units_before
-        from priced
+        from running
     ),
     costs as (
         select
             *,
-            {{ charge_amount('units_after', 'units_after', 'position', 'values_after', 'arrayCumSum(values_after)', 'precise_after') }}
+            {{ charge_amount('units_after', 'units_after', 'position', precise_total_amount_cents='precise_after',
+                             percentage_running={
+                                 'events': 'position',
+                                 'last_total': 'total_after',
+                                 'total_after_free_events': 'total_after_free_events',
+                                 'events_below_free_total': 'below_free_total_after',
+                                 'transactions_amount': 'transactions_after'}) }}
                 as cost_after,
             if(units_before = 0, toDecimal128(0, 12),
-               {{ charge_amount('units_before', 'units_before', 'position - 1', 'values_before', 'arrayCumSum(values_before)', 'precise_before') }})
+               {{ charge_amount('units_before', 'units_before', 'position - 1', precise_total_amount_cents='precise_before',
+                                percentage_running={
+                                    'events': 'position - 1',
+                                    'last_total': 'total_after - value_or_zero',
+                                    'total_after_free_events': 'total_after_free_events',
+                                    'events_below_free_total': 'below_free_total_after - is_below_free_total',
+                                    'transactions_amount': 'transactions_after - transaction_amount'}) }})
                 as cost_before
         from rounded
     )
     select
-        * except (values_after, values_before, cost_after, cost_before, precise_after, precise_before,
-                  measured_after, measured_before, rounding_function, rounding_precision, position),
+        * except (timestamp, ingested_at, value_or_zero, total_after, transaction_amount, is_below_free_total,
+                  transactions_after, total_after_free_events, below_free_total_after, cost_after, cost_before,
+                  precise_after, precise_before, measured_after, measured_before, rounding_function,
+                  rounding_precision, position),
         toUInt64(1) as events_count,
         greatest(units_after - units_before, toDecimal128(0, 12)) as units,
         greatest(cost_after - cost_before, toDecimal128(0, 12)) as amount,

@@ -3,6 +3,11 @@
     A timezone added after the last run falls back to UTC until the next `meterhouse rate run`. -#}
 
 {% macro known_timezones() -%}
+    {#- Read once per model: every local_date / local_midnight of a model asks, and a query per
+        call is a round trip each (dozens per run). -#}
+    {%- if execute and model is mapping and model.get('meterhouse_timezones') -%}
+        {{ return(model['meterhouse_timezones']) }}
+    {%- endif -%}
     {%- set zones = ['UTC'] -%}
     {%- if execute -%}
         {#- Named directly rather than with source(): unit tests render this without sources. -#}
@@ -15,6 +20,7 @@
         {%- for row in found.rows -%}
             {%- if row[0] not in zones -%}{%- do zones.append(row[0]) -%}{%- endif -%}
         {%- endfor -%}
+        {%- if model is mapping -%}{%- do model.update({'meterhouse_timezones': zones}) -%}{%- endif -%}
     {%- endif -%}
     {{ return(zones) }}
 {%- endmacro %}

@@ -58,6 +58,7 @@ select
     plan_display_name,
     plan_tax_ids,
     customer_tax_ids,
+    plan_version,
     period_start_date,
     period_end_date,
     service_from_date,

@@ -23,6 +23,7 @@ with subscriptions as (
         p.minimum_commitment_amount_cents as minimum_commitment_amount_cents,
         p.plan_display_name as plan_display_name,
         p.tax_ids as plan_tax_ids,
+        p.plan_version as plan_version,
         c.tax_ids as customer_tax_ids,
         coalesce(c.timezone, nullIf(o.timezone, ''), 'UTC') as timezone
     from {{ ref('stg_subscriptions') }} as s

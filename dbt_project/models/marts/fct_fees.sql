@@ -2,6 +2,7 @@
     materialized='incremental',
     incremental_strategy='delete+insert',
     unique_key='fee_id',
+    on_schema_change='append_new_columns',
     engine='ReplacingMergeTree',
     order_by='(organization_id, subscription_id, billing_date, fee_id)',
     pre_hook="{% if is_incremental() %}delete from {{ this }} where (subscription_id, period_from) in (select subscription_id, period_from from {{ ref('int_rating_periods') }}){% endif %}",
@@ -45,7 +46,12 @@ subscription_fees as (
                                'if(plan_pay_in_advance = 1, billed_days_in_advance, billed_days)'),
                      'full_days') }} as amount,
         amount as precise_unit_amount,
-        cast([] as Array(UUID)) as charge_tax_ids
+        cast([] as Array(UUID)) as charge_tax_ids,
+        plan_version,
+        cast(null as Nullable(UInt64)) as charge_version,
+        cast(null as Nullable(UInt64)) as charge_filter_version,
+        cast(null as Nullable(DateTime64(3, 'UTC'))) as first_event_at,
+        cast(null as Nullable(DateTime64(3, 'UTC'))) as last_event_at
     from periods
     where period_kind = 'subscription'
         and (plan_pay_in_advance = 1 or is_closed)
@@ -91,7 +97,12 @@ charge_true_ups as (
         {{ money_div(money_mul(cents_to_amount('any(m.min_amount_cents)', 'any(m.currency)'), 'any(m.service_days)'), 'any(m.full_days)') }}
             - sum(m.amount) as amount,
         amount as precise_unit_amount,
-        any(m.charge_tax_ids) as charge_tax_ids
+        any(m.charge_tax_ids) as charge_tax_ids,
+        any(m.plan_version) as plan_version,
+        any(m.charge_version) as charge_version,
+        cast(null as Nullable(UInt64)) as charge_filter_version,
+        cast(null as Nullable(DateTime64(3, 'UTC'))) as first_event_at,
+        cast(null as Nullable(DateTime64(3, 'UTC'))) as last_event_at
     from charge_fees_with_minimum as m
     group by m.organization_id, m.subscription_id, m.charge_id, m.period_from
     having amount > 0
@@ -118,6 +129,8 @@ charge_fees_with_minimum as (
         f.billing_date as billing_date,
         f.amount as amount,
         f.charge_tax_ids as charge_tax_ids,
+        f.plan_version as plan_version,
+        f.charge_version as charge_version,
         c.min_amount_cents as min_amount_cents, p.service_days as service_days, p.full_days as full_days
     from charge_fees as f
     inner join {{ ref('stg_charges') }} as c
@@ -157,7 +170,12 @@ commitment_true_ups as (
                                'any(p.billed_days)'), 'any(p.full_days)') }}
             - sum(ifNull(f.amount, toDecimal128(0, 12))) as amount,
         amount as precise_unit_amount,
-        cast([] as Array(UUID)) as charge_tax_ids
+        cast([] as Array(UUID)) as charge_tax_ids,
+        any(p.plan_version) as plan_version,
+        cast(null as Nullable(UInt64)) as charge_version,
+        cast(null as Nullable(UInt64)) as charge_filter_version,
+        cast(null as Nullable(DateTime64(3, 'UTC'))) as first_event_at,
+        cast(null as Nullable(DateTime64(3, 'UTC'))) as last_event_at
     from periods as p
     left join (
         select subscription_id, period_from, amount from subscription_fees
@@ -210,6 +228,11 @@ select
     cast(currency as LowCardinality(String)) as currency,
     units,
     events_count,
+    first_event_at,
+    last_event_at,
+    assumeNotNull(plan_version) as plan_version,
+    charge_version,
+    charge_filter_version,
     toDecimal128(assumeNotNull(fees.precise_unit_amount), 12) as precise_unit_amount,
     toDecimal128(assumeNotNull(fees.amount), 12) as amount,
     {{ amount_cents('toDecimal128(assumeNotNull(fees.amount), 12)', 'currency') }} as amount_cents,

@@ -10,6 +10,7 @@ select
     `values` as filter_values,
     length(mapKeys(`values`)) as specificity,
     created_at,
+    version as charge_filter_version,
     {{ pricing_columns('properties') }}
 from (
     select *, {{ json_tiers('properties') }} as tiers

@@ -14,6 +14,7 @@ select
     invoice_display_name,
     tax_ids,
     created_at,
+    version as charge_version,
     {{ pricing_columns('properties') }}
 from (
     select *, {{ json_tiers('properties') }} as tiers

@@ -1,7 +1,13 @@
 {{ config(materialized='table', order_by='(organization_id, subscription_id, charge_id, period_from)') }}
--- One fee per event of a pay-in-advance charge, up to the rating instant.
+-- One fee per event of a pay-in-advance charge, up to the rating instant. Only the periods of
+-- plans that have such a charge are read: the events of the other subscriptions are never
+-- scanned or deduplicated here.
 with started_charge_periods as (
-    select * from {{ ref('int_rating_periods') }} where period_kind = 'charges'
+    select *
+    from {{ ref('int_rating_periods') }}
+    where period_kind = 'charges'
+        and (organization_id, plan_id) in (
+            select organization_id, plan_id from {{ ref('stg_charges') }} where pay_in_advance = 1)
 )
 
 select * from ({{ pay_in_advance_charge_fees('started_charge_periods', rating_as_of()) }})

@@ -2,8 +2,9 @@
 -- The periods this run rates, frozen at the rating instant so every rating model of the run sees
 -- the same set: due periods (closed, in-advance subscription periods once billed, and started
 -- charge periods for pay-in-advance charges). Once fct_fees exists (and without --full-refresh),
--- only the periods that need work: no fee yet, events ingested since the last run (late events),
--- or billed within the requested rate_from..rate_to range. A subscription period and the charge
+-- only the periods that need work: no fee yet, events ingested since the last run (a new day or
+-- late events: the periods holding those events, not the ones between), or billed within the
+-- requested rate_from..rate_to range. A subscription period and the charge
 -- periods inside it are always rated together (commitment true-ups add them up).
 {%- set fees = adapter.get_relation(database=this.database, schema=this.schema, identifier='fct_fees') %}
 {%- set incremental = fees is not none and not flags.FULL_REFRESH %}
@@ -21,11 +22,13 @@ rated_before as (
     select distinct subscription_id, period_from, fee_type from {{ fees }}
 ),
 
-late_event_spans as (
-    select organization_id, external_subscription_id, min(timestamp) as first_at, max(timestamp) as last_at
+-- The hours that received events since the last run, per subscription: a new day touches the
+-- open period, a late event its own closed period, and the periods in between stay as rated.
+-- (An hour that straddles a local period boundary marks both periods: extra work, never less.)
+late_event_hours as (
+    select distinct organization_id, external_subscription_id, toStartOfHour(timestamp) as hour_from
     from {{ source('warehouse', 'events') }}
     where ingested_at > (select max(rated_at) from {{ fees }})
-    group by organization_id, external_subscription_id
 ),
 
 dirty_periods as (
@@ -39,9 +42,9 @@ dirty_periods as (
     union all
     select p.subscription_id, p.period_from, p.period_to
     from due_periods as p
-    inner join late_event_spans as l
+    inner join late_event_hours as l
         on l.organization_id = p.organization_id and l.external_subscription_id = p.external_subscription_id
-    where l.first_at <= p.period_to and l.last_at >= p.period_from
+    where l.hour_from <= p.period_to and l.hour_from + toIntervalHour(1) > p.period_from
     {%- if var('rate_from') and var('rate_to') %}
     union all
     select subscription_id, period_from, period_to

@@ -1,0 +1,130 @@
+"""Incremental rating: a new day of events and a late event for a closed period, rated by a plain
+`meterhouse rate run`, give fee for fee what a full refresh gives, and closed periods without
+late events are left alone. Fees also record which events and which price they were rated from."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+import pytest
+
+from tests.conftest import Warehouse
+from tests.rating.catalog import Catalog
+from tests.rating.conftest import FeeRow, Rater, fees_of
+
+FIRST_RUN = "2024-03-01T00:00:00"  # January and February closed, March open
+NEXT_DAY = "2024-03-02T00:00:00"
+
+
+def by_fee(fees: list[FeeRow]) -> dict[uuid.UUID, dict[str, Any]]:
+    """Fees keyed by id, without the instant they were rated at (the only column a re-run moves)."""
+    return {fee["fee_id"]: {k: v for k, v in fee.items() if k != "rated_at"} for fee in fees}
+
+
+def calls_fee(fees: list[FeeRow], month: int) -> FeeRow:
+    [fee] = [
+        fee
+        for fee in fees
+        if fee["billable_metric_code"] == "calls" and fee["period_from"].month == month
+    ]
+    return fee
+
+
+@pytest.fixture(scope="module")
+def incremental(
+    warehouse: Warehouse, rater: Rater
+) -> tuple[Catalog, list[FeeRow], list[FeeRow], list[FeeRow]]:
+    """Fees after a first run, after an incremental run over a new day plus a late event, and
+    after a full refresh at the same instant."""
+    client = warehouse.client()
+    catalog = Catalog(client)
+    customer = catalog.customer("c1")
+    calls = catalog.metric("calls", "count_agg")
+    seats = catalog.metric("seats", "sum_agg", "n")
+    plan = catalog.plan("monthly", amount_cents=1000)
+    catalog.charge(plan, calls, "standard", {"amount": "0.5"})
+    catalog.charge(plan, seats, "standard", {"amount": "2"}, pay_in_advance=True)
+    catalog.subscription("s1", customer, plan, "2024-01-01")
+    catalog.events("s1", "calls", [{"timestamp": "2024-01-10"}, {"timestamp": "2024-01-20"}])
+    catalog.events("s1", "calls", [{"timestamp": "2024-02-05"}])
+    catalog.events("s1", "seats", [{"timestamp": "2024-02-03", "properties": {"n": 3}}])
+    rater.run("--as-of", FIRST_RUN, "--no-tests")
+    first = fees_of(client, catalog.organization_id)
+
+    # The next day's events (March is still open) and a late event for closed January.
+    catalog.events("s1", "calls", [{"timestamp": "2024-03-01T10:00:00"}])
+    catalog.events(
+        "s1",
+        "seats",
+        [{"timestamp": "2024-03-01T11:00:00", "properties": {"n": 2}, "transaction_id": "m1"}],
+    )
+    catalog.events("s1", "calls", [{"timestamp": "2024-01-31T23:00:00"}])
+    rater.run("--as-of", NEXT_DAY, "--no-tests")
+    after_day = fees_of(client, catalog.organization_id)
+
+    rater.run("--as-of", NEXT_DAY, "--full-refresh", "--no-tests")
+    refreshed = fees_of(client, catalog.organization_id)
+    return catalog, first, after_day, refreshed
+
+
+def test_an_incremental_day_equals_a_full_refresh_fee_by_fee(
+    incremental: tuple[Catalog, list[FeeRow], list[FeeRow], list[FeeRow]],
+) -> None:
+    _, _, after_day, refreshed = incremental
+    assert by_fee(after_day) == by_fee(refreshed)
+
+
+def test_a_late_event_rerates_its_closed_period_only(
+    incremental: tuple[Catalog, list[FeeRow], list[FeeRow], list[FeeRow]],
+) -> None:
+    _, first, after_day, _ = incremental
+    # January: 2 calls x 0.50 = 100 cents, then 3 with the late one = 150; February: 1 call = 50.
+    assert calls_fee(first, 1)["amount_cents"] == 100
+    assert calls_fee(after_day, 1)["amount_cents"] == 150
+    assert calls_fee(after_day, 1)["rated_at"] > calls_fee(first, 1)["rated_at"]
+    # February received nothing: rated once, by the first run.
+    assert calls_fee(after_day, 2)["amount_cents"] == 50
+    assert calls_fee(after_day, 2)["rated_at"] == calls_fee(first, 2)["rated_at"]
+    # The new day bills its pay-in-advance event: 2 seats x 2.00 = 400 cents, March's first.
+    [march_seats] = [fee for fee in after_day if fee["source_transaction_id"] == "m1"]
+    assert march_seats["amount_cents"] == 400
+
+
+def test_fees_record_their_events_and_price_versions(
+    incremental: tuple[Catalog, list[FeeRow], list[FeeRow], list[FeeRow]], warehouse: Warehouse
+) -> None:
+    catalog, _, after_day, _ = incremental
+    january = calls_fee(after_day, 1)
+    assert january["events_count"] == 3
+    assert january["first_event_at"] == datetime(2024, 1, 10)
+    assert january["last_event_at"] == datetime(2024, 1, 31, 23)
+    client = warehouse.client()
+    versions = dict(
+        client.query(
+            "SELECT id, max(version) FROM charges WHERE organization_id = {o:UUID} GROUP BY id",
+            parameters={"o": catalog.organization_id},
+        ).result_rows
+    )
+    plan_version = client.query(
+        "SELECT max(version) FROM plans WHERE organization_id = {o:UUID}",
+        parameters={"o": catalog.organization_id},
+    ).result_rows[0][0]
+    assert january["charge_version"] == versions[january["charge_id"]]
+    assert {fee["plan_version"] for fee in after_day} == {plan_version}
+    # The listing view returns exactly the events a fee was rated from.
+    listed = client.query(
+        "SELECT timestamp FROM fct_fee_events(fee_id = {f:UUID}) ORDER BY timestamp",
+        parameters={"f": january["fee_id"]},
+    ).result_rows
+    assert [timestamp for (timestamp,) in listed] == [
+        datetime(2024, 1, 10),
+        datetime(2024, 1, 20),
+        datetime(2024, 1, 31, 23),
+    ]
+    [march_seats] = [fee for fee in after_day if fee["source_transaction_id"] == "m1"]
+    assert march_seats["first_event_at"] == march_seats["last_event_at"]
+    assert march_seats["first_event_at"] == datetime(2024, 3, 1, 11)
+    subscription_fees = [fee for fee in after_day if fee["fee_type"] == "subscription"]
+    assert all(fee["first_event_at"] is None for fee in subscription_fees)
