@@ -100,6 +100,10 @@ class CatalogLoader:
                 self.report.skipped.append(resource)
                 continue
             self._create_all(resource, catalog.get(resource, []), create)
+        if self.serves("subscriptions"):
+            # Reading subscriptions applies their due transitions: the past ending_at of those
+            # that were not replaced becomes their termination before anything is rated.
+            self.lago.subscriptions.find_all({"per_page": 1})
         return self.report
 
     def _create_all(
@@ -135,10 +139,8 @@ class CatalogLoader:
         self.lago.plans.create(Plan(**{**payload, "charges": charges}))
 
     def _apply_change(self, change: dict[str, Any]) -> None:
-        # Upgrades and downgrades re-post the subscription with another plan, as Lago does.
-        if change["kind"] == "termination":
-            self.lago.subscriptions.destroy(change["external_id"])
-            return
+        # A past change starts the next subscription under the same external id once the old
+        # one has ended; a change requested now re-posts the subscription, as Lago does.
         fields = {k: v for k, v in change.items() if k != "kind"}
         self.lago.subscriptions.create(Subscription(**fields))
 
