@@ -375,9 +375,9 @@ def customers(rng: random.Random, count: int, first_day: date, days: int) -> lis
         offset = -rng.randrange(1, 365) if rng.random() < 0.66 else rng.randrange(0, days)
         started = first_day + timedelta(days=offset)
         end_day = first_day + timedelta(days=days)
-        if index in heavy:
-            spans, pending = (SubscriptionSpan(tier, started),), None
-        else:
+        spans: tuple[SubscriptionSpan, ...] = (SubscriptionSpan(tier, started),)
+        pending = None
+        if index not in heavy:  # the heavy customers keep their plan
             spans, pending = history(rng, tier, started, max(started, first_day), end_day)
         customer = DemoCustomer(
             f"cust_{index:05d}", currency, timezone, tier, started, index in heavy, spans, pending
@@ -417,13 +417,15 @@ def history(
     rank = TIER_ORDER.index(tier)
     roll = rng.random()
     latest = end_day - timedelta(days=2)
+    # Every subscription lives a whole day at least before it changes or ends.
     if roll < 0.10 and rank < 2:
-        if first_live + timedelta(days=1) <= latest:
-            day = first_live + timedelta(days=rng.randrange(1, (latest - first_live).days + 1))
+        if first_live + timedelta(days=2) <= latest:
+            day = first_live + timedelta(days=rng.randrange(2, (latest - first_live).days + 1))
             return _change(tier, started, day, TIER_ORDER[rank + 1], "upgrade"), None
     elif roll < 0.16 and rank > 0:
         lower = TIER_ORDER[rank - 1]
-        takeovers = _period_ends(tier, started, first_live, end_day - timedelta(days=1))
+        after = first_live + timedelta(days=1)
+        takeovers = _period_ends(tier, started, after, end_day - timedelta(days=1))
         if takeovers:
             return _change(tier, started, rng.choice(takeovers), lower, "downgrade"), None
         return (SubscriptionSpan(tier, started),), lower

@@ -137,6 +137,7 @@ def test_history_changes_plans_churns_and_comes_back_within_the_window() -> None
     first_day, days = date(2026, 1, 1), 90
     catalog, _ = build_catalog(random.Random(42), 200, first_day, days)
     firsts = {s["external_id"]: s for s in catalog["subscriptions"]}
+    assert all(s["ending_at"] > s["subscription_at"] for s in firsts.values() if "ending_at" in s)
     tiers = ("starter", "growth", "scale")
     changes = catalog["subscription_changes"]
     assert {c["kind"] for c in changes} == {"upgrade", "downgrade", "resubscription"}
