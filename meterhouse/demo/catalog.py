@@ -125,7 +125,8 @@ METRIC_WEIGHTS = {
     "compute_hours": 6,
     "payment_volume": 4,
     "llm_tokens": 4,
-    "support_tickets": 0.5,
+    # Premium tickets (billed one by one, in advance) are rare: about one a day per heavy customer.
+    "support_tickets": 0.05,
 }
 # Monthly list prices in USD cents; other currencies use the same numbers (a simple price book).
 PLAN_TIERS = (("starter", 2_900, 14), ("growth", 29_900, 0), ("scale", 99_000, 30))
