@@ -375,7 +375,7 @@ def load_demo(supervisor: Supervisor, settings: Settings, api_key: str, files: D
     started = time.monotonic()
     manifest = files.wait()
     supervisor.say("demo", f"generated {manifest['events']:,} events in {files.seconds:.1f} s; "
-                   "sending them and the catalog through the public APIs")  # fmt: skip
+                   "sending the catalog and them through the public APIs")  # fmt: skip
     try:
         report = send_demo(
             files.directory,
