@@ -29,6 +29,9 @@ DBT_PROJECT_DIR = Path(__file__).resolve().parent.parent / "dbt_project"
 # fct_fees and everything it needs, the current-usage and fee-estimate views the billing API
 # reads, and the view that lists the events of a fee.
 RATING_SELECTOR = ("+fct_fees", "+fct_current_usage", "+fct_estimated_fees", "fct_fee_events")
+# The revenue marts (dashboards, analysts) over the rated fees and the invoicing records, and the
+# exchange rates the dashboards convert with. Their rating parents are left as they are.
+ANALYTICS_SELECTOR = ("path:seeds/analytics", "path:models/marts/analytics")
 
 # dbt's per-node log lines: "12 of 30 START sql table model db.fct_fees ..." / "... OK created ..."
 _NODE_LINE = re.compile(r"\b(\d+) of (\d+) (START|OK|ERROR|FAIL|PASS|WARN|SKIP)\b\s*(.*)")
@@ -74,7 +77,9 @@ class RatingRequest:
         return variables
 
     def dbt_args(self) -> list[str]:
-        args = ["build" if self.run_tests else "run", "--select", *self.select]
+        args = ["build", "--select", *self.select]
+        if not self.run_tests:
+            args += ["--resource-type", "model", "--resource-type", "seed"]
         variables = self.dbt_vars()
         if variables:
             args += ["--vars", json.dumps(variables)]
@@ -204,8 +209,27 @@ def run_command(
         full_refresh=full_refresh,
         run_tests=tests,
     )
+    _run_or_exit(request, progress)
+
+
+def _run_or_exit(request: RatingRequest, progress: bool) -> None:
     result = rate(request, get_settings(), show_progress=progress)
     if not result.ok:
         typer.echo(result.tail(), err=True)
         raise typer.Exit(result.returncode)
     typer.echo(next((line for line in reversed(result.output) if "Done." in line), "done"))
+
+
+@app.command("analytics")
+def analytics_command(
+    as_of: Annotated[
+        datetime | None,
+        typer.Option(help="Compute as of this UTC instant instead of now (ISO 8601)."),
+    ] = None,
+    tests: Annotated[bool, typer.Option(help="Run the marts' dbt data tests too.")] = True,
+    progress: Annotated[bool, typer.Option(help="Show a progress display.")] = True,
+) -> None:
+    """Build the revenue marts (MRR, movements, invoices, revenue, usage) that the dashboards
+    and analysts read, from the rated fees and the invoices: after `meterhouse bill`."""
+    request = RatingRequest(as_of=as_of, select=ANALYTICS_SELECTOR, run_tests=tests)
+    _run_or_exit(request, progress)

@@ -22,12 +22,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import IO, Annotated
+from typing import IO, Annotated, Any
 from urllib.parse import urlparse
 
 import httpx
 import typer
 
+from meterhouse.demo.generator import DemoSize, generate
 from warehouse.settings import LOCAL_ENV_FILE, Settings
 
 COLORS = ("cyan", "green", "magenta", "yellow", "blue", "bright_cyan", "bright_magenta", "white")
@@ -326,25 +327,58 @@ def warehouse_is_empty(settings: Settings) -> bool:
         client.close()
 
 
-def load_demo(supervisor: Supervisor, settings: Settings, api_key: str) -> None:
-    from meterhouse.demo.generator import DemoSize, generate
-    from meterhouse.demo.loader import DemoLoadError
-    from meterhouse.demo.loader import load_demo as send_demo
-
-    directory = settings.home / "demo"
-    size = DemoSize(
+def demo_size(settings: Settings) -> DemoSize:
+    return DemoSize(
         customers=settings.demo_customers,
         days=settings.demo_days,
         events_per_day=settings.demo_events_per_day,
         seed=settings.demo_seed,
         end_day=datetime.now(UTC).date(),
     )
-    supervisor.say("demo", f"generating {size.customers} customers, {size.days} days of usage")
-    manifest = generate(size, directory)
-    supervisor.say("demo", f"sending {manifest['events']:,} events through the public APIs")
+
+
+class DemoFiles:
+    """The demo files, generated in a thread while the first services start (pure Python work
+    that needs none of them)."""
+
+    def __init__(self, supervisor: Supervisor, settings: Settings) -> None:
+        self.size = demo_size(settings)
+        self.directory = settings.home / "demo"
+        self.manifest: dict[str, Any] = {}
+        self.error: BaseException | None = None
+        self.seconds = 0.0
+        supervisor.say("demo", f"generating {self.size.customers} customers, "
+                       f"{self.size.days} days of usage")  # fmt: skip
+        self.thread = threading.Thread(target=self._generate, daemon=True)
+        self.thread.start()
+
+    def _generate(self) -> None:
+        started = time.monotonic()
+        try:
+            self.manifest = generate(self.size, self.directory)
+        except Exception as exc:  # reported by wait(), in the supervisor's thread
+            self.error = exc
+        self.seconds = time.monotonic() - started
+
+    def wait(self) -> dict[str, Any]:
+        self.thread.join()
+        if self.error is not None:
+            raise SupervisorError(f"demo: generating failed: {self.error}") from self.error
+        return self.manifest
+
+
+def load_demo(supervisor: Supervisor, settings: Settings, api_key: str, files: DemoFiles) -> None:
+    """Send the demo through the APIs, rate it, invoice its past billing days, build the marts."""
+    from meterhouse.demo.loader import DemoLoadError
+    from meterhouse.demo.loader import load_demo as send_demo
+
+    started = time.monotonic()
+    manifest = files.wait()
+    supervisor.say("demo", f"generated {manifest['events']:,} events in {files.seconds:.1f} s; "
+                   "sending the catalog and them through the public APIs")  # fmt: skip
     try:
         report = send_demo(
-            directory,
+            files.directory,
             api_url=_http(settings.billing_api_port),
             ingest_url=_http(settings.ingest_port),
             api_key=api_key,
@@ -359,16 +393,19 @@ def load_demo(supervisor: Supervisor, settings: Settings, api_key: str) -> None:
     rate = report.events / max(report.events_seconds, 1e-9)
     supervisor.say("demo", f"sent {report.events:,} events in {report.events_seconds:.1f} s "
                    f"({rate:,.0f} events/s)")  # fmt: skip
-    bill_past_days(supervisor, size.first_day, size.end_day)
+    bill_past_days(supervisor, files.size.first_day, files.size.end_day)
+    supervisor.say("demo", f"ready in {time.monotonic() - started:.1f} s")
 
 
 def bill_past_days(supervisor: Supervisor, first: date, end: date) -> None:
-    """Rate the demo's usage (dbt), then invoice each past billing day (Dagster job)."""
+    """Rate the demo's usage (dbt), invoice each past billing day (Dagster job), then build the
+    revenue marts the dashboards read (dbt)."""
     supervisor.step("rate", meterhouse("rate", "run", "--no-tests", "--no-progress"))
     last = end - timedelta(days=1)
     supervisor.step(
         "bill", meterhouse("bill", "--from", first.isoformat(), "--to", last.isoformat())
     )
+    supervisor.step("analytics", meterhouse("rate", "analytics", "--no-tests", "--no-progress"))
 
 
 # --- the summary ----------------------------------------------------------------------------------
@@ -447,20 +484,22 @@ def check_ports(table: list[Service]) -> None:
 
 def bring_up(supervisor: Supervisor, table: list[Service], settings: Settings, demo: bool) -> None:
     api_key = settings.bootstrap_api_key.get_secret_value() if settings.bootstrap_api_key else ""
-    first_run = False
+    files: DemoFiles | None = None
     for service in table:
+        if service.name == "dagster" and files is not None:
+            # Before Dagster: its daemon's sensor would otherwise start a run for every billing
+            # day the demo makes due, while `meterhouse bill` invoices them in a few runs.
+            try:
+                load_demo(supervisor, settings, api_key, files)
+            except SupervisorError as exc:
+                # The next start finds organizations and would not load the demo again.
+                raise SupervisorError(
+                    f"{exc}; the demo is incomplete: `meterhouse up --reset` starts over"
+                ) from exc
         supervisor.run(service)
-        if service.name == "migrate":
-            # Before the ingest API starts: it creates the default organization.
-            first_run = warehouse_is_empty(settings)
-    if first_run and demo:
-        try:
-            load_demo(supervisor, settings, api_key)
-        except SupervisorError as exc:
-            # The next start finds organizations and would not load the demo again.
-            raise SupervisorError(
-                f"{exc}; the demo is incomplete: `meterhouse up --reset` starts over"
-            ) from exc
+        # Before the ingest API starts (it creates the default organization): the first run?
+        if service.name == "migrate" and demo and warehouse_is_empty(settings):
+            files = DemoFiles(supervisor, settings)
 
 
 def up(
@@ -495,10 +534,12 @@ def up(
     exit_code = 0
     try:
         check_ports(table)
+        started = time.monotonic()
         bring_up(supervisor, table, settings, demo=not no_demo)
         api_key = settings.bootstrap_api_key
         typer.echo(summary(table, settings, api_key.get_secret_value() if api_key else "",
                            analyst_password))  # fmt: skip
+        supervisor.say("meterhouse", f"up in {time.monotonic() - started:.1f} s")
         supervisor.watch()
     except StopRequested:
         supervisor.say("meterhouse", "stopping every service")

@@ -76,7 +76,8 @@ class Settings(BaseSettings):
     dagster_port: int = Field(3100, ge=1, le=65535, description="Port of the Dagster UI.")
     docs_port: int = Field(8580, ge=1, le=65535, description="Port of the dbt docs site.")
     localstripe_port: int = Field(8420, ge=1, le=65535, description="Port of localstripe.")
-    up_startup_timeout_s: float = Field(120.0, gt=0, description="Wait for each service's health.")
+    # Dagster's first start alone took over 120 s on 2 busy cores: a hung service is still named.
+    up_startup_timeout_s: float = Field(300.0, gt=0, description="Wait for each service's health.")
     demo_customers: int = Field(200, ge=1, description="Customers of the demo organization.")
     demo_days: int = Field(90, ge=1, description="Days of usage history in the demo.")
     demo_events_per_day: int = Field(25_000, ge=0, description="Demo events per day, overall.")

@@ -6,6 +6,8 @@
   upgrade (new yearly amount >= old) terminates the old subscription now and starts the new one
   now; a downgrade creates the new one pending, taking over when the old period ends. Both keep
   the old subscription_at and billing_time (the anniversary is inherited).
+- A plan's trial runs from the first start of the customer's subscriptions with that
+  external_id: changing plan or subscribing again under the same id does not restart it.
 - Time-driven transitions (pending start, downgrade takeover, ending_at) are applied when an
   organization's subscriptions are next read or written (``apply_due_transitions``), so the
   stored status is never stale for API callers; orchestration may call it on a schedule too.
@@ -52,9 +54,24 @@ def subscription_defaults() -> dict[str, Any]:
     }
 
 
-def _activate(subscription: Row, plan: Row, started_at: datetime) -> Row:
+def initial_started_at(store: CatalogStore, subscription: Row, started_at: datetime) -> datetime:
+    """When the customer's first subscription with this external id started (this one's start
+    when it is the first): Lago counts a plan's trial from there, so an upgrade, a downgrade or
+    a resubscription under the same external id does not start a new trial."""
+    first = store.select(
+        "subscriptions",
+        subscription["organization_id"],
+        "customer_id = {c:UUID} AND external_id = {e:String} AND started_at IS NOT NULL",
+        {"c": subscription["customer_id"], "e": subscription["external_id"]},
+        order_by="started_at",
+        limit=1,
+    )
+    return min(first[0]["started_at"], started_at) if first else started_at
+
+
+def _activate(subscription: Row, plan: Row, started_at: datetime, trial_from: datetime) -> Row:
     trial_days = plan["trial_period"]
-    trial_end = started_at + timedelta(days=float(trial_days)) if trial_days else None
+    trial_end = trial_from + timedelta(days=float(trial_days)) if trial_days else None
     return {
         **subscription,
         "status": "active",
@@ -105,7 +122,10 @@ def apply_due_transitions(store: CatalogStore, organization_id: uuid.UUID) -> No
                 changed[row["id"]] = {**end_subscription(row), "terminated_at": row["ending_at"]}
         elif row["previous_subscription_id"] is None:
             if row["subscription_at"] <= now:
-                changed[row["id"]] = _activate(row, plan, row["subscription_at"])
+                start = row["subscription_at"]
+                changed[row["id"]] = _activate(
+                    row, plan, start, initial_started_at(store, row, start)
+                )
         else:
             previous = by_id.get(row["previous_subscription_id"])
             previous_plan = plans.get(previous["plan_id"]) if previous else None
@@ -119,7 +139,9 @@ def apply_due_transitions(store: CatalogStore, organization_id: uuid.UUID) -> No
             )
             if takeover <= now:
                 changed[previous["id"]] = {**end_subscription(previous), "terminated_at": takeover}
-                changed[row["id"]] = _activate(row, plan, takeover)
+                changed[row["id"]] = _activate(
+                    row, plan, takeover, initial_started_at(store, row, takeover)
+                )
     store.write("subscriptions", list(changed.values()), changed_by="system")
 
 
@@ -270,7 +292,8 @@ class SubscriptionService:
             name=body.name, billing_time=body.billing_time or "calendar", ending_at=ending_at
         )
         if subscription_at <= utc_now():
-            row = _activate(row, plan, subscription_at)
+            trial_from = initial_started_at(self.store, row, subscription_at)
+            row = _activate(row, plan, subscription_at, trial_from)
         self.store.write("subscriptions", [row], changed_by=self.caller.actor)
         return row
 
@@ -306,7 +329,9 @@ class SubscriptionService:
         )
         if yearly_amount_cents(new_plan) >= yearly_amount_cents(old_plan):
             ended = {**end_subscription(current), "next_subscription_id": successor["id"]}
-            successor = _activate(successor, new_plan, ended["terminated_at"])
+            started_at = ended["terminated_at"]
+            trial_from = initial_started_at(self.store, successor, started_at)
+            successor = _activate(successor, new_plan, started_at, trial_from)
             self.store.write("subscriptions", [successor, ended], changed_by=self.caller.actor)
             return successor
         waiting = {**current, "next_subscription_id": successor["id"]}

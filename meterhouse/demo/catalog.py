@@ -1,5 +1,13 @@
 """The demo catalog, as Lago API payloads: taxes, metrics, plans, coupons, customers,
-subscriptions, wallets, and the subscription changes (upgrades, downgrades, terminations).
+subscriptions, wallets, and the subscription changes (upgrades, downgrades, terminations and
+resubscriptions) spread over the window, so its history shows MRR moving.
+
+A change in the past is what Lago would have recorded had it been made on that day: the old
+subscription ends (``ending_at``) the day before the new one starts (``subscription_at``) under
+the same external id, at noon UTC so the local day is the same in every demo timezone. An
+upgrade lands on any day (the old plan bills one day less); a downgrade at the end of the old
+plan's billing period; a downgrade whose period ends after the window is requested at load time
+and waits, pending, as Lago does.
 
 Everything derives from a seeded ``random.Random`` and the window's first day, so a seed gives the
 same catalog on every machine. Charges name their metric by code; the loader swaps in the id the
@@ -117,10 +125,21 @@ METRIC_WEIGHTS = {
     "compute_hours": 6,
     "payment_volume": 4,
     "llm_tokens": 4,
-    "support_tickets": 0.5,
+    # Premium tickets (billed one by one, in advance) are rare: about one a day per heavy customer.
+    "support_tickets": 0.05,
 }
 # Monthly list prices in USD cents; other currencies use the same numbers (a simple price book).
 PLAN_TIERS = (("starter", 2_900, 14), ("growth", 29_900, 0), ("scale", 99_000, 30))
+
+
+@dataclass(frozen=True)
+class SubscriptionSpan:
+    """One subscription of a customer's history: its plan tier and the days it is live."""
+
+    tier: str
+    start: date
+    end: date | None = None  # the last live day; None while it runs
+    kind: str = "start"  # how it began: start, upgrade, downgrade or resubscription
 
 
 @dataclass(frozen=True)
@@ -128,9 +147,15 @@ class DemoCustomer:
     external_id: str
     currency: str
     timezone: str
-    plan_tier: str
+    plan_tier: str  # of the first subscription
     started: date
     heavy: bool
+    spans: tuple[SubscriptionSpan, ...] = ()
+    # A downgrade requested at load time, pending until the current period ends.
+    pending_downgrade: str | None = None
+
+    def live_on(self, day: date) -> bool:
+        return any(s.start <= day and (s.end is None or day <= s.end) for s in self.spans)
 
 
 def _charges(tier: str) -> list[dict[str, Any]]:
@@ -349,17 +374,90 @@ def customers(rng: random.Random, count: int, first_day: date, days: int) -> lis
         )
         # Two thirds were customers before the window; the rest arrive during it.
         offset = -rng.randrange(1, 365) if rng.random() < 0.66 else rng.randrange(0, days)
-        result.append(
-            DemoCustomer(
-                f"cust_{index:05d}",
-                currency,
-                timezone,
-                tier,
-                first_day + timedelta(days=offset),
-                index in heavy,
-            )
+        started = first_day + timedelta(days=offset)
+        end_day = first_day + timedelta(days=days)
+        spans: tuple[SubscriptionSpan, ...] = (SubscriptionSpan(tier, started),)
+        pending = None
+        if index not in heavy:  # the heavy customers keep their plan
+            spans, pending = history(rng, tier, started, max(started, first_day), end_day)
+        customer = DemoCustomer(
+            f"cust_{index:05d}", currency, timezone, tier, started, index in heavy, spans, pending
         )
+        result.append(customer)
     return result
+
+
+TIER_ORDER = ("starter", "growth", "scale")
+
+
+def _billing_time(tier: str) -> str:
+    return "anniversary" if tier == "scale" else "calendar"
+
+
+def _period_ends(tier: str, started: date, after: date, before: date) -> list[date]:
+    """First days of the billing periods of ``tier`` starting in (after, before): the 1st of
+    each month for the calendar monthly tiers, the anniversaries of ``started`` for scale."""
+    if tier == "scale":
+        day = 28 if (started.month, started.day) == (2, 29) else started.day
+        candidates = [date(year, started.month, day) for year in range(after.year, before.year + 1)]
+    else:
+        months = (before.year - after.year) * 12 + before.month - after.month
+        candidates = [_month_start(after, n) for n in range(1, months + 1)]
+    return [day for day in candidates if after < day < before]
+
+
+def history(
+    rng: random.Random, tier: str, started: date, first_live: date, end_day: date
+) -> tuple[tuple[SubscriptionSpan, ...], str | None]:
+    """A customer's subscriptions over the window, and a downgrade to request at load time.
+
+    ``first_live`` is the first day of the window the customer is live; ``end_day`` the day
+    after the window. Changes happen at least a day inside the window, so both sides of each
+    are in the history.
+    """
+    rank = TIER_ORDER.index(tier)
+    roll = rng.random()
+    latest = end_day - timedelta(days=2)
+    # Every subscription lives a whole day at least before it changes or ends.
+    if roll < 0.10 and rank < 2:
+        if first_live + timedelta(days=2) <= latest:
+            day = first_live + timedelta(days=rng.randrange(2, (latest - first_live).days + 1))
+            return _change(tier, started, day, TIER_ORDER[rank + 1], "upgrade"), None
+    elif roll < 0.16 and rank > 0:
+        lower = TIER_ORDER[rank - 1]
+        after = first_live + timedelta(days=1)
+        takeovers = _period_ends(tier, started, after, end_day - timedelta(days=1))
+        if takeovers:
+            return _change(tier, started, rng.choice(takeovers), lower, "downgrade"), None
+        return (SubscriptionSpan(tier, started),), lower
+    elif roll < 0.24:
+        # Some come back, after at least one whole calendar month without a subscription:
+        # they leave early enough for that (when the window allows it).
+        returns = rng.random() < 0.4
+        last_end = _month_start(latest, -1) - timedelta(days=1) if returns else latest
+        if first_live + timedelta(days=2) <= last_end:
+            ended = first_live + timedelta(days=rng.randrange(2, (last_end - first_live).days + 1))
+            churned = SubscriptionSpan(tier, started, ended)
+            if not returns:
+                return (churned,), None
+            back = min(_month_start(ended, 2) + timedelta(days=rng.randrange(10)), latest)
+            return (churned, SubscriptionSpan(tier, back, kind="resubscription")), None
+    return (SubscriptionSpan(tier, started),), None
+
+
+def _month_start(day: date, months: int) -> date:
+    """The first day of the month ``months`` after the month of ``day``."""
+    index = day.year * 12 + day.month - 1 + months
+    return date(index // 12, index % 12 + 1, 1)
+
+
+def _change(
+    tier: str, started: date, day: date, new_tier: str, kind: str
+) -> tuple[SubscriptionSpan, ...]:
+    return (
+        SubscriptionSpan(tier, started, day - timedelta(days=1)),
+        SubscriptionSpan(new_tier, day, kind=kind),
+    )
 
 
 def customer_payload(customer: DemoCustomer, rng: random.Random) -> dict[str, Any]:
@@ -388,50 +486,53 @@ def customer_payload(customer: DemoCustomer, rng: random.Random) -> dict[str, An
     }
 
 
-def subscription_payload(customer: DemoCustomer) -> dict[str, Any]:
-    return {
+def noon_utc(day: date) -> str:
+    """Noon UTC of ``day``: the same local day from UTC-11 to UTC+11 (every demo timezone)."""
+    return f"{day.isoformat()}T12:00:00Z"
+
+
+def _span_payload(customer: DemoCustomer, span: SubscriptionSpan) -> dict[str, Any]:
+    # A plan change keeps the billing time of the subscription it replaces, as in Lago.
+    billing_tier = customer.plan_tier if span.kind in ("upgrade", "downgrade") else span.tier
+    payload = {
         "external_customer_id": customer.external_id,
         "external_id": subscription_id(customer),
-        "plan_code": f"{customer.plan_tier}_{customer.currency.lower()}",
-        "billing_time": "anniversary" if customer.plan_tier == "scale" else "calendar",
-        "subscription_at": f"{customer.started.isoformat()}T00:00:00Z",
+        "plan_code": f"{span.tier}_{customer.currency.lower()}",
+        "billing_time": _billing_time(billing_tier),
+        "subscription_at": noon_utc(span.start),
     }
+    if span.end is not None:
+        # Terminated at the end of its last day's noon: that day is billed, the next is not.
+        payload["ending_at"] = noon_utc(span.end)
+    return payload
+
+
+def subscription_payload(customer: DemoCustomer) -> dict[str, Any]:
+    """The customer's first subscription (with its end when it ended in the window)."""
+    return _span_payload(customer, customer.spans[0])
 
 
 def subscription_id(customer: DemoCustomer) -> str:
     return f"sub_{customer.external_id}"
 
 
-TIER_ORDER = ("starter", "growth", "scale")
-
-
-def subscription_changes(
-    rng: random.Random, demo_customers: list[DemoCustomer]
-) -> list[dict[str, Any]]:
-    """Upgrades, downgrades and terminations, applied after the subscriptions exist."""
+def subscription_changes(demo_customers: list[DemoCustomer]) -> list[dict[str, Any]]:
+    """What follows each first subscription: the subscription that replaced it in the window
+    (upgrade, downgrade, resubscription), or a downgrade requested now. One per customer at
+    most, each created after every first subscription exists."""
     changes: list[dict[str, Any]] = []
     for customer in demo_customers:
-        if customer.heavy:
-            continue
-        roll = rng.random()
-        rank = TIER_ORDER.index(customer.plan_tier)
-        if roll < 0.10 and rank < 2:
-            kind, tier = "upgrade", TIER_ORDER[rank + 1]
-        elif roll < 0.15 and rank > 0:
-            kind, tier = "downgrade", TIER_ORDER[rank - 1]
-        elif roll < 0.22:
-            changes.append({"kind": "termination", "external_id": subscription_id(customer)})
-            continue
-        else:
-            continue
-        changes.append(
-            {
-                "kind": kind,
-                "external_customer_id": customer.external_id,
-                "external_id": subscription_id(customer),
-                "plan_code": f"{tier}_{customer.currency.lower()}",
-            }
-        )
+        for span in customer.spans[1:]:
+            changes.append({"kind": span.kind, **_span_payload(customer, span)})
+        if customer.pending_downgrade is not None:
+            changes.append(
+                {
+                    "kind": "downgrade",
+                    "external_customer_id": customer.external_id,
+                    "external_id": subscription_id(customer),
+                    "plan_code": f"{customer.pending_downgrade}_{customer.currency.lower()}",
+                }
+            )
     return changes
 
 
@@ -482,6 +583,6 @@ def build_catalog(
         "subscriptions": [subscription_payload(customer) for customer in demo_customers],
         "applied_coupons": applied_coupons(rng, demo_customers),
         "wallets": wallets(demo_customers),
-        "subscription_changes": subscription_changes(rng, demo_customers),
+        "subscription_changes": subscription_changes(demo_customers),
     }
     return catalog, demo_customers

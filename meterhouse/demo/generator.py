@@ -128,7 +128,7 @@ def daily_events(
     hours = range(24)
     for day_index in range(size.days):
         day = size.first_day + timedelta(days=day_index)
-        active = [i for i, c in enumerate(customers) if c.started <= day]
+        active = [i for i, c in enumerate(customers) if c.live_on(day)]
         if not active:
             continue
         growth = 0.85 + 0.3 * day_index / size.days

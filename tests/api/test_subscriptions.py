@@ -85,6 +85,44 @@ def test_upgrade_terminates_old_and_starts_new_now(tenant: Tenant) -> None:
     assert tenant.lago.subscriptions.find("sub_1").lago_id == new.lago_id
 
 
+def test_trial_counts_from_the_first_start_of_the_external_id(tenant: Tenant) -> None:
+    make_plans(tenant)
+    tenant.lago.plans.create(plan_with([], code="trial_30", amount_cents=9000, trial_period=30))
+    # Started 20 days ago on a plan without trial, upgraded now to a 30-day trial plan: the
+    # trial runs from the first start, so 10 days are left, not 30 (Lago's initial_started_at).
+    first_start = (datetime.now(UTC) - timedelta(days=20)).replace(microsecond=0)
+    subscribe(tenant, "basic", subscription_at=first_start.strftime("%Y-%m-%dT%H:%M:%SZ"))
+    upgraded = subscribe(tenant, "trial_30")
+    assert upgraded.plan_code == "trial_30" and upgraded.previous_plan_code == "basic"
+    expected_end = first_start + timedelta(days=30)
+    assert upgraded.trial_ended_at == expected_end.strftime("%Y-%m-%dT%H:%M:%SZ")
+    # Ended on 2024-01-10, subscribed again under the same external id on 2024-03-01: the trial
+    # ended on 2024-01-31 (Jan 1 + 30 days), so the second subscription has none left.
+    subscribe(
+        tenant,
+        "trial_30",
+        external_id="sub_2",
+        subscription_at="2024-01-01T00:00:00Z",
+        ending_at="2024-01-10T12:00:00Z",
+    )
+    again = subscribe(
+        tenant, "trial_30", external_id="sub_2", subscription_at="2024-03-01T00:00:00Z"
+    )
+    assert (again.status, again.started_at) == ("active", "2024-03-01T00:00:00Z")
+    assert again.trial_ended_at == "2024-01-31T00:00:00Z"
+    ended = tenant.lago.subscriptions.find("sub_2", params={"status": "terminated"})
+    assert ended.terminated_at == "2024-01-10T12:00:00Z"
+    # A new external id (here of another customer) starts its own trial.
+    fresh = subscribe(
+        tenant,
+        "trial_30",
+        external_customer_id="other",
+        external_id="sub_3",
+        subscription_at="2024-03-01T00:00:00Z",
+    )
+    assert fresh.trial_ended_at == "2024-03-31T00:00:00Z"
+
+
 def test_downgrade_waits_for_period_end(tenant: Tenant) -> None:
     make_plans(tenant)
     subscribe(tenant, "premium")

@@ -4,15 +4,17 @@ shaped like real traffic (weekly seasonality, heavy customers)."""
 from __future__ import annotations
 
 import gzip
+import random
 import subprocess
 from collections import Counter
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
 
+from meterhouse.demo.catalog import build_catalog
 from meterhouse.demo.generator import DemoSize, generate, read_catalog, read_manifest
 from tests.support.processes import meterhouse_command
 
@@ -114,3 +116,64 @@ def test_usage_has_weekly_seasonality_and_heavy_customers(tmp_path: Path) -> Non
     assert {e["code"] for e in events} == {
         m["code"] for m in read_catalog(directory)["billable_metrics"]
     }
+    # A customer sends usage only on the days one of its subscriptions is live.
+    live = {s["external_customer_id"]: s for s in read_catalog(directory)["subscriptions"]}
+    ended = {c: s["ending_at"][:10] for c, s in live.items() if "ending_at" in s}
+    assert ended
+    changes = {c["external_customer_id"] for c in read_catalog(directory)["subscription_changes"]}
+    for event in events:
+        day = datetime.fromtimestamp(event["timestamp"], UTC).date().isoformat()
+        customer = event["external_customer_id"]
+        assert day >= live[customer]["subscription_at"][:10]
+        if customer in ended and customer not in changes:
+            assert day <= ended[customer]
+
+
+def noon(day: date) -> str:
+    return f"{day.isoformat()}T12:00:00Z"
+
+
+def test_history_changes_plans_churns_and_comes_back_within_the_window() -> None:
+    first_day, days = date(2026, 1, 1), 90
+    catalog, _ = build_catalog(random.Random(42), 200, first_day, days)
+    firsts = {s["external_id"]: s for s in catalog["subscriptions"]}
+    assert all(s["ending_at"] > s["subscription_at"] for s in firsts.values() if "ending_at" in s)
+    tiers = ("starter", "growth", "scale")
+    changes = catalog["subscription_changes"]
+    assert {c["kind"] for c in changes} == {"upgrade", "downgrade", "resubscription"}
+    assert len({c["external_id"] for c in changes}) == len(changes)  # one change per customer
+    for change in changes:
+        before = firsts[change["external_id"]]
+        old_tier, new_tier = (tiers.index(p["plan_code"][:-4]) for p in (before, change))
+        if "subscription_at" not in change:
+            # Requested at load time: a downgrade whose period ends after the window.
+            assert change["kind"] == "downgrade" and new_tier == old_tier - 1
+            assert "ending_at" not in before
+            continue
+        start = date.fromisoformat(change["subscription_at"][:10])
+        assert first_day < start < first_day + timedelta(days=days)
+        assert change["subscription_at"] == noon(start)
+        if change["kind"] == "resubscription":
+            # Back on the same plan after a whole calendar month without one.
+            ended = date.fromisoformat(before["ending_at"][:10])
+            assert (
+                new_tier == old_tier
+                and (start.year * 12 + start.month) - (ended.year * 12 + ended.month) >= 2
+            )
+            continue
+        # The old plan's last day is the day before the new one's first (Lago's upgrade and
+        # downgrade billing); the billing time stays the one of the replaced subscription.
+        assert before["ending_at"] == noon(start - timedelta(days=1))
+        assert change["billing_time"] == before["billing_time"]
+        if change["kind"] == "upgrade":
+            assert new_tier == old_tier + 1
+        else:
+            assert new_tier == old_tier - 1
+            # At the end of the old plan's period: a month start, or scale's anniversary.
+            anchor = before["subscription_at"][5:10]
+            assert start.day == 1 if old_tier < 2 else start.isoformat()[5:10] == anchor
+    churned = [
+        s for s in catalog["subscriptions"]
+        if "ending_at" in s and s["external_id"] not in {c["external_id"] for c in changes}
+    ]  # fmt: skip
+    assert len(churned) >= 5
