@@ -108,7 +108,13 @@ def test_finding_an_event_needs_an_api_key(api_url: str) -> None:
     assert response.status_code == 401
 
 
-scalars = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=12)
+scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)  # not JSON: httpx refuses to send them
+    | st.text(max_size=12)
+)
 json_values = st.recursive(
     scalars,
     lambda children: (
