@@ -26,8 +26,14 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from warehouse.settings import Settings, get_settings
 
 DBT_PROJECT_DIR = Path(__file__).resolve().parent.parent / "dbt_project"
-# fct_fees and everything it needs, and the current-usage view the billing API reads.
-RATING_SELECTOR = ("+fct_fees", "+fct_current_usage")
+# fct_fees and everything it needs, the current-usage view the billing API reads, and the views
+# invoicing rates on read (open periods with usage thresholds, new pay-in-advance events).
+RATING_SELECTOR = (
+    "+fct_fees",
+    "+fct_current_usage",
+    "+fct_open_period_fees",
+    "+fct_pay_in_advance_fees_since",
+)
 
 # dbt's per-node log lines: "12 of 30 START sql table model db.fct_fees ..." / "... OK created ..."
 _NODE_LINE = re.compile(r"\b(\d+) of (\d+) (START|OK|ERROR|FAIL|PASS|WARN|SKIP)\b\s*(.*)")

@@ -19,15 +19,6 @@ with periods as (
     select * from {{ ref('int_rating_periods') }}
 ),
 
-organization_taxes as (
-    select
-        organization_id,
-        mapFromArrays(groupArray(tax_id), groupArray(tax_code)) as code_by_id,
-        arraySort(groupArrayIf(tax_code, applied_to_organization = 1)) as organization_codes
-    from {{ ref('stg_taxes') }}
-    group by organization_id
-),
-
 subscription_fees as (
     select
         organization_id, subscription_id, external_subscription_id, customer_id, external_customer_id,
@@ -188,43 +179,7 @@ fees as (
     union all select * from commitment_true_ups
 )
 
--- Union branches widen some columns to Nullable; every one of them is set on every fee.
 select
-    fees.organization_id as organization_id,
-    assumeNotNull({{ uuid5("concat_ws('|', toString(fees.organization_id), fee_type, toString(is_true_up), "
-                           "toString(subscription_id), ifNull(toString(charge_id), ''), ifNull(toString(charge_filter_id), ''), "
-                           "toString(grouped_by), toString(period_from), ifNull(source_transaction_id, ''))") }}) as fee_id,
-    cast(fee_type as LowCardinality(String)) as fee_type,
-    is_true_up,
-    customer_id,
-    external_customer_id,
-    subscription_id,
-    external_subscription_id,
-    plan_id,
-    charge_id,
-    charge_filter_id,
-    billable_metric_id,
-    billable_metric_code,
-    grouped_by,
-    invoice_display_name,
-    pay_in_advance,
-    invoiceable,
-    source_transaction_id,
-    assumeNotNull(fees.period_from) as period_from,
-    assumeNotNull(fees.period_to) as period_to,
-    assumeNotNull(fees.billing_date) as billing_date,
-    timezone,
-    cast(currency as LowCardinality(String)) as currency,
-    units,
-    events_count,
-    toDecimal128(assumeNotNull(fees.precise_unit_amount), 12) as precise_unit_amount,
-    toDecimal128(assumeNotNull(fees.amount), 12) as amount,
-    {{ amount_cents('toDecimal128(assumeNotNull(fees.amount), 12)', 'currency') }} as amount_cents,
-    if(empty(multiIf(notEmpty(charge_tax_ids), charge_tax_ids, notEmpty(plan_tax_ids), plan_tax_ids, customer_tax_ids)),
-       organization_taxes.organization_codes,
-       arrayMap(tax_id -> organization_taxes.code_by_id[tax_id],
-                multiIf(notEmpty(charge_tax_ids), charge_tax_ids, notEmpty(plan_tax_ids), plan_tax_ids, customer_tax_ids)))
-        as tax_codes,
+    *,
     toDateTime64('{{ run_started_at.strftime("%Y-%m-%d %H:%M:%S.%f") }}', 6, 'UTC') as rated_at
-from fees
-left join organization_taxes on organization_taxes.organization_id = fees.organization_id
+from ({{ fee_rows('fees') }})
