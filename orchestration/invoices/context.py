@@ -386,11 +386,10 @@ class DayReader:
                    f.charge_filter_id AS charge_filter_id, f.grouped_by AS grouped_by,
                    f.period_from AS period_from, f.amount_cents AS amount_cents
             FROM invoice_fees AS f FINAL
-            INNER JOIN (
+            WHERE (f.organization_id, f.invoice_id, f.fees_version) IN (
                 {PROGRESSIVE_INVOICES}
                   AND (organization_id, customer_id) IN ({self.customers})
-            ) AS i ON i.id = f.invoice_id AND i.fees_version = f.fees_version
-            WHERE (f.organization_id, f.customer_id) IN ({self.customers})
+            )
             """,
             day,
         )
@@ -399,7 +398,7 @@ class DayReader:
 
 # Issued progressive-billing invoices: a voided one bills nothing, so it credits nothing.
 PROGRESSIVE_INVOICES = (
-    "SELECT id, fees_version FROM invoices FINAL "
+    "SELECT organization_id, id, fees_version FROM invoices FINAL "
     "WHERE invoice_type = 'progressive_billing' AND status = 'finalized'"
 )
 

@@ -131,7 +131,7 @@ class ProgressiveBilling:
         for fee in fees:
             assert fee.subscription_id is not None  # rated usage always has its subscription
             by_subscription[fee.subscription_id].append(fee)
-        for subscription_id, open_fees in sorted(by_subscription.items(), key=str):
+        for subscription_id, open_fees in sorted(by_subscription.items(), key=lambda i: str(i[0])):
             plan_id = open_fees[0].plan_id
             assert plan_id is not None
             billed_unrated = sum(
@@ -174,13 +174,18 @@ class ProgressiveBilling:
             def one_invoice(_: Fee, grouping: str = grouping) -> str:
                 return grouping
 
-            (record,) = build_invoices(
+            # None when the customer was deleted: nothing to address an invoice to.
+            for record in build_invoices(
                 invoice.usage.unbilled, context, one_invoice, invoice_type="progressive_billing"
-            )
-            # Independent of the billing date: a retry after midnight completes the same invoice.
-            first = record.fees[0]
-            stable_id = record_id("invoice", first.organization_id, first.customer_id, grouping)
-            records.append((invoice, replace(record, id=stable_id)))
+            ):
+                # Independent of the billing date: a retry after midnight completes it.
+                customer = record.customer
+                stable_id = record_id(
+                    "invoice", customer.organization_id, customer.customer_id, grouping
+                )
+                records.append((invoice, replace(record, id=stable_id)))
+        if not records:
+            return []
         self._write_applied(now, records)
         return write_invoices(
             self.client, now, [r for _, r in records], [r for _, r in records], context
@@ -240,9 +245,8 @@ class ProgressiveBilling:
                    f.charge_filter_id AS charge_filter_id, f.grouped_by AS grouped_by,
                    f.period_from AS period_from, f.amount_cents AS amount_cents
             FROM invoice_fees AS f FINAL
-            INNER JOIN ({PROGRESSIVE_INVOICES}) AS i
-                ON i.id = f.invoice_id AND i.fees_version = f.fees_version
-            WHERE f.plan_id IN ({THRESHOLD_PLANS})
+            WHERE (f.organization_id, f.invoice_id, f.fees_version) IN ({PROGRESSIVE_INVOICES})
+              AND f.plan_id IN ({THRESHOLD_PLANS})
             """
             ).named_results()
         )
