@@ -206,7 +206,7 @@ def main() -> None:
                 counts = client.query(
                     "SELECT invoice_type, count() FROM invoices FINAL GROUP BY 1 ORDER BY 1"
                 ).result_rows
-                print(f"invoices: {dict(counts)}")
+                print(f"invoices: { {kind: n for kind, n in counts} }")
         finally:
             server.stop()
 

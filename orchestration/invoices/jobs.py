@@ -131,6 +131,11 @@ INGESTION_OVERLAP = timedelta(seconds=60)
 FIRST_LOOKBACK = timedelta(hours=1)
 
 
+def _view_missing(warehouse: WarehouseResource, view: str) -> bool:
+    """Before the first rating run the views the runs read do not exist: wait for them."""
+    return not warehouse.client().command(f"EXISTS TABLE {view}")
+
+
 def _new_events_since(
     context: SensorEvaluationContext, warehouse: WarehouseResource, sql: str
 ) -> tuple[datetime, datetime] | None:
@@ -156,6 +161,9 @@ def pay_in_advance_events(
     context: SensorEvaluationContext, warehouse: WarehouseResource
 ) -> Iterator[RunRequest | SkipReason]:
     """New events of invoiceable pay-in-advance charges: invoice them without waiting an hour."""
+    if _view_missing(warehouse, "fct_pay_in_advance_fees_since"):
+        yield SkipReason("no rating views yet: run meterhouse rate run")
+        return
     window = _new_events_since(context, warehouse, PAY_IN_ADVANCE_EVENTS_SQL)
     if window is None:
         yield SkipReason("no new pay-in-advance events")
@@ -181,6 +189,9 @@ def usage_threshold_crossings(
     context: SensorEvaluationContext, warehouse: WarehouseResource
 ) -> Iterator[RunRequest | SkipReason]:
     """New usage of subscriptions with thresholds: look for crossings (all subscriptions)."""
+    if _view_missing(warehouse, "fct_open_period_fees"):
+        yield SkipReason("no rating views yet: run meterhouse rate run")
+        return
     window = _new_events_since(context, warehouse, THRESHOLD_EVENTS_SQL)
     if window is None:
         yield SkipReason("no new usage on subscriptions with usage thresholds")
