@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import subprocess
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -81,7 +81,7 @@ class Tenant:
             )
         }
 
-    def materialize(self, asset: Any, run_config: dict[str, Any] | None = None) -> None:
+    def materialize(self, asset: Any, run_config: Mapping[str, Any] | None = None) -> None:
         result = materialize(
             [asset],
             resources=self.resources(),
@@ -90,12 +90,14 @@ class Tenant:
         )
         assert result.success
 
-    def send(self, code: str, transaction_id: str, **properties: Any) -> None:
+    def send(
+        self, code: str, transaction_id: str, customer: str = "acme", **properties: Any
+    ) -> None:
         self.lago.events.create(
             Event.parse_obj(
                 {
                     "transaction_id": transaction_id,
-                    "external_subscription_id": "acme-metered",
+                    "external_subscription_id": f"{customer}-metered",
                     "code": code,
                     "timestamp": int((datetime.now(UTC) - timedelta(minutes=1)).timestamp()),
                     "properties": properties,
@@ -103,13 +105,19 @@ class Tenant:
             )
         )
 
-    def invoices(self, invoice_type: str | None = None) -> list[dict[str, Any]]:
+    def invoices(
+        self, invoice_type: str | None = None, customer: str = "acme"
+    ) -> list[dict[str, Any]]:
         kind = "AND invoice_type = %(kind)s" if invoice_type else ""
         return list(
             self.client.query(
                 f"SELECT * FROM invoices FINAL WHERE organization_id = %(org)s {kind} "
-                "ORDER BY created_at, id",
-                parameters={"org": self.organization_id, "kind": invoice_type or ""},
+                "AND external_customer_id = %(customer)s ORDER BY created_at, id",
+                parameters={
+                    "org": self.organization_id,
+                    "kind": invoice_type or "",
+                    "customer": customer,
+                },
             ).named_results()
         )
 
@@ -215,22 +223,31 @@ def build_catalog(lago: Any) -> None:
     lago.customers.create(
         Customer.parse_obj({"external_id": "acme", "name": "Acme", "currency": "EUR"})
     )
-    lago.subscriptions.create(
-        Subscription.parse_obj(
-            {
-                "external_customer_id": "acme",
-                "plan_code": "metered",
-                "external_id": "acme-metered",
-                "billing_time": "calendar",
-                "subscription_at": MONTH_START.isoformat(),
-            }
-        )
+    lago.customers.create(
+        Customer.parse_obj({"external_id": "bolt", "name": "Bolt", "currency": "EUR"})
     )
+    for customer, overrides in (
+        ("acme", None),
+        ("bolt", {"usage_thresholds": [{"amount_cents": 500}]}),  # its own child plan
+    ):
+        lago.subscriptions.create(
+            Subscription.parse_obj(
+                {
+                    "external_customer_id": customer,
+                    "plan_code": "metered",
+                    "external_id": f"{customer}-metered",
+                    "billing_time": "calendar",
+                    "subscription_at": MONTH_START.isoformat(),
+                    "plan_overrides": overrides,
+                }
+            )
+        )
 
 
 def test_thresholds_crossed_issue_progressive_invoices_once(tenant: Tenant) -> None:
     tenant.send("calls", "c1", n=5)
     tenant.send("calls", "c2", n=7)  # 12 calls at 1.00 EUR: lifetime usage 1200 cents
+    tenant.send("calls", "b1", customer="bolt", n=6)  # 600 cents: past its override's 500
     tenant.rate(datetime.now(UTC))  # the views exist once the project has run
     tenant.materialize(progressive_billing_invoices)
     tenant.materialize(progressive_billing_invoices)  # a second run finds nothing new
@@ -245,6 +262,10 @@ def test_thresholds_crossed_issue_progressive_invoices_once(tenant: Tenant) -> N
     (applied,) = body["applied_usage_thresholds"]
     assert applied["usage_threshold"]["threshold_display_name"] == "First 10 EUR"
     assert applied["lifetime_usage_amount_cents"] == 1_200
+    (bolt,) = tenant.invoices("progressive_billing", customer="bolt")
+    assert (bolt["fees_amount_cents"], bolt["total_amount_cents"]) == (600, 720)
+    (applied,) = tenant.api_invoice(bolt["id"])["applied_usage_thresholds"]
+    assert applied["usage_threshold"]["amount_cents"] == 500
 
     cursor = (datetime.now(UTC) - timedelta(seconds=1)).isoformat()
     tenant.send("calls", "c3", n=20)  # lifetime usage 3200 cents
