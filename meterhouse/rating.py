@@ -27,8 +27,16 @@ from warehouse.settings import Settings, get_settings
 
 DBT_PROJECT_DIR = Path(__file__).resolve().parent.parent / "dbt_project"
 # fct_fees and everything it needs, the current-usage and fee-estimate views the billing API
-# reads, and the view that lists the events of a fee.
-RATING_SELECTOR = ("+fct_fees", "+fct_current_usage", "+fct_estimated_fees", "fct_fee_events")
+# reads, the view that lists the events of a fee, and the views invoicing rates on read (open
+# periods with usage thresholds, new pay-in-advance events).
+RATING_SELECTOR = (
+    "+fct_fees",
+    "+fct_current_usage",
+    "+fct_estimated_fees",
+    "fct_fee_events",
+    "+fct_open_period_fees",
+    "+fct_pay_in_advance_fees_since",
+)
 # The revenue marts (dashboards, analysts) over the rated fees and the invoicing records, and the
 # exchange rates the dashboards convert with. Their rating parents are left as they are.
 ANALYTICS_SELECTOR = ("path:seeds/analytics", "path:models/marts/analytics")

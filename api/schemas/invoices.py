@@ -218,7 +218,25 @@ def present_invoice(
         body["fees"] = [present_fee(fee) for fee in fees]
     if taxes is not None:
         body["applied_taxes"] = [present_applied_tax(tax) for tax in taxes]
+    if "applied_usage_thresholds" in row:
+        body["applied_usage_thresholds"] = [
+            present_applied_usage_threshold(applied) for applied in row["applied_usage_thresholds"]
+        ]
     return body
+
+
+def present_applied_usage_threshold(row: Row) -> dict[str, Any]:
+    """A threshold a progressive-billing invoice was issued for (Lago's shape)."""
+    return {
+        "lifetime_usage_amount_cents": row["lifetime_usage_amount_cents"],
+        "created_at": iso(row["created_at"]),
+        "usage_threshold": {
+            "lago_id": str(row["usage_threshold_id"]),
+            "threshold_display_name": row["threshold_display_name"],
+            "amount_cents": row["amount_cents"],
+            "recurring": bool(row["recurring"]),
+        },
+    }
 
 
 def present_credit_note(row: Row, items: list[Row], invoice: Row) -> dict[str, Any]:

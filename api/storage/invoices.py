@@ -68,7 +68,7 @@ class InvoiceRecords:
             parameters,
         )
         total = self._rows(f"SELECT count() AS n {base}", parameters)[0]["n"]
-        return rows, int(total)
+        return self._with_thresholds(organization_id, rows), int(total)
 
     def invoice(self, organization_id: uuid.UUID, invoice_id: str) -> Row | None:
         try:
@@ -79,7 +79,20 @@ class InvoiceRecords:
             "SELECT * FROM invoices FINAL WHERE organization_id = {org:UUID} AND id = {id:UUID}",
             {"org": organization_id, "id": parsed},
         )
-        return rows[0] if rows else None
+        return self._with_thresholds(organization_id, rows)[0] if rows else None
+
+    def _with_thresholds(self, organization_id: uuid.UUID, invoices: list[Row]) -> list[Row]:
+        """Each invoice with the usage thresholds it was issued for (progressive billing)."""
+        progressive = [str(i["id"]) for i in invoices if i["invoice_type"] == "progressive_billing"]
+        applied: dict[Any, list[Row]] = defaultdict(list)
+        if progressive:
+            for row in self._rows(
+                "SELECT * FROM applied_usage_thresholds FINAL WHERE organization_id = {org:UUID} "
+                "AND toString(invoice_id) IN {ids:Array(String)} ORDER BY crossed_amount_cents",
+                {"org": organization_id, "ids": progressive},
+            ):
+                applied[row["invoice_id"]].append(row)
+        return [{**i, "applied_usage_thresholds": applied.get(i["id"], [])} for i in invoices]
 
     def fees_of(self, organization_id: uuid.UUID, invoices: Sequence[Row]) -> dict[Any, list[Row]]:
         return self._by_invoice(

@@ -21,7 +21,9 @@ from pydantic import SecretStr
 
 from orchestration.invoices.billing import bill_day
 from orchestration.invoices.notifications import invoice_notifications
+from orchestration.invoices.pay_in_advance import invoice_new_pay_in_advance_fees
 from orchestration.invoices.payments import push_day
+from orchestration.invoices.progressive import ProgressiveBilling
 from orchestration.resources import PaymentProvidersResource, WarehouseResource
 from orchestration.webhooks import WebhookSender
 
@@ -165,3 +167,58 @@ def invoice_webhooks(
         ).items():
             counts[outcome] += count
     return MaterializeResult(metadata={f"webhooks_{k}": v for k, v in counts.items()})
+
+
+class PayInAdvanceConfig(Config):
+    ingested_after: str  # ISO instant: events ingested after it are invoiced
+    as_of: str | None = None  # ISO instant deciding which grace periods are over; default now
+
+
+@asset(
+    deps=[AssetKey("fct_pay_in_advance_fees_since")],
+    key_prefix=KEY_PREFIX,
+    pool=INVOICING_POOL,
+    group_name="invoicing",
+    kinds={"clickhouse", "python"},
+)
+def pay_in_advance_invoices(
+    context: AssetExecutionContext, config: PayInAdvanceConfig, warehouse: WarehouseResource
+) -> MaterializeResult:
+    """Invoice pay-in-advance charge fees as their events arrive (one invoice per event)."""
+    since = datetime.fromisoformat(config.ingested_after)
+    since = since if since.tzinfo else since.replace(tzinfo=UTC)
+    now = _as_of(InvoicingConfig(as_of=config.as_of))
+    results = invoice_new_pay_in_advance_fees(warehouse.client(), since, now)
+    for result in results:
+        context.log.info(
+            f"{result.day}: {result.fees} fees -> {result.finalized} finalized, "
+            f"{result.drafts} drafts"
+        )
+    return MaterializeResult(
+        metadata={
+            "fees": sum(r.fees for r in results),
+            "finalized": sum(r.finalized for r in results),
+            "drafts": sum(r.drafts for r in results),
+        }
+    )
+
+
+@asset(
+    deps=[AssetKey("fct_open_period_fees"), FEES_ASSET],
+    key_prefix=KEY_PREFIX,
+    pool=INVOICING_POOL,
+    group_name="invoicing",
+    kinds={"clickhouse", "python"},
+)
+def progressive_billing_invoices(
+    context: AssetExecutionContext, config: InvoicingConfig, warehouse: WarehouseResource
+) -> MaterializeResult:
+    """A progressive-billing invoice for every subscription whose usage crossed a threshold."""
+    billing = ProgressiveBilling(warehouse.client(), warehouse.settings().invoicing_fees_table)
+    issued = billing.issue(_as_of(config))
+    for record in issued:
+        context.log.info(
+            f"{record.number}: {record.grouping_key} bills "
+            f"{record.computation.fees_amount_cents} {record.currency} minor units"
+        )
+    return MaterializeResult(metadata={"invoices": len(issued)})

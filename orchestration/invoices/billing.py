@@ -24,6 +24,7 @@ from orchestration.invoices.context import (
     DayContext,
     DayReader,
     Fee,
+    usage_key,
 )
 from orchestration.invoices.ids import content_version, record_id
 from orchestration.invoices.numbering import assign_numbers
@@ -65,6 +66,20 @@ def bill_day(
     result = BillingDayResult(day=day, fees=len(fees))
     if not fees:
         return result
+    return bill_fees(client, result, fees, context, now, finalize_due, finalize_ids)
+
+
+def bill_fees(
+    client: Client,
+    result: BillingDayResult,
+    fees: list[Fee],
+    context: DayContext,
+    now: datetime,
+    finalize_due: bool = True,
+    finalize_ids: frozenset[UUID] = frozenset(),
+) -> BillingDayResult:
+    """Invoice fees of one billing day read with their context; drafts until the grace period
+    ends."""
     records = build_invoices(fees, context)
     finalizable = [
         r
@@ -177,6 +192,7 @@ def _fee_input(fee: Fee, context: DayContext) -> FeeInput:
     return FeeInput(
         fee_id=fee.fee_id,
         amount_cents=fee.amount_cents,
+        progressive_credit_cents=context.progressive_billed.get(usage_key(fee), 0),
         fee_type=fee.fee_type,
         plan_id=fee.plan_id,
         billable_metric_id=fee.billable_metric_id,

@@ -22,6 +22,9 @@ from orchestration.invoices.compute import AppliedCoupon, CreditNoteBalance, Tax
 from orchestration.invoices.voiding import COUNTED_WALLET_TRANSACTION, UNCOUNTED_INVOICES
 
 CustomerKey = tuple[UUID, UUID]  # (organization_id, customer_id)
+# A usage fee of one period: what a progressive invoice billed part of and the period-end fee
+# credits back (subscription, charge, filter, group, period start).
+UsageKey = tuple[UUID | None, UUID | None, UUID | None, tuple[tuple[str, str], ...], datetime]
 
 FEE_COLUMNS = [
     "organization_id", "fee_id", "fee_type", "is_true_up", "customer_id", "external_customer_id",
@@ -64,6 +67,19 @@ class Fee:
     amount_cents: int
     tax_codes: list[str]
     add_on_id: UUID | None = None
+
+
+def usage_key(fee: Fee) -> UsageKey | None:
+    """The key of an arrears charge fee (None for every other fee: nothing to credit)."""
+    if fee.fee_type != "charge" or fee.is_true_up or fee.pay_in_advance:
+        return None
+    return (
+        fee.subscription_id,
+        fee.charge_id,
+        fee.charge_filter_id,
+        tuple(sorted(fee.grouped_by.items())),
+        fee.period_from,
+    )
 
 
 @dataclass(frozen=True)
@@ -117,6 +133,8 @@ class DayContext:
     existing: dict[UUID, ExistingInvoice] = field(default_factory=dict)
     numbers: dict[UUID, tuple[int, str]] = field(default_factory=dict)  # invoice -> (seq, number)
     last_sequence: dict[tuple[UUID, str], int] = field(default_factory=dict)  # (org, scope)
+    # Usage already billed by issued progressive-billing invoices, credited on the period's fee.
+    progressive_billed: dict[UsageKey | None, int] = field(default_factory=dict)
 
 
 class DayReader:
@@ -150,6 +168,10 @@ class DayReader:
     def fees(self, day: date) -> list[Fee]:
         """The day's invoiceable fees that no finalized invoice holds yet."""
         return self._uninvoiced_fees("billing_date = {day}", day)
+
+    def pending_fees(self) -> list[Fee]:
+        """Every invoiceable fee of the fees table that no finalized invoice holds yet."""
+        return self._uninvoiced_fees("1", date.min)
 
     def customer_fees(self, horizon: date) -> list[Fee]:
         """The customers' invoiceable fees up to ``horizon`` that no finalized invoice holds."""
@@ -185,6 +207,7 @@ class DayReader:
         self._credit_notes(day, context)
         self._existing_invoices(day, context)
         self._numbers(day, context)
+        self._progressive_billed(day, context)
         return context
 
     def _customers(self, day: date, context: DayContext) -> None:
@@ -354,6 +377,44 @@ class DayReader:
         for row in rows:
             last[(row["organization_id"], row["scope"])] = row["last"]
         context.last_sequence = last
+
+    def _progressive_billed(self, day: date, context: DayContext) -> None:
+        rows = self._rows(
+            f"""
+            SELECT f.subscription_id AS subscription_id, f.charge_id AS charge_id,
+                   f.charge_filter_id AS charge_filter_id, f.grouped_by AS grouped_by,
+                   f.period_from AS period_from, f.amount_cents AS amount_cents
+            FROM invoice_fees AS f FINAL
+            WHERE (f.organization_id, f.invoice_id, f.fees_version) IN (
+                {PROGRESSIVE_INVOICES}
+                  AND (organization_id, customer_id) IN ({self.customers})
+            )
+            """,
+            day,
+        )
+        context.progressive_billed = progressive_billed(rows)
+
+
+# Issued progressive-billing invoices: a voided one bills nothing, so it credits nothing.
+PROGRESSIVE_INVOICES = (
+    "SELECT organization_id, id, fees_version FROM invoices FINAL "
+    "WHERE invoice_type = 'progressive_billing' AND status = 'finalized'"
+)
+
+
+def progressive_billed(rows: list[dict[str, Any]]) -> dict[UsageKey | None, int]:
+    """Progressive-billing lines summed per usage fee of a period."""
+    billed: dict[UsageKey | None, int] = defaultdict(int)
+    for row in rows:
+        key = (
+            row["subscription_id"],
+            row["charge_id"],
+            row["charge_filter_id"],
+            tuple(sorted(row["grouped_by"].items())),
+            row["period_from"],
+        )
+        billed[key] += row["amount_cents"]
+    return dict(billed)
 
 
 def _day_literal(day: date) -> str:

@@ -20,7 +20,13 @@ from dagster import (
     sensor,
 )
 
-from orchestration.invoices.assets import invoice_payments, invoice_webhooks, invoices
+from orchestration.invoices.assets import (
+    invoice_payments,
+    invoice_webhooks,
+    invoices,
+    pay_in_advance_invoices,
+    progressive_billing_invoices,
+)
 from orchestration.resources import PaymentProvidersResource, WarehouseResource
 
 invoicing_job = define_asset_job(
@@ -84,13 +90,130 @@ def late_billing_days(
         yield RunRequest(run_key=f"{day}:{pending}", partition_key=day.isoformat())
 
 
+pay_in_advance_job = define_asset_job(
+    "pay_in_advance_invoicing",
+    selection=AssetSelection.assets(pay_in_advance_invoices),
+    description="Invoice pay-in-advance charge fees of newly ingested events.",
+)
+
+progressive_billing_job = define_asset_job(
+    "progressive_billing",
+    selection=AssetSelection.assets(progressive_billing_invoices),
+    description="Issue progressive-billing invoices for crossed usage thresholds.",
+)
+
+# Events of invoiceable pay-in-advance charges / of subscriptions whose plan has usage thresholds,
+# ingested after the cursor: their latest ingestion instant (1970 when there is none).
+PAY_IN_ADVANCE_EVENTS_SQL = """
+SELECT max(ingested_at) FROM events
+WHERE ingested_at > %(cursor)s AND (organization_id, code) IN (
+    SELECT m.organization_id, m.code FROM billable_metrics AS m FINAL
+    INNER JOIN (
+        SELECT organization_id, billable_metric_id FROM charges FINAL
+        WHERE is_deleted = 0 AND pay_in_advance = 1 AND invoiceable = 1
+    ) AS c ON c.organization_id = m.organization_id AND c.billable_metric_id = m.id
+    WHERE m.is_deleted = 0
+)
+"""
+THRESHOLD_EVENTS_SQL = """
+SELECT max(ingested_at) FROM events
+WHERE ingested_at > %(cursor)s AND (organization_id, external_subscription_id) IN (
+    SELECT organization_id, external_id FROM subscriptions FINAL
+    WHERE is_deleted = 0 AND plan_id IN (
+        SELECT plan_id FROM usage_thresholds FINAL WHERE is_deleted = 0
+    )
+)
+"""
+# Events are visible a little after their ingested_at (group commit): re-read that much before
+# the cursor. Invoicing the same fees again issues nothing new.
+INGESTION_OVERLAP = timedelta(seconds=60)
+# Without a cursor (first evaluation), events of the last hour: older ones are the hourly run's.
+FIRST_LOOKBACK = timedelta(hours=1)
+
+
+def _view_missing(warehouse: WarehouseResource, view: str) -> bool:
+    """Before the first rating run the views the runs read do not exist: wait for them."""
+    return not warehouse.client().command(f"EXISTS TABLE {view}")
+
+
+def _new_events_since(
+    context: SensorEvaluationContext, warehouse: WarehouseResource, sql: str
+) -> tuple[datetime, datetime] | None:
+    """(read from, latest ingestion) of events past the cursor, or None when there are none."""
+    cursor = (
+        datetime.fromisoformat(context.cursor)
+        if context.cursor
+        else datetime.now(UTC) - FIRST_LOOKBACK
+    )
+    latest = warehouse.client().query(sql, parameters={"cursor": cursor}).result_rows[0][0]
+    latest = latest if latest.tzinfo else latest.replace(tzinfo=UTC)
+    if latest <= cursor:
+        return None
+    return cursor - INGESTION_OVERLAP, latest
+
+
+@sensor(
+    job=pay_in_advance_job,
+    minimum_interval_seconds=30,
+    default_status=DefaultSensorStatus.RUNNING,
+)
+def pay_in_advance_events(
+    context: SensorEvaluationContext, warehouse: WarehouseResource
+) -> Iterator[RunRequest | SkipReason]:
+    """New events of invoiceable pay-in-advance charges: invoice them without waiting an hour."""
+    if _view_missing(warehouse, "fct_pay_in_advance_fees_since"):
+        yield SkipReason("no rating views yet: run meterhouse rate run")
+        return
+    window = _new_events_since(context, warehouse, PAY_IN_ADVANCE_EVENTS_SQL)
+    if window is None:
+        yield SkipReason("no new pay-in-advance events")
+        return
+    since, latest = window
+    yield RunRequest(
+        run_key=f"pay-in-advance@{latest.isoformat()}",
+        run_config={
+            "ops": {
+                pay_in_advance_invoices.op.name: {"config": {"ingested_after": since.isoformat()}}
+            }
+        },
+    )
+    context.update_cursor(latest.isoformat())
+
+
+@sensor(
+    job=progressive_billing_job,
+    minimum_interval_seconds=60,
+    default_status=DefaultSensorStatus.RUNNING,
+)
+def usage_threshold_crossings(
+    context: SensorEvaluationContext, warehouse: WarehouseResource
+) -> Iterator[RunRequest | SkipReason]:
+    """New usage of subscriptions with thresholds: look for crossings (all subscriptions)."""
+    if _view_missing(warehouse, "fct_open_period_fees"):
+        yield SkipReason("no rating views yet: run meterhouse rate run")
+        return
+    window = _new_events_since(context, warehouse, THRESHOLD_EVENTS_SQL)
+    if window is None:
+        yield SkipReason("no new usage on subscriptions with usage thresholds")
+        return
+    _, latest = window
+    yield RunRequest(run_key=f"thresholds@{latest.isoformat()}")
+    context.update_cursor(latest.isoformat())
+
+
 def invoicing_definitions() -> Definitions:
     """The invoicing part of the code location; ``meterhouse bill`` runs its job directly."""
     return Definitions(
-        assets=[invoices, invoice_payments, invoice_webhooks],
-        jobs=[invoicing_job],
+        assets=[
+            invoices,
+            invoice_payments,
+            invoice_webhooks,
+            pay_in_advance_invoices,
+            progressive_billing_invoices,
+        ],
+        jobs=[invoicing_job, pay_in_advance_job, progressive_billing_job],
         schedules=[hourly_invoicing],
-        sensors=[late_billing_days],
+        sensors=[late_billing_days, pay_in_advance_events, usage_threshold_crossings],
         resources={
             "warehouse": WarehouseResource(),
             "payment_providers": PaymentProvidersResource(),

@@ -7,7 +7,12 @@ from datetime import UTC, date, datetime, timedelta
 from dagster import RunRequest, SkipReason, build_schedule_context, build_sensor_context
 
 from orchestration.invoices.billing import bill_day
-from orchestration.invoices.jobs import hourly_invoicing, late_billing_days
+from orchestration.invoices.jobs import (
+    hourly_invoicing,
+    late_billing_days,
+    pay_in_advance_events,
+    usage_threshold_crossings,
+)
 from orchestration.resources import WarehouseResource
 from tests.conftest import Warehouse
 from tests.invoicing.catalog import Catalog, fresh_database
@@ -61,3 +66,17 @@ def test_sensor_skips_before_the_rating_mart_exists(warehouse: Warehouse) -> Non
     context = build_sensor_context(resources={"warehouse": resource})
     (skipped,) = list(late_billing_days(context))  # type: ignore[arg-type]
     assert isinstance(skipped, SkipReason)
+
+
+def test_event_sensors_wait_for_the_rating_views(warehouse: Warehouse) -> None:
+    client = fresh_database(warehouse)  # migrated, never rated: no views yet
+    resource = WarehouseResource(
+        url=warehouse.url, user=warehouse.user, password=warehouse.password,
+        database=client.database,
+    )  # fmt: skip
+    for sensor in (pay_in_advance_events, usage_threshold_crossings):
+        context = build_sensor_context(resources={"warehouse": resource})
+        (skipped,) = list(sensor(context))  # type: ignore[arg-type]
+        assert isinstance(skipped, SkipReason)
+        assert skipped.skip_message == "no rating views yet: run meterhouse rate run"
+        assert context.cursor is None  # the events wait for the views

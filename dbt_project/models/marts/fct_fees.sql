@@ -20,8 +20,6 @@ with periods as (
     select * from {{ ref('int_rating_periods') }}
 ),
 
-organization_taxes as ({{ organization_taxes() }}),
-
 subscription_fees as (
     select
         organization_id, subscription_id, external_subscription_id, customer_id, external_customer_id,
@@ -199,44 +197,7 @@ fees as (
     union all select * from commitment_true_ups
 )
 
--- Union branches widen some columns to Nullable; every one of them is set on every fee.
 select
-    fees.organization_id as organization_id,
-    assumeNotNull({{ uuid5("concat_ws('|', toString(fees.organization_id), fee_type, toString(is_true_up), "
-                           "toString(subscription_id), ifNull(toString(charge_id), ''), ifNull(toString(charge_filter_id), ''), "
-                           "toString(grouped_by), toString(period_from), ifNull(source_transaction_id, ''))") }}) as fee_id,
-    cast(fee_type as LowCardinality(String)) as fee_type,
-    is_true_up,
-    customer_id,
-    external_customer_id,
-    subscription_id,
-    external_subscription_id,
-    plan_id,
-    charge_id,
-    charge_filter_id,
-    billable_metric_id,
-    billable_metric_code,
-    grouped_by,
-    invoice_display_name,
-    pay_in_advance,
-    invoiceable,
-    source_transaction_id,
-    assumeNotNull(fees.period_from) as period_from,
-    assumeNotNull(fees.period_to) as period_to,
-    assumeNotNull(fees.billing_date) as billing_date,
-    timezone,
-    cast(currency as LowCardinality(String)) as currency,
-    units,
-    events_count,
-    first_event_at,
-    last_event_at,
-    assumeNotNull(plan_version) as plan_version,
-    charge_version,
-    charge_filter_version,
-    toDecimal128(assumeNotNull(fees.precise_unit_amount), 12) as precise_unit_amount,
-    toDecimal128(assumeNotNull(fees.amount), 12) as amount,
-    {{ amount_cents('toDecimal128(assumeNotNull(fees.amount), 12)', 'currency') }} as amount_cents,
-    {{ fee_tax_codes('organization_taxes') }} as tax_codes,
+    *,
     toDateTime64('{{ run_started_at.strftime("%Y-%m-%d %H:%M:%S.%f") }}', 6, 'UTC') as rated_at
-from fees
-left join organization_taxes on organization_taxes.organization_id = fees.organization_id
+from ({{ fee_rows('fees') }})

@@ -5,7 +5,9 @@
 ) }}
 -- Fees of finalized invoices (the lines of the computation the invoice was frozen with), with
 -- the plan and metric they came from, for revenue by plan, metric and customer. Amounts are the
--- fee's own rounded amount, before coupons and taxes (Lago's invoiced usage).
+-- fee's own rounded amount, before coupons and taxes (Lago's invoiced usage), less what
+-- progressive-billing invoices already billed of it: usage billed progressively counts once, on
+-- the progressive invoice's line.
 select
     f.organization_id as organization_id,
     f.invoice_id as invoice_id,
@@ -26,7 +28,8 @@ select
     f.period_to as period_to,
     cast(f.currency as LowCardinality(String)) as currency,
     f.units as units,
-    f.amount_cents as amount_cents,
+    f.amount_cents - f.progressive_billing_credit_amount_cents as amount_cents,
+    f.progressive_billing_credit_amount_cents as progressive_billing_credit_amount_cents,
     toInt64(round(f.precise_coupons_amount_cents)) as coupons_amount_cents,
     toInt64(round(f.precise_taxes_amount_cents)) as taxes_amount_cents
 from {{ source('invoicing', 'invoice_fees') }} as f final
