@@ -98,6 +98,12 @@
     toDecimal128(greatest(dateDiff('day', greatest({{ event_date }}, {{ service_from_date }}), {{ service_to_date }}) + 1, 0), 12)
 {%- endmacro %}
 
+{#- Proration of a pay-in-advance event (Lago): the days left in the period from the event on,
+    counted as started days of 24 hours up to the period's end, over the days of the full period. -#}
+{% macro in_advance_proration(timestamp, period_to, full_days) -%}
+    {{ money_div('toDecimal128(intDiv(dateDiff(\'millisecond\', ' ~ timestamp ~ ', ' ~ period_to ~ ') + 86399999, 86400000), 12)', full_days) }}
+{%- endmacro %}
+
 {#- Days a unique value is present in the service: its operations (timestamp, is_remove, local
     day) in order, read as Lago does: a remove counts only as the last operation of its day, a
     repeated operation changes nothing, and each add lasts until the next remove, whose day

@@ -459,7 +459,10 @@
             r.precise_after as precise_after,
             r.precise_after - ifNull(r.precise_total_amount_cents, toDecimal128(0, 12)) as precise_before,
             {{ bucket_price_columns('is_default_bucket', 'c', 'f') }}
-            r.position as position
+            r.position as position,
+            -- Prorated (standard) charges bill an increase for the days left in the period.
+            c.prorated as prorated,
+            {{ in_advance_proration('r.timestamp', 'p.period_to', 'p.full_days') }} as proration
         from running as r
         inner join {{ periods }} as p
             on p.organization_id = r.organization_id
@@ -489,10 +492,14 @@
     )
     select
         * except (values_after, values_before, cost_after, cost_before, precise_after, precise_before,
-                  measured_after, measured_before, rounding_function, rounding_precision, position),
+                  measured_after, measured_before, rounding_function, rounding_precision, position,
+                  prorated, proration),
         toUInt64(1) as events_count,
-        greatest(units_after - units_before, toDecimal128(0, 12)) as units,
-        greatest(cost_after - cost_before, toDecimal128(0, 12)) as amount,
+        if(prorated = 1,
+           toDecimal128(ceil({{ money_mul('greatest(units_after - units_before, toDecimal128(0, 12))', 'proration') }}, 5), 12),
+           greatest(units_after - units_before, toDecimal128(0, 12))) as units,
+        if(prorated = 1, {{ standard_amount('units', 'unit_price') }},
+           greatest(cost_after - cost_before, toDecimal128(0, 12))) as amount,
         if(units <= 0, toDecimal128(0, 12), {{ money_div('amount', 'units') }}) as precise_unit_amount
     from costs
 {%- endmacro %}

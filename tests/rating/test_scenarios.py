@@ -686,6 +686,47 @@ def test_pay_in_advance_bills_increases_above_the_peak(rated: Rated) -> None:
 
 
 @scenario
+def pay_in_advance_prorated(catalog: Catalog) -> None:
+    customer = catalog.customer("c1")
+    seats = catalog.metric("seats", "unique_count_agg", "user", recurring=True)
+    plan = catalog.plan("advance-seats")
+    catalog.charge(plan, seats, "standard", {"amount": "10"}, pay_in_advance=True, prorated=True)
+    catalog.subscription("s1", customer, plan, "2024-06-01")
+    catalog.events(
+        "s1",
+        "seats",
+        [
+            {
+                "timestamp": "2024-06-01T09:00:00",
+                "properties": {"user": "a"},
+                "transaction_id": "t1",
+            },
+            {
+                "timestamp": "2024-06-11T09:00:00",
+                "properties": {"user": "b"},
+                "transaction_id": "t2",
+            },
+            {
+                "timestamp": "2024-06-12T09:00:00",
+                "properties": {"user": "a"},
+                "transaction_id": "t3",
+            },
+        ],
+    )
+
+
+def test_prorated_pay_in_advance_bills_the_days_left(rated: Rated) -> None:
+    fees = rated.charge_fees("pay_in_advance_prorated", "seats")
+    # a on June 1 09:00: 29 days 15 hours left, 30 started days of 30: 1 x 10.00. b on June 11:
+    # 20 of 30 days, 0.666.. rounded up to 0.66667 seats x 10.00 = 6.6667 -> 667. a again: 0.
+    assert [(fee["source_transaction_id"], fee["units"], fee["amount_cents"]) for fee in fees] == [
+        ("t1", Decimal(1), 1000),
+        ("t2", Decimal("0.66667"), 667),
+        ("t3", Decimal(0), 0),
+    ]
+
+
+@scenario
 def charge_minimum_on_termination(catalog: Catalog) -> None:
     customer = catalog.customer("c1")
     calls = catalog.metric("calls", "count_agg")
