@@ -8,8 +8,7 @@
 {#- Deduplicated events of the periods' subscriptions within the periods' time span (one
     primary-key range scan per subscription). A correction that moves an event's timestamp out of
     that span is seen by the next full run. With carry_recurring, the events of recurring metrics
-    are read from the subscription's first event on (a second range scan), since every earlier
-    event still counts. -#}
+    are read from the subscription's first event on, since every earlier event still counts. -#}
 {% macro scoped_events(periods, until=none, carry_recurring=false) -%}
     select
         organization_id, external_subscription_id, transaction_id,
@@ -64,7 +63,7 @@
 {#- Every event placed in its charge period (one ASOF join) and charge, with the charge filter it
     counts in (the most specific matching filter, the older one on a tie; the nil UUID = the
     charge's default price) and its grouped_by key. Arrears charges of recurring metrics also see
-    every earlier event of the subscription in each period (is_carried), and a metric's
+    every earlier event of the subscription in each period, and a metric's
     expression replaces the event's field_name property with its result before anything reads
     it, as Lago stores it (no result, e.g. a missing property: the property is removed). -#}
 {% macro charge_events(periods, pay_in_advance=0, until=none) -%}
@@ -98,7 +97,6 @@
             p.service_to_date as service_to_date,
             p.full_days as full_days,
             {{ local_date('e.timestamp', 'p.timezone') }} as event_date,
-            toUInt8(e.timestamp < p.period_from) as is_carried,
             e.code as code,
             e.transaction_id as transaction_id,
             e.timestamp as timestamp,
@@ -134,7 +132,6 @@
             placed.service_to_date as service_to_date,
             placed.full_days as full_days,
             placed.event_date as event_date,
-            placed.is_carried as is_carried,
             placed.transaction_id as transaction_id,
             placed.timestamp as timestamp,
             placed.ingested_at as ingested_at,
@@ -173,7 +170,6 @@
         valued.properties['operation_type'] as operation_type,
         valued.precise_total_amount_cents as precise_total_amount_cents,
         valued.prorated as prorated,
-        valued.is_carried as is_carried,
         valued.event_date as event_date,
         valued.service_from_date as service_from_date,
         valued.service_to_date as service_to_date,
