@@ -67,9 +67,11 @@
     charge's default price) and its grouped_by key. Arrears charges of recurring metrics also see
     every earlier event of the subscription in each period, and a metric's
     expression replaces the event's field_name property with its result before anything reads
-    it, as Lago stores it (no result, e.g. a missing property: the property is removed). -#}
-{% macro charge_events(periods, pay_in_advance=0, until=none, events=none) -%}
-    {%- set carry_recurring = pay_in_advance == 0 %}
+    it, as Lago stores it (no result, e.g. a missing property: the property is removed).
+    carry_recurring defaults to arrears charges; a caller whose pay_in_advance is an SQL
+    expression says whether to carry. -#}
+{% macro charge_events(periods, pay_in_advance=0, until=none, events=none, carry_recurring=none) -%}
+    {%- set carry_recurring = (pay_in_advance == 0) if carry_recurring is none else carry_recurring %}
     with scoped as ({{ scoped_events(periods, until, events, carry_recurring) }}),
     charges as ({{ rated_charges(pay_in_advance) }}),
     filter_sets as (
