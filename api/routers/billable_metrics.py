@@ -12,6 +12,7 @@ from api.errors import FieldErrors
 from api.pagination import Page
 from api.schemas.billable_metrics import (
     BillableMetricEnvelope,
+    expression_sql,
     metric_columns,
     present_metric,
     validate_metric,
@@ -75,6 +76,7 @@ def create_metric(
     }
     row = new_row(caller.organization_id, **{**defaults, **metric_columns(body)})
     validate_metric(row)
+    row["expression_sql"] = expression_sql(row)
     with store.locks.hold(caller.organization_id, "billable_metrics"):
         _check_unique_code(store, caller, row["code"])
         store.write("billable_metrics", [row], changed_by=caller.actor)
@@ -94,6 +96,7 @@ def update_metric(
             changes = {k: v for k, v in changes.items() if k in EDITABLE_WHEN_IN_USE}
         row = {**current, **changes}
         validate_metric(row)
+        row["expression_sql"] = expression_sql(row)
         if row["code"] != current["code"]:
             _check_unique_code(store, caller, row["code"], except_id=row["id"])
         if row["filters"] != current["filters"]:

@@ -8,6 +8,7 @@ from pydantic import Field
 
 from api.errors import FieldErrors
 from api.schemas.common import Body, Code, LongText, RequiredText, ShortText, iso
+from api.services.metric_expressions import InvalidExpression, translate
 from api.storage.catalog import Row
 
 AggregationType = Literal[
@@ -66,6 +67,11 @@ def validate_metric(row: Row) -> None:
         errors.add("field_name", "value_is_mandatory")
     if aggregation == "custom_agg" and not row.get("expression"):
         errors.add("expression", "value_is_mandatory")
+    if row.get("expression"):
+        try:
+            translate(row["expression"])
+        except InvalidExpression:
+            errors.add("expression", "invalid_expression")
     if aggregation == "weighted_sum_agg" and row.get("weighted_interval") != "seconds":
         errors.add("weighted_interval", "value_is_invalid")
     if row.get("recurring") and aggregation not in RECURRING_AGGREGATIONS:
@@ -73,6 +79,11 @@ def validate_metric(row: Row) -> None:
     if row.get("rounding_precision") is not None and not row.get("rounding_function"):
         errors.add("rounding_function", "value_is_mandatory")
     errors.raise_if_any()
+
+
+def expression_sql(row: Row) -> str | None:
+    """The stored ClickHouse translation of a validated metric's expression (rating reads it)."""
+    return translate(row["expression"]) if row.get("expression") else None
 
 
 def metric_columns(body: BillableMetricInput) -> dict[str, Any]:

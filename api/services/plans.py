@@ -273,8 +273,10 @@ class PlanBuilder:
             aggregation in NOT_IN_ADVANCE_AGGREGATIONS or charge["charge_model"] == "volume"
         ):
             self.errors.add("charge_model", "invalid_aggregation_type_or_charge_model")
+        # Like Lago: only recurring metrics prorate, and a weighted sum is already weighed by time.
         if charge["prorated"] and not (
             metric["recurring"]
+            and aggregation != "weighted_sum_agg"
             and (
                 charge["charge_model"] == "standard"
                 or (

@@ -46,3 +46,76 @@
             ~ times ~ '[i + 1], ' ~ service_to ~ ' + toIntervalMillisecond(1))), 12)') ~ ', arrayEnumerate(' ~ values ~ '))',
         'toDecimal128(' ~ full_days ~ ' * 86400000, 12)') }}
 {%- endmacro %}
+
+{#- Metric expressions (billing-semantics.md is silent; Lago's `expression`). The billing API
+    translates each metric's expression once into ClickHouse SQL (api/services/metric_expressions.py)
+    and stores it in billable_metrics.expression_sql; this reads them when dbt runs and compiles
+    them in as a multiIf over the metric id. An expression created or changed after the last
+    `meterhouse rate run` is seen by the current usage view after the next run. -#}
+{% macro metric_expressions() -%}
+    {%- set expressions = [] -%}
+    {%- if execute -%}
+        {#- Named directly rather than with source(), as known_timezones(). -#}
+        {%- set found = run_query(
+            "select toString(id), expression_sql from `" ~ target.schema ~ "`.billable_metrics final"
+            ~ " where is_deleted = 0 and expression_sql is not null order by id") -%}
+        {%- for row in found.rows -%}
+            {%- do expressions.append((row[0], row[1])) -%}
+        {%- endfor -%}
+    {%- endif -%}
+    {{ return(expressions) }}
+{%- endmacro %}
+
+{#- The result (Nullable(String)) of the event's metric expression, NULL for a metric without one. -#}
+{% macro expression_value(metric_id, properties, timestamp, code) -%}
+    {%- set expressions = metric_expressions() -%}
+    {%- if expressions -%}
+    multiIf(
+    {%- for metric, sql in expressions %}
+        {{ metric_id }} = toUUID('{{ metric }}'),
+            {{ sql | replace('__PROPERTIES__', properties) | replace('__TIMESTAMP__', timestamp) | replace('__CODE__', code) }},
+    {%- endfor %}
+        CAST(NULL AS Nullable(String)))
+    {%- else -%}
+    CAST(NULL AS Nullable(String))
+    {%- endif -%}
+{%- endmacro %}
+
+{#- The event's properties as the metric reads them: with an expression, its result replaces the
+    field_name property (removed when there is no result), as Lago stores the event. -#}
+{% macro metric_properties(expression, field_name, result, properties) -%}
+    if(ifNull({{ expression }}, '') = '', {{ properties }},
+       mapUpdate(mapFilter((k, v) -> k != ifNull({{ field_name }}, ''), {{ properties }}),
+                 mapFromArrays(if(isNull({{ result }}), [], [ifNull({{ field_name }}, '')]),
+                               if(isNull({{ result }}), [], [assumeNotNull({{ result }})]))))
+{%- endmacro %}
+
+{#- Proration of recurring metrics on prorated charges (Lago): an item counts for the days it is
+    present / the days of the full period, both ends included, in the customer's timezone. An
+    event of the period is present from its day to the end of the service; one carried from
+    earlier periods for every served day. -#}
+{% macro days_present(event_date, service_from_date, service_to_date) -%}
+    toDecimal128(greatest(dateDiff('day', greatest({{ event_date }}, {{ service_from_date }}), {{ service_to_date }}) + 1, 0), 12)
+{%- endmacro %}
+
+{#- Proration of a pay-in-advance event (Lago): the days left in the period from the event on,
+    counted as started days of 24 hours up to the period's end, over the days of the full period. -#}
+{% macro in_advance_proration(timestamp, period_to, full_days) -%}
+    {{ money_div('toDecimal128(intDiv(dateDiff(\'millisecond\', ' ~ timestamp ~ ', ' ~ period_to ~ ') + 86399999, 86400000), 12)', full_days) }}
+{%- endmacro %}
+
+{#- Days a unique value is present in the service: its operations (timestamp, is_remove, local
+    day) in order, read as Lago does: a remove counts only as the last operation of its day, a
+    repeated operation changes nothing, and each add lasts until the next remove, whose day
+    counts, or until the end of the service. -#}
+{% macro unique_value_days(operations, service_from_date, service_to_date) -%}
+    arrayMap(kept ->
+        arrayMap(changes ->
+            toDecimal128(arraySum(i -> if(changes[i].2, 0,
+                greatest(dateDiff('day', greatest(changes[i].3, {{ service_from_date }}),
+                                  if(i < length(changes), least(changes[i + 1].3, {{ service_to_date }}), {{ service_to_date }})) + 1, 0)),
+                arrayEnumerate(changes)), 12),
+            [arrayFilter((op, i) -> op.2 != if(i = 1, true, kept[i - 1].2), kept, arrayEnumerate(kept))])[1],
+        [arrayFilter((op, i) -> not op.2 or i = length({{ operations }}) or {{ operations }}[i + 1].3 != op.3,
+                     {{ operations }}, arrayEnumerate({{ operations }}))])[1]
+{%- endmacro %}

@@ -76,6 +76,33 @@
              [{{ volume_tier_index(full_units, tiers_from, tiers_to) }}])[1]
 {%- endmacro %}
 
+{#- Prorated graduated (Lago's walk through the events): the full values, summed in event
+    order, decide the tier each part of an event falls in, and that part is priced at the event's
+    proration, days present / full_days. An event from cumulated full units a to b covers
+    (a, b] and tier i covers (to of tier i-1, to of tier i]; a negative event takes its part back.
+    Flat fees are those of the tiers reached by the highest cumulated units; nothing is due when
+    the units end below 0. segments: Array(Tuple(full value, days present)). -#}
+{% macro prorated_graduated_amount(segments, full_days, tiers_from, tiers_to, tiers_price, tiers_flat) -%}
+    arrayMap(ends -> multiIf(
+        empty({{ segments }}), ifNull({{ tiers_flat }}[1], toDecimal128(0, 12)),
+        arrayElement(ends, -1) < 0, toDecimal128(0, 12),
+        greatest(
+            {{ money_div(
+                'arraySum(i -> arraySum(k -> ' ~ money_mul(money_mul(
+                    'greatest(if(isNull(' ~ tiers_to ~ '[k]), greatest(ends[i], ends[i] - ' ~ segments ~ '[i].1), '
+                    ~ 'least(greatest(ends[i], ends[i] - ' ~ segments ~ '[i].1), assumeNotNull(' ~ tiers_to ~ '[k])))'
+                    ~ ' - greatest(least(ends[i], ends[i] - ' ~ segments ~ '[i].1), '
+                    ~ 'if(k = 1, toDecimal128(0, 12), ifNull(' ~ tiers_to ~ '[k - 1], toDecimal128(0, 12)))), toDecimal128(0, 12))'
+                    ~ ' * if(' ~ segments ~ '[i].1 < 0, -1, 1)',
+                    tiers_price ~ '[k]'), segments ~ '[i].2')
+                ~ ', arrayEnumerate(' ~ tiers_from ~ ')), arrayEnumerate(' ~ segments ~ '))',
+                full_days) }},
+            toDecimal128(0, 12))
+        + arraySum(k -> if({{ tier_entered('arrayMax(ends)', tiers_to, 'k') }}, {{ tiers_flat }}[k], toDecimal128(0, 12)),
+                   arrayEnumerate({{ tiers_from }}))),
+        [arrayCumSum(arrayMap(s -> s.1, {{ segments }}))])[1]
+{%- endmacro %}
+
 {#- Package: ceil(max(units - free_units, 0) / package_size) * package_price; a started package
     is a whole package. -#}
 {% macro package_amount(units, free_units, package_size, package_price) -%}
@@ -148,9 +175,9 @@
 {#- The unrounded amount of one charge fee, dispatched on charge_model, over a row that carries
     the price columns of stg_charges / stg_charge_filters. The usage comes as expressions: units,
     full_units (volume tier choice on prorated charges), events_count, event_values and
-    running_totals (percentage allowances, in timestamp order) and the events' summed
-    precise_total_amount_cents (dynamic). Used by the fee models and by current usage, so both
-    price usage the same way.
+    running_totals (percentage allowances, in timestamp order), the events' summed
+    precise_total_amount_cents (dynamic) and, on prorated graduated charges, prorated_segments.
+    Used by the fee models and by current usage, so both price usage the same way.
     `percentage_running` replaces the event arrays of the percentage model by running figures
     (pay-in-advance fees price each event from window aggregates, not from a copy of every
     earlier event): a dict of SQL expressions `events` (events so far), `last_total` (running
@@ -160,7 +187,7 @@
 {% macro charge_amount(units='units', full_units='full_units', events_count='events_count',
                        event_values='event_values', running_totals='running_totals',
                        precise_total_amount_cents='precise_total_amount_cents',
-                       percentage_running=none) -%}
+                       percentage_running=none, prorated_segments=none) -%}
     {%- set running = percentage_running or {
         'events': 'length(' ~ running_totals ~ ')',
         'last_total': 'arrayElement(' ~ running_totals ~ ', -1)',
@@ -173,6 +200,10 @@
     } %}
     multiIf(
         charge_model = 'standard', {{ standard_amount(units, 'unit_price') }},
+        {%- if prorated_segments %}
+        charge_model = 'graduated' and prorated = 1,
+            {{ prorated_graduated_amount(prorated_segments, 'full_days', 'tiers_from', 'tiers_to', 'tiers_price', 'tiers_flat') }},
+        {%- endif %}
         charge_model = 'graduated', {{ graduated_amount(units, 'tiers_from', 'tiers_to', 'tiers_price', 'tiers_flat') }},
         charge_model = 'graduated_percentage', {{ graduated_percentage_amount(units, 'tiers_from', 'tiers_to', 'tiers_price', 'tiers_flat') }},
         charge_model = 'volume', {{ volume_amount(units, full_units, 'tiers_from', 'tiers_to', 'tiers_price', 'tiers_flat') }},

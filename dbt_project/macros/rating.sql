@@ -8,8 +8,10 @@
 {#- Deduplicated events of the periods' subscriptions within the periods' time span (one
     primary-key range scan per subscription). A correction that moves an event's timestamp out of
     that span is seen by the next full run. `events` names a relation or CTE with the columns of
-    the events table to read instead of it (the fee estimate adds an unstored event). -#}
-{% macro scoped_events(periods, until=none, events=none) -%}
+    the events table to read instead of it (the fee estimate adds an unstored event). With
+    carry_recurring, the events of recurring metrics are read from the subscription's first event
+    on, since every earlier event still counts. -#}
+{% macro scoped_events(periods, until=none, events=none, carry_recurring=false) -%}
     select
         organization_id, external_subscription_id, transaction_id,
         latest.1 as code, latest.2 as timestamp, latest.3 as properties,
@@ -30,7 +32,12 @@
     ) as spans
         on spans.organization_id = e.organization_id
         and spans.external_subscription_id = e.external_subscription_id
-    where e.timestamp >= spans.span_from and e.timestamp <= spans.span_to
+    where e.timestamp <= spans.span_to
+        and (e.timestamp >= spans.span_from
+            {%- if carry_recurring %}
+             or (e.organization_id, e.code) in (
+                 select organization_id, billable_metric_code from {{ ref('stg_billable_metrics') }} where recurring = 1)
+            {%- endif %})
         {%- if until %}
         and e.timestamp <= {{ until }}
         {%- endif %}
@@ -46,7 +53,9 @@
         m.field_name as field_name,
         m.aggregation_type as aggregation_type,
         m.rounding_function as rounding_function,
-        m.rounding_precision as rounding_precision
+        m.rounding_precision as rounding_precision,
+        m.recurring as recurring,
+        m.expression as expression
     from {{ ref('stg_charges') }} as c
     inner join {{ ref('stg_billable_metrics') }} as m
         on m.organization_id = c.organization_id and m.billable_metric_id = c.billable_metric_id
@@ -55,9 +64,15 @@
 
 {#- Every event placed in its charge period (one ASOF join) and charge, with the charge filter it
     counts in (the most specific matching filter, the older one on a tie; the nil UUID = the
-    charge's default price) and its grouped_by key. -#}
-{% macro charge_events(periods, pay_in_advance=0, until=none, events=none) -%}
-    with scoped as ({{ scoped_events(periods, until, events) }}),
+    charge's default price) and its grouped_by key. Arrears charges of recurring metrics also see
+    every earlier event of the subscription in each period, and a metric's
+    expression replaces the event's field_name property with its result before anything reads
+    it, as Lago stores it (no result, e.g. a missing property: the property is removed).
+    carry_recurring defaults to arrears charges; a caller whose pay_in_advance is an SQL
+    expression says whether to carry. -#}
+{% macro charge_events(periods, pay_in_advance=0, until=none, events=none, carry_recurring=none) -%}
+    {%- set carry_recurring = (pay_in_advance == 0) if carry_recurring is none else carry_recurring %}
+    with scoped as ({{ scoped_events(periods, until, events, carry_recurring) }}),
     charges as ({{ rated_charges(pay_in_advance) }}),
     filter_sets as (
         select
@@ -69,12 +84,23 @@
         from {{ ref('stg_charge_filters') }}
         group by organization_id, charge_id
     ),
+    recurring_codes as (
+        select organization_id, billable_metric_code from {{ ref('stg_billable_metrics') }} where recurring = 1
+    ),
     placed as (
+        {%- for carried in ([false, true] if carry_recurring else [false]) %}
+        {%- if carried %}
+        union all
+        {%- endif %}
         select
             e.organization_id as organization_id,
             p.subscription_id as subscription_id,
             p.plan_id as plan_id,
             p.period_from as period_from,
+            p.service_from_date as service_from_date,
+            p.service_to_date as service_to_date,
+            p.full_days as full_days,
+            {{ local_date('e.timestamp', 'p.timezone') }} as event_date,
             e.code as code,
             e.transaction_id as transaction_id,
             e.timestamp as timestamp,
@@ -82,48 +108,96 @@
             e.properties as properties,
             e.precise_total_amount_cents as precise_total_amount_cents
         from scoped as e
+        {%- if carried %}
+        -- Recurring metrics: an event counts in its own period and in every later one.
+        inner join {{ periods }} as p
+            on p.organization_id = e.organization_id
+            and p.external_subscription_id = e.external_subscription_id
+        where e.timestamp <= p.period_to
+            and (e.organization_id, e.code) in (select organization_id, billable_metric_code from recurring_codes)
+        {%- else %}
         asof inner join {{ periods }} as p
             on p.organization_id = e.organization_id
             and p.external_subscription_id = e.external_subscription_id
             and e.timestamp >= p.period_from
         where e.timestamp <= p.period_to
+            {%- if carry_recurring %}
+            and (e.organization_id, e.code) not in (select organization_id, billable_metric_code from recurring_codes)
+            {%- endif %}
+        {%- endif %}
+        {%- endfor %}
+    ),
+    valued as (
+        select
+            placed.organization_id as organization_id,
+            placed.subscription_id as subscription_id,
+            placed.period_from as period_from,
+            placed.service_from_date as service_from_date,
+            placed.service_to_date as service_to_date,
+            placed.full_days as full_days,
+            placed.event_date as event_date,
+            placed.transaction_id as transaction_id,
+            placed.timestamp as timestamp,
+            placed.ingested_at as ingested_at,
+            placed.precise_total_amount_cents as precise_total_amount_cents,
+            charges.charge_id as charge_id,
+            charges.charge_model as charge_model,
+            charges.aggregation_type as aggregation_type,
+            charges.field_name as field_name,
+            charges.grouped_by as charge_grouped_by,
+            charges.prorated as prorated,
+            {{ metric_properties('charges.expression', 'charges.field_name',
+                                 expression_value('charges.billable_metric_id', 'placed.properties', 'placed.timestamp', 'placed.code'),
+                                 'placed.properties') }} as properties
+        from placed
+        inner join charges
+            on charges.organization_id = placed.organization_id
+            and charges.plan_id = placed.plan_id
+            and charges.billable_metric_code = placed.code
     )
     select
-        placed.organization_id as organization_id,
-        placed.subscription_id as subscription_id,
-        placed.period_from as period_from,
-        charges.charge_id as charge_id,
-        charges.charge_model as charge_model,
-        charges.aggregation_type as aggregation_type,
-        arrayFirstIndex(f -> {{ filter_matches('f.2', 'placed.properties') }}, filter_sets.filters) as filter_index,
+        valued.organization_id as organization_id,
+        valued.subscription_id as subscription_id,
+        valued.period_from as period_from,
+        valued.charge_id as charge_id,
+        valued.charge_model as charge_model,
+        valued.aggregation_type as aggregation_type,
+        arrayFirstIndex(f -> {{ filter_matches('f.2', 'valued.properties') }}, filter_sets.filters) as filter_index,
         if(filter_index = 0, {{ nil_uuid() }}, filter_sets.filters[filter_index].1) as charge_filter_id,
-        {{ group_key("if(filter_index = 0 or empty(filter_sets.filters[filter_index].6), charges.grouped_by, filter_sets.filters[filter_index].6)", 'placed.properties') }}
+        {{ group_key("if(filter_index = 0 or empty(filter_sets.filters[filter_index].6), valued.charge_grouped_by, filter_sets.filters[filter_index].6)", 'valued.properties') }}
             as grouped_by,
-        placed.transaction_id as transaction_id,
-        placed.timestamp as timestamp,
-        placed.ingested_at as ingested_at,
-        {{ event_value('placed.properties', 'charges.field_name') }} as value,
-        placed.properties[ifNull(charges.field_name, '')] as value_text,
-        placed.properties['operation_type'] as operation_type,
-        placed.precise_total_amount_cents as precise_total_amount_cents
-    from placed
-    inner join charges
-        on charges.organization_id = placed.organization_id
-        and charges.plan_id = placed.plan_id
-        and charges.billable_metric_code = placed.code
+        valued.transaction_id as transaction_id,
+        valued.timestamp as timestamp,
+        valued.ingested_at as ingested_at,
+        {{ event_value('valued.properties', 'valued.field_name') }} as value,
+        valued.properties[ifNull(valued.field_name, '')] as value_text,
+        valued.properties['operation_type'] as operation_type,
+        valued.precise_total_amount_cents as precise_total_amount_cents,
+        valued.prorated as prorated,
+        valued.event_date as event_date,
+        valued.service_from_date as service_from_date,
+        valued.service_to_date as service_to_date,
+        valued.full_days as full_days
+    from valued
     left join filter_sets
-        on filter_sets.organization_id = charges.organization_id and filter_sets.charge_id = charges.charge_id
+        on filter_sets.organization_id = valued.organization_id and filter_sets.charge_id = valued.charge_id
 {%- endmacro %}
 
 {#- Units per subscription x charge x period x filter x group, in two set-based passes: per
     distinct value (unique_count: a value counts unless its last operation is `remove`), then per
-    bucket. Percentage charges also get their event values and running totals in timestamp order. -#}
+    bucket. Percentage charges also get their event values and running totals in timestamp order.
+    Recurring metrics aggregate the events carried from earlier periods too: a weighted sum starts
+    from their level at the period start. Prorated charges (sum and unique_count) also get the
+    prorated units, Σ value x days present / days of the full period rounded up to 5 decimals,
+    and, for graduated prices, the segments (full value, days present) in event order. -#}
 {% macro charge_usage(events) -%}
     with per_value as (
         select
             organization_id, subscription_id, period_from, charge_id, charge_filter_id, grouped_by,
             aggregation_type,
             if(aggregation_type = 'unique_count_agg', value_text, '') as unique_value,
+            any(prorated) as is_prorated,
+            any(full_days) as period_days,
             count() as value_events,
             sum(ifNull(value, toDecimal128(0, 12))) as value_sum,
             max(value) as value_max,
@@ -133,14 +207,25 @@
             sum(ifNull(precise_total_amount_cents, toDecimal128(0, 12))) as precise_cents_sum,
             min(timestamp) as first_at,
             max(timestamp) as last_at,
-            -- Percentage charges and weighted sums (one row per bucket here) keep their events
-            -- in timestamp order: free allowances, per-transaction min/max, levels over time.
+            -- Percentage charges, weighted sums and prorated graduated prices (one row per bucket
+            -- here) keep their events in timestamp order: free allowances, per-transaction
+            -- min/max, levels over time (a carried event weighs from the period start), tiers.
             arraySort(e -> (e.1, e.2),
-                      groupArrayIf(tuple(timestamp, ingested_at, ifNull(value, toDecimal128(0, 12))),
-                                   charge_model = 'percentage' or aggregation_type = 'weighted_sum_agg'))
+                      groupArrayIf(tuple(greatest(timestamp, period_from), ingested_at, ifNull(value, toDecimal128(0, 12)),
+                                         {{ days_present('event_date', 'service_from_date', 'service_to_date') }}),
+                                   charge_model = 'percentage' or aggregation_type = 'weighted_sum_agg'
+                                   or (prorated = 1 and charge_model = 'graduated' and aggregation_type = 'sum_agg')))
                 as ordered_events,
             arrayMap(e -> e.3, ordered_events) as ordered_values,
-            arrayMap(e -> e.1, ordered_events) as ordered_times
+            arrayMap(e -> e.1, ordered_events) as ordered_times,
+            multiIf(
+                is_prorated = 0, toDecimal128(0, 12),
+                aggregation_type = 'unique_count_agg',
+                    {{ unique_value_days(
+                        "arraySort(o -> (o.1, o.4), groupArray(tuple(timestamp, operation_type = 'remove', event_date, ingested_at)))",
+                        'any(service_from_date)', 'any(service_to_date)') }},
+                sum({{ money_mul('ifNull(value, toDecimal128(0, 12))', days_present('event_date', 'service_from_date', 'service_to_date')) }}))
+                as value_days
         from {{ events }}
         group by organization_id, subscription_id, period_from, charge_id, charge_filter_id, grouped_by,
             aggregation_type, unique_value
@@ -150,12 +235,20 @@
         sum(value_events) as events_count,
         toDecimal128(multiIf(
             aggregation_type = 'count_agg', toDecimal128(sum(value_events), 12),
-            aggregation_type = 'sum_agg', sum(value_sum),
+            aggregation_type in ('sum_agg', 'custom_agg'), sum(value_sum),
             aggregation_type = 'max_agg', ifNull(max(value_max), toDecimal128(0, 12)),
             aggregation_type = 'latest_agg',
                 greatest(ifNull(argMax(latest_value, latest_at), toDecimal128(0, 12)), toDecimal128(0, 12)),
             aggregation_type = 'unique_count_agg', toDecimal128(countIf(last_operation != 'remove'), 12),
             toDecimal128(0, 12)), 12) as raw_units,
+        if(any(is_prorated) = 1 and aggregation_type in ('sum_agg', 'unique_count_agg'),
+           toDecimal128(ceil({{ money_div('sum(value_days)', 'any(period_days)') }}, 5), 12),
+           raw_units) as prorated_units,
+        -- (full value, days present) per event, or per unique value in order of arrival.
+        if(aggregation_type = 'unique_count_agg',
+           arrayMap(v -> (toDecimal128(1, 12), v.2),
+                    arraySort(v -> v.1, groupArrayIf((first_at, value_days), is_prorated = 1 and value_days > 0))),
+           arrayMap(e -> (e.3, e.4), any(ordered_events))) as prorated_segments,
         sum(precise_cents_sum) as precise_total_amount_cents,
         any(ordered_values) as event_values,
         arrayCumSum(event_values) as running_totals,
@@ -212,6 +305,8 @@
             u.grouped_by as grouped_by,
             u.events_count as events_count,
             u.raw_units as raw_units,
+            u.prorated_units as prorated_units,
+            u.prorated_segments as prorated_segments,
             u.precise_total_amount_cents as precise_total_amount_cents,
             u.event_values as event_values,
             u.running_totals as running_totals,
@@ -269,7 +364,11 @@
             if(is_default_bucket, null, f.charge_filter_version) as charge_filter_version,
             if(c.aggregation_type = 'weighted_sum_agg',
                {{ weighted_sum_units('r.event_values', 'r.event_times', 'r.period_to', 'r.full_days') }},
-               r.raw_units) as measured_units,
+               r.raw_units) as measured_full_units,
+            -- A prorated charge prices its prorated units (volume picks its tier by the full ones).
+            if(c.prorated = 1, r.prorated_units, measured_full_units) as measured_units,
+            c.prorated as prorated,
+            r.prorated_segments as prorated_segments,
             c.rounding_function as rounding_function,
             c.rounding_precision as rounding_precision,
             r.precise_total_amount_cents as precise_total_amount_cents,
@@ -285,16 +384,19 @@
     -- Units, then amounts, each at its own query level: the price expressions refer to `units`
     -- many times, and an alias would be expanded at every reference.
     rounded as (
-        select *, {{ round_units('measured_units', 'rounding_function', 'rounding_precision') }} as units
+        select
+            *,
+            {{ round_units('measured_units', 'rounding_function', 'rounding_precision') }} as units,
+            {{ round_units('measured_full_units', 'rounding_function', 'rounding_precision') }} as full_units
         from priced
     ),
     amounts as (
-        select *, units as full_units, {{ charge_amount() }} as amount
+        select *, {{ charge_amount(prorated_segments='prorated_segments') }} as amount
         from rounded
     )
     select
-        * except (event_values, running_totals, event_times, measured_units, rounding_function,
-                  rounding_precision, full_units),
+        * except (event_values, running_totals, event_times, measured_units, measured_full_units,
+                  rounding_function, rounding_precision, prorated_segments),
         if(units = 0, toDecimal128(0, 12), {{ money_div('amount', 'units') }}) as precise_unit_amount
     from amounts
 {%- endmacro %}
@@ -374,7 +476,10 @@
             r.precise_after as precise_after,
             r.precise_after - r.precise_cents as precise_before,
             {{ bucket_price_columns('is_default_bucket', 'c', 'f') }}
-            r.position as position
+            r.position as position,
+            -- Prorated (standard) charges bill an increase for the days left in the period.
+            c.prorated as prorated,
+            {{ in_advance_proration('r.timestamp', 'p.period_to', 'p.full_days') }} as proration
         from cumulative as r
         inner join {{ periods }} as p
             on p.organization_id = r.organization_id
@@ -446,10 +551,13 @@
         * except (timestamp, ingested_at, value_or_zero, total_after, transaction_amount, is_below_free_total,
                   transactions_after, total_after_free_events, below_free_total_after, cost_after, cost_before,
                   precise_after, precise_before, measured_after, measured_before, rounding_function,
-                  rounding_precision, position),
+                  rounding_precision, position, prorated, proration),
         toUInt64(1) as events_count,
-        greatest(units_after - units_before, toDecimal128(0, 12)) as units,
-        greatest(cost_after - cost_before, toDecimal128(0, 12)) as amount,
+        if(prorated = 1,
+           toDecimal128(ceil({{ money_mul('greatest(units_after - units_before, toDecimal128(0, 12))', 'proration') }}, 5), 12),
+           greatest(units_after - units_before, toDecimal128(0, 12))) as units,
+        if(prorated = 1, {{ standard_amount('units', 'unit_price') }},
+           greatest(cost_after - cost_before, toDecimal128(0, 12))) as amount,
         if(units <= 0, toDecimal128(0, 12), {{ money_div('amount', 'units') }}) as precise_unit_amount
     from costs
 {%- endmacro %}

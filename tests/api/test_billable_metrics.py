@@ -1,10 +1,12 @@
 from __future__ import annotations
 
 import pytest
+from clickhouse_connect.driver.client import Client as WarehouseClient
 from lago_python_client.exceptions import LagoApiError
 from lago_python_client.models import BillableMetric, BillableMetricFilter
 from lago_python_client.models.billable_metric import BillableMetricFilters
 
+from api.services.metric_expressions import translate
 from tests.api.conftest import Tenant
 
 
@@ -74,6 +76,26 @@ def test_metric_lifecycle(tenant: Tenant) -> None:
             BillableMetric(name="n", code="x", aggregation_type="median_agg"),
             {"aggregation_type": ["value_is_invalid"]},
         ),
+        (
+            BillableMetric(
+                name="n",
+                code="x",
+                aggregation_type="sum_agg",
+                field_name="v",
+                expression="round(event.properties.seconds / 60",
+            ),
+            {"expression": ["invalid_expression"]},
+        ),
+        (
+            BillableMetric(
+                name="n",
+                code="x",
+                aggregation_type="sum_agg",
+                field_name="v",
+                expression="sqrt(event.properties.area)",
+            ),
+            {"expression": ["invalid_expression"]},
+        ),
     ],
 )
 def test_metric_validation(tenant: Tenant, metric: BillableMetric, details: dict) -> None:
@@ -81,6 +103,36 @@ def test_metric_validation(tenant: Tenant, metric: BillableMetric, details: dict
         tenant.lago.billable_metrics.create(metric)
     assert invalid.value.status_code == 422
     assert invalid.value.response["error_details"] == details
+
+
+def test_an_expression_is_stored_with_its_translation(
+    tenant: Tenant, admin_client: WarehouseClient
+) -> None:
+    expression = "round((event.properties.ended_at - event.properties.started_at) / 3600, 2)"
+    created = tenant.lago.billable_metrics.create(
+        BillableMetric(
+            name="Hours", code="hours", aggregation_type="sum_agg", field_name="hours",
+            expression=expression,
+        )
+    )  # fmt: skip
+    assert created is not None and created.expression == expression
+    stored = admin_client.query(
+        "SELECT expression_sql FROM billable_metrics FINAL WHERE id = {id:UUID}",
+        parameters={"id": created.lago_id},
+    ).result_rows
+    assert stored == [(translate(expression),)]
+
+    with pytest.raises(LagoApiError) as invalid:
+        tenant.lago.billable_metrics.update(BillableMetric(expression="1 +"), "hours")
+    assert invalid.value.response["error_details"] == {"expression": ["invalid_expression"]}
+    assert tenant.lago.billable_metrics.find("hours").expression == expression
+
+    tenant.lago.billable_metrics.update(BillableMetric(expression=""), "hours")
+    stored = admin_client.query(
+        "SELECT expression, expression_sql FROM billable_metrics FINAL WHERE id = {id:UUID}",
+        parameters={"id": created.lago_id},
+    ).result_rows
+    assert stored == [("", None)]
 
 
 def test_metric_code_is_unique_per_organization(tenant: Tenant, other_tenant: Tenant) -> None:

@@ -279,6 +279,42 @@ def test_invalid_charge_stores_nothing(tenant: Tenant, charge: dict, details: di
     assert tenant.lago.plans.find_all()["plans"] == []
 
 
+@pytest.mark.parametrize(
+    ("metric", "charge", "accepted"),
+    [
+        ({"recurring": True}, {"charge_model": "standard"}, True),
+        ({"recurring": True}, {"charge_model": "standard", "pay_in_advance": True}, True),
+        ({"recurring": True}, {"charge_model": "package"}, False),
+        ({"recurring": False}, {"charge_model": "standard"}, False),
+        (
+            {
+                "recurring": True,
+                "aggregation_type": "weighted_sum_agg",
+                "weighted_interval": "seconds",
+            },
+            {"charge_model": "standard"},
+            False,
+        ),
+    ],
+)
+def test_only_recurring_metrics_prorate_as_in_lago(
+    tenant: Tenant, metric: dict, charge: dict, accepted: bool
+) -> None:
+    metric_id = create_metric(tenant, "seats", **metric)
+    properties = {"amount": "1"} if charge["charge_model"] == "standard" else {
+        "amount": "1", "package_size": 10, "free_units": 0
+    }  # fmt: skip
+    prorated = Charge(billable_metric_id=metric_id, prorated=True, properties=properties, **charge)
+    if accepted:
+        plan = tenant.lago.plans.create(plan_with([prorated]))
+        assert plan is not None and plan.charges.__root__[0].prorated is True
+    else:
+        error = lago_error(lambda: tenant.lago.plans.create(plan_with([prorated])))
+        assert error.response["error_details"] == {
+            "prorated": ["invalid_billable_metric_or_charge_model"]
+        }
+
+
 def test_plan_references_and_uniqueness(tenant: Tenant, other_tenant: Tenant) -> None:
     missing_metric = Charge(
         billable_metric_id="00000000-0000-0000-0000-000000000000",

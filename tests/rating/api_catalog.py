@@ -76,6 +76,7 @@ class ApiCatalog:
         field_name: str | None = None,
         *,
         recurring: bool = False,
+        expression: str | None = None,
         rounding_function: str | None = None,
         rounding_precision: int | None = None,
         filters: dict[str, list[str]] | None = None,
@@ -86,6 +87,7 @@ class ApiCatalog:
             aggregation_type=aggregation_type,
             field_name=field_name,
             recurring=recurring,
+            expression=expression,
             rounding_function=rounding_function,
             rounding_precision=rounding_precision,
             # Lago weighs levels by the second, and asks to say so.

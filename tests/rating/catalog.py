@@ -14,6 +14,8 @@ from typing import Any
 
 from clickhouse_connect.driver.client import Client
 
+from api.services.metric_expressions import translate
+
 
 def utc(text: str) -> datetime:
     """An ISO 8601 instant ('2024-03-05' or '2024-03-05T10:00:00') as an aware UTC datetime."""
@@ -71,6 +73,7 @@ class Catalog:
         field_name: str | None = None,
         *,
         recurring: bool = False,
+        expression: str | None = None,
         rounding_function: str | None = None,
         rounding_precision: int | None = None,
         filters: dict[str, list[str]] | None = None,
@@ -84,6 +87,8 @@ class Catalog:
             aggregation_type=aggregation_type,
             field_name=field_name,
             recurring=int(recurring),
+            expression=expression,
+            expression_sql=translate(expression) if expression else None,
             rounding_function=rounding_function,
             rounding_precision=rounding_precision,
             filters=filters or {},

@@ -1,6 +1,7 @@
 """Incremental rating: a new day of events and a late event for a closed period, rated by a plain
 `meterhouse rate run`, give fee for fee what a full refresh gives, and closed periods without
-late events are left alone. Fees also record which events and which price they were rated from."""
+late events are left alone, save the later periods a recurring metric carries a late event into.
+Fees also record which events and which price they were rated from."""
 
 from __future__ import annotations
 
@@ -23,13 +24,17 @@ def by_fee(fees: list[FeeRow]) -> dict[uuid.UUID, dict[str, Any]]:
     return {fee["fee_id"]: {k: v for k, v in fee.items() if k != "rated_at"} for fee in fees}
 
 
-def calls_fee(fees: list[FeeRow], month: int) -> FeeRow:
+def metric_fee(fees: list[FeeRow], code: str, month: int) -> FeeRow:
     [fee] = [
         fee
         for fee in fees
-        if fee["billable_metric_code"] == "calls" and fee["period_from"].month == month
+        if fee["billable_metric_code"] == code and fee["period_from"].month == month
     ]
     return fee
+
+
+def calls_fee(fees: list[FeeRow], month: int) -> FeeRow:
+    return metric_fee(fees, "calls", month)
 
 
 @pytest.fixture(scope="module")
@@ -43,13 +48,19 @@ def incremental(
     customer = catalog.customer("c1")
     calls = catalog.metric("calls", "count_agg")
     seats = catalog.metric("seats", "sum_agg", "n")
+    storage = catalog.metric("storage", "sum_agg", "gb", recurring=True)
     plan = catalog.plan("monthly", amount_cents=1000)
     catalog.charge(plan, calls, "standard", {"amount": "0.5"})
     catalog.charge(plan, seats, "standard", {"amount": "2"}, pay_in_advance=True)
     catalog.subscription("s1", customer, plan, "2024-01-01")
+    # Recurring storage on a subscription of its own: its late event re-rates every later period.
+    storage_plan = catalog.plan("storage")
+    catalog.charge(storage_plan, storage, "standard", {"amount": "1"})
+    catalog.subscription("s2", customer, storage_plan, "2024-01-01")
     catalog.events("s1", "calls", [{"timestamp": "2024-01-10"}, {"timestamp": "2024-01-20"}])
     catalog.events("s1", "calls", [{"timestamp": "2024-02-05"}])
     catalog.events("s1", "seats", [{"timestamp": "2024-02-03", "properties": {"n": 3}}])
+    catalog.events("s2", "storage", [{"timestamp": "2024-01-15", "properties": {"gb": 5}}])
     rater.run("--as-of", FIRST_RUN, "--no-tests")
     first = fees_of(client, catalog.organization_id)
 
@@ -61,6 +72,7 @@ def incremental(
         [{"timestamp": "2024-03-01T11:00:00", "properties": {"n": 2}, "transaction_id": "m1"}],
     )
     catalog.events("s1", "calls", [{"timestamp": "2024-01-31T23:00:00"}])
+    catalog.events("s2", "storage", [{"timestamp": "2024-01-25", "properties": {"gb": 2}}])
     rater.run("--as-of", NEXT_DAY, "--no-tests")
     after_day = fees_of(client, catalog.organization_id)
 
@@ -92,6 +104,31 @@ def test_a_late_event_rerates_its_closed_period_only(
     assert march_seats["amount_cents"] == 400
 
 
+def test_a_late_recurring_event_rerates_every_later_period(
+    incremental: tuple[Catalog, list[FeeRow], list[FeeRow], list[FeeRow]], warehouse: Warehouse
+) -> None:
+    _, first, after_day, _ = incremental
+    # Recurring storage: 5 GB from January 15, carried into February: 5 x 1.00 = 500 cents each.
+    # The late 2 GB of January 25 makes both 7 x 1.00 = 700, though February received nothing.
+    assert [metric_fee(first, "storage", month)["amount_cents"] for month in (1, 2)] == [500, 500]
+    assert [metric_fee(after_day, "storage", month)["amount_cents"] for month in (1, 2)] == [
+        700,
+        700,
+    ]
+    february = metric_fee(after_day, "storage", 2)
+    assert february["rated_at"] > metric_fee(first, "storage", 2)["rated_at"]
+    # February's fee lists the January events it carries.
+    listed = (
+        warehouse.client()
+        .query(
+            "SELECT timestamp FROM fct_fee_events(fee_id = {f:UUID}) ORDER BY timestamp",
+            parameters={"f": february["fee_id"]},
+        )
+        .result_rows
+    )
+    assert [timestamp for (timestamp,) in listed] == [datetime(2024, 1, 15), datetime(2024, 1, 25)]
+
+
 def test_fees_record_their_events_and_price_versions(
     incremental: tuple[Catalog, list[FeeRow], list[FeeRow], list[FeeRow]], warehouse: Warehouse
 ) -> None:
@@ -107,12 +144,14 @@ def test_fees_record_their_events_and_price_versions(
             parameters={"o": catalog.organization_id},
         ).result_rows
     )
-    plan_version = client.query(
-        "SELECT max(version) FROM plans WHERE organization_id = {o:UUID}",
-        parameters={"o": catalog.organization_id},
-    ).result_rows[0][0]
+    plan_versions = dict(
+        client.query(
+            "SELECT id, max(version) FROM plans WHERE organization_id = {o:UUID} GROUP BY id",
+            parameters={"o": catalog.organization_id},
+        ).result_rows
+    )
     assert january["charge_version"] == versions[january["charge_id"]]
-    assert {fee["plan_version"] for fee in after_day} == {plan_version}
+    assert all(fee["plan_version"] == plan_versions[fee["plan_id"]] for fee in after_day)
     # The listing view returns exactly the events a fee was rated from.
     listed = client.query(
         "SELECT timestamp FROM fct_fee_events(fee_id = {f:UUID}) ORDER BY timestamp",

@@ -3,7 +3,8 @@
 -- open charge period (the one containing now) rated with the same macros as fct_fees, one row
 -- per arrears charge x filter x group (zero rows included). A parameterized view:
 --   SELECT * FROM fct_current_usage(organization_id = ..., external_subscription_id = ...)
--- Events timestamped later in the open period count too, as in Lago.
+-- Events timestamped later in the open period count too, as in Lago, and recurring metrics carry
+-- every earlier event of the subscription.
 with open_periods as (
     select *
     from {{ ref('int_billing_periods') }}
@@ -40,7 +41,8 @@ select
     metrics.billable_metric_name as billable_metric_name,
     metrics.aggregation_type as aggregation_type,
     f.grouped_by as grouped_by,
-    f.units as units,
+    -- As Lago, current usage shows the full units; a prorated charge prices its prorated units.
+    f.full_units as units,
     f.events_count as events_count,
     f.amount as amount,
     {{ amount_cents('f.amount', 'f.currency') }} as amount_cents

@@ -3,7 +3,8 @@
 -- period, filter and group rules). A parameterized view:
 --   SELECT * FROM fct_fee_events(fee_id = ...)
 -- Events ingested after the fee was rated (rated_at) are left out: they wait for the next run.
--- A pay-in-advance fee lists its one event. Subscription fees and true-ups list nothing.
+-- A pay-in-advance fee lists its one event; a fee of a recurring metric also the earlier events
+-- carried into its period. Subscription fees and true-ups list nothing.
 with fee as (
     select * from {{ ref('fct_fees') }} final
     where fee_id = {fee_id:UUID} and fee_type = 'charge' and is_true_up = 0
@@ -17,7 +18,7 @@ fee_periods as (
             select organization_id, subscription_id, period_from from fee)
 ),
 
-placed as ({{ charge_events('fee_periods', '(select any(pay_in_advance) from fee)') }})
+placed as ({{ charge_events('fee_periods', '(select any(pay_in_advance) from fee)', carry_recurring=true) }})
 
 select
     fee.fee_id as fee_id,

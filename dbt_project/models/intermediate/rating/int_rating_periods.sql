@@ -1,9 +1,11 @@
 {{ config(materialized='table', order_by='(organization_id, subscription_id, period_kind, period_from)') }}
+-- depends_on: {{ ref('stg_billable_metrics') }}
 -- The periods this run rates, frozen at the rating instant so every rating model of the run sees
 -- the same set: due periods (closed, in-advance subscription periods once billed, and started
 -- charge periods for pay-in-advance charges). Once fct_fees exists (and without --full-refresh),
 -- only the periods that need work: no fee yet, events ingested since the last run (a new day or
--- late events: the periods holding those events, not the ones between), or billed within the
+-- late events: the periods holding those events, not the ones between, save the later periods a
+-- recurring metric carries a late event into), or billed within the
 -- requested rate_from..rate_to range. A subscription period and the charge
 -- periods inside it are always rated together (commitment true-ups add them up).
 {%- set fees = adapter.get_relation(database=this.database, schema=this.schema, identifier='fct_fees') %}
@@ -25,10 +27,16 @@ rated_before as (
 -- The hours that received events since the last run, per subscription: a new day touches the
 -- open period, a late event its own closed period, and the periods in between stay as rated.
 -- (An hour that straddles a local period boundary marks both periods: extra work, never less.)
+-- A late event of a recurring metric is carried into every later period, so it marks them too.
 late_event_hours as (
-    select distinct organization_id, external_subscription_id, toStartOfHour(timestamp) as hour_from
+    select
+        organization_id, external_subscription_id, toStartOfHour(timestamp) as hour_from,
+        max((organization_id, code) in (
+            select organization_id, billable_metric_code from {{ ref('stg_billable_metrics') }} where recurring = 1))
+            as is_recurring
     from {{ source('warehouse', 'events') }}
     where ingested_at > (select max(rated_at) from {{ fees }})
+    group by organization_id, external_subscription_id, hour_from
 ),
 
 dirty_periods as (
@@ -44,7 +52,7 @@ dirty_periods as (
     from due_periods as p
     inner join late_event_hours as l
         on l.organization_id = p.organization_id and l.external_subscription_id = p.external_subscription_id
-    where l.hour_from <= p.period_to and l.hour_from + toIntervalHour(1) > p.period_from
+    where l.hour_from <= p.period_to and (l.is_recurring or l.hour_from + toIntervalHour(1) > p.period_from)
     {%- if var('rate_from') and var('rate_to') %}
     union all
     select subscription_id, period_from, period_to
