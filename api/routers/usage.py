@@ -55,12 +55,12 @@ FROM (
         m.aggregation_type AS aggregation_type, f.grouped_by AS grouped_by, f.units AS units,
         f.events_count AS events_count, f.amount_cents AS amount_cents
     FROM fct_fees AS f FINAL
-    LEFT JOIN stg_charges AS c
+    LEFT JOIN stg_warehouse__charges AS c
         ON c.organization_id = f.organization_id AND c.charge_id = assumeNotNull(f.charge_id)
-    LEFT JOIN stg_billable_metrics AS m
+    LEFT JOIN stg_warehouse__billable_metrics AS m
         ON m.organization_id = f.organization_id
         AND m.billable_metric_id = assumeNotNull(f.billable_metric_id)
-    LEFT JOIN stg_charge_filters AS cf
+    LEFT JOIN stg_warehouse__charge_filters AS cf
         ON cf.organization_id = f.organization_id
         AND cf.charge_filter_id = assumeNotNull(f.charge_filter_id)
     WHERE f.organization_id = {{org:UUID}} AND f.external_subscription_id = {{sub:String}}

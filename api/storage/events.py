@@ -9,7 +9,7 @@ from decimal import Decimal
 
 from clickhouse_connect.driver.client import Client
 
-# Lago's dedup rule, as the rating applies it (stg_events): one event per (organization,
+# Lago's dedup rule, as the rating applies it (stg_warehouse__events): one event per (organization,
 # subscription, transaction_id), the latest ingested version. A transaction_id used under
 # several subscriptions answers with the most recently ingested of them.
 LATEST_EVENT_SQL = """

@@ -173,7 +173,7 @@
 {%- endmacro %}
 
 {#- The unrounded amount of one charge fee, dispatched on charge_model, over a row that carries
-    the price columns of stg_charges / stg_charge_filters. The usage comes as expressions: units,
+    the price columns of stg_warehouse__charges / stg_warehouse__charge_filters. The usage comes as expressions: units,
     full_units (volume tier choice on prorated charges), events_count, event_values and
     running_totals (percentage allowances, in timestamp order), the events' summed
     precise_total_amount_cents (dynamic) and, on prorated graduated charges, prorated_segments.

@@ -36,7 +36,7 @@
         organization_id,
         mapFromArrays(groupArray(tax_id), groupArray(tax_code)) as code_by_id,
         arraySort(groupArrayIf(tax_code, applied_to_organization = 1)) as organization_codes
-    from {{ ref('stg_taxes') }}
+    from {{ ref('stg_warehouse__taxes') }}
     group by organization_id
 {%- endmacro %}
 

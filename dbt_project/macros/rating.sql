@@ -36,7 +36,7 @@
         and (e.timestamp >= spans.span_from
             {%- if carry_recurring %}
              or (e.organization_id, e.code) in (
-                 select organization_id, billable_metric_code from {{ ref('stg_billable_metrics') }} where recurring = 1)
+                 select organization_id, billable_metric_code from {{ ref('stg_warehouse__billable_metrics') }} where recurring = 1)
             {%- endif %})
         {%- if until %}
         and e.timestamp <= {{ until }}
@@ -56,8 +56,8 @@
         m.rounding_precision as rounding_precision,
         m.recurring as recurring,
         m.expression as expression
-    from {{ ref('stg_charges') }} as c
-    inner join {{ ref('stg_billable_metrics') }} as m
+    from {{ ref('stg_warehouse__charges') }} as c
+    inner join {{ ref('stg_warehouse__billable_metrics') }} as m
         on m.organization_id = c.organization_id and m.billable_metric_id = c.billable_metric_id
     where c.pay_in_advance = {{ pay_in_advance }}
 {%- endmacro %}
@@ -81,11 +81,11 @@
             arraySort(f -> (-f.3, f.4, f.5),
                       groupArray(tuple(charge_filter_id, filter_values, specificity, created_at, position, grouped_by)))
                 as filters
-        from {{ ref('stg_charge_filters') }}
+        from {{ ref('stg_warehouse__charge_filters') }}
         group by organization_id, charge_id
     ),
     recurring_codes as (
-        select organization_id, billable_metric_code from {{ ref('stg_billable_metrics') }} where recurring = 1
+        select organization_id, billable_metric_code from {{ ref('stg_warehouse__billable_metrics') }} where recurring = 1
     ),
     placed as (
         {%- for carried in ([false, true] if carry_recurring else [false]) %}
@@ -277,7 +277,7 @@
     buckets as (
         select organization_id, charge_id, {{ nil_uuid() }} as charge_filter_id from charges
         union all
-        select organization_id, charge_id, charge_filter_id from {{ ref('stg_charge_filters') }}
+        select organization_id, charge_id, charge_filter_id from {{ ref('stg_warehouse__charge_filters') }}
     ),
     -- Every charge x filter bucket of every period, joined to its usage groups; a bucket without
     -- usage keeps one row with zero units and the empty group (join defaults).
@@ -378,7 +378,7 @@
             r.event_times as event_times
         from rated_buckets as r
         inner join charges as c on c.organization_id = r.organization_id and c.charge_id = r.bucket_charge_id
-        left join {{ ref('stg_charge_filters') }} as f
+        left join {{ ref('stg_warehouse__charge_filters') }} as f
             on f.organization_id = r.organization_id and f.charge_filter_id = r.bucket_filter_id
     ),
     -- Units, then amounts, each at its own query level: the price expressions refer to `units`
@@ -486,7 +486,7 @@
             and p.subscription_id = r.subscription_id
             and p.period_from = r.period_from
         inner join charges as c on c.organization_id = r.organization_id and c.charge_id = r.charge_id
-        left join {{ ref('stg_charge_filters') }} as f
+        left join {{ ref('stg_warehouse__charge_filters') }} as f
             on f.organization_id = r.organization_id and f.charge_filter_id = r.charge_filter_id
     ),
     -- The running figures that need the price: the peak before each event, and the percentage

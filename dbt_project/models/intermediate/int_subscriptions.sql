@@ -26,18 +26,18 @@ with subscriptions as (
         p.plan_version as plan_version,
         c.tax_ids as customer_tax_ids,
         coalesce(c.timezone, nullIf(o.timezone, ''), 'UTC') as timezone
-    from {{ ref('stg_subscriptions') }} as s
-    inner join {{ ref('stg_plans') }} as p
+    from {{ ref('stg_warehouse__subscriptions') }} as s
+    inner join {{ ref('stg_warehouse__plans') }} as p
         on p.organization_id = s.organization_id and p.plan_id = s.plan_id
-    inner join {{ ref('stg_customers') }} as c
+    inner join {{ ref('stg_warehouse__customers') }} as c
         on c.organization_id = s.organization_id and c.customer_id = s.customer_id
-    left join {{ ref('stg_organizations') }} as o
+    left join {{ ref('stg_warehouse__organizations') }} as o
         on o.organization_id = s.organization_id
 ),
 
 next_starts as (
     select organization_id, subscription_id as next_subscription_id, started_at as next_started_at
-    from {{ ref('stg_subscriptions') }}
+    from {{ ref('stg_warehouse__subscriptions') }}
 )
 
 select

@@ -47,7 +47,7 @@ select
     f.amount as amount,
     {{ amount_cents('f.amount', 'f.currency') }} as amount_cents
 from open_fees as f
-left join {{ ref('stg_billable_metrics') }} as metrics
+left join {{ ref('stg_warehouse__billable_metrics') }} as metrics
     on metrics.organization_id = f.organization_id and metrics.billable_metric_id = f.billable_metric_id
-left join {{ ref('stg_charge_filters') }} as filters
+left join {{ ref('stg_warehouse__charge_filters') }} as filters
     on filters.organization_id = f.organization_id and filters.charge_filter_id = f.charge_filter_id

@@ -131,7 +131,7 @@ charge_fees_with_minimum as (
         f.charge_version as charge_version,
         c.min_amount_cents as min_amount_cents, p.service_days as service_days, p.full_days as full_days
     from charge_fees as f
-    inner join {{ ref('stg_charges') }} as c
+    inner join {{ ref('stg_warehouse__charges') }} as c
         on c.organization_id = f.organization_id and c.charge_id = assumeNotNull(f.charge_id)
     inner join periods as p
         on p.organization_id = f.organization_id and p.subscription_id = f.subscription_id

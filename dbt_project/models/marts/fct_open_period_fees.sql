@@ -8,7 +8,7 @@ with open_periods as (
     select *
     from {{ ref('int_billing_periods') }}
     where period_kind = 'charges'
-        and plan_id in (select plan_id from {{ ref('stg_usage_thresholds') }})
+        and plan_id in (select plan_id from {{ ref('stg_warehouse__usage_thresholds') }})
         and period_from <= now64(3, 'UTC')
         and period_to >= now64(3, 'UTC')
 ),

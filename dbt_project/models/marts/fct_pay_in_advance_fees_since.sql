@@ -20,7 +20,7 @@ touched_periods as (
     where p.period_kind = 'charges'
         and p.period_from <= now64(3, 'UTC')
         and s.first_at <= p.period_to and s.last_at >= p.period_from
-        and p.plan_id in (select plan_id from {{ ref('stg_charges') }} where pay_in_advance = 1)
+        and p.plan_id in (select plan_id from {{ ref('stg_warehouse__charges') }} where pay_in_advance = 1)
 ),
 
 pay_in_advance_fees as (

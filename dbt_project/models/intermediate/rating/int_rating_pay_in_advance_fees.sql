@@ -7,7 +7,7 @@ with started_charge_periods as (
     from {{ ref('int_rating_periods') }}
     where period_kind = 'charges'
         and (organization_id, plan_id) in (
-            select organization_id, plan_id from {{ ref('stg_charges') }} where pay_in_advance = 1)
+            select organization_id, plan_id from {{ ref('stg_warehouse__charges') }} where pay_in_advance = 1)
 )
 
 select * from ({{ pay_in_advance_charge_fees('started_charge_periods', rating_as_of()) }})

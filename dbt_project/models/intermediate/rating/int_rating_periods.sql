@@ -1,5 +1,5 @@
 {{ config(materialized='table', order_by='(organization_id, subscription_id, period_kind, period_from)') }}
--- depends_on: {{ ref('stg_billable_metrics') }}
+-- depends_on: {{ ref('stg_warehouse__billable_metrics') }}
 -- The periods this run rates, frozen at the rating instant so every rating model of the run sees
 -- the same set: due periods (closed, in-advance subscription periods once billed, and started
 -- charge periods for pay-in-advance charges). Once fct_fees exists (and without --full-refresh),
@@ -32,7 +32,7 @@ late_event_hours as (
     select
         organization_id, external_subscription_id, toStartOfHour(timestamp) as hour_from,
         max((organization_id, code) in (
-            select organization_id, billable_metric_code from {{ ref('stg_billable_metrics') }} where recurring = 1))
+            select organization_id, billable_metric_code from {{ ref('stg_warehouse__billable_metrics') }} where recurring = 1))
             as is_recurring
     from {{ source('warehouse', 'events') }}
     where ingested_at > (select max(rated_at) from {{ fees }})

@@ -40,6 +40,6 @@ inner join (
     select organization_id, id, fees_version from {{ source('invoicing', 'invoices') }} final
 ) as v
     on v.organization_id = f.organization_id and v.id = f.invoice_id and v.fees_version = f.fees_version
-left join {{ ref('stg_plans') }} as p
+left join {{ ref('stg_warehouse__plans') }} as p
     on p.organization_id = f.organization_id and p.plan_id = f.plan_id
 settings join_use_nulls = 1

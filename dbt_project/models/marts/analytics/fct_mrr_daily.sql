@@ -31,7 +31,7 @@ with subscriptions as (
                      "multiIf(s.interval = 'weekly', 12, s.interval = 'quarterly', 3, "
                      "s.interval = 'semiannual', 6, s.interval = 'yearly', 12, 1)") }} as subscription_mrr
     from {{ ref('int_subscriptions') }} as s
-    left join {{ ref('stg_plans') }} as p
+    left join {{ ref('stg_warehouse__plans') }} as p
         on p.organization_id = s.organization_id and p.plan_id = s.plan_id
 ),
 

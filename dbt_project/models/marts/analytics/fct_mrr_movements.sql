@@ -86,5 +86,5 @@ select
         w.closing_mrr = 0, 'inactive',
         'unchanged') as LowCardinality(String)) as movement
 from with_opening as w
-left join {{ ref('stg_customers') }} as c
+left join {{ ref('stg_warehouse__customers') }} as c
     on c.organization_id = w.organization_id and c.customer_id = w.customer_id

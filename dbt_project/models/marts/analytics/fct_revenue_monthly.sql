@@ -45,7 +45,7 @@ select
     toInt64(sum(c.rated_amount_cents)) as rated_amount_cents,
     toInt64(sum(c.invoiced_amount_cents)) as invoiced_amount_cents
 from combined as c
-left join {{ ref('stg_plans') }} as p
+left join {{ ref('stg_warehouse__plans') }} as p
     on p.organization_id = c.organization_id and p.plan_id = c.plan_id
 group by c.organization_id, c.month, c.currency, c.customer_id, c.plan_id, c.billable_metric_code, c.fee_type
 settings join_use_nulls = 1

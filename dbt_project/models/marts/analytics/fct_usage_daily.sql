@@ -2,19 +2,19 @@
 -- Raw usage per day, metric, customer and subscription (UTC days): events received and the sum
 -- of the metric's numeric field (not billing units: aggregation, filters and rounding are
 -- applied by rating). Events of unknown subscriptions keep an empty customer.
--- Read from the events table with FINAL rather than stg_events: retries of an event share its
+-- Read from the events table with FINAL rather than stg_warehouse__events: retries of an event share its
 -- whole sorting key and collapse there, without the global per-transaction GROUP BY that makes
--- stg_events expensive over the full history. (A transaction id re-sent with another timestamp
+-- stg_warehouse__events expensive over the full history. (A transaction id re-sent with another timestamp
 -- counts twice here, once in rating.)
 with subscription_customers as (
     select organization_id, external_subscription_id, any(customer_id) as customer_id
-    from {{ ref('stg_subscriptions') }}
+    from {{ ref('stg_warehouse__subscriptions') }}
     group by organization_id, external_subscription_id
 ),
 
 metric_fields as (
     select organization_id, billable_metric_code, ifNull(field_name, '') as field_name
-    from {{ ref('stg_billable_metrics') }}
+    from {{ ref('stg_warehouse__billable_metrics') }}
 ),
 
 daily as (
@@ -43,5 +43,5 @@ select
 from daily as d
 left join subscription_customers as s
     on s.organization_id = d.organization_id and s.external_subscription_id = d.external_subscription_id
-left join {{ ref('stg_customers') }} as c
+left join {{ ref('stg_warehouse__customers') }} as c
     on c.organization_id = d.organization_id and c.customer_id = s.customer_id
