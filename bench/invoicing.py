@@ -9,6 +9,10 @@ minimum-commitment true-ups), then materializes that day's ``invoices`` partitio
 Dagster asset (without provider push) and reports invoices/s and peak memory. A second day with
 ``--push-customers`` Stripe customers is then materialized with the push to localstripe (the
 test harness), reporting pushed invoices/s.
+Then, over the rating benchmark's data (bench/rating.py: 10,000 subscriptions on 5 plans with
+3-5 charges each, ``--rated-events`` events over January-March 2024, rated by ``meterhouse rate
+run`` into the real fct_fees), materializes the billing day 2024-02-01 (January's calendar
+periods) without the push, in its own database.
 Target (2 cores): >= 500 invoices/s without the push.
 """
 
@@ -27,6 +31,8 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import rating as rating_bench  # noqa: E402
 from dagster import DagsterInstance, materialize  # noqa: E402
 
 from orchestration.invoices.assets import invoice_payments, invoices, invoicing_run_config  # noqa: E402
@@ -159,10 +165,40 @@ def server_peak_rss_mb(pid: int) -> float:
     return 0.0
 
 
+def bill_rated_day(
+    url: str, password: str, server_pid: int, root: Path, subscriptions: int, events: int
+) -> None:
+    """One billing day over fees the rating benchmark's data was rated into."""
+    settings = Settings(warehouse_url=url, warehouse_user="admin", warehouse_password=password,
+                        warehouse_database=rating_bench.DATABASE)  # fmt: skip
+    migrate(get_client(settings, database=""), rating_bench.DATABASE)
+    client = get_client(settings, send_receive_timeout=3600)
+    org = str(setup_organization(client))
+    rating_bench.seed_catalog(client, org, subscriptions)
+    rating_bench.insert_events(client, org, events, subscriptions, "2024-01-01", 91 * 86400,
+                               "bulk", 42, heavy_permille=20)  # fmt: skip
+    rated = rating_bench.rate(settings, root / "dbt_target", server_pid, "--full-refresh",
+                              "--as-of", "2024-04-01T00:00:00")  # fmt: skip
+    print(f"rated {events:,} events for {subscriptions:,} subscriptions: {rated.summary()}")
+    warehouse = WarehouseResource(url=url, user="admin", password=password,
+                                  database=rating_bench.DATABASE)  # fmt: skip
+    resources = {"warehouse": warehouse, "payment_providers": PaymentProvidersResource()}
+    day = date(2024, 2, 1)
+    elapsed, _ = materialize_day(resources, day, [invoices])
+    count = scalar(client, "SELECT count() FROM invoices FINAL")
+    fees = scalar(client, "SELECT count() FROM invoice_fees")
+    print(
+        f"rated data, billing day {day}: {count} invoices ({fees} fee lines) in {elapsed:.2f}s = "
+        f"{count / elapsed:,.0f} invoices/s (without push)"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--customers", type=int, default=10_000)
     parser.add_argument("--push-customers", type=int, default=300)
+    parser.add_argument("--rated-events", type=int, default=1_000_000,
+                        help="events of the rating benchmark's data to bill (0: skip)")  # fmt: skip
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="mh-bench-invoicing-") as tmp:
         root = Path(tmp)
@@ -211,8 +247,11 @@ def main() -> None:
                     f"with push: {synced} invoices pushed to localstripe in {elapsed:.2f}s = "
                     f"{synced / elapsed:,.1f} invoices/s"
                 )
-            peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
             assert server.process is not None
+            if args.rated_events:
+                bill_rated_day(url, password, server.process.pid, root, args.customers,
+                               args.rated_events)  # fmt: skip
+            peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
             print(
                 f"peak RSS: bench process {peak:.0f} MB, "
                 f"warehouse server {server_peak_rss_mb(server.process.pid):.0f} MB"
