@@ -34,8 +34,8 @@ def timed(label: str, n: int, call: Callable[[int], httpx.Response]) -> None:
         latencies.append((time.perf_counter() - start) * 1000)
         assert response.status_code == 200, response.text
     latencies.sort()
-    p95 = latencies[int(len(latencies) * 0.95) - 1]
-    print(f"{label:<42} n={n:<5} p50={statistics.median(latencies):7.1f} ms  p95={p95:7.1f} ms")
+    p95 = latencies[max(int(len(latencies) * 0.95) - 1, 0)]
+    print(f"{label:<46} n={n:<5} p50={statistics.median(latencies):7.1f} ms  p95={p95:7.1f} ms")
 
 
 def plan_body(i: int, metric_id: str) -> dict:

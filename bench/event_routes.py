@@ -13,17 +13,18 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from catalog_api import timed  # noqa: E402
+
 from meterhouse.orgs import create_organization  # noqa: E402
 from tests.conftest import start_embedded_server  # noqa: E402
 from tests.support.processes import (  # noqa: E402
@@ -45,18 +46,6 @@ SELECT {org:UUID}, concat('sub_', toString(number % 100)), concat('tx-', toStrin
        concat('{"properties": {"n": ', toString(number % 7), '}}')
 FROM numbers({events:UInt64})
 """
-
-
-def timed(label: str, n: int, call: Callable[[int], httpx.Response]) -> None:
-    latencies = []
-    for i in range(n):
-        start = time.perf_counter()
-        response = call(i)
-        latencies.append((time.perf_counter() - start) * 1000)
-        assert response.status_code == 200, response.text
-    latencies.sort()
-    p95 = latencies[max(int(len(latencies) * 0.95) - 1, 0)]
-    print(f"{label:<46} n={n:<4} p50={statistics.median(latencies):8.1f} ms  p95={p95:8.1f} ms")
 
 
 def run(events: int, n: int) -> None:
