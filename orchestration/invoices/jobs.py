@@ -152,6 +152,20 @@ def _new_events_since(
     return cursor - INGESTION_OVERLAP, latest
 
 
+def _events_window_or_skip(
+    context: SensorEvaluationContext,
+    warehouse: WarehouseResource,
+    view: str,
+    sql: str,
+    nothing_new: str,
+) -> tuple[datetime, datetime] | SkipReason:
+    """The window of new events for an event sensor, or why it skips (its rating view is not
+    built yet, or nothing new arrived)."""
+    if _view_missing(warehouse, view):
+        return SkipReason("no rating views yet: run meterhouse rate run")
+    return _new_events_since(context, warehouse, sql) or SkipReason(nothing_new)
+
+
 @sensor(
     job=pay_in_advance_job,
     minimum_interval_seconds=30,
@@ -161,12 +175,12 @@ def pay_in_advance_events(
     context: SensorEvaluationContext, warehouse: WarehouseResource
 ) -> Iterator[RunRequest | SkipReason]:
     """New events of invoiceable pay-in-advance charges: invoice them without waiting an hour."""
-    if _view_missing(warehouse, "fct_pay_in_advance_fees_since"):
-        yield SkipReason("no rating views yet: run meterhouse rate run")
-        return
-    window = _new_events_since(context, warehouse, PAY_IN_ADVANCE_EVENTS_SQL)
-    if window is None:
-        yield SkipReason("no new pay-in-advance events")
+    window = _events_window_or_skip(
+        context, warehouse, "fct_pay_in_advance_fees_since", PAY_IN_ADVANCE_EVENTS_SQL,
+        "no new pay-in-advance events",
+    )  # fmt: skip
+    if isinstance(window, SkipReason):
+        yield window
         return
     since, latest = window
     yield RunRequest(
@@ -189,12 +203,12 @@ def usage_threshold_crossings(
     context: SensorEvaluationContext, warehouse: WarehouseResource
 ) -> Iterator[RunRequest | SkipReason]:
     """New usage of subscriptions with thresholds: look for crossings (all subscriptions)."""
-    if _view_missing(warehouse, "fct_open_period_fees"):
-        yield SkipReason("no rating views yet: run meterhouse rate run")
-        return
-    window = _new_events_since(context, warehouse, THRESHOLD_EVENTS_SQL)
-    if window is None:
-        yield SkipReason("no new usage on subscriptions with usage thresholds")
+    window = _events_window_or_skip(
+        context, warehouse, "fct_open_period_fees", THRESHOLD_EVENTS_SQL,
+        "no new usage on subscriptions with usage thresholds",
+    )  # fmt: skip
+    if isinstance(window, SkipReason):
+        yield window
         return
     _, latest = window
     yield RunRequest(run_key=f"thresholds@{latest.isoformat()}")
