@@ -36,3 +36,15 @@
 {% macro days_inclusive(from_date, to_date) -%}
     greatest(dateDiff('day', {{ from_date }}, {{ to_date }}) + 1, 0)
 {%- endmacro %}
+
+
+{#- The charge periods containing now of the subscriptions `condition` selects: what the views
+    rating on read (current usage, fee estimates, progressive billing) price. -#}
+{% macro open_charge_periods(condition) -%}
+    select *
+    from {{ ref('int_billing_periods') }}
+    where period_kind = 'charges'
+        and ({{ condition }})
+        and period_from <= now64(3, 'UTC')
+        and period_to >= now64(3, 'UTC')
+{%- endmacro %}

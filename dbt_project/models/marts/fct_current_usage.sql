@@ -5,15 +5,7 @@
 --   SELECT * FROM fct_current_usage(organization_id = ..., external_subscription_id = ...)
 -- Events timestamped later in the open period count too, as in Lago, and recurring metrics carry
 -- every earlier event of the subscription.
-with open_periods as (
-    select *
-    from {{ ref('int_billing_periods') }}
-    where period_kind = 'charges'
-        and organization_id = {organization_id:UUID}
-        and external_subscription_id = {external_subscription_id:String}
-        and period_from <= now64(3, 'UTC')
-        and period_to >= now64(3, 'UTC')
-),
+with open_periods as ({{ open_charge_periods("organization_id = {organization_id:UUID} and external_subscription_id = {external_subscription_id:String}") }}),
 
 open_events as ({{ charge_events('open_periods') }}),
 

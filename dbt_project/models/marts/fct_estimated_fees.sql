@@ -9,15 +9,7 @@
 -- cost(after) - cost(running peak before), never negative. One row per pay-in-advance charge of
 -- the metric, in the filter and group the event falls in. Properties come as two arrays (values
 -- as the ingest stores them); `precise_total_amount_cents` is text ('' when absent).
-with open_periods as (
-    select *
-    from {{ ref('int_billing_periods') }}
-    where period_kind = 'charges'
-        and organization_id = {organization_id:UUID}
-        and external_subscription_id = {external_subscription_id:String}
-        and period_from <= now64(3, 'UTC')
-        and period_to >= now64(3, 'UTC')
-),
+with open_periods as ({{ open_charge_periods("organization_id = {organization_id:UUID} and external_subscription_id = {external_subscription_id:String}") }}),
 
 events_with_estimate as (
     select

@@ -4,14 +4,7 @@
 -- columns and with the fee id fct_fees will give the fee once the period closes. Progressive
 -- billing reads it to find crossed thresholds for all subscriptions in one query.
 -- Events timestamped later in the open period count too, as in Lago's current usage.
-with open_periods as (
-    select *
-    from {{ ref('int_billing_periods') }}
-    where period_kind = 'charges'
-        and plan_id in (select plan_id from {{ ref('stg_warehouse__usage_thresholds') }})
-        and period_from <= now64(3, 'UTC')
-        and period_to >= now64(3, 'UTC')
-),
+with open_periods as ({{ open_charge_periods("plan_id in (select plan_id from " ~ ref('stg_warehouse__usage_thresholds') ~ ")") }}),
 
 open_events as ({{ charge_events('open_periods') }}),
 
