@@ -20,7 +20,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ingestion import responses
 from ingestion.dependencies import IngestError, organization_for
-from ingestion.routes import ingest_batch, ingest_event, max_json_bytes, router
+from ingestion.routes import health_router, ingest_batch, ingest_event, max_json_bytes, router
 from ingestion.state import IngestState, ingest_state
 from warehouse.settings import get_settings
 
@@ -95,6 +95,7 @@ async def read_body(receive: Receive, max_bytes: int) -> bytes:
 
 def create_app() -> FastAPI:
     app = FastAPI(title="Meterhouse ingest", lifespan=lifespan, docs_url=None, redoc_url=None)
+    app.include_router(health_router)
     app.include_router(router)
     app.add_middleware(HotRoutes)
     return app

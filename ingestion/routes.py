@@ -5,7 +5,8 @@
   ``application/cloudevents-batch+json`` (array), or plain JSON of either (answers 204).
 - ``POST /api/v1/events/batch``: Lago's ``{"events": [...]}`` (answers 200 with the events).
 - ``POST /api/v1/events/bulk``: NDJSON, optionally gzip/zstd (answers 200 with a count).
-- ``GET /health``, ``GET /metrics``.
+- ``GET /metrics``; ``GET /health`` is on ``health_router``, which only the ingest service
+  mounts (the billing API answers ``/health`` with its own check).
 
 A 2xx means every event of the request is committed in the warehouse. Batches are all or
 nothing: one bad event rejects the request (422 naming each bad event) and nothing is stored.
@@ -38,6 +39,7 @@ from ingestion.validation import (
 from meterhouse.orgs import Organization
 
 router = APIRouter(route_class=IngestRoute)
+health_router = APIRouter(route_class=IngestRoute)
 
 CLOUDEVENT = "application/cloudevents+json"
 CLOUDEVENT_BATCH = "application/cloudevents-batch+json"
@@ -231,7 +233,7 @@ async def create_events_bulk(
     return responses.JSONBody({"accepted": lines, "created_at": iso_text(stamp.now_ms)})
 
 
-@router.get("/health", response_model=None)
+@health_router.get("/health", response_model=None)
 async def health(state: State) -> Response:
     return responses.JSONBody({"status": "ok", "buffered_events": state.metrics.buffered_events})
 

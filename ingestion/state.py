@@ -12,7 +12,8 @@ Any FastAPI app can serve the ingest routes: include ``ingestion.routes.router``
     app = FastAPI(lifespan=lifespan)
     app.include_router(ingestion.routes.router)
 
-``ingestion.main.create_app`` does exactly this for the standalone ingest service.
+``ingestion.main.create_app`` does this for the standalone ingest service, plus
+``ingestion.routes.health_router`` for its ``/health``.
 """
 
 from __future__ import annotations

@@ -250,7 +250,9 @@ def _rebill(
     return _full(records, caller, _invoice(records, caller, str(row["id"])))
 
 
-@router.api_route("/{invoice_id}/refresh", methods=["PUT", "POST"])
+# Lago documents PUT; some clients send POST. Two routes, so each has its own operation id.
+@router.put("/{invoice_id}/refresh")
+@router.post("/{invoice_id}/refresh", operation_id="refresh_invoice_post")
 def refresh_invoice(
     invoice_id: str, records: Records, caller: CurrentCaller, settings: AppSettings
 ) -> dict[str, Any]:
