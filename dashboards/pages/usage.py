@@ -1,4 +1,4 @@
-"""Usage: events per metric and customer, daily trend; a live filter by event property."""
+"""Usage: events per metric and customer, daily trend; a filter by event property."""
 
 from __future__ import annotations
 
@@ -17,37 +17,35 @@ assert filters is not None
 # Usage is counted in events, not money: the currency filter does not apply.
 parameters = {"o": filters.organization_id, "start": filters.start, "end": filters.end}
 scope = "organization_id = {o:UUID} and date between {start:Date} and {end:Date}"
-metrics = query(
-    f"select distinct billable_metric_code from fct_usage_daily_by_metric where {scope} order by 1",
+# Every metric's daily usage in the range: it also lists the metrics to choose from.
+every_metric = query(
+    "select date, billable_metric_code, sum(events_count) as events_count"
+    f" from fct_usage_daily_by_metric where {scope}"
+    " group by date, billable_metric_code order by date, billable_metric_code",
     parameters,
-)["billable_metric_code"].tolist()
+)
+metrics = sorted(set(every_metric["billable_metric_code"]))
 chosen = st.multiselect("Metrics", metrics, key="usage_metrics", placeholder="All metrics")
 parameters["metrics"] = chosen or metrics
 scope += " and billable_metric_code in {metrics:Array(String)}"
 
-with st.expander("Filter by event property (live query on raw events)"):
+with st.expander("Filter by event property (daily counts of every event property)"):
     property_key = st.text_input("Property", key="usage_property_key").strip()
     property_value = st.text_input("Value", key="usage_property_value").strip()
 
 if property_key:
-    # The one query on raw events: properties are not kept in the marts.
+    # Properties are not kept in the usage marts: their own daily rollup counts the events of
+    # each property key and value.
     daily = query(
-        "select toDate(timestamp, 'UTC') as date, code as billable_metric_code,"
-        " count() as events_count from events final"
-        " where organization_id = {o:UUID} and code in {metrics:Array(String)}"
-        " and toDate(timestamp, 'UTC') between {start:Date} and {end:Date}"
-        " and mapContains(properties, {key:String})"
-        " and ({value:String} = '' or properties[{key:String}] = {value:String})"
+        "select date, billable_metric_code, sum(events_count) as events_count"
+        f" from fct_usage_daily_by_property where {scope} and property_key = {{key:String}}"
+        " and ({value:String} = '' or property_value = {value:String})"
         " group by date, billable_metric_code order by date",
         {**parameters, "key": property_key, "value": property_value},
     )
 else:
-    daily = query(
-        "select date, billable_metric_code, sum(events_count) as events_count"
-        f" from fct_usage_daily_by_metric where {scope}"
-        " group by date, billable_metric_code order by date",
-        parameters,
-    )
+    daily = every_metric[every_metric["billable_metric_code"].isin(parameters["metrics"])]
+    daily = daily.reset_index(drop=True)
 st.metric("Events", int(daily["events_count"].sum()) if not daily.empty else 0)
 st.subheader("Daily usage per metric")
 st.plotly_chart(
