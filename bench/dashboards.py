@@ -169,7 +169,7 @@ def insert_events(client: Any, customers: int, count: int, start: str, seconds: 
         "insert into events (organization_id, external_subscription_id, transaction_id, code,"
         " timestamp, properties, ingested_at, raw)"
         f" select {org}, concat('sub_', toString(cityHash64(number) % {customers})),"
-        " concat(toString(toUnixTimestamp({start})), '-', toString(number)), 'api_calls',"
+        f" concat(toString(toUnixTimestamp({start})), '-', toString(number)), 'api_calls',"
         f" toDateTime64({start} + cityHash64(number, 1) % {seconds}, 3, 'UTC') as happened,"
         " map('region', ['eu', 'us', 'apac'][number % 3 + 1]),"
         " least(toDateTime64(happened + 60, 6, 'UTC'), now64(6)), ''"
