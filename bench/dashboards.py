@@ -40,6 +40,8 @@ from warehouse.settings import Settings  # noqa: E402
 
 PAGES = ["overview", "revenue", "receivables", "usage", "customer_360", "invoices"]
 START = "2024-01-01"
+EVENTS_PER_INSERT = 10_000_000
+DBT_TIMEOUT_S = 4 * 3600  # rating 100M events takes a while
 
 
 def uuid_of(kind: str, number: str) -> str:
@@ -165,17 +167,19 @@ def insert_events(client: Any, customers: int, count: int, start: str, seconds: 
     """``count`` events spread over ``seconds`` from ``start``, each ingested a minute after it
     happened (as live traffic is), so the incremental marts see the history in time order."""
     org = uuid_of("org", "0")
-    client.command(
-        "insert into events (organization_id, external_subscription_id, transaction_id, code,"
-        " timestamp, properties, ingested_at, raw)"
-        f" select {org}, concat('sub_', toString(cityHash64(number) % {customers})),"
-        f" concat(toString(toUnixTimestamp({start})), '-', toString(number)), 'api_calls',"
-        f" toDateTime64({start} + cityHash64(number, 1) % {seconds}, 3, 'UTC') as happened,"
-        " map('region', ['eu', 'us', 'apac'][number % 3 + 1]),"
-        " least(toDateTime64(happened + 60, 6, 'UTC'), now64(6)), ''"
-        f" from numbers({count})",
-        settings={"max_insert_block_size": 1_000_000},
-    )
+    # In statements of at most 10M events, each well within the client's read timeout.
+    for offset in range(0, count, EVENTS_PER_INSERT):
+        client.command(
+            "insert into events (organization_id, external_subscription_id, transaction_id,"
+            " code, timestamp, properties, ingested_at, raw)"
+            f" select {org}, concat('sub_', toString(cityHash64(number) % {customers})),"
+            f" concat(toString(toUnixTimestamp({start})), '-', toString(number)), 'api_calls',"
+            f" toDateTime64({start} + cityHash64(number, 1) % {seconds}, 3, 'UTC') as happened,"
+            " map('region', ['eu', 'us', 'apac'][number % 3 + 1]),"
+            " least(toDateTime64(happened + 60, 6, 'UTC'), now64(6)), ''"
+            f" from numbers({offset}, {min(EVENTS_PER_INSERT, count - offset)})",
+            settings={"max_insert_block_size": 1_000_000},
+        )
 
 
 def record_page_queries(env: dict[str, str]) -> dict[str, list[tuple[str, dict[str, Any]]]]:
@@ -271,7 +275,9 @@ def warehouse_env(database: str) -> Iterator[dict[str, str]]:
 def run_analytics(env: dict[str, str], target: Path, as_of: str) -> float:
     """Build the analytics marts (their parents built already); return the seconds taken."""
     started = time.perf_counter()
-    result = run_dbt(["run", "--select", "path:models/marts/analytics"], env, target, as_of)
+    result = run_dbt(
+        ["run", "--select", "path:models/marts/analytics"], env, target, as_of, DBT_TIMEOUT_S
+    )
     if result.returncode:
         sys.exit(f"dbt run of the analytics marts failed:\n{result.stdout}")
     elapsed = time.perf_counter() - started
@@ -289,7 +295,7 @@ def build_marts(env: dict[str, str], target: Path, as_of: str) -> None:
     ]
     started = time.perf_counter()
     for step in (["seed", "--select", "path:seeds/analytics"], ["run", *parents]):
-        result = run_dbt(step, env, target, as_of)
+        result = run_dbt(step, env, target, as_of, DBT_TIMEOUT_S)
         if result.returncode:
             sys.exit(f"dbt {step[0]} failed:\n{result.stdout}")
     print(f"rating models and seeds the marts read: {time.perf_counter() - started:.1f} s")
