@@ -1,10 +1,16 @@
-{{ config(materialized='table', engine='MergeTree', order_by='(organization_id, date, billable_metric_code, customer_id)') }}
+{{ config(
+    materialized='table',
+    engine='MergeTree',
+    order_by='(organization_id, date, billable_metric_code, customer_id)',
+    projections=[{'name': 'by_customer', 'query': 'select * order by organization_id, customer_id, date'}],
+) }}
 -- Raw usage per day, metric, customer and subscription (UTC days): events received and the sum
 -- of the metric's numeric field (not billing units: aggregation, filters and rounding are
 -- applied by rating). The event counts come from fct_usage_daily_by_subscription (aggregated
 -- once per day); subscriptions and customers are joined on every build, so a subscription
 -- created after its first events still gets them. Events of unknown subscriptions keep an
--- empty customer.
+-- empty customer. Sorted for the Usage page (an organization's days); the by_customer
+-- projection serves Customer 360 (one customer's days).
 with subscription_customers as (
     select organization_id, external_subscription_id, any(customer_id) as customer_id
     from {{ ref('stg_warehouse__subscriptions') }}
