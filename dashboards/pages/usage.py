@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+from datetime import date, timedelta
+
 import plotly.express as px
 import streamlit as st
 
 from dashboards.data import query
 from dashboards.filters import download, sidebar_filters
+
+
+def whole_months(start: date, end: date) -> tuple[date, date]:
+    """The first days of the first and last months lying wholly within [start, end] (the first
+    after the last when there is none)."""
+    first = start if start.day == 1 else (start.replace(day=28) + timedelta(days=4)).replace(day=1)
+    last = ((end + timedelta(days=1)).replace(day=1) - timedelta(days=1)).replace(day=1)
+    return first, last
+
 
 st.title("Usage")
 filters = sidebar_filters()
@@ -54,12 +65,21 @@ st.plotly_chart(
     key="usage_trend",
 )
 st.subheader("Top customers")
+# Whole months of the range from the monthly rollup, the partial months at its edges by day.
+months_from, months_to = whole_months(filters.start, filters.end)
 customers = query(
     "select external_customer_id, billable_metric_code, sum(events_count) as events_count,"
-    " sum(field_value_sum) as field_value_sum"
+    " sum(field_value_sum) as field_value_sum from ("
+    " select external_customer_id, billable_metric_code, events_count, field_value_sum"
+    " from fct_usage_monthly_by_customer where organization_id = {o:UUID}"
+    " and month between {months_from:Date} and {months_to:Date}"
+    " and billable_metric_code in {metrics:Array(String)}"
+    " union all"
+    " select external_customer_id, billable_metric_code, events_count, field_value_sum"
     f" from fct_usage_daily where {scope}"
-    " group by external_customer_id, billable_metric_code order by events_count desc limit 50",
-    parameters,
+    " and not (date >= {months_from:Date} and date < addMonths({months_to:Date}, 1))"
+    ") group by external_customer_id, billable_metric_code order by events_count desc limit 50",
+    {**parameters, "months_from": months_from, "months_to": months_to},
 )
 download(customers, "usage_by_customer")
 download(daily, "usage_daily")
