@@ -89,21 +89,14 @@ class Filters:
 
 
 def _organizations() -> pd.DataFrame:
-    """Every organization with what its filters offer, in one query: the months with MRR (first
-    month, last measured day), its currencies (of MRR or invoices) and its plan codes."""
+    """Every organization with what its filters offer (fct_dashboard_filters): the months with
+    MRR (first month, last measured day), its currencies and its plan codes."""
     return query(
-        "select o.organization_id as organization_id, o.name as name, m.first as first,"
-        " m.last as last, arraySort(arrayDistinct(arrayConcat(m.currencies, i.currencies)))"
-        " as currencies, m.plans as plans"
+        "select o.organization_id as organization_id, o.name as name,"
+        " f.first_month as first, f.last_measured_on as last, f.currencies as currencies,"
+        " f.plan_codes as plans"
         " from (select organization_id, name from organizations final where is_deleted = 0) as o"
-        " left join (select organization_id, min(month) as first, max(measured_on) as last,"
-        "            groupUniqArray(currency) as currencies,"
-        "            arraySort(groupUniqArray(plan_code)) as plans"
-        "            from fct_mrr_monthly group by organization_id) as m"
-        " on m.organization_id = o.organization_id"
-        " left join (select organization_id, groupUniqArray(currency) as currencies"
-        "            from fct_invoices group by organization_id) as i"
-        " on i.organization_id = o.organization_id"
+        " left join fct_dashboard_filters as f on f.organization_id = o.organization_id"
         " order by o.name"
     )
 
