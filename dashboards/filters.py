@@ -89,40 +89,31 @@ class Filters:
 
 
 def _organizations() -> pd.DataFrame:
+    """Every organization with what its filters offer (fct_dashboard_filters): the months with
+    MRR (first month, last measured day), its currencies and its plan codes."""
     return query(
-        "select organization_id, name from organizations final where is_deleted = 0 order by name"
+        "select o.organization_id as organization_id, o.name as name,"
+        " f.first_month as first, f.last_measured_on as last, f.currencies as currencies,"
+        " f.plan_codes as plans"
+        " from (select organization_id, name from organizations final where is_deleted = 0) as o"
+        " left join fct_dashboard_filters as f on f.organization_id = o.organization_id"
+        " order by o.name"
     )
-
-
-def _currencies(organization_id: uuid.UUID) -> list[str]:
-    frame = query(
-        "select distinct currency from fct_mrr_monthly where organization_id = {o:UUID}"
-        " union distinct"
-        " select distinct currency from fct_invoices where organization_id = {o:UUID}",
-        {"o": organization_id},
-    )
-    return sorted(frame["currency"])
 
 
 def _fx_rates(as_of: date) -> dict[str, Decimal]:
-    frame = query(
-        "select currency, argMax(rate_to_usd, valid_from) as rate from fx_rates"
-        " where valid_from <= {as_of:Date} group by currency",
-        {"as_of": as_of},
-    )
+    """The latest rate of each currency valid on ``as_of``, from the whole (small) FX table,
+    read once whatever the date range."""
+    frame = query("select currency, valid_from, rate_to_usd from fx_rates order by valid_from")
+    valid = frame[frame["valid_from"] <= as_of]
     return {
         str(currency): Decimal(str(rate))
-        for currency, rate in zip(frame["currency"], frame["rate"], strict=True)
+        for currency, rate in zip(valid["currency"], valid["rate_to_usd"], strict=True)
     }
 
 
-def _month_span(organization_id: uuid.UUID) -> tuple[date, date]:
-    frame = query(
-        "select min(month) as first, max(measured_on) as last from fct_mrr_monthly"
-        " where organization_id = {o:UUID}",
-        {"o": organization_id},
-    )
-    first, last = frame.iloc[0]["first"], frame.iloc[0]["last"]
+def _month_span(first: date, last: date) -> tuple[date, date]:
+    """The default date range: the months with MRR, or this month when there is none yet."""
     today = date.today()
     if pd.isna(first) or first.year < 1971:
         return date(today.year, today.month, 1), today
@@ -135,27 +126,27 @@ def sidebar_filters() -> Filters | None:
     if organizations.empty:
         st.info("No organization in the warehouse yet.")
         return None
-    names = dict(zip(organizations["organization_id"], organizations["name"], strict=True))
+    scopes = organizations.set_index("organization_id")
     organization_id = st.sidebar.selectbox(
-        "Organization", list(names), format_func=lambda o: names[o], key="organization"
+        "Organization",
+        list(scopes.index),
+        format_func=lambda o: scopes.at[o, "name"],
+        key="organization",
     )
-    first, last = _month_span(organization_id)
+    scope = scopes.loc[organization_id]
+    first, last = _month_span(scope["first"], scope["last"])
     picked = st.sidebar.date_input(
         "Date range", value=(first, last), key="date_range", format="YYYY-MM-DD"
     )
     start, end = (picked[0], picked[-1]) if isinstance(picked, tuple) and picked else (first, last)
-    currencies = _currencies(organization_id)
+    currencies = list(scope["currencies"])
     fx_rates = _fx_rates(end)
     options = currencies + ([CONVERTED] if len(currencies) > 1 else [])
     if not options:
         st.info("No revenue for this organization yet: build the analytics marts first.")
         return None
     currency = st.sidebar.selectbox("Currency", options, key="currency")
-    plans = query(
-        "select distinct plan_code from fct_mrr_monthly where organization_id = {o:UUID}"
-        " order by plan_code",
-        {"o": organization_id},
-    )["plan_code"].tolist()
+    plans = list(scope["plans"])
     chosen = st.sidebar.multiselect("Plans", plans, key="plans", placeholder="All plans")
     filters = Filters(organization_id, start, end, currency, tuple(chosen), fx_rates)
     if filters.converting:

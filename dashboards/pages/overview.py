@@ -43,25 +43,22 @@ movements = filters.money(
     ["month"],
     ["opening", *MOVEMENTS, "closing"],
 )
+# The money KPIs in one query: this month's gross revenue and what invoices issued up to the
+# end of the range still owe, per currency.
 where, parameters = filters.where()
-revenue = filters.money(
+totals = filters.money(
     query(
-        "select currency, sum(amount_cents) as revenue from fct_gross_revenue_monthly"
-        f" where {where} and month = toStartOfMonth({{end:Date}}) group by currency",
+        "select currency, sum(revenue) as revenue, sum(outstanding) as outstanding from ("
+        " select currency, amount_cents as revenue, 0 as outstanding"
+        f" from fct_gross_revenue_monthly where {where} and month = toStartOfMonth({{end:Date}})"
+        " union all"
+        " select currency, 0, outstanding_amount_cents"
+        f" from fct_invoices where {where} and issuing_date <= {{end:Date}}"
+        ") group by currency",
         {**parameters, "end": filters.end},
     ),
     [],
-    ["revenue"],
-    cents=True,
-)
-outstanding = filters.money(
-    query(
-        "select currency, sum(outstanding_amount_cents) as outstanding from fct_invoices"
-        f" where {where} and issuing_date <= {{end:Date}} group by currency",
-        {**parameters, "end": filters.end},
-    ),
-    [],
-    ["outstanding"],
+    ["revenue", "outstanding"],
     cents=True,
 )
 
@@ -83,11 +80,11 @@ kpis[0].metric("MRR", filters.format(mrr))
 kpis[1].metric("ARR", filters.format(mrr * 12))
 kpis[2].metric(
     f"Revenue {filters.end:%b %Y}",
-    filters.format(revenue["revenue"].iloc[0] if not revenue.empty else Decimal(0)),
+    filters.format(totals["revenue"].iloc[0] if not totals.empty else Decimal(0)),
 )
 kpis[3].metric(
     "Outstanding",
-    filters.format(outstanding["outstanding"].iloc[0] if not outstanding.empty else Decimal(0)),
+    filters.format(totals["outstanding"].iloc[0] if not totals.empty else Decimal(0)),
 )
 kpis[4].metric("Net revenue retention", "-" if nrr is None else f"{nrr * 100:.1f} %")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pandas as pd
 import plotly.express as px
 import streamlit as st
 
@@ -18,38 +19,50 @@ st.caption(
     "by issuing month (before coupons and taxes)."
 )
 
+# The three breakdowns in one query, summed by the warehouse: by month and plan, by metric
+# (or fee type), by customer; `breakdown` tells their rows apart.
 where, parameters = filters.where(date_column="month", plan_column="plan_code")
-lines = query(
-    "select month, currency, plan_code,"
-    " if(billable_metric_code = '', fee_type, billable_metric_code) as metric,"
-    " external_customer_id, sum(rated_amount) as rated,"
-    " sum(invoiced_amount_cents) as invoiced_cents"
+amounts = (
+    "sum(rated_amount) as rated, sum(invoiced_amount_cents) as invoiced_cents"
     f" from fct_revenue_monthly where {where}"
-    " group by month, currency, plan_code, metric, external_customer_id",
+)
+breakdowns = query(
+    "select 'plan' as breakdown, currency, month, plan_code as label,"
+    f" {amounts} group by currency, month, plan_code"
+    " union all"
+    " select 'metric', currency, toDate(0),"
+    " if(billable_metric_code = '', fee_type, billable_metric_code) as metric,"
+    f" {amounts} group by currency, metric"
+    " union all"
+    " select 'customer', currency, toDate(0), external_customer_id,"
+    f" {amounts} group by currency, external_customer_id",
     parameters,
 )
-rated = filters.money(
-    lines.drop(columns=["invoiced_cents"]),
-    ["month", "plan_code", "metric", "external_customer_id"],
-    ["rated"],
-)
-invoiced = filters.money(
-    lines.drop(columns=["rated"]),
-    ["month", "plan_code", "metric", "external_customer_id"],
-    ["invoiced_cents"],
-    cents=True,
-).rename(columns={"invoiced_cents": "invoiced"})
-revenue = rated.merge(
-    invoiced, on=["month", "plan_code", "metric", "external_customer_id"], how="outer"
-)
 
-total_rated = revenue["rated"].sum() if not revenue.empty else 0
-total_invoiced = revenue["invoiced"].sum() if not revenue.empty else 0
+
+def breakdown(name: str, by: list[str]) -> pd.DataFrame:
+    """One breakdown's rated and invoiced amounts in the display currency, by ``by``."""
+    rows = breakdowns[breakdowns["breakdown"] == name].rename(columns={"label": by[-1]})
+    if rows.empty:
+        return pd.DataFrame(columns=[*by, "rated", "invoiced"])
+    rows = rows[["currency", *by, "rated", "invoiced_cents"]]
+    rated = filters.money(rows.drop(columns=["invoiced_cents"]), by, ["rated"])
+    invoiced = filters.money(
+        rows.drop(columns=["rated"]), by, ["invoiced_cents"], cents=True
+    ).rename(columns={"invoiced_cents": "invoiced"})
+    return rated.merge(invoiced, on=by, how="outer")
+
+
+by_plan = breakdown("plan", ["month", "plan_code"])
+by_metric = breakdown("metric", ["metric"])
+by_customer = breakdown("customer", ["external_customer_id"]).sort_values("rated", ascending=False)
+
+total_rated = by_metric["rated"].sum() if not by_metric.empty else 0
+total_invoiced = by_metric["invoiced"].sum() if not by_metric.empty else 0
 kpis = st.columns(2)
 kpis[0].metric("Rated revenue", filters.format(total_rated))
 kpis[1].metric("Invoiced revenue", filters.format(total_invoiced))
 
-by_plan = revenue.groupby(["month", "plan_code"], as_index=False)[["rated", "invoiced"]].sum()
 st.subheader("By plan")
 st.plotly_chart(
     px.bar(by_plan, x="month", y="rated", color="plan_code", labels={"rated": "rated"}),
@@ -59,15 +72,9 @@ st.plotly_chart(
 left, right = st.columns(2)
 with left:
     st.subheader("By metric")
-    by_metric = revenue.groupby("metric", as_index=False)[["rated", "invoiced"]].sum()
     download(by_metric, "revenue_by_metric")
 with right:
     st.subheader("Top customers")
-    by_customer = (
-        revenue.groupby("external_customer_id", as_index=False)[["rated", "invoiced"]]
-        .sum()
-        .sort_values("rated", ascending=False)
-    )
     download(by_customer, "revenue_by_customer")
 
 st.subheader("Invoiced versus paid")

@@ -14,7 +14,7 @@ ANALYTICS_SELECTOR = "+path:models/marts/analytics"
 
 
 def run_dbt(
-    args: list[str], env: Mapping[str, str], target_path: Path, as_of: str
+    args: list[str], env: Mapping[str, str], target_path: Path, as_of: str, timeout: float = 900
 ) -> subprocess.CompletedProcess[str]:
     """Run dbt with its own target and log directories, so parallel runs never share state."""
     command = [
@@ -29,7 +29,7 @@ def run_dbt(
         cwd=REPO_ROOT,
         capture_output=True,
         text=True,
-        timeout=900,
+        timeout=timeout,
     )
 
 

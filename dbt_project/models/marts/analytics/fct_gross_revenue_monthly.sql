@@ -1,4 +1,4 @@
-{{ config(materialized='table', engine='MergeTree', order_by='(organization_id, month, currency, customer_id)') }}
+{{ config(materialized='table', engine='MergeTree', order_by='(organization_id, currency, month, customer_id)') }}
 -- Lago's gross revenue: finalized invoices by issuing month (total after coupons, taxes and
 -- credits), minus what credit notes refunded on them.
 select

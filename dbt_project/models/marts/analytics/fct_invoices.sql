@@ -1,7 +1,7 @@
 {{ config(
     materialized='table',
     engine='MergeTree',
-    order_by='(organization_id, issuing_date, invoice_id)',
+    order_by='(organization_id, currency, issuing_date, invoice_id)',
 ) }}
 -- One row per invoice in its latest state, with what was paid, credited and refunded on it and
 -- what is still owed at the rating instant. Drafts are kept (status = 'draft') but owe nothing.

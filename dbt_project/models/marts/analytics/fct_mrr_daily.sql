@@ -1,7 +1,7 @@
 {{ config(
     materialized='table',
     engine='MergeTree',
-    order_by='(organization_id, date, currency, customer_id, plan_id)',
+    order_by='(organization_id, customer_id, date, currency, plan_id)',
 ) }}
 -- MRR per day, customer and plan, in the plan's currency (never converted).
 --   subscription_mrr  the plan amount of every subscription live that day (after its trial),
@@ -12,6 +12,7 @@
 --                     id) for the last charge period that ended on or before the day, counted
 --                     while the subscription is live.
 -- Days run from the subscription's start to its last billed day or the rating instant.
+-- Sorted by customer: company-wide trends read fct_mrr_daily_by_plan; Customer 360 reads one customer.
 -- Built by adding rows rather than joining them: subscription days and usage days of the same
 -- subscription chain are summed together, and usage counts only on days a subscription is live.
 with subscriptions as (

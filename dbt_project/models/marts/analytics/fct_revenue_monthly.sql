@@ -1,4 +1,4 @@
-{{ config(materialized='table', engine='MergeTree', order_by='(organization_id, month, currency, customer_id)') }}
+{{ config(materialized='table', engine='MergeTree', order_by='(organization_id, currency, month, customer_id)') }}
 -- Revenue per month by customer, plan, metric and fee type, from two sources kept side by side:
 --   rated_amount      fees rated by dbt (fct_fees) with a billing date in the month, invoiced
 --                     or not yet

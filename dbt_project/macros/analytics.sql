@@ -1,0 +1,24 @@
+{#- Incremental builds of the marts that read raw events: each build re-aggregates only the UTC
+    days that received events since the previous build, so a daily build reads one day of events
+    instead of the whole history. -#}
+
+{#- The (organization_id, date) days that got events ingested after the newest event already
+    aggregated in `relation`, less a margin for inserts that were still in flight when that build
+    read the events (an event's ingested_at is taken before its insert commits). -#}
+{% macro days_with_new_events(relation, margin='interval 1 hour') -%}
+    select distinct organization_id, toDate(timestamp, 'UTC') as date
+    from {{ source('warehouse', 'events') }}
+    where ingested_at > (select max(last_ingested_at) from {{ relation }}) - {{ margin }}
+{%- endmacro %}
+
+{#- The condition on `events` (aliased `alias`) that keeps the days to re-aggregate: every day on
+    a full build, the days of days_with_new_events on an incremental one. The timestamp bound is
+    a constant, so the monthly partitions before the first changed day are never read. -#}
+{% macro events_to_aggregate(alias='e') -%}
+    {%- if is_incremental() %}
+    {{ alias }}.timestamp >= (select toDateTime64(min(date), 3, 'UTC') from changed_days)
+    and ({{ alias }}.organization_id, toDate({{ alias }}.timestamp, 'UTC')) in (select organization_id, date from changed_days)
+    {%- else %}
+    1
+    {%- endif %}
+{%- endmacro %}
