@@ -6,6 +6,7 @@ the views whose definition changed."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import datetime
 from typing import Any
@@ -219,3 +220,13 @@ def test_a_plain_run_recreates_only_the_views_whose_definition_changed(
     for name, (modified, comment) in after_day.items():
         assert refreshed[name][0] > modified, name
         assert refreshed[name][1] == comment, name
+
+
+def test_a_run_records_its_nodes_in_run_results(
+    incremental: tuple[Catalog, list[FeeRow], list[FeeRow], list[FeeRow]], rater: Rater
+) -> None:
+    # The last run of the fixture (the full refresh) left dbt's record of every node it built.
+    results = json.loads((rater.target_path / "run_results.json").read_text())
+    statuses = {node["unique_id"].rsplit(".", 1)[1]: node["status"] for node in results["results"]}
+    assert statuses["fct_fees"] == "success"
+    assert statuses["fct_open_period_fees"] == "success"
