@@ -3,7 +3,9 @@
 ``meterhouse rate run`` builds the rating lineage (staging, billing periods, rated usage,
 ``fct_fees``) and its data tests with ``dbt build``, showing dbt's progress node by node. dbt
 reads its profile from the environment, which this module derives from the one settings object,
-so dbt always talks to the warehouse every other process uses.
+so dbt always talks to the warehouse every other process uses. dbt runs inside this process
+(dbt's programmatic runner): an incremental run pays for one interpreter and, thanks to partial
+parsing, for no parse of the project.
 """
 
 from __future__ import annotations
@@ -11,19 +13,22 @@ from __future__ import annotations
 import json
 import os
 import re
-import subprocess
-import sys
-from collections.abc import Generator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from warehouse.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from dbt.cli.main import dbtRunnerResult
+    from dbt_common.events.base_types import EventMsg
 
 DBT_PROJECT_DIR = Path(__file__).resolve().parent.parent / "dbt_project"
 # fct_fees and everything it needs, the current-usage and fee-estimate views the billing API
@@ -43,12 +48,6 @@ ANALYTICS_SELECTOR = ("path:seeds/analytics", "path:models/marts/analytics")
 
 # dbt's per-node log lines: "12 of 30 START sql table model db.fct_fees ..." / "... OK created ..."
 _NODE_LINE = re.compile(r"\b(\d+) of (\d+) (START|OK|ERROR|FAIL|PASS|WARN|SKIP)\b\s*(.*)")
-
-
-def dbt_executable() -> str:
-    """The dbt of this environment (next to the running Python), else the one on PATH."""
-    candidate = Path(sys.executable).parent / "dbt"
-    return str(candidate) if candidate.exists() else "dbt"
 
 
 def dbt_environment(settings: Settings) -> dict[str, str]:
@@ -125,24 +124,66 @@ def parse_node_line(line: str) -> NodeEvent | None:
     return NodeEvent(int(index), int(total), status, description.strip(" ."))
 
 
-def stream_dbt(args: Sequence[str], settings: Settings) -> Generator[str, None, int]:
-    """Run dbt with ``args`` in the project directory and yield its output line by line; the
-    generator's return value (StopIteration.value) is dbt's exit code."""
-    command = [dbt_executable(), *args, "--project-dir", str(DBT_PROJECT_DIR)]
-    environment = {**os.environ, **dbt_environment(settings)}
-    with subprocess.Popen(
-        command,
-        cwd=DBT_PROJECT_DIR,
-        env=environment,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        bufsize=1,
-    ) as process:
-        assert process.stdout is not None
-        for line in process.stdout:
-            yield line.rstrip("\n")
-        return process.wait()
+@contextmanager
+def dbt_process_environment(settings: Settings) -> Iterator[None]:
+    """dbt reads its profile and flags from the process environment and its relative paths
+    (logs) from the working directory: set both for the run, then put them back."""
+    saved = dict(os.environ)
+    working_directory = Path.cwd()
+    os.environ.update(dbt_environment(settings))
+    os.chdir(DBT_PROJECT_DIR)
+    try:
+        yield
+    finally:
+        os.chdir(working_directory)
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def invoke_dbt(args: Sequence[str], settings: Settings, on_line: Callable[[str], None]) -> int:
+    """Run dbt in this process and pass each of its log lines (info and above) to ``on_line``;
+    returns dbt's exit code (0 ok, 1 a node failed, 2 dbt itself failed).
+
+    The project is parsed first without the run's variables, so dbt's partial parsing
+    (target/partial_parse.msgpack) stays valid from one run to the next: variables given on the
+    command line invalidate it whenever they change, and the rating instant changes every run.
+    The variables only enter the SQL that the build compiles, never a config or a ref, so the
+    build reuses that manifest and compiles its nodes with the run's variables."""
+
+    # dbt takes seconds to import: only a run that calls it pays for that.
+    from dbt.artifacts.schemas.run import RunExecutionResult
+    from dbt.cli.main import dbtRunner
+    from dbt.contracts.graph.manifest import Manifest
+
+    def forward(message: EventMsg) -> None:
+        text = str(getattr(message.info, "msg", ""))  # dbt's events have it; its Protocol not
+        if message.info.level in ("info", "warn", "error") and text:
+            on_line(text)
+
+    project = [
+        "--project-dir", str(DBT_PROJECT_DIR), "--log-level", "none", "--log-level-file", "debug"
+    ]  # fmt: skip
+    with dbt_process_environment(settings):
+        # No manifest.json (nothing reads this target's, and writing it costs a second of CPU);
+        # run_results.json, the record of what the run did, is written below.
+        parsed = dbtRunner(callbacks=[forward]).invoke(["parse", "--no-write-json", *project])
+        if not isinstance(parsed.result, Manifest):
+            return _exit_code(parsed, on_line)
+        runner = dbtRunner(manifest=parsed.result, callbacks=[forward])
+        built = runner.invoke([*args, "--no-write-json", *project])
+        if isinstance(built.result, RunExecutionResult):
+            target = Path(os.environ.get("DBT_TARGET_PATH", "target"))
+            built.result.write(str(target / "run_results.json"))
+        return _exit_code(built, on_line)
+
+
+def _exit_code(result: dbtRunnerResult, on_line: Callable[[str], None]) -> int:
+    if result.success:
+        return 0
+    if result.exception is not None:
+        on_line(f"dbt failed: {result.exception}")
+        return 2
+    return 1
 
 
 def run_dbt(
@@ -151,21 +192,19 @@ def run_dbt(
     """Run dbt to completion, advancing ``progress`` (if given) as nodes finish."""
     result = DbtResult(returncode=1)
     task = progress.add_task("dbt", total=None) if progress else None
-    lines = stream_dbt(args, settings)
-    while True:
-        try:
-            line = next(lines)
-        except StopIteration as done:
-            result.returncode = int(done.value)
-            return result
+
+    def on_line(line: str) -> None:
         result.output.append(line)
         event = parse_node_line(line)
         if progress is None or task is None or event is None:
-            continue
+            return
         if event.status == "START":
             progress.update(task, total=event.total, description=event.description[:60])
         else:
             progress.update(task, completed=event.index, total=event.total)
+
+    result.returncode = invoke_dbt(args, settings, on_line)
+    return result
 
 
 def rate(request: RatingRequest, settings: Settings, *, show_progress: bool = True) -> DbtResult:

@@ -1,10 +1,12 @@
 """Incremental rating: a new day of events and a late event for a closed period, rated by a plain
 `meterhouse rate run`, give fee for fee what a full refresh gives, and closed periods without
 late events are left alone, save the later periods a recurring metric carries a late event into.
-Fees also record which events and which price they were rated from."""
+Fees also record which events and which price they were rated from. A plain run re-creates only
+the views whose definition changed."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import datetime
 from typing import Any
@@ -37,9 +39,31 @@ def calls_fee(fees: list[FeeRow], month: int) -> FeeRow:
     return metric_fee(fees, "calls", month)
 
 
+# A view's last (re)creation and its comment, by name.
+ViewStates = dict[str, tuple[datetime, str]]
+
+
+def views_of(warehouse: Warehouse) -> ViewStates:
+    rows = (
+        warehouse.client()
+        .query(
+            "SELECT name, metadata_modification_time, comment FROM system.tables "
+            "WHERE database = currentDatabase() AND engine = 'View'"
+        )
+        .result_rows
+    )
+    return {name: (modified, comment) for name, modified, comment in rows}
+
+
+@pytest.fixture(scope="module")
+def view_states() -> list[ViewStates]:
+    """The views after each run of the `incremental` fixture, which fills this list."""
+    return []
+
+
 @pytest.fixture(scope="module")
 def incremental(
-    warehouse: Warehouse, rater: Rater
+    warehouse: Warehouse, rater: Rater, view_states: list[ViewStates]
 ) -> tuple[Catalog, list[FeeRow], list[FeeRow], list[FeeRow]]:
     """Fees after a first run, after an incremental run over a new day plus a late event, and
     after a full refresh at the same instant."""
@@ -63,6 +87,7 @@ def incremental(
     catalog.events("s2", "storage", [{"timestamp": "2024-01-15", "properties": {"gb": 5}}])
     rater.run("--as-of", FIRST_RUN, "--no-tests")
     first = fees_of(client, catalog.organization_id)
+    view_states.append(views_of(warehouse))
 
     # The next day's events (March is still open) and a late event for closed January.
     catalog.events("s1", "calls", [{"timestamp": "2024-03-01T10:00:00"}])
@@ -75,9 +100,11 @@ def incremental(
     catalog.events("s2", "storage", [{"timestamp": "2024-01-25", "properties": {"gb": 2}}])
     rater.run("--as-of", NEXT_DAY, "--no-tests")
     after_day = fees_of(client, catalog.organization_id)
+    view_states.append(views_of(warehouse))
 
     rater.run("--as-of", NEXT_DAY, "--full-refresh", "--no-tests")
     refreshed = fees_of(client, catalog.organization_id)
+    view_states.append(views_of(warehouse))
     return catalog, first, after_day, refreshed
 
 
@@ -167,3 +194,39 @@ def test_fees_record_their_events_and_price_versions(
     assert march_seats["first_event_at"] == datetime(2024, 3, 1, 11)
     subscription_fees = [fee for fee in after_day if fee["fee_type"] == "subscription"]
     assert all(fee["first_event_at"] is None for fee in subscription_fees)
+
+
+def test_a_plain_run_recreates_only_the_views_whose_definition_changed(
+    incremental: tuple[Catalog, list[FeeRow], list[FeeRow], list[FeeRow]],
+    view_states: list[ViewStates],
+) -> None:
+    first, after_day, refreshed = view_states
+    # Each view carries the fingerprint of the definition it was created from.
+    assert all(comment.startswith("dbt definition ") for _, comment in first.values())
+    # The billing periods compile the rating instant in: a new instant re-creates that view.
+    assert after_day["int_billing_periods"][0] > first["int_billing_periods"][0]
+    assert after_day["int_billing_periods"][1] != first["int_billing_periods"][1]
+    # The views rated on read (they read now()) and the staging views did not change: kept.
+    for name in (
+        "fct_open_period_fees",
+        "fct_current_usage",
+        "fct_estimated_fees",
+        "fct_pay_in_advance_fees_since",
+        "fct_fee_events",
+        "stg_warehouse__charges",
+    ):
+        assert after_day[name] == first[name], name
+    # --full-refresh re-creates every view, with the same fingerprints.
+    for name, (modified, comment) in after_day.items():
+        assert refreshed[name][0] > modified, name
+        assert refreshed[name][1] == comment, name
+
+
+def test_a_run_records_its_nodes_in_run_results(
+    incremental: tuple[Catalog, list[FeeRow], list[FeeRow], list[FeeRow]], rater: Rater
+) -> None:
+    # The last run of the fixture (the full refresh) left dbt's record of every node it built.
+    results = json.loads((rater.target_path / "run_results.json").read_text())
+    statuses = {node["unique_id"].rsplit(".", 1)[1]: node["status"] for node in results["results"]}
+    assert statuses["fct_fees"] == "success"
+    assert statuses["fct_open_period_fees"] == "success"

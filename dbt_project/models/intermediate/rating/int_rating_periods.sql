@@ -39,37 +39,57 @@ late_event_hours as (
     group by organization_id, external_subscription_id, hour_from
 ),
 
-dirty_periods as (
-    select p.subscription_id as subscription_id, p.period_from as period_from, p.period_to as period_to
+-- The late hours of each subscription in one row, joined once onto its periods.
+late_hours_by_subscription as (
+    select organization_id, external_subscription_id, groupArray((hour_from, is_recurring)) as late_hours
+    from late_event_hours
+    group by organization_id, external_subscription_id
+),
+
+-- Periods that need work: no fee yet, or an event ingested since the last run in one of their
+-- hours (or, recurring, before their end), or billed within rate_from..rate_to.
+flagged_periods as (
+    select
+        p.*,
+        ((p.is_closed or p.period_kind = 'subscription')
+            and (p.subscription_id, p.period_from, if(p.period_kind = 'subscription', 'subscription', 'charge'))
+                not in (select subscription_id, period_from, fee_type from rated_before))
+        or arrayExists(
+            late -> late.1 <= p.period_to and (late.2 or late.1 + toIntervalHour(1) > p.period_from),
+            l.late_hours)
+        {%- if var('rate_from') and var('rate_to') %}
+        or if(p.period_kind = 'charges', p.service_to_date + 1, p.period_start_date)
+            between toDate('{{ var("rate_from") }}') and toDate('{{ var("rate_to") }}')
+        {%- endif %}
+            as needs_rating
     from due_periods as p
-    left anti join rated_before as r
-        on r.subscription_id = p.subscription_id
-        and r.period_from = p.period_from
-        and r.fee_type = if(p.period_kind = 'subscription', 'subscription', 'charge')
-    where p.is_closed or p.period_kind = 'subscription'
-    union all
-    select p.subscription_id, p.period_from, p.period_to
-    from due_periods as p
-    inner join late_event_hours as l
+    left join late_hours_by_subscription as l
         on l.organization_id = p.organization_id and l.external_subscription_id = p.external_subscription_id
-    where l.hour_from <= p.period_to and (l.is_recurring or l.hour_from + toIntervalHour(1) > p.period_from)
-    {%- if var('rate_from') and var('rate_to') %}
-    union all
-    select subscription_id, period_from, period_to
-    from due_periods
-    where if(period_kind = 'charges', service_to_date + 1, period_start_date)
-        between toDate('{{ var("rate_from") }}') and toDate('{{ var("rate_to") }}')
-    {%- endif %}
+),
+
+-- Every period of the subscription overlapping one that needs work is rated with it, and so is
+-- every period starting at the same instant as one of those (fct_fees replaces the fees of a
+-- subscription and period start).
+overlapping_periods as (
+    select
+        *,
+        arrayExists(
+            span -> period_from <= span.2 and period_to >= span.1,
+            groupArrayIf((period_from, period_to), needs_rating) over (partition by subscription_id))
+            as overlaps_work
+    from flagged_periods
+),
+
+rated_periods as (
+    select *, max(overlaps_work) over (partition by subscription_id, period_from) as is_rated
+    from overlapping_periods
 )
 
-select p.*
-from due_periods as p
-where (p.subscription_id, p.period_from) in (
-    select q.subscription_id, q.period_from
-    from due_periods as q
-    inner join dirty_periods as d on d.subscription_id = q.subscription_id
-    where q.period_from <= d.period_to and q.period_to >= d.period_from
-)
+-- One pass over the billing periods (a view that computes every period of every subscription):
+-- window functions rather than joins of due_periods with itself.
+select * except (needs_rating, overlaps_work, is_rated)
+from rated_periods
+where is_rated
 {%- else %}
 
 select * from due_periods
