@@ -120,9 +120,9 @@ class WarehouseHandler(BaseHTTPRequestHandler):
     def parse_request(self) -> bool:
         """The request line and header fields, read without the standard library's email parser.
 
-        ``http.server`` builds an ``email.message.Message`` for every request, which costs more
-        (~0.15 ms) than everything else the server does around a small insert. Clients of the
-        HTTP interface speak HTTP/1.0 or 1.1; anything else gets the standard error replies.
+        ``http.server`` builds an ``email.message.Message`` for every request: ~0.15 ms, one of
+        the largest parts of the server's own work for an insert (this takes ~0.05 ms). Clients
+        of the HTTP interface speak HTTP/1.0 or 1.1; anything else gets the standard errors.
         """
         self.command = ""
         self.request_version = "HTTP/0.9"
