@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from warehouse.embedded.errors import WarehouseError
-from warehouse.embedded.sql import Kind, parse
+from warehouse.embedded.sql import Kind, parse, parse_insert_head
 
 FORMATS = frozenset({"json", "jsoneachrow", "native", "tabseparated", "csv"})
 
@@ -75,3 +75,45 @@ def test_parse_never_crashes_on_arbitrary_text(text: str) -> None:
 def test_semicolons_inside_strings_are_not_statement_ends(inner: str) -> None:
     statement = parse(f"SELECT '{inner}; {inner}'", FORMATS)
     assert statement.kind is Kind.READ
+
+
+# Pieces of INSERT heads where a cut can fall: quotes, comments, heredocs, a FORMAT clause inside
+# each, and the real clause.
+_HEAD_PIECES = st.sampled_from(
+    [
+        " ", "\n", "(a, b)", "t", "db.t", "SETTINGS x = 1", "'it''s FORMAT CSV'",
+        "'a\\' FORMAT CSV'", '"FORMAT CSV"', "`format`", "-- FORMAT CSV\n", "# FORMAT CSV\n",
+        "/* FORMAT CSV */",
+        "$$ FORMAT CSV $$", "$t$ FORMAT CSV $t$", "1/2", "FORMAT", "CSVWithNames", "é", ";",
+    ]
+)  # fmt: skip
+
+
+@given(
+    st.lists(_HEAD_PIECES, max_size=12),
+    st.sampled_from(["FORMAT CSV\n", "FORMAT Native\r\n", "FORMAT JSONEachRow ", "format csv"]),
+    st.binary(max_size=200),
+    st.integers(min_value=1, max_value=120),
+)
+def test_insert_head_parses_like_the_whole_text(
+    pieces: list[str], clause: str, data: bytes, window: int
+) -> None:
+    head = ("INSERT INTO t " + " ".join(pieces) + " " + clause).encode() + data
+
+    def outcome(read):  # type: ignore[no-untyped-def]
+        try:
+            return read()
+        except WarehouseError as error:
+            return error.code
+
+    whole = outcome(lambda: parse(head.decode("latin-1"), FORMATS))
+    assert outcome(lambda: parse_insert_head(head, FORMATS, window=window)) == whole
+
+
+@pytest.mark.parametrize(
+    "head", [b"INSERT INTO t FORMAT CSV\r\n1,2\n", b"INSERT INTO t FORMAT CSVWithNames\na\n1\n"]
+)
+def test_insert_head_cut_at_every_position(head: bytes) -> None:
+    whole = parse(head.decode("latin-1"), FORMATS)
+    for window in range(1, len(head) + 1):
+        assert parse_insert_head(head, FORMATS, window=window) == whole, window

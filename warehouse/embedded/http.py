@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import base64
 import itertools
-import json
 import logging
 import socket
 import uuid
 from collections.abc import Iterator
+from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, urlsplit
 
@@ -28,7 +28,7 @@ from warehouse.embedded.errors import (
     UNKNOWN_FORMAT,
     WarehouseError,
 )
-from warehouse.embedded.sql import INSERT_HEAD, Kind, Statement, parse
+from warehouse.embedded.sql import INSERT_HEAD, Kind, Statement, parse, parse_insert_head
 from warehouse.embedded.users import Role, User, UserStore
 
 log = logging.getLogger("meterhouse.warehouse")
@@ -46,6 +46,8 @@ HTTP_ONLY_SETTINGS = {
     "http_zlib_compression_level", "http_response_buffer_size", "add_http_cors_header",
 }  # fmt: skip
 MAX_QUERY_BYTES = 256 << 20
+MAX_HEADER_LINE = 65536
+MAX_HEADER_FIELDS = 100
 INSERT_HEAD_BYTES = 1 << 20
 
 _CONTENT_TYPES = {
@@ -76,7 +78,7 @@ class Request:
         url = urlsplit(handler.path)
         self.path = url.path
         self.params = dict(parse_qsl(url.query, keep_blank_values=True))
-        self.headers = {k.lower(): v for k, v in handler.headers.items()}
+        self.headers = handler.fields
         self.query_id = self.params.get("query_id") or str(uuid.uuid4())
         self.body: Iterator[bytes] = iter(())
 
@@ -107,14 +109,81 @@ class WarehouseHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "meterhouse-warehouse"
     server: WarehouseServer
+    fields: dict[str, str]  # the request's header fields, names in lower case
+    raw_requestline: bytes  # set by handle_one_request
 
     def setup(self) -> None:
         super().setup()
         # Without this every response waits for the peer's delayed ACK (~40 ms).
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
+    def parse_request(self) -> bool:
+        """The request line and header fields, read without the standard library's email parser.
+
+        ``http.server`` builds an ``email.message.Message`` for every request: ~0.15 ms, one of
+        the largest parts of the server's own work for an insert (this takes ~0.05 ms). Clients
+        of the HTTP interface speak HTTP/1.0 or 1.1; anything else gets the standard errors.
+        """
+        self.command = ""
+        self.request_version = "HTTP/0.9"
+        self.close_connection = True
+        self.requestline = str(self.raw_requestline, "iso-8859-1").rstrip("\r\n")
+        words = self.requestline.split()
+        if not words:
+            return False
+        if len(words) != 3 or not words[2].startswith("HTTP/"):
+            self.send_error(HTTPStatus.BAD_REQUEST, f"Bad request syntax ({self.requestline!r})")
+            return False
+        command, path, version = words
+        self.request_version = version  # replies, errors too, get a status line from here on
+        if version not in ("HTTP/1.0", "HTTP/1.1"):
+            self.send_error(HTTPStatus.HTTP_VERSION_NOT_SUPPORTED, f"Invalid version {version}")
+            return False
+        if path.startswith("//"):  # as http.server does: no scheme-relative paths
+            path = "/" + path.lstrip("/")
+        self.command, self.path = command, path
+        fields = self._read_fields()
+        if fields is None:
+            return False
+        self.fields = fields
+        connection = fields.get("connection", "").lower()
+        self.close_connection = connection == "close" or (
+            version == "HTTP/1.0" and connection != "keep-alive"
+        )
+        if fields.get("expect", "").lower() == "100-continue" and version == "HTTP/1.1":
+            self.wfile.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        return True
+
+    def _read_fields(self) -> dict[str, str] | None:
+        """Header fields up to the blank line; a repeated field keeps its last value."""
+        fields: dict[str, str] = {}
+        name = ""
+        for _ in range(MAX_HEADER_FIELDS):
+            line = self.rfile.readline(MAX_HEADER_LINE + 1)
+            if len(line) > MAX_HEADER_LINE:
+                self.send_error(HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, "Line too long")
+                return None
+            if line in (b"\r\n", b"\n", b""):
+                return fields
+            text = line.decode("iso-8859-1")
+            if text[0] in " \t" and name:  # an obsolete folded continuation line
+                fields[name] += " " + text.strip()
+                continue
+            name, colon, value = text.partition(":")
+            name = name.strip().lower()
+            if not colon or not name:
+                self.send_error(HTTPStatus.BAD_REQUEST, f"Bad header line {text.strip()!r}")
+                return None
+            fields[name] = value.strip()
+        self.send_error(HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, "Too many headers")
+        return None
+
     def log_message(self, format: str, *args: object) -> None:
         log.debug("%s " + format, self.address_string(), *args)
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        if log.isEnabledFor(logging.DEBUG):
+            super().log_request(code, size)
 
     def do_GET(self) -> None:
         self._handle(read_only=True)
@@ -226,26 +295,23 @@ class WarehouseHandler(BaseHTTPRequestHandler):
     ) -> tuple[Statement, Iterator[bytes] | None]:
         """The statement, and for ``INSERT ... FORMAT X`` the rest of the body as its data."""
         query_param = request.params.get("query", "").encode()
-        head = bytearray(query_param)
         body = request.body
         first = next(body, b"")
-        if first and query_param:
-            head += b"\n"
-        head += first
+        # As ClickHouse does: the query parameter, a line feed, then the body.
+        head = query_param + b"\n" + first if query_param and first else query_param or first
         if INSERT_HEAD.match(head):
-            while len(head) < INSERT_HEAD_BYTES:
-                statement = parse(head.decode("latin-1"), engine.input_formats)
-                if statement.format is not None or not first:
-                    break
-                first = next(body, b"")
+            statement = parse_insert_head(head, engine.input_formats)
+            while statement.format is None and first and len(head) < INSERT_HEAD_BYTES:
+                first = next(body, b"")  # the statement goes on in the next chunk
                 head += first
-            statement = parse(head.decode("latin-1"), engine.input_formats)
+                statement = parse_insert_head(head, engine.input_formats)
             if statement.format is not None:
-                assert statement.insert_data_offset is not None
-                inline = bytes(head[statement.insert_data_offset :])
-                text = bytes(head[: len(statement.sql.encode("latin-1"))]).decode()
+                offset = statement.insert_data_offset
+                assert offset is not None
+                text = head[: len(statement.sql.encode("latin-1"))].decode()
                 statement = Statement(text, Kind.INSERT, statement.tokens, statement.format, None)
-                return statement, itertools.chain((inline,), body)
+                return statement, itertools.chain((head[offset:],), body)
+        head = bytearray(head)
         for chunk in body:
             head += chunk
             if len(head) > MAX_QUERY_BYTES:
@@ -283,7 +349,7 @@ class WarehouseHandler(BaseHTTPRequestHandler):
             "X-ClickHouse-Query-Id": request.query_id,
             "X-ClickHouse-Timezone": "UTC",
             "X-ClickHouse-Server-Display-Name": "meterhouse",
-            "X-ClickHouse-Summary": json.dumps(outcome.summary()),
+            "X-ClickHouse-Summary": outcome.summary(),
         }
         body = outcome.body
         if statement.kind is Kind.READ:

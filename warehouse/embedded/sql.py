@@ -229,6 +229,39 @@ def _parse_insert(
     return Statement(sql[: tokens[-1].end], Kind.INSERT, tokens, None, None)
 
 
+# A lone opening quote, backquote, ``$`` or ``/`` in a prefix's tokens: a string, quoted name,
+# heredoc or block comment that the cut left open, inside which a FORMAT clause may seem to be.
+_OPEN_AT_CUT = frozenset("'\"`$/")
+
+
+def parse_insert_head(head: bytes, known_formats: frozenset[str], window: int = 4096) -> Statement:
+    """Parse an INSERT at the start of a request body, reading only as much of it as needed.
+
+    The data after ``FORMAT <name>`` can be megabytes: decoding and scanning all of it for
+    every insert cost more than the rest of the request handling. So a prefix is parsed, four
+    times longer each round, until it holds the FORMAT clause. A prefix tokenizes like the
+    whole text up to the clause, except where a string, quoted name, heredoc or comment
+    opened before the clause is still open at the cut: then a lone quote (or ``$``, ``/``)
+    shows among the tokens, and a longer prefix is tried. The result equals
+    ``parse(head.decode("latin-1"), known_formats)``.
+    """
+    while window < len(head):
+        try:
+            statement = parse(head[:window].decode("latin-1"), known_formats)
+        except WarehouseError:
+            statement = None  # perhaps only an artefact of the cut
+        if (
+            statement is not None
+            and statement.format is not None
+            # The format name and the line break after it lie before the cut.
+            and statement.tokens[-1].end + 2 <= window
+            and not any(t.kind == "other" and t.text in _OPEN_AT_CUT for t in statement.tokens)
+        ):
+            return statement
+        window *= 4
+    return parse(head.decode("latin-1"), known_formats)
+
+
 def _data_offset(sql: str, after_format: int) -> int:
     """Inline data starts after the format name and one line break (or one blank)."""
     if sql.startswith("\r\n", after_format):
