@@ -28,7 +28,7 @@ from urllib.parse import urlparse
 import httpx
 import typer
 
-from meterhouse.demo.generator import DemoSize, generate
+from meterhouse.demo.generator import DemoSize, generate, read_catalog
 from warehouse.settings import LOCAL_ENV_FILE, Settings
 
 COLORS = ("cyan", "green", "magenta", "yellow", "blue", "bright_cyan", "bright_magenta", "white")
@@ -189,6 +189,95 @@ def services(settings: Settings, *, with_localstripe: bool, analyst_password: st
     return table
 
 
+# --- phases ---------------------------------------------------------------------------------------
+
+
+def _proc_cpu_seconds(pid: int) -> float:
+    """CPU seconds of a live process and of the children it has reaped, from /proc."""
+    try:
+        stat_line = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return 0.0
+    fields = stat_line[stat_line.rindex(")") + 2 :].split()
+    utime, stime, cutime, cstime = (int(value) for value in fields[11:15])
+    return (utime + stime + cutime + cstime) / os.sysconf("SC_CLK_TCK")
+
+
+def _descendants(root: int) -> set[int]:
+    parents: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat_line = (entry / "stat").read_text()
+        except OSError:
+            continue  # exited while we looked
+        parent = int(stat_line[stat_line.rindex(")") + 2 :].split()[1])
+        parents.setdefault(parent, []).append(int(entry.name))
+    found: set[int] = set()
+    frontier = [root]
+    while frontier:
+        children = [child for pid in frontier for child in parents.get(pid, [])]
+        found.update(children)
+        frontier = children
+    return found
+
+
+def tree_cpu_seconds() -> float:
+    """CPU seconds used so far by this process and every process it started, live or reaped.
+
+    A process that exited and was reaped by a live one counts in its parent's children time;
+    Linux only (elsewhere: this process and its reaped children).
+    """
+    times = os.times()
+    total = times.user + times.system + times.children_user + times.children_system
+    if Path("/proc/self/stat").exists():
+        total += sum(_proc_cpu_seconds(pid) for pid in _descendants(os.getpid()))
+    return total
+
+
+@dataclass
+class Phase:
+    name: str
+    wall_s: float
+    cpu_s: float
+    load: float  # the machine's 1-minute load average at the end of the phase
+
+
+class PhaseClock:
+    """Wall and CPU seconds of each phase of a start, shown as a table before the summary.
+
+    The CPU column counts this process tree only: on a shared machine the wall time also
+    carries everyone else's load (the load column), the CPU time does not.
+    """
+
+    def __init__(self) -> None:
+        self.phases: list[Phase] = []
+        self.started = self._last = time.monotonic()
+        self._last_cpu = tree_cpu_seconds()
+
+    def lap(self, name: str) -> Phase:
+        """Close the phase that ran since the previous lap under ``name``."""
+        now, cpu = time.monotonic(), tree_cpu_seconds()
+        load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
+        phase = Phase(name, now - self._last, cpu - self._last_cpu, load)
+        self.phases.append(phase)
+        self._last, self._last_cpu = now, cpu
+        return phase
+
+    def table(self) -> str:
+        width = max([len("phase"), *(len(p.name) for p in self.phases)])
+        lines = [f"  {'phase':<{width}}  {'wall s':>7}  {'cpu s':>7}  {'load':>5}"]
+        lines += [
+            f"  {p.name:<{width}}  {p.wall_s:>7.1f}  {p.cpu_s:>7.1f}  {p.load:>5.1f}"
+            for p in self.phases
+        ]
+        wall = sum(p.wall_s for p in self.phases)
+        cpu = sum(p.cpu_s for p in self.phases)
+        lines.append(f"  {'total':<{width}}  {wall:>7.1f}  {cpu:>7.1f}")
+        return "\n".join(lines)
+
+
 # --- processes ------------------------------------------------------------------------------------
 
 
@@ -207,6 +296,7 @@ class Supervisor:
         self.env = dict(env)
         self.startup_timeout_s = startup_timeout_s
         self.children: list[Child] = []
+        self.clock = PhaseClock()
         self.print_lock = threading.Lock()
 
     def say(self, name: str, message: str, color: str = "white", err: bool = False) -> None:
@@ -369,25 +459,27 @@ class DemoFiles:
 
 def load_demo(supervisor: Supervisor, settings: Settings, api_key: str, files: DemoFiles) -> None:
     """Send the demo through the APIs, rate it, invoice its past billing days, build the marts."""
-    from meterhouse.demo.loader import DemoLoadError
-    from meterhouse.demo.loader import load_demo as send_demo
+    from meterhouse.demo.loader import CatalogLoader, DemoLoadError, load_events
 
+    clock = supervisor.clock
     started = time.monotonic()
     manifest = files.wait()
+    clock.lap("demo files (waited for)")
     supervisor.say("demo", f"generated {manifest['events']:,} events in {files.seconds:.1f} s; "
                    "sending the catalog and them through the public APIs")  # fmt: skip
     try:
-        report = send_demo(
-            files.directory,
-            api_url=_http(settings.billing_api_port),
-            ingest_url=_http(settings.ingest_port),
-            api_key=api_key,
+        catalog_loader = CatalogLoader(_http(settings.billing_api_port), api_key)
+        report = catalog_loader.load(read_catalog(files.directory))
+        clock.lap("catalog")
+        report.events, report.events_seconds = load_events(
+            _http(settings.ingest_port), api_key, files.directory,
             show_progress=sys.stdout.isatty(),
-        )
+        )  # fmt: skip
+        clock.lap("events upload")
     except (DemoLoadError, httpx.HTTPError) as exc:
         raise SupervisorError(f"demo: {exc}") from exc
     loaded = ", ".join(f"{count} {name}" for name, count in report.loaded.items())
-    supervisor.say("demo", f"loaded {loaded} in {report.catalog_seconds:.1f} s")
+    supervisor.say("demo", f"loaded {loaded}")
     if report.skipped:
         supervisor.say("demo", f"not served by the billing API yet: {', '.join(report.skipped)}")
     rate = report.events / max(report.events_seconds, 1e-9)
@@ -400,12 +492,16 @@ def load_demo(supervisor: Supervisor, settings: Settings, api_key: str, files: D
 def bill_past_days(supervisor: Supervisor, first: date, end: date) -> None:
     """Rate the demo's usage (dbt), invoice each past billing day (Dagster job), then build the
     revenue marts the dashboards read (dbt)."""
+    clock = supervisor.clock
     supervisor.step("rate", meterhouse("rate", "run", "--no-tests", "--no-progress"))
+    clock.lap("rating")
     last = end - timedelta(days=1)
     supervisor.step(
         "bill", meterhouse("bill", "--from", first.isoformat(), "--to", last.isoformat())
     )
+    clock.lap("billing days")
     supervisor.step("analytics", meterhouse("rate", "analytics", "--no-tests", "--no-progress"))
+    clock.lap("revenue marts")
 
 
 # --- the summary ----------------------------------------------------------------------------------
@@ -485,10 +581,12 @@ def check_ports(table: list[Service]) -> None:
 def bring_up(supervisor: Supervisor, table: list[Service], settings: Settings, demo: bool) -> None:
     api_key = settings.bootstrap_api_key.get_secret_value() if settings.bootstrap_api_key else ""
     files: DemoFiles | None = None
+    previous = ""
     for service in table:
         if service.name == "dagster" and files is not None:
             # Before Dagster: its daemon's sensor would otherwise start a run for every billing
             # day the demo makes due, while `meterhouse bill` invoices them in a few runs.
+            supervisor.clock.lap("services up to " + previous)
             try:
                 load_demo(supervisor, settings, api_key, files)
             except SupervisorError as exc:
@@ -497,9 +595,11 @@ def bring_up(supervisor: Supervisor, table: list[Service], settings: Settings, d
                     f"{exc}; the demo is incomplete: `meterhouse up --reset` starts over"
                 ) from exc
         supervisor.run(service)
+        previous = service.name
         # Before the ingest API starts (it creates the default organization): the first run?
         if service.name == "migrate" and demo and warehouse_is_empty(settings):
             files = DemoFiles(supervisor, settings)
+    supervisor.clock.lap("services up" if files is None else "dagster, dashboards, docs up")
 
 
 def up(
@@ -536,6 +636,7 @@ def up(
         check_ports(table)
         started = time.monotonic()
         bring_up(supervisor, table, settings, demo=not no_demo)
+        typer.echo("\nStart, phase by phase:\n" + supervisor.clock.table())
         api_key = settings.bootstrap_api_key
         typer.echo(summary(table, settings, api_key.get_secret_value() if api_key else "",
                            analyst_password))  # fmt: skip
