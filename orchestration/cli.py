@@ -43,6 +43,18 @@ def billing_days(day: date | None, first: date | None, last: date | None) -> lis
     return [first + timedelta(days=n) for n in range((last - first).days + 1)]
 
 
+def pending_days() -> list[date]:
+    """Every day from the first to the last the late_billing_days sensor would request now
+    (fees no invoice holds, drafts due): billing them leaves the sensor nothing to do."""
+    from orchestration.invoices.jobs import pending_billing_days
+    from orchestration.resources import WarehouseResource
+
+    found = [day for day, _ in pending_billing_days(WarehouseResource(), datetime.now(UTC).date())]
+    if not found:
+        return []
+    return billing_days(None, found[0], found[-1])
+
+
 def _materialization_metadata(result: Any) -> dict[str, int]:
     """The counts the invoice assets reported for the run.
 
@@ -76,11 +88,30 @@ def bill(
     as_of: Annotated[
         str | None, typer.Option(help="Instant deciding which grace periods are over (ISO)")
     ] = None,
+    pending: Annotated[
+        bool,
+        typer.Option(
+            "--pending",
+            help="Every day the late_billing_days sensor would request now, in one run over "
+            "their range",
+        ),
+    ] = False,
 ) -> None:
     """Invoice billing days: same job and partitions as the schedule, recorded in Dagster."""
-    days = billing_days(
-        day.date() if day else None, first.date() if first else None, last.date() if last else None
-    )
+    if pending:
+        if day or first or last:
+            raise typer.BadParameter("--pending takes no --date, --from or --to")
+        days, days_per_run = pending_days(), MAX_DAYS_PER_COMMAND
+        if not days:
+            typer.echo("no billing day pending", err=True)
+            return
+    else:
+        days = billing_days(
+            day.date() if day else None,
+            first.date() if first else None,
+            last.date() if last else None,
+        )
+        days_per_run = DAYS_PER_RUN
     os.environ["DAGSTER_HOME"] = str(dagster_home(get_settings()))
     from dagster import BetaWarning, DagsterInstance
 
@@ -99,8 +130,8 @@ def bill(
         console=console,
     ) as progress:  # fmt: skip
         task = progress.add_task("billing", total=len(days))
-        for start in range(0, len(days), DAYS_PER_RUN):
-            chunk = days[start : start + DAYS_PER_RUN]
+        for start in range(0, len(days), days_per_run):
+            chunk = days[start : start + days_per_run]
             span = f"{chunk[0]}..{chunk[-1]}" if len(chunk) > 1 else str(chunk[0])
             progress.update(task, description=f"billing {span}")
             result = job.execute_in_process(
