@@ -12,6 +12,7 @@ after "ready". Figures on a shared machine are noisy: read the CPU column next t
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import signal
 import subprocess
@@ -116,7 +117,8 @@ def main() -> None:
             since = time.monotonic() - started - ready_s
             print(f"ready + {since:.0f} s: {state(ports['warehouse'], password)}")
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGTERM)
         process.wait(timeout=120)
 
 

@@ -370,9 +370,11 @@ class Supervisor:
                  child.color)  # fmt: skip
 
     def wait_healthy(self, child: Child) -> None:
+        """Until it answers, at most the startup timeout after it started: a service started
+        in the background and waited for later is asked at least once."""
         deadline = child.started + self.startup_timeout_s
         with httpx.Client(timeout=2.0) as client:
-            while time.monotonic() < deadline:
+            while True:
                 code = child.process.poll()
                 if code is not None:
                     raise SupervisorError(
@@ -383,6 +385,8 @@ class Supervisor:
                         return
                 except httpx.HTTPError:
                     pass
+                if time.monotonic() >= deadline:
+                    break
                 time.sleep(0.2)
         raise SupervisorError(
             f"{child.service.name} did not answer {child.service.health_url} "
