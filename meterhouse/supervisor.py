@@ -518,7 +518,8 @@ def load_demo(supervisor: Supervisor, settings: Settings, api_key: str, files: D
 
 def bill_demo(supervisor: Supervisor, dagster: Service) -> Child:
     """Rate the demo's whole history in one dbt pass, invoice every billing day it makes due in
-    one Dagster run (the subscription fees of the days before the usage window too), then build
+    a few Dagster runs over their ranges (the subscription fees of the days before the usage
+    window too), then build
     the revenue marts the dashboards read. Dagster starts meanwhile; returns it, not yet waited
     for."""
     clock = supervisor.clock
