@@ -20,7 +20,7 @@ import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Annotated, Any
 from urllib.parse import urlparse
@@ -28,7 +28,7 @@ from urllib.parse import urlparse
 import httpx
 import typer
 
-from meterhouse.demo.generator import DemoSize, generate
+from meterhouse.demo.generator import DemoSize, generate, read_catalog
 from warehouse.settings import LOCAL_ENV_FILE, Settings
 
 COLORS = ("cyan", "green", "magenta", "yellow", "blue", "bright_cyan", "bright_magenta", "white")
@@ -67,7 +67,15 @@ class Child:
     service: Service
     process: subprocess.Popen[bytes]
     color: str
+    started: float = field(default_factory=time.monotonic)
     pump: threading.Thread | None = None
+    # Set once a line of its output contains ``marker``.
+    marker: str = ""
+    marked: threading.Event = field(default_factory=threading.Event)
+
+
+def one_shot(name: str, command: list[str]) -> Service:
+    return Service(name, command, "", "", None, one_shot=True)
 
 
 def meterhouse(*args: str) -> list[str]:
@@ -189,6 +197,95 @@ def services(settings: Settings, *, with_localstripe: bool, analyst_password: st
     return table
 
 
+# --- phases ---------------------------------------------------------------------------------------
+
+
+def _proc_cpu_seconds(pid: int) -> float:
+    """CPU seconds of a live process and of the children it has reaped, from /proc."""
+    try:
+        stat_line = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return 0.0
+    fields = stat_line[stat_line.rindex(")") + 2 :].split()
+    utime, stime, cutime, cstime = (int(value) for value in fields[11:15])
+    return (utime + stime + cutime + cstime) / os.sysconf("SC_CLK_TCK")
+
+
+def _descendants(root: int) -> set[int]:
+    parents: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat_line = (entry / "stat").read_text()
+        except OSError:
+            continue  # exited while we looked
+        parent = int(stat_line[stat_line.rindex(")") + 2 :].split()[1])
+        parents.setdefault(parent, []).append(int(entry.name))
+    found: set[int] = set()
+    frontier = [root]
+    while frontier:
+        children = [child for pid in frontier for child in parents.get(pid, [])]
+        found.update(children)
+        frontier = children
+    return found
+
+
+def tree_cpu_seconds() -> float:
+    """CPU seconds used so far by this process and every process it started, live or reaped.
+
+    A process that exited and was reaped by a live one counts in its parent's children time;
+    Linux only (elsewhere: this process and its reaped children).
+    """
+    times = os.times()
+    total = times.user + times.system + times.children_user + times.children_system
+    if Path("/proc/self/stat").exists():
+        total += sum(_proc_cpu_seconds(pid) for pid in _descendants(os.getpid()))
+    return total
+
+
+@dataclass
+class Phase:
+    name: str
+    wall_s: float
+    cpu_s: float
+    load: float  # the machine's 1-minute load average at the end of the phase
+
+
+class PhaseClock:
+    """Wall and CPU seconds of each phase of a start, shown as a table before the summary.
+
+    The CPU column counts this process tree only: on a shared machine the wall time also
+    carries everyone else's load (the load column), the CPU time does not.
+    """
+
+    def __init__(self) -> None:
+        self.phases: list[Phase] = []
+        self.started = self._last = time.monotonic()
+        self._last_cpu = tree_cpu_seconds()
+
+    def lap(self, name: str) -> Phase:
+        """Close the phase that ran since the previous lap under ``name``."""
+        now, cpu = time.monotonic(), tree_cpu_seconds()
+        load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
+        phase = Phase(name, now - self._last, cpu - self._last_cpu, load)
+        self.phases.append(phase)
+        self._last, self._last_cpu = now, cpu
+        return phase
+
+    def table(self) -> str:
+        width = max([len("phase"), *(len(p.name) for p in self.phases)])
+        lines = [f"  {'phase':<{width}}  {'wall s':>7}  {'cpu s':>7}  {'load':>5}"]
+        lines += [
+            f"  {p.name:<{width}}  {p.wall_s:>7.1f}  {p.cpu_s:>7.1f}  {p.load:>5.1f}"
+            for p in self.phases
+        ]
+        wall = sum(p.wall_s for p in self.phases)
+        cpu = sum(p.cpu_s for p in self.phases)
+        lines.append(f"  {'total':<{width}}  {wall:>7.1f}  {cpu:>7.1f}")
+        return "\n".join(lines)
+
+
 # --- processes ------------------------------------------------------------------------------------
 
 
@@ -207,6 +304,7 @@ class Supervisor:
         self.env = dict(env)
         self.startup_timeout_s = startup_timeout_s
         self.children: list[Child] = []
+        self.clock = PhaseClock()
         self.print_lock = threading.Lock()
 
     def say(self, name: str, message: str, color: str = "white", err: bool = False) -> None:
@@ -216,9 +314,12 @@ class Supervisor:
 
     def _pump(self, child: Child, stream: IO[bytes]) -> None:
         for raw in iter(stream.readline, b""):
-            self.say(child.service.name, raw.decode(errors="replace").rstrip(), child.color)
+            line = raw.decode(errors="replace").rstrip()
+            if child.marker and child.marker in line:
+                child.marked.set()
+            self.say(child.service.name, line, child.color)
 
-    def spawn(self, service: Service) -> Child:
+    def spawn(self, service: Service, marker: str = "") -> Child:
         color = COLORS[len(self.children) % len(COLORS)]
         self.say(service.name, f"starting: {' '.join(service.command)}", color)
         process = subprocess.Popen(
@@ -229,36 +330,51 @@ class Supervisor:
             stdin=subprocess.DEVNULL,
             start_new_session=True,  # its own process group: stopped together with its children
         )
-        child = Child(service, process, color)
+        child = Child(service, process, color, marker=marker)
         assert process.stdout is not None
         child.pump = threading.Thread(target=self._pump, args=(child, process.stdout), daemon=True)
         child.pump.start()
         self.children.append(child)
         return child
 
-    def run(self, service: Service) -> None:
-        """Start a service and wait until it answers (or, for a step, until it succeeds)."""
+    def start(self, service: Service, marker: str = "") -> Child:
+        """Start a service or a step without waiting for it."""
         if service.port is not None and port_in_use(service.port):
             raise SupervisorError(f"port {service.port} needed by {service.name} is already in use")
-        started = time.monotonic()
-        child = self.spawn(service)
-        if service.one_shot:
-            code = child.process.wait()
-            if child.pump is not None:
-                child.pump.join(timeout=5)
-            self.children.remove(child)
-            if code != 0:
-                raise SupervisorError(f"{service.name} failed with exit code {code}")
-            self.say(service.name, f"done in {time.monotonic() - started:.1f} s", child.color)
+        return self.spawn(service, marker)
+
+    def run(self, service: Service) -> None:
+        """Start a service and wait until it answers (or, for a step, until it succeeds)."""
+        self.wait(self.start(service))
+
+    def run_together(self, table: list[Service]) -> None:
+        """Start services that do not need each other at once, then wait for each."""
+        for child in [self.start(service) for service in table]:
+            self.wait(child)
+
+    def wait(self, child: Child) -> None:
+        """Until a service answers, or a step succeeds (it is then forgotten)."""
+        if not child.service.one_shot:
+            self.wait_healthy(child)
+            elapsed = time.monotonic() - child.started
+            self.say(child.service.name, f"ready at {child.service.url} ({elapsed:.1f} s)",
+                     child.color)  # fmt: skip
             return
-        self.wait_healthy(child)
-        elapsed = time.monotonic() - started
-        self.say(service.name, f"ready at {service.url} ({elapsed:.1f} s)", child.color)
+        code = child.process.wait()
+        if child.pump is not None:
+            child.pump.join(timeout=5)
+        self.children.remove(child)
+        if code != 0:
+            raise SupervisorError(f"{child.service.name} failed with exit code {code}")
+        self.say(child.service.name, f"done in {time.monotonic() - child.started:.1f} s",
+                 child.color)  # fmt: skip
 
     def wait_healthy(self, child: Child) -> None:
-        deadline = time.monotonic() + self.startup_timeout_s
+        """Until it answers, at most the startup timeout after it started: a service started
+        in the background and waited for later is asked at least once."""
+        deadline = child.started + self.startup_timeout_s
         with httpx.Client(timeout=2.0) as client:
-            while time.monotonic() < deadline:
+            while True:
                 code = child.process.poll()
                 if code is not None:
                     raise SupervisorError(
@@ -269,6 +385,8 @@ class Supervisor:
                         return
                 except httpx.HTTPError:
                     pass
+                if time.monotonic() >= deadline:
+                    break
                 time.sleep(0.2)
         raise SupervisorError(
             f"{child.service.name} did not answer {child.service.health_url} "
@@ -276,7 +394,7 @@ class Supervisor:
         )
 
     def step(self, name: str, command: list[str]) -> None:
-        self.run(Service(name, command, "", "", None, one_shot=True))
+        self.run(one_shot(name, command))
 
     def watch(self) -> None:
         """Block until a service stops on its own (an error) or a signal asks us to stop."""
@@ -368,44 +486,84 @@ class DemoFiles:
 
 
 def load_demo(supervisor: Supervisor, settings: Settings, api_key: str, files: DemoFiles) -> None:
-    """Send the demo through the APIs, rate it, invoice its past billing days, build the marts."""
-    from meterhouse.demo.loader import DemoLoadError
-    from meterhouse.demo.loader import load_demo as send_demo
+    """Send the demo through the public APIs: the catalog, then the events (sent at the same
+    time, the catalog's requests waited behind the bulk inserts for longer than the events took:
+    measured)."""
+    from meterhouse.demo.loader import CatalogLoader, DemoLoadError, load_events
 
-    started = time.monotonic()
+    clock = supervisor.clock
     manifest = files.wait()
+    clock.lap("demo files (rest of the generation)")
     supervisor.say("demo", f"generated {manifest['events']:,} events in {files.seconds:.1f} s; "
                    "sending the catalog and them through the public APIs")  # fmt: skip
     try:
-        report = send_demo(
-            files.directory,
-            api_url=_http(settings.billing_api_port),
-            ingest_url=_http(settings.ingest_port),
-            api_key=api_key,
+        catalog = CatalogLoader(_http(settings.billing_api_port), api_key)
+        report = catalog.load(read_catalog(files.directory))
+        clock.lap("catalog")
+        report.events, report.events_seconds = load_events(
+            _http(settings.ingest_port), api_key, files.directory,
             show_progress=sys.stdout.isatty(),
-        )
+        )  # fmt: skip
+        clock.lap("events upload")
     except (DemoLoadError, httpx.HTTPError) as exc:
         raise SupervisorError(f"demo: {exc}") from exc
     loaded = ", ".join(f"{count} {name}" for name, count in report.loaded.items())
-    supervisor.say("demo", f"loaded {loaded} in {report.catalog_seconds:.1f} s")
+    supervisor.say("demo", f"loaded {loaded}")
     if report.skipped:
         supervisor.say("demo", f"not served by the billing API yet: {', '.join(report.skipped)}")
     rate = report.events / max(report.events_seconds, 1e-9)
     supervisor.say("demo", f"sent {report.events:,} events in {report.events_seconds:.1f} s "
                    f"({rate:,.0f} events/s)")  # fmt: skip
-    bill_past_days(supervisor, files.size.first_day, files.size.end_day)
-    supervisor.say("demo", f"ready in {time.monotonic() - started:.1f} s")
 
 
-def bill_past_days(supervisor: Supervisor, first: date, end: date) -> None:
-    """Rate the demo's usage (dbt), invoice each past billing day (Dagster job), then build the
-    revenue marts the dashboards read (dbt)."""
+def bill_demo(supervisor: Supervisor, dagster: Service) -> Child:
+    """Rate the demo's whole history in one dbt pass, invoice every billing day it makes due in
+    a few Dagster runs over their ranges (the subscription fees of the days before the usage
+    window too), then build
+    the revenue marts the dashboards read. Dagster starts meanwhile; returns it, not yet waited
+    for."""
+    clock = supervisor.clock
     supervisor.step("rate", meterhouse("rate", "run", "--no-tests", "--no-progress"))
-    last = end - timedelta(days=1)
-    supervisor.step(
-        "bill", meterhouse("bill", "--from", first.isoformat(), "--to", last.isoformat())
-    )
+    clock.lap("rating")
+    bill = supervisor.start(one_shot("bill", meterhouse("bill", "--pending")), marker="RUN_START")
+    # Dagster loads its code location for a minute or more while the run bills. Started once
+    # the run is recorded, its late-billing sensor sees an invoicing run in progress and waits,
+    # rather than requesting every pending day again, one run each.
+    while bill.process.poll() is None and not bill.marked.wait(0.5):
+        pass
+    dagster_child = supervisor.start(dagster)
+    supervisor.wait(bill)
+    clock.lap("billing days (Dagster starting)")
     supervisor.step("analytics", meterhouse("rate", "analytics", "--no-tests", "--no-progress"))
+    clock.lap("revenue marts")
+    return dagster_child
+
+
+# Uninvoiced invoiceable fees up to tomorrow (what the late-billing sensor would request).
+PENDING_FEES_SQL = """
+SELECT count(DISTINCT billing_date) FROM fct_fees
+WHERE invoiceable = 1 AND billing_date <= today() + 1
+  AND (organization_id, fee_id) NOT IN (SELECT organization_id, id FROM invoice_fees)
+"""
+
+
+def demo_populated(settings: Settings) -> str:
+    """What the demo left in the warehouse; SupervisorError when invoices or marts are missing."""
+    from warehouse.client import get_client
+
+    client = get_client(settings)
+    try:
+        invoices, first, last = client.query(
+            "SELECT count(), min(billing_date), max(billing_date) FROM invoices FINAL"
+        ).result_rows[0]
+        pending = client.command(PENDING_FEES_SQL)
+        mrr_rows = client.command("SELECT count() FROM fct_mrr_daily_by_plan")
+    finally:
+        client.close()
+    if not invoices or not mrr_rows:
+        raise SupervisorError(f"demo: {invoices} invoices and {mrr_rows} MRR rows after billing")
+    left = f"{pending} billing days left to the invoicing sensor" if pending else "none pending"
+    return f"{invoices:,} invoices from {first} to {last} ({left}); {mrr_rows:,} daily MRR rows"
 
 
 # --- the summary ----------------------------------------------------------------------------------
@@ -482,24 +640,57 @@ def check_ports(table: list[Service]) -> None:
                               "MH_*_PORT settings")  # fmt: skip
 
 
+# Started one after the other; then together (they need the warehouse, not each other); then
+# last, after the demo is billed: Dagster's daemon must not invoice it day by day meanwhile.
+STARTED_FIRST = ("warehouse", "migrate")
+STARTED_TOGETHER = ("ingest", "billing-api", "localstripe", "dashboards")
+STARTED_LAST = ("dagster", "dbt-docs")
+
+
+def create_default_organization(settings: Settings) -> None:
+    """Before the two APIs start together: each would otherwise create it, twice."""
+    from meterhouse.orgs import ensure_default_organization
+    from warehouse.client import get_client
+
+    client = get_client(settings)
+    try:
+        ensure_default_organization(client, settings)
+    finally:
+        client.close()
+
+
 def bring_up(supervisor: Supervisor, table: list[Service], settings: Settings, demo: bool) -> None:
     api_key = settings.bootstrap_api_key.get_secret_value() if settings.bootstrap_api_key else ""
-    files: DemoFiles | None = None
-    for service in table:
-        if service.name == "dagster" and files is not None:
-            # Before Dagster: its daemon's sensor would otherwise start a run for every billing
-            # day the demo makes due, while `meterhouse bill` invoices them in a few runs.
-            try:
-                load_demo(supervisor, settings, api_key, files)
-            except SupervisorError as exc:
-                # The next start finds organizations and would not load the demo again.
-                raise SupervisorError(
-                    f"{exc}; the demo is incomplete: `meterhouse up --reset` starts over"
-                ) from exc
+    clock = supervisor.clock
+
+    def group(names: tuple[str, ...]) -> list[Service]:
+        return [service for service in table if service.name in names]
+
+    for service in group(STARTED_FIRST):
         supervisor.run(service)
-        # Before the ingest API starts (it creates the default organization): the first run?
-        if service.name == "migrate" and demo and warehouse_is_empty(settings):
-            files = DemoFiles(supervisor, settings)
+    # Generated (pure Python, needing no service) while the others start.
+    files = DemoFiles(supervisor, settings) if demo and warehouse_is_empty(settings) else None
+    create_default_organization(settings)
+    supervisor.run_together(group(STARTED_TOGETHER))
+    clock.lap("services up (warehouse to dashboards)")
+    if files is None:
+        supervisor.run_together(group(STARTED_LAST))
+        clock.lap("dagster and dbt docs up")
+        return
+    dagster, docs = group(STARTED_LAST)
+    try:
+        load_demo(supervisor, settings, api_key, files)
+        dagster_child = bill_demo(supervisor, dagster)
+        docs_child = supervisor.start(docs)  # after the marts: its catalog describes them too
+        supervisor.wait(dagster_child)
+        supervisor.wait(docs_child)
+        clock.lap("dagster and dbt docs up")
+        supervisor.say("demo", f"ready: {demo_populated(settings)}")
+    except SupervisorError as exc:
+        # The next start finds organizations and would not load the demo again.
+        raise SupervisorError(
+            f"{exc}; the demo is incomplete: `meterhouse up --reset` starts over"
+        ) from exc
 
 
 def up(
@@ -536,6 +727,7 @@ def up(
         check_ports(table)
         started = time.monotonic()
         bring_up(supervisor, table, settings, demo=not no_demo)
+        typer.echo("\nStart, phase by phase:\n" + supervisor.clock.table())
         api_key = settings.bootstrap_api_key
         typer.echo(summary(table, settings, api_key.get_secret_value() if api_key else "",
                            analyst_password))  # fmt: skip

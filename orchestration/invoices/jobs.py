@@ -8,10 +8,12 @@ from datetime import UTC, date, datetime, timedelta
 from clickhouse_connect.driver.exceptions import DatabaseError
 from dagster import (
     AssetSelection,
+    DagsterRunStatus,
     DefaultScheduleStatus,
     DefaultSensorStatus,
     Definitions,
     RunRequest,
+    RunsFilter,
     ScheduleEvaluationContext,
     SensorEvaluationContext,
     SkipReason,
@@ -71,6 +73,18 @@ def pending_billing_days(warehouse: WarehouseResource, today: date) -> list[tupl
     return [(row[0], int(row[1])) for row in rows.result_rows]
 
 
+def invoicing_in_progress(context: SensorEvaluationContext) -> bool:
+    """An invoicing run is executing: a backfill (`meterhouse bill`) or a run requested before."""
+    running = context.instance.get_run_records(
+        RunsFilter(
+            job_name=invoicing_job.name,
+            statuses=[DagsterRunStatus.STARTING, DagsterRunStatus.STARTED],
+        ),
+        limit=1,
+    )
+    return bool(running)
+
+
 @sensor(job=invoicing_job, minimum_interval_seconds=300, default_status=DefaultSensorStatus.RUNNING)
 def late_billing_days(
     context: SensorEvaluationContext, warehouse: WarehouseResource
@@ -78,7 +92,13 @@ def late_billing_days(
     """Periods that closed late (late events, re-rating, backfilled subscriptions) and drafts due.
 
     The run key includes what is pending, so a day is requested again only when that changes.
+    While an invoicing run executes it waits: the days pending meanwhile are mostly the ones
+    that run is billing (a backfill of hundreds of days would otherwise be requested again, one
+    run per day).
     """
+    if invoicing_in_progress(context):
+        yield SkipReason("an invoicing run is in progress")
+        return
     try:
         pending_days = pending_billing_days(warehouse, datetime.now(UTC).date())
     except DatabaseError as error:

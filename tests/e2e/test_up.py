@@ -227,6 +227,21 @@ def test_up_serves_everything_loads_the_demo_and_stops_cleanly(running: Up) -> N
             == "12"
         )
         assert int(analyst_query("SELECT count() FROM meterhouse.invoices")) > 0
+        # "Up" means invoiced: no billing day is left to Dagster's late-billing sensor, the
+        # subscription fees of customers who started before the usage window included.
+        pending_days = analyst_query(
+            "SELECT count(DISTINCT billing_date) FROM meterhouse.fct_fees WHERE invoiceable = 1"
+            " AND billing_date <= today() + 1 AND (organization_id, fee_id) NOT IN"
+            " (SELECT organization_id, id FROM meterhouse.invoice_fees)"
+        )
+        assert pending_days == "0"
+        assert (
+            analyst_query(
+                "SELECT (SELECT min(billing_date) FROM meterhouse.invoices)"
+                " < (SELECT min(toDate(timestamp)) FROM meterhouse.events)"
+            )
+            == "1"
+        )
         # No Stripe key: invoices of Stripe customers went to localstripe, and it knows them.
         pushed = analyst_query(
             "SELECT provider_object_id FROM meterhouse.provider_references FINAL "

@@ -64,6 +64,33 @@ def test_backfill_of_past_days_through_the_dagster_job(
     assert again.returncode == 0 and "0 fees" in again.stderr
 
 
+def test_pending_days_are_billed_in_runs_over_their_ranges(
+    warehouse: Warehouse, tmp_path: Path
+) -> None:
+    client = fresh_database(warehouse)
+    catalog = Catalog(client)
+    catalog.organization()
+    acme = catalog.customer("acme")
+    days = (date(2023, 11, 5), date(2024, 2, 1), date(2024, 2, 9), date(2024, 2, 20))
+    for amount, day in zip((500, 700, 800, 900), days, strict=True):
+        catalog.fee(acme, amount, day)
+    database = client.database or ""
+    done = bill(warehouse, database, tmp_path, "--pending")
+    assert done.returncode == 0, done.stderr
+    # Days at most 7 empty days apart share a run; the months between are not visited.
+    assert "2023-11-05 ok: 1 fees, 1 finalized" in done.stderr
+    assert "2024-02-01..2024-02-09 ok: 2 fees, 2 finalized" in done.stderr
+    assert "2024-02-20 ok: 1 fees, 1 finalized" in done.stderr
+    totals = client.query(
+        "SELECT billing_date, total_amount_cents FROM invoices FINAL ORDER BY billing_date"
+    ).result_rows
+    assert totals == list(zip(days, (500, 700, 800, 900), strict=True))
+    again = bill(warehouse, database, tmp_path, "--pending")
+    assert again.returncode == 0 and "no billing day pending" in again.stderr
+    mixed = bill(warehouse, database, tmp_path, "--pending", "--date", "2024-02-01")
+    assert mixed.returncode == 2 and "--pending takes no --date" in mixed.stderr
+
+
 def test_bad_dates_are_refused(warehouse: Warehouse, tmp_path: Path) -> None:
     wrong = bill(warehouse, "unused", tmp_path, "--from", "2024-02-01", "--to", "2024-01-01")
     assert wrong.returncode == 2 and "--to is before --from" in wrong.stderr

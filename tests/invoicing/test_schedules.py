@@ -4,11 +4,20 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 
-from dagster import RunRequest, SkipReason, build_schedule_context, build_sensor_context
+from dagster import (
+    DagsterInstance,
+    DagsterRun,
+    DagsterRunStatus,
+    RunRequest,
+    SkipReason,
+    build_schedule_context,
+    build_sensor_context,
+)
 
 from orchestration.invoices.billing import bill_day
 from orchestration.invoices.jobs import (
     hourly_invoicing,
+    invoicing_job,
     late_billing_days,
     pay_in_advance_events,
     usage_threshold_crossings,
@@ -42,8 +51,10 @@ def test_sensor_requests_days_with_uninvoiced_fees_and_due_drafts(warehouse: War
         database=client.database,
     )  # fmt: skip
 
+    instance = DagsterInstance.ephemeral()
+
     def requested() -> list[RunRequest]:
-        context = build_sensor_context(resources={"warehouse": resource})
+        context = build_sensor_context(instance=instance, resources={"warehouse": resource})
         return list(late_billing_days(context))  # type: ignore[arg-type]
 
     first = requested()
@@ -51,6 +62,14 @@ def test_sensor_requests_days_with_uninvoiced_fees_and_due_drafts(warehouse: War
         "2024-01-01",
         (today - timedelta(days=5)).isoformat(),
     ]
+    # While an invoicing run (a `meterhouse bill` backfill) executes, nothing is requested.
+    backfill = instance.add_run(
+        DagsterRun(job_name=invoicing_job.name, status=DagsterRunStatus.STARTED)
+    )
+    (waiting,) = requested()
+    assert isinstance(waiting, SkipReason)
+    instance.report_run_canceled(backfill)  # it ended: the sensor requests again
+    assert len(requested()) == 2
     bill_day(client, date(2024, 1, 1), now=datetime.now(UTC))
     bill_day(client, today - timedelta(days=5), now=datetime.now(UTC))
     assert requested() == []
@@ -63,7 +82,9 @@ def test_sensor_skips_before_the_rating_mart_exists(warehouse: Warehouse) -> Non
         url=warehouse.url, user=warehouse.user, password=warehouse.password,
         database=client.database,
     )  # fmt: skip
-    context = build_sensor_context(resources={"warehouse": resource})
+    context = build_sensor_context(
+        instance=DagsterInstance.ephemeral(), resources={"warehouse": resource}
+    )
     (skipped,) = list(late_billing_days(context))  # type: ignore[arg-type]
     assert isinstance(skipped, SkipReason)
 
