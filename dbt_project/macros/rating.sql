@@ -10,38 +10,55 @@
     that span is seen by the next full run. `events` names a relation or CTE with the columns of
     the events table to read instead of it (the fee estimate adds an unstored event). With
     carry_recurring, the events of recurring metrics are read from the subscription's first event
-    on, since every earlier event still counts. -#}
+    on, since every earlier event still counts.
+    Most transaction ids arrive once: their only row is the latest, so it passes as it is, and
+    only the ids seen more than once pick their latest ingested version with argMax. (An argMax
+    over every event costs several times the rest of the dedup: its state copies the properties
+    map of each event.) -#}
 {% macro scoped_events(periods, until=none, events=none, carry_recurring=false) -%}
+    with scoped_rows as (
+        select e.*
+        from {{ events or source('warehouse', 'events') }} as e
+        inner join (
+            select organization_id, external_subscription_id, min(period_from) as span_from, max(period_to) as span_to
+            from {{ periods }}
+            group by organization_id, external_subscription_id
+        ) as spans
+            on spans.organization_id = e.organization_id
+            and spans.external_subscription_id = e.external_subscription_id
+        where e.timestamp <= spans.span_to
+            and (e.timestamp >= spans.span_from
+                {%- if carry_recurring %}
+                 or (e.organization_id, e.code) in (
+                     select organization_id, billable_metric_code from {{ ref('stg_warehouse__billable_metrics') }} where recurring = 1)
+                {%- endif %})
+            {%- if until %}
+            and e.timestamp <= {{ until }}
+            {%- endif %}
+    ),
+    resent_transactions as (
+        select organization_id, external_subscription_id, transaction_id
+        from scoped_rows
+        group by organization_id, external_subscription_id, transaction_id
+        having count() > 1
+    )
+    select
+        organization_id, external_subscription_id, transaction_id,
+        code, timestamp, properties, precise_total_amount_cents, ingested_at
+    from scoped_rows
+    where (organization_id, external_subscription_id, transaction_id) not in resent_transactions
+    union all
     select
         organization_id, external_subscription_id, transaction_id,
         latest.1 as code, latest.2 as timestamp, latest.3 as properties,
         latest.4 as precise_total_amount_cents, latest.5 as ingested_at
     from (
-    select
-        e.organization_id as organization_id,
-        e.external_subscription_id as external_subscription_id,
-        e.transaction_id as transaction_id,
-        -- One aggregate state per event instead of one per column.
-        argMax(tuple(e.code, e.timestamp, e.properties, e.precise_total_amount_cents, e.ingested_at),
-               e.ingested_at) as latest
-    from {{ events or source('warehouse', 'events') }} as e
-    inner join (
-        select organization_id, external_subscription_id, min(period_from) as span_from, max(period_to) as span_to
-        from {{ periods }}
-        group by organization_id, external_subscription_id
-    ) as spans
-        on spans.organization_id = e.organization_id
-        and spans.external_subscription_id = e.external_subscription_id
-    where e.timestamp <= spans.span_to
-        and (e.timestamp >= spans.span_from
-            {%- if carry_recurring %}
-             or (e.organization_id, e.code) in (
-                 select organization_id, billable_metric_code from {{ ref('stg_warehouse__billable_metrics') }} where recurring = 1)
-            {%- endif %})
-        {%- if until %}
-        and e.timestamp <= {{ until }}
-        {%- endif %}
-    group by e.organization_id, e.external_subscription_id, e.transaction_id
+        select
+            organization_id, external_subscription_id, transaction_id,
+            argMax(tuple(code, timestamp, properties, precise_total_amount_cents, ingested_at), ingested_at) as latest
+        from scoped_rows
+        where (organization_id, external_subscription_id, transaction_id) in resent_transactions
+        group by organization_id, external_subscription_id, transaction_id
     )
 {%- endmacro %}
 
@@ -201,9 +218,12 @@
             count() as value_events,
             sum(ifNull(value, toDecimal128(0, 12))) as value_sum,
             max(value) as value_max,
-            argMax(value, (timestamp, ingested_at)) as latest_value,
-            max((timestamp, ingested_at)) as latest_at,
-            argMax(operation_type, (timestamp, ingested_at)) as last_operation,
+            -- Each figure below is read for one aggregation type or proration only, so it is
+            -- aggregated (-If) only over the events of those charges: a state per event of every
+            -- other charge would be computed for nothing.
+            argMaxIf(value, (timestamp, ingested_at), aggregation_type = 'latest_agg') as latest_value,
+            maxIf((timestamp, ingested_at), aggregation_type = 'latest_agg') as latest_at,
+            argMaxIf(operation_type, (timestamp, ingested_at), aggregation_type = 'unique_count_agg') as last_operation,
             sum(ifNull(precise_total_amount_cents, toDecimal128(0, 12))) as precise_cents_sum,
             min(timestamp) as first_at,
             max(timestamp) as last_at,
@@ -222,9 +242,10 @@
                 is_prorated = 0, toDecimal128(0, 12),
                 aggregation_type = 'unique_count_agg',
                     {{ unique_value_days(
-                        "arraySort(o -> (o.1, o.4), groupArray(tuple(timestamp, operation_type = 'remove', event_date, ingested_at)))",
+                        "arraySort(o -> (o.1, o.4), groupArrayIf(tuple(timestamp, operation_type = 'remove', event_date, ingested_at), prorated = 1))",
                         'any(service_from_date)', 'any(service_to_date)') }},
-                sum({{ money_mul('ifNull(value, toDecimal128(0, 12))', days_present('event_date', 'service_from_date', 'service_to_date')) }}))
+                sumIf({{ money_mul('ifNull(value, toDecimal128(0, 12))', days_present('event_date', 'service_from_date', 'service_to_date')) }},
+                      prorated = 1))
                 as value_days
         from {{ events }}
         group by organization_id, subscription_id, period_from, charge_id, charge_filter_id, grouped_by,
