@@ -289,6 +289,17 @@ def rate(settings: Settings, target: Path, warehouse_pid: int, *args: str) -> Ra
     return RatingRun(elapsed, float(run_results["elapsed_time"]), warehouse_cpu, dbt_cpu, slowest)
 
 
+def fees_fingerprint(client: Client) -> str:
+    """An order-independent hash of every fee's id, money, units and evidence: the same seed and
+    event count must give the same fingerprint whatever the SQL that rated them, so a faster build
+    is checked against the one before it (FINGERPRINTS)."""
+    row = client.query(
+        "SELECT count(), sum(cityHash64(fee_id, amount, amount_cents, units, precise_unit_amount, "
+        "events_count, first_event_at, last_event_at, billing_date, period_to)) FROM fct_fees"
+    ).result_rows[0]
+    return f"{row[0]}:{row[1]:016x}"
+
+
 def per_subscription_loop(client: Client, organization_id: str, sample: int) -> tuple[float, int]:
     """Seconds for ``sample`` subscriptions rated one query per subscription x charge x period,
     and the number of queries that took."""
@@ -363,6 +374,7 @@ def main() -> None:
         fees = client.query("SELECT count(), sum(amount_cents) FROM fct_fees").result_rows[0]
         print(f"full build: {full.summary()}; {options.events / full.wall:,.0f} events/s rated, "
               f"{fees[0]:,} fees, peak warehouse RSS {memory.peak_mib:,.0f} MiB")  # fmt: skip
+        print(f"fees fingerprint: {fees_fingerprint(client)}")
 
         day_events = max(options.events // 91, 1)
         insert_events(client, organization_id, day_events, options.subscriptions,

@@ -10,39 +10,68 @@
     that span is seen by the next full run. `events` names a relation or CTE with the columns of
     the events table to read instead of it (the fee estimate adds an unstored event). With
     carry_recurring, the events of recurring metrics are read from the subscription's first event
-    on, since every earlier event still counts. -#}
-{% macro scoped_events(periods, until=none, events=none, carry_recurring=false) -%}
+    on, since every earlier event still counts. `code_filter` (a condition on organization_id
+    and code) keeps only the events whose latest version meets it.
+    Most transaction ids arrive once: their only row is the latest, so it passes as it is (and
+    may be filtered before anything else reads it), and only the ids whose hash is seen more than
+    once, among all stored events, pick their latest version with argMax. A hash collision or a
+    version outside the span only sends a few more ids through argMax: the result is the same.
+    (An argMax over every event costs several times all the rest: its state copies the properties
+    map of each event.) -#}
+{% macro scoped_events(periods, until=none, events=none, carry_recurring=false, code_filter=none) -%}
+    {%- set source_events = events or source('warehouse', 'events') %}
+    with scoped_rows as (
+        select e.*
+        from {{ source_events }} as e
+        inner join (
+            select organization_id, external_subscription_id, min(period_from) as span_from, max(period_to) as span_to
+            from {{ periods }}
+            group by organization_id, external_subscription_id
+        ) as spans
+            on spans.organization_id = e.organization_id
+            and spans.external_subscription_id = e.external_subscription_id
+        where e.timestamp <= spans.span_to
+            and (e.timestamp >= spans.span_from
+                {%- if carry_recurring %}
+                 or (e.organization_id, e.code) in (
+                     select organization_id, billable_metric_code from {{ ref('stg_warehouse__billable_metrics') }} where recurring = 1)
+                {%- endif %})
+            {%- if until %}
+            and e.timestamp <= {{ until }}
+            {%- endif %}
+    ),
+    resent_transactions as (
+        select cityHash64(organization_id, external_subscription_id, transaction_id) as transaction_hash
+        from {{ source_events }}
+        group by transaction_hash
+        having count() > 1
+    )
     select
         organization_id, external_subscription_id, transaction_id,
-        latest.1 as code, latest.2 as timestamp, latest.3 as properties,
-        latest.4 as precise_total_amount_cents, latest.5 as ingested_at
-    from (
-    select
-        e.organization_id as organization_id,
-        e.external_subscription_id as external_subscription_id,
-        e.transaction_id as transaction_id,
-        -- One aggregate state per event instead of one per column.
-        argMax(tuple(e.code, e.timestamp, e.properties, e.precise_total_amount_cents, e.ingested_at),
-               e.ingested_at) as latest
-    from {{ events or source('warehouse', 'events') }} as e
-    inner join (
-        select organization_id, external_subscription_id, min(period_from) as span_from, max(period_to) as span_to
-        from {{ periods }}
-        group by organization_id, external_subscription_id
-    ) as spans
-        on spans.organization_id = e.organization_id
-        and spans.external_subscription_id = e.external_subscription_id
-    where e.timestamp <= spans.span_to
-        and (e.timestamp >= spans.span_from
-            {%- if carry_recurring %}
-             or (e.organization_id, e.code) in (
-                 select organization_id, billable_metric_code from {{ ref('stg_warehouse__billable_metrics') }} where recurring = 1)
-            {%- endif %})
-        {%- if until %}
-        and e.timestamp <= {{ until }}
+        code, timestamp, properties, precise_total_amount_cents, ingested_at
+    from scoped_rows
+    where cityHash64(organization_id, external_subscription_id, transaction_id) not in resent_transactions
+        {%- if code_filter %}
+        and {{ code_filter }}
         {%- endif %}
-    group by e.organization_id, e.external_subscription_id, e.transaction_id
+    union all
+    select * from (
+        select
+            organization_id, external_subscription_id, transaction_id,
+            latest.1 as code, latest.2 as timestamp, latest.3 as properties,
+            latest.4 as precise_total_amount_cents, latest.5 as ingested_at
+        from (
+            select
+                organization_id, external_subscription_id, transaction_id,
+                argMax(tuple(code, timestamp, properties, precise_total_amount_cents, ingested_at), ingested_at) as latest
+            from scoped_rows
+            where cityHash64(organization_id, external_subscription_id, transaction_id) in resent_transactions
+            group by organization_id, external_subscription_id, transaction_id
+        )
     )
+    {%- if code_filter %}
+    where {{ code_filter }}
+    {%- endif %}
 {%- endmacro %}
 
 {#- Charges with their metric; pay_in_advance selects arrears (0) or in-advance (1) charges. -#}
@@ -72,8 +101,7 @@
     expression says whether to carry. -#}
 {% macro charge_events(periods, pay_in_advance=0, until=none, events=none, carry_recurring=none) -%}
     {%- set carry_recurring = (pay_in_advance == 0) if carry_recurring is none else carry_recurring %}
-    with scoped as ({{ scoped_events(periods, until, events, carry_recurring) }}),
-    charges as ({{ rated_charges(pay_in_advance) }}),
+    with charges as ({{ rated_charges(pay_in_advance) }}),
     filter_sets as (
         select
             organization_id,
@@ -84,8 +112,12 @@
         from {{ ref('stg_warehouse__charge_filters') }}
         group by organization_id, charge_id
     ),
-    recurring_codes as (
-        select organization_id, billable_metric_code from {{ ref('stg_warehouse__billable_metrics') }} where recurring = 1
+    -- Each charge with its filters, joined on the catalog side: the events meet one small table.
+    charges_with_filters as (
+        select charges.*, filter_sets.filters as filters
+        from charges
+        left join filter_sets
+            on filter_sets.organization_id = charges.organization_id and filter_sets.charge_id = charges.charge_id
     ),
     placed as (
         {%- for carried in ([false, true] if carry_recurring else [false]) %}
@@ -107,23 +139,28 @@
             e.ingested_at as ingested_at,
             e.properties as properties,
             e.precise_total_amount_cents as precise_total_amount_cents
-        from scoped as e
+        -- Only the events of metrics with a charge of this kind, and in each branch only its
+        -- own (recurring metrics or the others), so no event is deduplicated twice.
+        {%- set code_filter -%}
+            (organization_id, code) in (select organization_id, billable_metric_code from charges)
+            {%- if carry_recurring %}
+            and (organization_id, code) {{ '' if carried else 'not ' }}in (
+                select organization_id, billable_metric_code from {{ ref('stg_warehouse__billable_metrics') }} where recurring = 1)
+            {%- endif %}
+        {%- endset %}
+        from ({{ scoped_events(periods, until, events, carry_recurring, code_filter) }}) as e
         {%- if carried %}
         -- Recurring metrics: an event counts in its own period and in every later one.
         inner join {{ periods }} as p
             on p.organization_id = e.organization_id
             and p.external_subscription_id = e.external_subscription_id
         where e.timestamp <= p.period_to
-            and (e.organization_id, e.code) in (select organization_id, billable_metric_code from recurring_codes)
         {%- else %}
         asof inner join {{ periods }} as p
             on p.organization_id = e.organization_id
             and p.external_subscription_id = e.external_subscription_id
             and e.timestamp >= p.period_from
         where e.timestamp <= p.period_to
-            {%- if carry_recurring %}
-            and (e.organization_id, e.code) not in (select organization_id, billable_metric_code from recurring_codes)
-            {%- endif %}
         {%- endif %}
         {%- endfor %}
     ),
@@ -146,11 +183,12 @@
             charges.field_name as field_name,
             charges.grouped_by as charge_grouped_by,
             charges.prorated as prorated,
+            charges.filters as filters,
             {{ metric_properties('charges.expression', 'charges.field_name',
                                  expression_value('charges.billable_metric_id', 'placed.properties', 'placed.timestamp', 'placed.code'),
                                  'placed.properties') }} as properties
         from placed
-        inner join charges
+        inner join charges_with_filters as charges
             on charges.organization_id = placed.organization_id
             and charges.plan_id = placed.plan_id
             and charges.billable_metric_code = placed.code
@@ -162,9 +200,9 @@
         valued.charge_id as charge_id,
         valued.charge_model as charge_model,
         valued.aggregation_type as aggregation_type,
-        arrayFirstIndex(f -> {{ filter_matches('f.2', 'valued.properties') }}, filter_sets.filters) as filter_index,
-        if(filter_index = 0, {{ nil_uuid() }}, filter_sets.filters[filter_index].1) as charge_filter_id,
-        {{ group_key("if(filter_index = 0 or empty(filter_sets.filters[filter_index].6), valued.charge_grouped_by, filter_sets.filters[filter_index].6)", 'valued.properties') }}
+        arrayFirstIndex(f -> {{ filter_matches('f.2', 'valued.properties') }}, valued.filters) as filter_index,
+        if(filter_index = 0, {{ nil_uuid() }}, valued.filters[filter_index].1) as charge_filter_id,
+        {{ group_key("if(filter_index = 0 or empty(valued.filters[filter_index].6), valued.charge_grouped_by, valued.filters[filter_index].6)", 'valued.properties') }}
             as grouped_by,
         valued.transaction_id as transaction_id,
         valued.timestamp as timestamp,
@@ -179,8 +217,6 @@
         valued.service_to_date as service_to_date,
         valued.full_days as full_days
     from valued
-    left join filter_sets
-        on filter_sets.organization_id = valued.organization_id and filter_sets.charge_id = valued.charge_id
 {%- endmacro %}
 
 {#- Units per subscription x charge x period x filter x group, in two set-based passes: per
@@ -201,9 +237,12 @@
             count() as value_events,
             sum(ifNull(value, toDecimal128(0, 12))) as value_sum,
             max(value) as value_max,
-            argMax(value, (timestamp, ingested_at)) as latest_value,
-            max((timestamp, ingested_at)) as latest_at,
-            argMax(operation_type, (timestamp, ingested_at)) as last_operation,
+            -- Each figure below is read for one aggregation type or proration only, so it is
+            -- aggregated (-If) only over the events of those charges: a state per event of every
+            -- other charge would be computed for nothing.
+            argMaxIf(value, (timestamp, ingested_at), aggregation_type = 'latest_agg') as latest_value,
+            maxIf((timestamp, ingested_at), aggregation_type = 'latest_agg') as latest_at,
+            argMaxIf(operation_type, (timestamp, ingested_at), aggregation_type = 'unique_count_agg') as last_operation,
             sum(ifNull(precise_total_amount_cents, toDecimal128(0, 12))) as precise_cents_sum,
             min(timestamp) as first_at,
             max(timestamp) as last_at,
@@ -222,9 +261,10 @@
                 is_prorated = 0, toDecimal128(0, 12),
                 aggregation_type = 'unique_count_agg',
                     {{ unique_value_days(
-                        "arraySort(o -> (o.1, o.4), groupArray(tuple(timestamp, operation_type = 'remove', event_date, ingested_at)))",
+                        "arraySort(o -> (o.1, o.4), groupArrayIf(tuple(timestamp, operation_type = 'remove', event_date, ingested_at), prorated = 1))",
                         'any(service_from_date)', 'any(service_to_date)') }},
-                sum({{ money_mul('ifNull(value, toDecimal128(0, 12))', days_present('event_date', 'service_from_date', 'service_to_date')) }}))
+                sumIf({{ money_mul('ifNull(value, toDecimal128(0, 12))', days_present('event_date', 'service_from_date', 'service_to_date')) }},
+                      prorated = 1))
                 as value_days
         from {{ events }}
         group by organization_id, subscription_id, period_from, charge_id, charge_filter_id, grouped_by,

@@ -408,6 +408,40 @@ def test_recurring_metrics_carry_their_value_into_later_periods(rated: Rated) ->
 
 
 @api_scenario
+def corrected_events(catalog: ApiCatalog) -> None:
+    """Re-sent transaction ids: the latest version wins, even when it moves the event to another
+    metric (from a metered one to a recurring one) or changes its value."""
+    customer = catalog.customer("c1")
+    plan = catalog.plan("corrections")
+    for code, recurring in (("gb_recurring", True), ("gb_metered", False)):
+        metric = catalog.metric(code, "sum_agg", "gb", recurring=recurring)
+        catalog.charge(plan, metric, "standard", {"amount": "1"})
+    catalog.subscription("s1", customer, plan, "2024-03-01")
+    first = [
+        {"timestamp": "2024-03-10", "properties": {"gb": "5"}, "transaction_id": "tx-a"},
+        {"timestamp": "2024-03-12", "properties": {"gb": "7"}, "transaction_id": "tx-b"},
+    ]
+    catalog.events("s1", "gb_metered", first)
+    catalog.events(
+        "s1",
+        "gb_recurring",
+        [{"timestamp": "2024-03-10", "properties": {"gb": "6"}, "transaction_id": "tx-a"}],
+    )
+    catalog.events(
+        "s1",
+        "gb_metered",
+        [{"timestamp": "2024-03-12", "properties": {"gb": "9"}, "transaction_id": "tx-b"}],
+    )
+
+
+def test_a_resent_transaction_id_is_rated_as_its_latest_version(rated: Rated) -> None:
+    # tx-a now belongs to the recurring metric: 6 GB x 1.00 in March, carried into April.
+    assert cents(rated.charge_fees("corrected_events", "gb_recurring"))[:2] == [600, 600]
+    # March: tx-b's latest 9 GB (not 7, and not tx-a's 5) x 1.00; April: nothing metered.
+    assert cents(rated.charge_fees("corrected_events", "gb_metered"))[:2] == [900, 0]
+
+
+@api_scenario
 def prorated_seats(catalog: ApiCatalog) -> None:
     customer = catalog.customer("c1")
     seats = catalog.metric("seats", "unique_count_agg", "user", recurring=True)
