@@ -44,7 +44,7 @@ CLOUDEVENT = "application/cloudevents+json"
 CLOUDEVENT_BATCH = "application/cloudevents-batch+json"
 # Batches from this size on are parsed and checked by the engine (see ingest_batch): below it,
 # the engine path's extra query per flush outweighs the Python it saves.
-ENGINE_BATCH_MIN_EVENTS = 1
+ENGINE_BATCH_MIN_EVENTS = 500
 
 
 def parse_json(body: bytes, state: IngestState) -> Any:
