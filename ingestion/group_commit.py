@@ -6,8 +6,8 @@ sends it as one INSERT and then resolves every request of that flush: success on
 warehouse acknowledged the INSERT. While one INSERT runs, the next group gathers, so batches
 grow with load. A failed INSERT fails every request in it (503: the client retries, and
 transaction_id makes the retry harmless). Requests come in two kinds, committed by one INSERT
-each per flush: events validated in Python (finished rows into ``events``) and Lago batch bodies
-the engine parses and checks itself (``events_batch_input``); a batch the engine refuses fails
+each per flush: events validated in Python (finished rows into ``events``) and Lago batches the
+engine parses and checks itself (``events_batch_input``); a batch the engine refuses fails
 alone (``EventsRefused``), with none of its events kept. The buffer holds at most
 ``max_buffered_events``; beyond that requests are refused at once, so memory stays bounded
 while the warehouse is down.
@@ -41,21 +41,21 @@ class BufferFull(WarehouseUnavailable):
 
 
 class EventsRefused(Exception):
-    """The engine refused some events of a batch body: nothing of the request is stored."""
+    """The engine refused some events of a batch: nothing of the request is stored."""
 
 
 @dataclass(frozen=True)
-class BatchBody:
-    """A Lago batch's JSON text, for the engine to split, parse and check."""
+class EngineBatch:
+    """A Lago batch's events as one JSON array, for the engine to split, parse and check."""
 
-    body: bytes
+    events_json: bytes
     count: int
 
 
 @dataclass
 class PendingWrite:
     stamp: RequestStamp
-    events: list[ValidEvent] | BatchBody
+    events: list[ValidEvent] | EngineBatch
     done: asyncio.Future[None] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )
@@ -107,11 +107,11 @@ class GroupCommitBuffer:
             await self._task
         await asyncio.gather(*self._flushes)
 
-    async def write(self, stamp: RequestStamp, events: list[ValidEvent] | BatchBody) -> None:
+    async def write(self, stamp: RequestStamp, events: list[ValidEvent] | EngineBatch) -> None:
         """Return once the events are committed.
 
         Raises WarehouseUnavailable when they were not (retry later), EventsRefused when the
-        engine refused a batch body's events.
+        engine refused a batch's events.
         """
         if self._closing:
             raise WarehouseUnavailable("shutting down")
@@ -150,7 +150,7 @@ class GroupCommitBuffer:
         events = sum(item.size for item in batch)
         started = time.perf_counter()
         rows = [item for item in batch if isinstance(item.events, list)]
-        bodies = [item for item in batch if isinstance(item.events, BatchBody)]
+        bodies = [item for item in batch if isinstance(item.events, EngineBatch)]
         try:
             if rows:
                 await self._commit(rows, self._insert_rows)
@@ -190,9 +190,9 @@ class GroupCommitBuffer:
 
     async def _insert_bodies(self, group: list[PendingWrite]) -> set[uuid.UUID]:
         bodies = [
-            (item.stamp, item.events.count, item.events.body)
+            (item.stamp, item.events.count, item.events.events_json)
             for item in group
-            if isinstance(item.events, BatchBody)
+            if isinstance(item.events, EngineBatch)
         ]
         return await asyncio.to_thread(self.writer.insert_batches, bodies)
 

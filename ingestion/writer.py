@@ -8,9 +8,9 @@ test checks it):
 - bulk NDJSON is never split into events in Python: each line travels as one TabSeparated row
   (a per-request prefix, then the JSON text) into ``events_input``, whose views parse and check
   it inside the engine;
-- Lago batches travel whole, one TabSeparated row per request into ``events_batch_input``,
-  whose view splits the events array into ``events_input`` lines (migration 0104), so the
-  engine parses and checks them as it does bulk lines.
+- large Lago batches travel as one TabSeparated row per request (its events as one JSON array)
+  into ``events_batch_input``, whose view splits the array into ``events_input`` lines
+  (migration 0104), so the engine parses and checks them as it does bulk lines.
 These functions are synchronous (clickhouse-connect); the API runs them in threads.
 """
 
@@ -57,7 +57,7 @@ INPUT_COLUMNS = (
     "line",
 )
 BATCH_INPUT_TABLE = "events_batch_input"
-BATCH_INPUT_COLUMNS = (*INPUT_COLUMNS[:-1], "event_count", "body")
+BATCH_INPUT_COLUMNS = (*INPUT_COLUMNS[:-1], "event_count", "events_json")
 
 
 @dataclass(frozen=True)
@@ -196,9 +196,10 @@ def tsv_field(text: bytes) -> bytes:
 
 
 def batch_rows(batches: Iterable[tuple[RequestStamp, int, bytes]]) -> bytes:
-    """TabSeparated rows for events_batch_input: one per request, its event count and body."""
+    """TabSeparated rows for events_batch_input: per request, its event count and events."""
     return b"".join(
-        stamp.prefix() + b"%d\t" % count + tsv_field(body) + b"\n" for stamp, count, body in batches
+        stamp.prefix() + b"%d\t" % count + tsv_field(events) + b"\n"
+        for stamp, count, events in batches
     )
 
 
@@ -268,7 +269,7 @@ class EventWriter:
         )
 
     def insert_batches(self, batches: list[tuple[RequestStamp, int, bytes]]) -> set[uuid.UUID]:
-        """Insert Lago batch bodies for the engine to parse; return the requests it refused.
+        """Insert Lago batches (JSON arrays) for the engine to parse; return those it refused.
 
         All or nothing per request: a refused request's stored rows are deleted before this
         returns, and the other requests of the INSERT stay committed.

@@ -11,6 +11,7 @@ from decimal import Decimal
 from typing import Any
 
 import httpx
+import orjson
 from clickhouse_connect.driver.client import Client
 
 from ingestion.responses import EVENT_ID_NAMESPACE
@@ -147,3 +148,24 @@ def test_engine_batch_with_bad_events_names_each(
         {"index": 9, "field": "code", "reason": "value_is_mandatory"},
     ]
     assert stored_events(admin_client, ingest.organization.organization_id, sub) == []
+
+
+def test_body_with_two_events_keys_stores_what_is_answered(
+    ingest: IngestService, admin_client: Client
+) -> None:
+    # orjson keeps the last "events" key, a JSON path in the engine the first: the engine is
+    # given the array orjson read, so the answer and the table agree.
+    sub = unique_subscription()
+    first, last = batch_for(sub), batch_for(sub)
+    for event in last:
+        event["transaction_id"] = f"last-{event['transaction_id']}"
+    body = b'{"events":' + orjson.dumps(first) + b',"events":' + orjson.dumps(last) + b"}"
+    with ingest.client() as http:
+        response = http.post(
+            "/api/v1/events/batch", content=body, headers={"content-type": "application/json"}
+        )
+    assert response.status_code == 200, response.text
+    answered = {event["transaction_id"] for event in response.json()["events"]}
+    stored = stored_events(admin_client, ingest.organization.organization_id, sub)
+    assert {row["transaction_id"] for row in stored} == answered
+    assert all(tx.startswith("last-") for tx in answered)

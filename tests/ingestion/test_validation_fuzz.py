@@ -252,12 +252,11 @@ def check_batch_path(
     client: Client,
     typed: list[Any],
 ) -> None:
-    """Each event as a one-event Lago batch body: the engine's verdicts, rows and answers."""
+    """Each event as a one-event Lago batch: the engine's verdicts, rows and answers."""
     stamps = [replace(stamp, organization_id=organization.organization_id) for stamp in stamps]
     writer.insert_batch_rows(
         batch_rows(
-            (stamp, 1, orjson.dumps({"events": [event]}))
-            for event, stamp in zip(batch, stamps, strict=True)
+            (stamp, 1, orjson.dumps([event])) for event, stamp in zip(batch, stamps, strict=True)
         )
     )
     refused = writer.rejected_counts([stamp.request_id for stamp in stamps])
@@ -280,9 +279,9 @@ def check_whole_batch(
     client: Client,
     typed: list[Any],
 ) -> None:
-    """All the events as one Lago batch body: refused unless every event is valid."""
+    """All the events as one Lago batch: refused unless every event is valid."""
     stamp = replace(stamps[0], organization_id=organization.organization_id)
-    writer.insert_batch_rows(batch_rows([(stamp, len(batch), orjson.dumps({"events": batch}))]))
+    writer.insert_batch_rows(batch_rows([(stamp, len(batch), orjson.dumps(batch))]))
     refused = writer.rejected_counts([stamp.request_id])
     assert (stamp.request_id not in refused) == all(isinstance(v, ValidEvent) for v in verdicts)
     if not refused:
