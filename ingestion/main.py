@@ -1,13 +1,13 @@
 """The standalone ingest service: the ingest routes and their lifespan, nothing else.
 
-Its outermost ASGI app answers Lago's two hot routes (``POST /api/v1/events`` and
-``POST /api/v1/events/batch``) itself, ahead of FastAPI's routing. FastAPI's per-request
-machinery (routing, dependency resolution, Request objects) costs a few hundred microseconds
-of Python; at thousands of single events per second that was most of the process's CPU. These
-routes need none of it: the body is read whole, the caller is its API key, and the handlers are
-the ones the FastAPI routes call (``ingestion.routes``), so both answer the same. Every other
-request goes on to FastAPI; the billing API, which mounts the FastAPI routes, serves the same
-behaviour at its own pace.
+Its outermost ASGI app (``create_server``) answers Lago's two hot routes
+(``POST /api/v1/events`` and ``POST /api/v1/events/batch``) itself, ahead of FastAPI.
+FastAPI's per-request machinery (routing, dependency resolution, Request objects) costs a few
+hundred microseconds of Python; at thousands of single events per second that was most of the
+process's CPU. These routes need none of it: the body is read whole, the caller is its API key,
+and the handlers are the ones the FastAPI routes call (``ingestion.routes``), so both answer
+the same. Every other request goes on to FastAPI; the billing API, which mounts the FastAPI
+routes, serves the same behaviour at its own pace.
 """
 
 from __future__ import annotations
@@ -95,7 +95,13 @@ async def read_body(receive: Receive, max_bytes: int) -> bytes:
             return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
-def create_app() -> ASGIApp:
+def create_app() -> FastAPI:
+    """The ingest routes as a FastAPI app (every route, its OpenAPI schema, the lifespan)."""
     app = FastAPI(title="Meterhouse ingest", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.include_router(router)
-    return HotRoutes(app)
+    return app
+
+
+def create_server() -> ASGIApp:
+    """What ``meterhouse ingest serve`` runs: the hot routes in front of ``create_app()``."""
+    return HotRoutes(create_app())
