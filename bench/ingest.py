@@ -2,6 +2,7 @@
 
 Run: .venv/bin/python bench/ingest.py [--events 300000] [--batch-seconds 15]
      [--batch-clients 8] [--single-seconds 15] [--single-clients 64] [--workers N]
+     [--phases ceiling,bulk,batch,single,http]
 
 (a) ceiling: chDB in-process INSERTs the NDJSON file's rows through the same write path as the
     API (events_input -> views -> events), and, for reference, the file as typed JSONEachRow
@@ -320,19 +321,31 @@ def main() -> None:
     parser.add_argument(
         "--flush-concurrency", type=int, default=None, help="INSERTs in flight per worker"
     )
+    parser.add_argument(
+        "--phases", default=",".join(PHASES), help=f"comma-separated, of {', '.join(PHASES)}"
+    )
     args = parser.parse_args()
+    args.phases = set(args.phases.split(","))
+    if unknown := args.phases - set(PHASES):
+        parser.error(f"unknown phases: {', '.join(sorted(unknown))}")
 
     root = Path(tempfile.mkdtemp(prefix="mh-bench-ingest-"))
     ndjson = root / "events.ndjson"
     size = write_ndjson(ndjson, args.events, "bulk")
     print(f"NDJSON file: {args.events} events, {size / 1e6:.1f} MB")
 
-    ceiling = engine_ceiling(ndjson, args.events)
-    print(
-        f"(a) engine ceiling, same write path: {ceiling['same_path']:,.0f} events/s, "
-        f"CPU per event {ceiling['same_path_cpu_us']:.1f} us "
-        f"(typed JSONEachRow into a plain table: {ceiling['narrow_jsoneachrow']:,.0f} events/s)"
-    )
+    ceiling = {"same_path": float("nan"), "same_path_cpu_us": float("nan")}
+    if "ceiling" in args.phases:
+        ceiling = engine_ceiling(ndjson, args.events)
+        print(
+            f"(a) engine ceiling, same write path: {ceiling['same_path']:,.0f} events/s, "
+            f"CPU per event {ceiling['same_path_cpu_us']:.1f} us (typed JSONEachRow into a "
+            f"plain table: {ceiling['narrow_jsoneachrow']:,.0f} events/s)"
+        )
+    if "http" in args.phases:
+        http_ceiling(args)
+    if not args.phases & {"bulk", "batch", "single"}:
+        return
 
     server, wh_url, admin_password, _ = start_embedded_server(root / "data", root / "wh.log")
     ingest: ServiceProcess | None = None
@@ -380,6 +393,59 @@ def main() -> None:
         shutil.rmtree(root, ignore_errors=True)
 
 
+PHASES = ("ceiling", "bulk", "batch", "single", "http")
+
+
+async def fixed_answer_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """The least an ASGI app can do for a POST: read the body, answer a fixed 200."""
+    if scope["type"] != "http":
+        return
+    more = True
+    while more:
+        message = await receive()
+        more = message.get("more_body", False)
+    headers = [(b"content-type", b"application/json")]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await send({"type": "http.response.body", "body": b'{"event":{}}'})
+
+
+def http_ceiling(args: argparse.Namespace) -> None:
+    """(e): fixed_answer_app served as the ingest service is (uvicorn, httptools, uvloop, one
+    process per worker, no access log) under the single-event load of (d)."""
+    port = free_port()
+    serve = (
+        "import sys, uvicorn; sys.path.insert(0, sys.argv[1]); "
+        "uvicorn.run('ingest:fixed_answer_app', host='127.0.0.1', port=int(sys.argv[2]), "
+        "workers=int(sys.argv[3]), http='httptools', loop='uvloop', access_log=False, "
+        "log_level='warning')"
+    )
+    workers = args.workers or 1
+    server = subprocess.Popen(
+        [sys.executable, "-c", serve, str(Path(__file__).parent), str(port), str(workers)]
+    )
+    try:
+        for _ in range(600):
+            try:
+                httpx.post(f"http://127.0.0.1:{port}/", content=b"{}")
+                break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        tree = ProcessTree(server.pid)
+        cpu_before = tree.cpu_seconds()
+        run = run_wrk(f"http://127.0.0.1:{port}", "key", "http", "single", 1,
+                      args.single_clients, args.single_seconds)  # fmt: skip
+        cpu_us = (tree.cpu_seconds() - cpu_before) / max(run.requests, 1) * 1e6
+        print(
+            f"(e) HTTP ceiling, fixed 200 from a trivial ASGI app ({workers} worker(s), "
+            f"{args.single_clients} keep-alive clients): {run.requests / run.seconds:,.0f} "
+            f"requests/s, p50 {run.p50_ms:.1f} ms, p99 {run.p99_ms:.1f} ms; server CPU "
+            f"{cpu_us:.1f} us, wrk {run.cpu_s / max(run.requests, 1) * 1e6:.1f} us per request"
+        )
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
 def warm_up(url: str, headers: dict[str, str]) -> None:
     """One small request per path first: the phases measure the steady state, not first use."""
     for worker in range(4):  # reaches both workers of the default, whichever answers
@@ -410,6 +476,21 @@ class Phases:
             "Content-Type": "application/x-ndjson",
         }
         warm_up(self.url, headers)
+        if "bulk" in args.phases:
+            self.bulk_phase(ndjson, headers, ceilings, cpu)
+        if "batch" in args.phases:
+            label = f"(c) batch JSON ({args.batch_size}/request, {args.batch_clients} clients)"
+            self.wrk_phase(label, "batch", args.batch_size, args.batch_clients,
+                           args.batch_seconds, ceiling, cpu)  # fmt: skip
+        if "single" in args.phases:
+            label = f"(d) single events ({args.single_clients} keep-alive clients)"
+            self.wrk_phase(label, "single", 1, args.single_clients, args.single_seconds,
+                           ceiling, cpu)  # fmt: skip
+
+    def bulk_phase(
+        self, ndjson: Path, headers: dict[str, str], ceilings: dict[str, float], cpu: CpuMeter
+    ) -> None:
+        events = self.args.events
         body = ndjson.read_bytes()
         cpu.begin()
         started = time.perf_counter()
@@ -418,17 +499,12 @@ class Phases:
         )
         elapsed = time.perf_counter() - started
         response.raise_for_status()
-        bulk_rate = args.events / elapsed
+        bulk_rate = events / elapsed
         print(
             f"(b) bulk NDJSON: {bulk_rate:,.0f} events/s ({elapsed:.2f} s for one request), "
-            f"{bulk_rate / ceiling:.0%} of (a); {cpu.report(args.events)}; by CPU per event, "
-            f"(a)/(b) = {ceilings['same_path_cpu_us'] / cpu.last_us_per_event:.0%}"
+            f"{bulk_rate / ceilings['same_path']:.0%} of (a); {cpu.report(events)}; by CPU per "
+            f"event, (a)/(b) = {ceilings['same_path_cpu_us'] / cpu.last_us_per_event:.0%}"
         )
-        label = f"(c) batch JSON ({args.batch_size}/request, {args.batch_clients} clients)"
-        self.wrk_phase(label, "batch", args.batch_size, args.batch_clients, args.batch_seconds,
-                       ceiling, cpu)  # fmt: skip
-        label = f"(d) single events ({args.single_clients} keep-alive clients)"
-        self.wrk_phase(label, "single", 1, args.single_clients, args.single_seconds, ceiling, cpu)
 
     def wrk_phase(
         self, label: str, mode: str, per_request: int, clients: int, seconds: int,

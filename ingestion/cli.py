@@ -25,7 +25,7 @@ def serve(
     """Serve the Lago-compatible, CloudEvents and bulk ingest endpoints."""
     settings = get_settings()
     serve_app(
-        "ingestion.main:create_app",
+        "ingestion.main:create_server",
         settings,
         host=host or settings.ingest_host,
         port=port or settings.ingest_port,

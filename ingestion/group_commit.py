@@ -5,8 +5,12 @@ waiting (after at most ``flush_interval_s``, or at once when ``flush_max_events`
 sends it as one INSERT and then resolves every request of that flush: success only once the
 warehouse acknowledged the INSERT. While one INSERT runs, the next group gathers, so batches
 grow with load. A failed INSERT fails every request in it (503: the client retries, and
-transaction_id makes the retry harmless). The buffer holds at most ``max_buffered_events``;
-beyond that requests are refused at once, so memory stays bounded while the warehouse is down.
+transaction_id makes the retry harmless). Requests come in two kinds, committed by one INSERT
+each per flush: events validated in Python (finished rows into ``events``) and Lago batches the
+engine parses and checks itself (``events_batch_input``); a batch the engine refuses fails
+alone (``EventsRefused``), with none of its events kept. The buffer holds at most
+``max_buffered_events``; beyond that requests are refused at once, so memory stays bounded
+while the warehouse is down.
 """
 
 from __future__ import annotations
@@ -15,6 +19,8 @@ import asyncio
 import contextlib
 import logging
 import time
+import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from clickhouse_connect.driver.exceptions import DatabaseError, OperationalError
@@ -34,13 +40,33 @@ class BufferFull(WarehouseUnavailable):
     pass
 
 
+class EventsRefused(Exception):
+    """The engine refused some events of a batch: nothing of the request is stored."""
+
+
+@dataclass(frozen=True)
+class EngineBatch:
+    """A Lago batch's events as one JSON array, for the engine to split, parse and check."""
+
+    events_json: bytes
+    count: int
+
+
 @dataclass
 class PendingWrite:
     stamp: RequestStamp
-    events: list[ValidEvent]
+    events: list[ValidEvent] | EngineBatch
     done: asyncio.Future[None] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )
+
+    @property
+    def size(self) -> int:
+        return len(self.events) if isinstance(self.events, list) else self.events.count
+
+
+# Commits a group of requests; returns the request_ids the engine refused.
+Insert = Callable[[list[PendingWrite]], Awaitable[set[uuid.UUID]]]
 
 
 class GroupCommitBuffer:
@@ -81,16 +107,20 @@ class GroupCommitBuffer:
             await self._task
         await asyncio.gather(*self._flushes)
 
-    async def write(self, stamp: RequestStamp, events: list[ValidEvent]) -> None:
-        """Return once the events are committed; raise WarehouseUnavailable otherwise."""
+    async def write(self, stamp: RequestStamp, events: list[ValidEvent] | EngineBatch) -> None:
+        """Return once the events are committed.
+
+        Raises WarehouseUnavailable when they were not (retry later), EventsRefused when the
+        engine refused a batch's events.
+        """
         if self._closing:
             raise WarehouseUnavailable("shutting down")
-        # An oversized request still gets in when the buffer is empty, so it can make progress.
-        if self._buffered and self._buffered + len(events) > self.max_buffered_events:
-            raise BufferFull(f"{self._buffered} events already waiting")
         pending = PendingWrite(stamp, events)
+        # An oversized request still gets in when the buffer is empty, so it can make progress.
+        if self._buffered and self._buffered + pending.size > self.max_buffered_events:
+            raise BufferFull(f"{self._buffered} events already waiting")
         self._pending.append(pending)
-        self._buffered += len(events)
+        self._buffered += pending.size
         self.metrics.buffered_events = self._buffered
         self._wakeup.set()
         if self._buffered >= self.flush_max_events:
@@ -117,24 +147,15 @@ class GroupCommitBuffer:
                 return
 
     async def _flush(self, batch: list[PendingWrite]) -> None:
-        events = sum(len(item.events) for item in batch)
+        events = sum(item.size for item in batch)
         started = time.perf_counter()
+        rows = [item for item in batch if isinstance(item.events, list)]
+        bodies = [item for item in batch if isinstance(item.events, EngineBatch)]
         try:
-            await self._insert(batch)
-        except Exception as exc:
-            log.warning("group commit of %d events failed: %s", events, exc)
-            self.metrics.flush_failures += 1
-            if len(batch) > 1 and refused_by_server(exc):
-                # The server refused the data: maybe one request's rows. Commit the requests one
-                # by one, so one bad request cannot hold back the others.
-                for item in batch:
-                    await self._flush_alone(item)
-            else:
-                for item in batch:
-                    _settle(item, WarehouseUnavailable(str(exc)))
-        else:
-            for item in batch:
-                _settle(item, None)
+            if rows:
+                await self._commit(rows, self._insert_rows)
+            if bodies:
+                await self._commit(bodies, self._insert_bodies)
         finally:
             self._inflight.release()
             self._buffered -= events
@@ -142,18 +163,47 @@ class GroupCommitBuffer:
         self.metrics.flush_events.observe(events)
         self.metrics.flush_seconds.observe(time.perf_counter() - started)
 
-    async def _insert(self, batch: list[PendingWrite]) -> None:
-        body = event_columns((item.stamp, item.events) for item in batch)
-        await asyncio.to_thread(self.writer.insert_events, body)
-
-    async def _flush_alone(self, item: PendingWrite) -> None:
+    async def _commit(self, group: list[PendingWrite], insert: Insert) -> None:
         try:
-            await self._insert([item])
+            refused = await insert(group)
+        except Exception as exc:
+            log.warning("group commit of %d requests failed: %s", len(group), exc)
+            self.metrics.flush_failures += 1
+            if len(group) > 1 and refused_by_server(exc):
+                # The server refused the data: maybe one request's rows. Commit the requests one
+                # by one, so one bad request cannot hold back the others.
+                for item in group:
+                    await self._commit_alone(item, insert)
+            else:
+                for item in group:
+                    _settle(item, WarehouseUnavailable(str(exc)))
+        else:
+            for item in group:
+                _settle(item, EventsRefused() if item.stamp.request_id in refused else None)
+
+    async def _insert_rows(self, group: list[PendingWrite]) -> set[uuid.UUID]:
+        body = event_columns(
+            (item.stamp, item.events) for item in group if isinstance(item.events, list)
+        )
+        await asyncio.to_thread(self.writer.insert_events, body)
+        return set()  # validated in Python: the engine has nothing left to refuse
+
+    async def _insert_bodies(self, group: list[PendingWrite]) -> set[uuid.UUID]:
+        bodies = [
+            (item.stamp, item.events.count, item.events.events_json)
+            for item in group
+            if isinstance(item.events, EngineBatch)
+        ]
+        return await asyncio.to_thread(self.writer.insert_batches, bodies)
+
+    async def _commit_alone(self, item: PendingWrite, insert: Insert) -> None:
+        try:
+            refused = await insert([item])
         except Exception as exc:
             # Still 503, never 422: a refusal may be transient (too many parts, memory).
             _settle(item, WarehouseUnavailable(str(exc)))
         else:
-            _settle(item, None)
+            _settle(item, EventsRefused() if refused else None)
 
 
 def refused_by_server(exc: Exception) -> bool:

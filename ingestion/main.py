@@ -1,13 +1,13 @@
 """The standalone ingest service: the ingest routes and their lifespan, nothing else.
 
-Its middleware answers Lago's two hot routes (``POST /api/v1/events`` and
-``POST /api/v1/events/batch``) itself, ahead of FastAPI's routing. FastAPI's per-request
-machinery (routing, dependency resolution, Request objects) costs a few hundred microseconds
-of Python; at thousands of single events per second that was most of the process's CPU. These
-routes need none of it: the body is read whole, the caller is its API key, and the handlers are
-the ones the FastAPI routes call (``ingestion.routes``), so both answer the same. Every other
-request goes on to FastAPI; the billing API, which mounts the FastAPI routes, serves the same
-behaviour at its own pace.
+Its outermost ASGI app (``create_server``) answers Lago's two hot routes
+(``POST /api/v1/events`` and ``POST /api/v1/events/batch``) itself, ahead of FastAPI.
+FastAPI's per-request machinery (routing, dependency resolution, Request objects) costs a few
+hundred microseconds of Python; at thousands of single events per second that was most of the
+process's CPU. These routes need none of it: the body is read whole, the caller is its API key,
+and the handlers are the ones the FastAPI routes call (``ingestion.routes``), so both answer
+the same. Every other request goes on to FastAPI; the billing API, which mounts the FastAPI
+routes, serves the same behaviour at its own pace.
 """
 
 from __future__ import annotations
@@ -41,9 +41,11 @@ class ClientGone(Exception):
 
 
 class HotRoutes:
-    """ASGI middleware: the hot Lago routes answered directly, the rest passed on to FastAPI."""
+    """The outermost ASGI app: the hot Lago routes answered directly, the rest (and the
+    lifespan) passed on to FastAPI. Outside FastAPI rather than one of its middlewares, so a
+    hot request skips Starlette's entry and error handler too (uvicorn answers 500 on a bug)."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: FastAPI) -> None:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -51,7 +53,7 @@ class HotRoutes:
         if scope["type"] != "http" or scope["method"] != "POST" or path not in HOT_PATHS:
             await self.app(scope, receive, send)
             return
-        state: IngestState = scope["app"].state.ingest
+        state: IngestState = self.app.state.ingest
         try:
             response = await self.answer(scope, receive, state, path == BATCH_PATH)
         except IngestError as exc:
@@ -94,8 +96,13 @@ async def read_body(receive: Receive, max_bytes: int) -> bytes:
 
 
 def create_app() -> FastAPI:
+    """The ingest routes as a FastAPI app (every route, its OpenAPI schema, the lifespan)."""
     app = FastAPI(title="Meterhouse ingest", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.include_router(health_router)
     app.include_router(router)
-    app.add_middleware(HotRoutes)
     return app
+
+
+def create_server() -> ASGIApp:
+    """What ``meterhouse ingest serve`` runs: the hot routes in front of ``create_app()``."""
+    return HotRoutes(create_app())

@@ -16,7 +16,8 @@ A duplicate transaction_id (same organization and subscription) is answered as a
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+import uuid
+from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -25,7 +26,7 @@ from fastapi import APIRouter, Request, Response
 
 from ingestion import bulk, responses
 from ingestion.dependencies import CurrentOrganization, IngestError, IngestRoute, State, unavailable
-from ingestion.group_commit import WarehouseUnavailable
+from ingestion.group_commit import EngineBatch, EventsRefused, WarehouseUnavailable
 from ingestion.state import IngestState
 from ingestion.timetext import iso_text
 from ingestion.validation import (
@@ -43,6 +44,9 @@ health_router = APIRouter(route_class=IngestRoute)
 
 CLOUDEVENT = "application/cloudevents+json"
 CLOUDEVENT_BATCH = "application/cloudevents-batch+json"
+# Batches from this size on are parsed and checked by the engine (see ingest_batch): below it,
+# the engine path's extra query per flush outweighs the Python it saves.
+ENGINE_BATCH_MIN_EVENTS = 500
 
 
 def parse_json(body: bytes, state: IngestState) -> Any:
@@ -69,14 +73,7 @@ def validate_all(
     field_names: Mapping[str, str] | None = None,
 ) -> list[ValidEvent]:
     """Every event valid, or IngestError(422) naming each bad one (in the caller's field names)."""
-    if len(events) > state.settings.ingest_batch_max_events:
-        state.metrics.rejected[endpoint] += len(events)
-        reason = EventError(-1, "events", "too_many_events")
-        raise IngestError(
-            responses.validation_error(
-                [reason], batch=True, max_events=state.settings.ingest_batch_max_events
-            )
-        )
+    check_batch_size(events, state, endpoint)
     valid: list[ValidEvent] = []
     errors: list[EventError] = []
     for index, event in enumerate(events):
@@ -93,6 +90,17 @@ def validate_all(
     return valid
 
 
+def check_batch_size(events: list[Any], state: IngestState, endpoint: str) -> None:
+    if len(events) > state.settings.ingest_batch_max_events:
+        state.metrics.rejected[endpoint] += len(events)
+        reason = EventError(-1, "events", "too_many_events")
+        raise IngestError(
+            responses.validation_error(
+                [reason], batch=True, max_events=state.settings.ingest_batch_max_events
+            )
+        )
+
+
 async def commit(
     events: list[ValidEvent], state: IngestState, organization: Organization, endpoint: str
 ) -> str:
@@ -103,11 +111,21 @@ async def commit(
     except WarehouseUnavailable as exc:
         raise unavailable(state, str(exc)) from exc
     state.metrics.accepted[endpoint] += len(events)
-    for event in events:
-        key = (organization.organization_id, event.external_subscription_id, event.transaction_id)
-        if state.recent_keys.seen_before(key):
-            state.metrics.duplicates += 1
+    count_duplicates(
+        state, organization.organization_id,
+        ((event.external_subscription_id, event.transaction_id) for event in events),
+    )  # fmt: skip
     return iso_text(stamp.now_ms)
+
+
+def count_duplicates(
+    state: IngestState, organization_id: uuid.UUID, keys: Iterable[tuple[str, str]]
+) -> None:
+    """Count the (subscription, transaction_id) keys this process committed before."""
+    seen_before = state.recent_keys.seen_before
+    for subscription, transaction_id in keys:
+        if seen_before((organization_id, subscription, transaction_id)):
+            state.metrics.duplicates += 1
 
 
 def now_ms() -> int:
@@ -174,18 +192,61 @@ async def create_events_batch(
 
 
 async def ingest_batch(body: bytes, state: IngestState, organization: Organization) -> Response:
-    """``POST /api/v1/events/batch`` once its body is read and its caller known."""
+    """``POST /api/v1/events/batch`` once its body is read and its caller known.
+
+    From ENGINE_BATCH_MIN_EVENTS events on, the events go to the engine as one JSON array, which
+    it splits, parses and checks (as it does bulk lines); Python only reads them to answer.
+    Smaller batches take the single events' path: validated in Python, stored as finished rows.
+    """
     payload = parse_json(body, state)
     events = payload.get("events") if isinstance(payload, dict) else None
     if not isinstance(events, list):
         raise IngestError(
             responses.validation_error([EventError(-1, "events", Reason.MANDATORY)], batch=True)
         )
+    if len(events) >= ENGINE_BATCH_MIN_EVENTS:
+        return await ingest_batch_in_engine(events, state, organization)
     valid = validate_all(events, state, "batch", now_ms())
     created_at = await commit(valid, state, organization, "batch")
     return responses.JSONBody(
         {"events": responses.lago_events(organization.organization_id, valid, created_at)}
     )
+
+
+async def ingest_batch_in_engine(
+    events: list[Any], state: IngestState, organization: Organization
+) -> Response:
+    """Commit the events for the engine to parse; answer from orjson's parse of them.
+
+    The engine gets the events array as orjson writes it back (one call, C speed), not the
+    body as received, so it parses exactly the events Python answers for: a body with two
+    "events" keys, which orjson and the engine would each read differently, cannot split them.
+    """
+    check_batch_size(events, state, "batch")
+    stamp = state.stamp(organization.organization_id)
+    created_at = iso_text(stamp.now_ms)
+    answer = responses.lago_batch(
+        organization.organization_id, events, stamp.now_ms, created_at, state.limits
+    )
+    if answer is None:  # name every bad event (the usual shape's checks skip the size limit)
+        validate_all(events, state, "batch", stamp.now_ms)
+        raise AssertionError("validate_all refuses what lago_batch refuses")
+    try:
+        await state.buffer.write(stamp, EngineBatch(orjson.dumps(events), len(events)))
+    except WarehouseUnavailable as exc:
+        raise unavailable(state, str(exc)) from exc
+    except EventsRefused:
+        # The failure path: the Python rules name the events the engine refused (they agree).
+        validate_all(events, state, "batch", stamp.now_ms)
+        state.metrics.rejected["batch"] += len(events)
+        refused = EventError(-1, "event", "rejected_by_warehouse")
+        raise IngestError(responses.validation_error([refused], batch=True)) from None
+    state.metrics.accepted["batch"] += len(events)
+    count_duplicates(
+        state, organization.organization_id,
+        ((event["external_subscription_id"], event["transaction_id"]) for event in answer),
+    )  # fmt: skip
+    return responses.JSONBody({"events": answer})
 
 
 @router.post("/api/v1/events/bulk", response_model=None)

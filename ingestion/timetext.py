@@ -20,3 +20,9 @@ def iso_text(millis: int) -> str:
     """``2024-01-02T03:04:05.678Z``, as Lago's API writes timestamps."""
     second = _second_text(millis // 1000)
     return f"{second[:10]}T{second[11:]}.{millis % 1000:03d}Z"
+
+
+@lru_cache(maxsize=65_536)
+def iso_seconds_text(seconds: int) -> str:
+    """``iso_text`` of a whole second (unix timestamps of Lago events are), cached."""
+    return iso_text(seconds * 1000)

@@ -7,7 +7,10 @@ test checks it):
   INSERT per flush;
 - bulk NDJSON is never split into events in Python: each line travels as one TabSeparated row
   (a per-request prefix, then the JSON text) into ``events_input``, whose views parse and check
-  it inside the engine.
+  it inside the engine;
+- large Lago batches travel as one TabSeparated row per request (its events as one JSON array)
+  into ``events_batch_input``, whose view splits the array into ``events_input`` lines
+  (migration 0104), so the engine parses and checks them as it does bulk lines.
 These functions are synchronous (clickhouse-connect); the API runs them in threads.
 """
 
@@ -53,6 +56,8 @@ INPUT_COLUMNS = (
     "max_event_bytes",
     "line",
 )
+BATCH_INPUT_TABLE = "events_batch_input"
+BATCH_INPUT_COLUMNS = (*INPUT_COLUMNS[:-1], "event_count", "events_json")
 
 
 @dataclass(frozen=True)
@@ -185,6 +190,19 @@ def event_columns(requests: Iterable[tuple[RequestStamp, list[ValidEvent]]]) -> 
     )
 
 
+def tsv_field(text: bytes) -> bytes:
+    """Escape any text (JSON with newlines between its tokens too) as one TabSeparated field."""
+    return tsv_escape(text).replace(b"\n", b"\\n")
+
+
+def batch_rows(batches: Iterable[tuple[RequestStamp, int, bytes]]) -> bytes:
+    """TabSeparated rows for events_batch_input: per request, its event count and events."""
+    return b"".join(
+        stamp.prefix() + b"%d\t" % count + tsv_field(events) + b"\n"
+        for stamp, count, events in batches
+    )
+
+
 def tsv_rows(stamp: RequestStamp, lines: Iterable[bytes]) -> bytes:
     """TabSeparated rows for events_input, one per JSON line (without raw newlines)."""
     prefix = stamp.prefix()
@@ -247,6 +265,28 @@ class EventWriter:
             INPUT_TABLE,
             column_names=INPUT_COLUMNS,
             insert_block=rows,  # type: ignore[arg-type]  # any iterator streams
+            fmt="TabSeparated",
+        )
+
+    def insert_batches(self, batches: list[tuple[RequestStamp, int, bytes]]) -> set[uuid.UUID]:
+        """Insert Lago batches (JSON arrays) for the engine to parse; return those it refused.
+
+        All or nothing per request: a refused request's stored rows are deleted before this
+        returns, and the other requests of the INSERT stay committed.
+        """
+        self.insert_batch_rows(batch_rows(batches))
+        refused = self.rejected_counts([stamp.request_id for stamp, _, _ in batches])
+        for stamp, _, _ in batches:
+            if stamp.request_id in refused:
+                self.delete_request(stamp)
+        return set(refused)
+
+    def insert_batch_rows(self, rows: bytes) -> None:
+        """Insert rows of ``batch_rows`` into events_batch_input."""
+        self.client().raw_insert(
+            BATCH_INPUT_TABLE,
+            column_names=BATCH_INPUT_COLUMNS,
+            insert_block=rows,
             fmt="TabSeparated",
         )
 

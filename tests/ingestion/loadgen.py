@@ -5,9 +5,12 @@ from __future__ import annotations
 import itertools
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import httpx
+
+from ingestion.routes import ENGINE_BATCH_MIN_EVENTS
 
 
 @dataclass
@@ -20,7 +23,10 @@ class LoadResult:
 
 
 class LoadGenerator:
-    """Threads posting small Lago batches with fresh transaction ids until stopped.
+    """Threads posting Lago batches with fresh transaction ids until stopped.
+
+    Batches alternate between small ones and ones of ENGINE_BATCH_MIN_EVENTS events, so both
+    write paths (validated in Python, parsed by the engine) run under the load.
 
     With ``retry`` each batch is re-sent (same transaction ids) until acknowledged, as a real
     producer does; without it a failed batch is dropped and never counted.
@@ -28,13 +34,13 @@ class LoadGenerator:
 
     def __init__(
         self, url: str, api_key: str, subscription: str, *, threads: int = 8,
-        batch_size: int = 5, retry: bool = False,
+        batch_sizes: tuple[int, ...] = (5, ENGINE_BATCH_MIN_EVENTS), retry: bool = False,
     ) -> None:  # fmt: skip
         self.url = url
         self.api_key = api_key
         self.subscription = subscription
         self.threads = threads
-        self.batch_size = batch_size
+        self.batch_sizes = batch_sizes
         self.retry = retry
         self.result = LoadResult()
         self._stop = threading.Event()
@@ -43,7 +49,10 @@ class LoadGenerator:
 
     def start(self) -> LoadGenerator:
         for n in range(self.threads):
-            worker = threading.Thread(target=self._run, name=f"load-{n}", daemon=True)
+            sizes = itertools.islice(itertools.cycle(self.batch_sizes), n, None)
+            worker = threading.Thread(
+                target=self._run, args=(sizes,), name=f"load-{n}", daemon=True
+            )
             worker.start()
             self._workers.append(worker)
         return self
@@ -54,20 +63,20 @@ class LoadGenerator:
             worker.join(timeout=60)
         return self.result
 
-    def _batch(self) -> list[dict[str, object]]:
+    def _batch(self, size: int) -> list[dict[str, object]]:
         # A producer stamps an event once; its retries carry the same timestamp.
         now = round(time.time(), 3)
         return [
             {"transaction_id": f"load-{next(self._ids)}", "external_subscription_id":
              self.subscription, "code": "load", "timestamp": now, "properties": {"n": 1}}
-            for _ in range(self.batch_size)
+            for _ in range(size)
         ]  # fmt: skip
 
-    def _run(self) -> None:
+    def _run(self, sizes: Iterator[int]) -> None:
         headers = {"Authorization": f"Bearer {self.api_key}"}
         with httpx.Client(base_url=self.url, headers=headers, timeout=10.0) as http:
             while not self._stop.is_set():
-                batch = self._batch()
+                batch = self._batch(next(sizes))
                 while not self._send(http, batch) and self.retry and not self._stop.is_set():
                     time.sleep(0.05)
 

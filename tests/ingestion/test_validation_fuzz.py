@@ -1,13 +1,16 @@
-"""Property tests: the Python validators and the engine's rules (migration 0102) agree.
+"""Property tests: the Python validators and the engine's rules (migrations 0102, 0104) agree.
 
 Hypothesis builds events from valid, borderline and wrong values; each goes through the real
-write path (events_input in the session warehouse). An event must be accepted by both sides or
-rejected by both, and an accepted event must get the same timestamp on both sides. The
-usual-shape shortcut of the Python validator must give the verdict of its full rules.
+write paths (events_input, and events_batch_input as Lago batches, in the session warehouse). An
+event must be accepted by both sides or rejected by both, and an accepted event must get the
+same timestamp and stored text on every path, and the same answer from the batch route's
+shortcut (responses.lago_batch) as from the full rules. The usual-shape shortcut of the Python
+validator must give the verdict of its full rules.
 """
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from dataclasses import replace
@@ -20,8 +23,9 @@ from clickhouse_connect.driver.client import Client
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from ingestion.responses import lago_batch, lago_event
 from ingestion.validation import Limits, ValidEvent, _common_event, validate_event
-from ingestion.writer import EventWriter, RequestStamp, event_columns, tsv_rows
+from ingestion.writer import EventWriter, RequestStamp, batch_rows, event_columns, tsv_rows
 from meterhouse.orgs import Organization, create_organization
 from tests.conftest import Warehouse
 
@@ -153,6 +157,18 @@ def typed_org(admin_client: Client) -> Organization:
 
 
 @pytest.fixture(scope="module")
+def batch_org(admin_client: Client) -> Organization:
+    """Receives the same events as Lago batches of one event, parsed by the engine."""
+    return create_organization(admin_client, "fuzz-batch")[0]
+
+
+@pytest.fixture(scope="module")
+def whole_batch_org(admin_client: Client) -> Organization:
+    """Receives each example's events as one Lago batch: stored only if all are valid."""
+    return create_organization(admin_client, "fuzz-whole-batch")[0]
+
+
+@pytest.fixture(scope="module")
 def writer(warehouse: Warehouse) -> EventWriter:
     return EventWriter(warehouse.settings())
 
@@ -173,6 +189,8 @@ def test_python_and_engine_validators_agree(
     batch: list[dict[str, Any]],
     fuzz_org: Organization,
     typed_org: Organization,
+    batch_org: Organization,
+    whole_batch_org: Organization,
     writer: EventWriter,
     admin_client: Client,
 ) -> None:
@@ -222,6 +240,70 @@ def test_python_and_engine_validators_agree(
     assert len(typed) == len(parsed)
     for typed_row, parsed_row in zip(typed, parsed, strict=True):
         assert typed_row == parsed_row
+    check_batch_path(batch, stamps, verdicts, batch_org, writer, admin_client, typed)
+    check_whole_batch(batch, stamps, verdicts, whole_batch_org, writer, admin_client, typed)
+
+
+def check_batch_path(
+    batch: list[dict[str, Any]],
+    stamps: list[RequestStamp],
+    verdicts: list[ValidEvent | list[Any]],
+    organization: Organization,
+    writer: EventWriter,
+    client: Client,
+    typed: list[Any],
+) -> None:
+    """Each event as a one-event Lago batch: the engine's verdicts, rows and answers."""
+    stamps = [replace(stamp, organization_id=organization.organization_id) for stamp in stamps]
+    writer.insert_batch_rows(
+        batch_rows(
+            (stamp, 1, orjson.dumps([event])) for event, stamp in zip(batch, stamps, strict=True)
+        )
+    )
+    refused = writer.rejected_counts([stamp.request_id for stamp in stamps])
+    for event, stamp, verdict in zip(batch, stamps, verdicts, strict=True):
+        assert (stamp.request_id not in refused) == isinstance(verdict, ValidEvent), event
+        answer = lago_batch(organization.organization_id, [event], stamp.now_ms, "at", LIMITS)
+        if isinstance(verdict, ValidEvent):
+            assert answer == [lago_event(organization.organization_id, verdict, "at")], event
+        elif answer is not None:  # the shortcut leaves the size limit to the engine
+            assert verdict == [replace(verdict[0], field="event", reason="event_too_large")]
+    assert_same_rows(stored_rows(client, organization, stamps[0].ingested_at_us, len(batch)), typed)
+
+
+def check_whole_batch(
+    batch: list[dict[str, Any]],
+    stamps: list[RequestStamp],
+    verdicts: list[ValidEvent | list[Any]],
+    organization: Organization,
+    writer: EventWriter,
+    client: Client,
+    typed: list[Any],
+) -> None:
+    """All the events as one Lago batch: refused unless every event is valid."""
+    stamp = replace(stamps[0], organization_id=organization.organization_id)
+    writer.insert_batch_rows(batch_rows([(stamp, len(batch), orjson.dumps(batch))]))
+    refused = writer.rejected_counts([stamp.request_id])
+    assert (stamp.request_id not in refused) == all(isinstance(v, ValidEvent) for v in verdicts)
+    if not refused:
+        stored = stored_rows(client, organization, stamp.ingested_at_us, 1)
+        # One ingested_at for the whole request: compare without it.
+        assert_same_rows([(0, *row[1:]) for row in stored], [(0, *row[1:]) for row in typed])
+
+
+def assert_same_rows(batch_rows: list[Any], typed_rows: list[Any]) -> None:
+    """The same columns; raw holds the same JSON value, in the engine's spelling of numbers.
+
+    The engine writes a whole float in digits (6.546079296359546e+16 as 65460792963595460, the
+    shortest text that reads back as the same float): numbers are compared as floats.
+    """
+    assert sorted(row[:-1] for row in batch_rows) == sorted(row[:-1] for row in typed_rows)
+    for batch_row, typed_row in zip(sorted(batch_rows), sorted(typed_rows), strict=True):
+        assert json_value(batch_row[-1]) == json_value(typed_row[-1])
+
+
+def json_value(text: str) -> Any:
+    return json.loads(text, parse_int=float, parse_float=float)
 
 
 def stored_rows(client: Client, organization: Organization, base_us: int, count: int) -> list[Any]:
