@@ -25,9 +25,8 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from meterhouse.supervisor import read_env_file  # noqa: E402
-from tests.support.processes import free_port, meterhouse_command  # noqa: E402
+from tests.support.processes import meterhouse_command, up_environment, up_ports  # noqa: E402
 
-PORTS = ("warehouse", "ingest", "api", "dagster", "dashboards", "docs", "localstripe")
 READY = "Meterhouse is up."
 # Billing days with fees no invoice holds yet (the late_billing_days sensor's query, without the
 # drafts whose grace period is over).
@@ -36,23 +35,6 @@ SELECT count(DISTINCT billing_date) FROM meterhouse.fct_fees
 WHERE invoiceable = 1 AND billing_date <= today() + 1
   AND (organization_id, fee_id) NOT IN (SELECT organization_id, id FROM meterhouse.invoice_fees)
 """
-
-
-def environment(ports: dict[str, int], args: argparse.Namespace) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MH_") and k != "WAREHOUSE_URL"}
-    env.update(
-        WAREHOUSE_URL=f"http://127.0.0.1:{ports['warehouse']}",
-        MH_INGEST_PORT=str(ports["ingest"]),
-        MH_BILLING_API_PORT=str(ports["api"]),
-        MH_DAGSTER_PORT=str(ports["dagster"]),
-        MH_DASHBOARDS_PORT=str(ports["dashboards"]),
-        MH_DOCS_PORT=str(ports["docs"]),
-        MH_LOCALSTRIPE_PORT=str(ports["localstripe"]),
-        MH_DEMO_CUSTOMERS=str(args.customers),
-        MH_DEMO_DAYS=str(args.days),
-        MH_DEMO_EVENTS_PER_DAY=str(args.events_per_day),
-    )
-    return env
 
 
 def query(port: int, password: str, sql: str) -> str:
@@ -85,14 +67,19 @@ def main() -> None:
 
     directory = args.keep or Path(tempfile.mkdtemp(prefix="meterhouse-first-run-"))
     directory.mkdir(parents=True, exist_ok=True)
-    ports = {name: free_port() for name in PORTS}
+    ports = up_ports()
     log_path = directory / "up.log"
     started = time.monotonic()
     with log_path.open("wb") as log:
         process = subprocess.Popen(
             meterhouse_command("up"),
             cwd=directory,
-            env=environment(ports, args),
+            env=up_environment(
+                ports,
+                MH_DEMO_CUSTOMERS=str(args.customers),
+                MH_DEMO_DAYS=str(args.days),
+                MH_DEMO_EVENTS_PER_DAY=str(args.events_per_day),
+            ),
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,

@@ -26,7 +26,7 @@ from meterhouse.supervisor import (
     reset_local_state,
 )
 from tests.analytics.browser import Browser
-from tests.support.processes import free_port, meterhouse_command
+from tests.support.processes import meterhouse_command, up_environment, up_ports
 from warehouse.settings import Settings
 
 # Measured 3.5-4 min on 2 cores shared with other work (load ~12) before the revenue marts were
@@ -68,30 +68,6 @@ def survivors(pids: set[int], groups: set[int]) -> dict[int, str]:
     return {pid: Path(f"/proc/{pid}/cmdline").read_text().replace("\0", " ") for pid in alive}
 
 
-def environment(ports: dict[str, int], **extra: str) -> dict[str, str]:
-    # Nothing from the caller's Meterhouse settings: the test's own ports and a fresh directory.
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MH_") and k != "WAREHOUSE_URL"}
-    env.update(
-        WAREHOUSE_URL=f"http://127.0.0.1:{ports['warehouse']}",
-        MH_INGEST_PORT=str(ports["ingest"]),
-        MH_BILLING_API_PORT=str(ports["api"]),
-        MH_DAGSTER_PORT=str(ports["dagster"]),
-        MH_DASHBOARDS_PORT=str(ports["dashboards"]),
-        MH_DOCS_PORT=str(ports["docs"]),
-        MH_LOCALSTRIPE_PORT=str(ports["localstripe"]),
-        **extra,
-    )
-    return env
-
-
-def new_ports() -> dict[str, int]:
-    names = ("warehouse", "ingest", "api", "dagster", "dashboards", "docs", "localstripe")
-    ports: dict[str, int] = {}
-    while len(set(ports.values())) < len(names):
-        ports = {name: free_port() for name in names}
-    return ports
-
-
 @dataclass
 class Up:
     process: subprocess.Popen[bytes]
@@ -124,7 +100,7 @@ def start_up(directory: Path, ports: dict[str, int], *args: str, **env: str) -> 
     process = subprocess.Popen(
         meterhouse_command("up", *args),
         cwd=directory,
-        env=environment(ports, **env),
+        env=up_environment(ports, **env),
         stdout=log.open("wb"),
         stderr=subprocess.STDOUT,
         start_new_session=True,
@@ -142,7 +118,7 @@ def force_stop(up: Up) -> None:
 
 @pytest.fixture
 def running(tmp_path: Path) -> Iterator[Up]:
-    up = start_up(tmp_path, new_ports(), **DEMO_SIZE)
+    up = start_up(tmp_path, up_ports(), **DEMO_SIZE)
     try:
         yield up
     finally:
@@ -301,7 +277,7 @@ def test_up_serves_everything_loads_the_demo_and_stops_cleanly(running: Up) -> N
 
 
 def test_a_taken_port_is_named_and_nothing_starts(tmp_path: Path) -> None:
-    ports = new_ports()
+    ports = up_ports()
     with socket.socket() as blocker:
         blocker.bind(("127.0.0.1", ports["api"]))
         blocker.listen()
@@ -332,7 +308,7 @@ def test_reset_asks_first_and_keeps_the_data_when_refused(tmp_path: Path) -> Non
     result = subprocess.run(
         meterhouse_command("up", "--reset", "--no-demo"),
         cwd=tmp_path,
-        env=environment(new_ports()),
+        env=up_environment(up_ports()),
         input=b"n\n",
         capture_output=True,
         timeout=60,
@@ -358,7 +334,7 @@ def test_reset_wipes_local_state_but_keeps_the_secrets(tmp_path: Path) -> None:
 def test_a_failing_service_stops_everything_with_a_clear_message(tmp_path: Path) -> None:
     not_a_directory = tmp_path / "data-is-a-file"
     not_a_directory.write_text("")
-    up = start_up(tmp_path, new_ports(), "--no-demo", MH_WAREHOUSE_DATA_DIR=str(not_a_directory))
+    up = start_up(tmp_path, up_ports(), "--no-demo", MH_WAREHOUSE_DATA_DIR=str(not_a_directory))
     try:
         code = up.process.wait(timeout=120)
     finally:

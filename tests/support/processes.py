@@ -23,6 +23,32 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def up_ports() -> dict[str, int]:
+    """Distinct free ports for every service ``meterhouse up`` starts."""
+    names = ("warehouse", "ingest", "api", "dagster", "dashboards", "docs", "localstripe")
+    ports: dict[str, int] = {}
+    while len(set(ports.values())) < len(names):
+        ports = {name: free_port() for name in names}
+    return ports
+
+
+def up_environment(ports: Mapping[str, int], **extra: str) -> dict[str, str]:
+    """The environment of a ``meterhouse up`` on these ports, with nothing from the caller's
+    Meterhouse settings."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MH_") and k != "WAREHOUSE_URL"}
+    env.update(
+        WAREHOUSE_URL=f"http://127.0.0.1:{ports['warehouse']}",
+        MH_INGEST_PORT=str(ports["ingest"]),
+        MH_BILLING_API_PORT=str(ports["api"]),
+        MH_DAGSTER_PORT=str(ports["dagster"]),
+        MH_DASHBOARDS_PORT=str(ports["dashboards"]),
+        MH_DOCS_PORT=str(ports["docs"]),
+        MH_LOCALSTRIPE_PORT=str(ports["localstripe"]),
+        **extra,
+    )
+    return env
+
+
 def meterhouse_command(*args: str) -> list[str]:
     """The ``meterhouse`` console command of this environment, as a user runs it."""
     return [str(VENV_BIN / "meterhouse"), *args]
