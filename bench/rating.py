@@ -290,12 +290,17 @@ def rate(settings: Settings, target: Path, warehouse_pid: int, *args: str) -> Ra
 
 
 def fees_fingerprint(client: Client) -> str:
-    """An order-independent hash of every fee's id, money, units and evidence: the same seed and
-    event count must give the same fingerprint whatever the SQL that rated them, so a faster build
-    is checked against the one before it (FINGERPRINTS)."""
+    """An order-independent hash of every fee's identity, money, units and evidence: the same
+    seed and event count must give the same fingerprint whatever the SQL that rated them, so a
+    faster build is checked against the one before it by comparing the printed figures. Fee ids
+    derive from the organization, a new one each run, so the fee is identified by its catalog ids
+    (generated from the seed) instead."""
     row = client.query(
-        "SELECT count(), sum(cityHash64(fee_id, amount, amount_cents, units, precise_unit_amount, "
-        "events_count, first_event_at, last_event_at, billing_date, period_to)) FROM fct_fees"
+        # The tuple's text, since the hash of a tuple holding a NULL is NULL.
+        "SELECT count(), sum(cityHash64(toString(tuple(fee_type, subscription_id, charge_id, "
+        "charge_filter_id, source_transaction_id, period_from, period_to, amount, amount_cents, "
+        "units, precise_unit_amount, events_count, first_event_at, last_event_at, "
+        "billing_date)))) FROM fct_fees"
     ).result_rows[0]
     return f"{row[0]}:{row[1]:016x}"
 
