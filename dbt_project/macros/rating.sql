@@ -14,15 +14,26 @@
     and code) keeps only the events whose latest version meets it.
     Most transaction ids arrive once: their only row is the latest, so it passes as it is (and
     may be filtered before anything else reads it), and only the ids whose hash is seen more than
-    once, among all stored events, pick their latest version with argMax. A hash collision or a
+    once, among the stored events within all the periods' span, pick their latest version with
+    argMax. A hash collision or a
     version outside the span only sends a few more ids through argMax: the result is the same.
     (An argMax over every event costs several times all the rest: its state copies the properties
     map of each event.) -#}
 {% macro scoped_events(periods, until=none, events=none, carry_recurring=false, code_filter=none) -%}
     {%- set source_events = events or source('warehouse', 'events') %}
+    {#- The time span of every period together: a run over a few open periods (an incremental
+        day) reads only their months' partitions, not the whole history, before any join. -#}
+    {%- set within_all_periods -%}
+        timestamp <= (select max(period_to) from {{ periods }})
+        and (timestamp >= (select min(period_from) from {{ periods }})
+            {%- if carry_recurring %}
+             or (organization_id, code) in (
+                 select organization_id, billable_metric_code from {{ ref('stg_warehouse__billable_metrics') }} where recurring = 1)
+            {%- endif %})
+    {%- endset %}
     with scoped_rows as (
         select e.*
-        from {{ source_events }} as e
+        from (select * from {{ source_events }} where {{ within_all_periods }}) as e
         inner join (
             select organization_id, external_subscription_id, min(period_from) as span_from, max(period_to) as span_to
             from {{ periods }}
@@ -43,6 +54,7 @@
     resent_transactions as (
         select cityHash64(organization_id, external_subscription_id, transaction_id) as transaction_hash
         from {{ source_events }}
+        where {{ within_all_periods }}
         group by transaction_hash
         having count() > 1
     )
