@@ -1,6 +1,6 @@
 """`meterhouse up`'s first run, phase by phase, as a newcomer gets it after `make up`.
 
-Run: .venv/bin/python bench/first_run.py [--customers 200 --days 90 --events-per-day 25000]
+Run: .venv/bin/python bench/first_run.py [--customers 200 --days 90 --events-per-day 35000]
      [--keep DIR] [--watch-after 0]
 Starts `meterhouse up` in a fresh directory with free ports and the full demo (by default),
 prints the supervisor's phase table (wall and CPU seconds, load average) once it says it is up,
@@ -59,7 +59,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--customers", type=int, default=200)
     parser.add_argument("--days", type=int, default=90)
-    parser.add_argument("--events-per-day", type=int, default=25_000)
+    parser.add_argument("--events-per-day", type=int, default=35_000)
     parser.add_argument("--keep", type=Path, help="Run in this (empty) directory and keep it.")
     parser.add_argument("--watch-after", type=float, default=0.0)
     parser.add_argument("--timeout", type=float, default=3600.0)

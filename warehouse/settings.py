@@ -80,7 +80,7 @@ class Settings(BaseSettings):
     up_startup_timeout_s: float = Field(300.0, gt=0, description="Wait for each service's health.")
     demo_customers: int = Field(200, ge=1, description="Customers of the demo organization.")
     demo_days: int = Field(90, ge=1, description="Days of usage history in the demo.")
-    demo_events_per_day: int = Field(25_000, ge=0, description="Demo events per day, overall.")
+    demo_events_per_day: int = Field(35_000, ge=0, description="Demo events per day, overall.")
     demo_seed: int = Field(42, description="Seed of the demo generator.")
 
     # --- invoicing (orchestration/: Dagster, payment providers) ---------------------------------
