@@ -18,8 +18,11 @@
     argMax. A hash collision or a
     version outside the span only sends a few more ids through argMax: the result is the same.
     (An argMax over every event costs several times all the rest: its state copies the properties
-    map of each event.) -#}
-{% macro scoped_events(periods, until=none, events=none, carry_recurring=false, code_filter=none) -%}
+    map of each event.) With by_subscription, only the periods' subscriptions are read: an `IN`
+    set on the events' primary-key prefix, so a run over a few subscriptions' periods (an
+    incremental run, a view rated on read) skips the other subscriptions' granules instead of
+    reading every event of the periods' months. -#}
+{% macro scoped_events(periods, until=none, events=none, carry_recurring=false, code_filter=none, by_subscription=false) -%}
     {%- set source_events = events or source('warehouse', 'events') %}
     {#- The time span of every period together: a run over a few open periods (an incremental
         day) reads only their months' partitions, not the whole history, before any join. -#}
@@ -30,6 +33,10 @@
              or (organization_id, code) in (
                  select organization_id, billable_metric_code from {{ ref('stg_warehouse__billable_metrics') }} where recurring = 1)
             {%- endif %})
+        {%- if by_subscription %}
+        and (organization_id, external_subscription_id) in (
+            select organization_id, external_subscription_id from {{ periods }})
+        {%- endif %}
     {%- endset %}
     with scoped_rows as (
         select e.*
@@ -110,8 +117,8 @@
     expression replaces the event's field_name property with its result before anything reads
     it, as Lago stores it (no result, e.g. a missing property: the property is removed).
     carry_recurring defaults to arrears charges; a caller whose pay_in_advance is an SQL
-    expression says whether to carry. -#}
-{% macro charge_events(periods, pay_in_advance=0, until=none, events=none, carry_recurring=none) -%}
+    expression says whether to carry. `events`, `by_subscription`: see scoped_events. -#}
+{% macro charge_events(periods, pay_in_advance=0, until=none, events=none, carry_recurring=none, by_subscription=false) -%}
     {%- set carry_recurring = (pay_in_advance == 0) if carry_recurring is none else carry_recurring %}
     with charges as ({{ rated_charges(pay_in_advance) }}),
     filter_sets as (
@@ -160,7 +167,7 @@
                 select organization_id, billable_metric_code from {{ ref('stg_warehouse__billable_metrics') }} where recurring = 1)
             {%- endif %}
         {%- endset %}
-        from ({{ scoped_events(periods, until, events, carry_recurring, code_filter) }}) as e
+        from ({{ scoped_events(periods, until, events, carry_recurring, code_filter, by_subscription) }}) as e
         {%- if carried %}
         -- Recurring metrics: an event counts in its own period and in every later one.
         inner join {{ periods }} as p
@@ -463,9 +470,9 @@
     Every running figure is a window aggregate whose frame starts at the bucket's first event:
     one aggregate state per bucket, a few scalars per event. Nothing copies the earlier events
     into each row, so memory stays bounded however many events a bucket holds.
-    `events`: see scoped_events. -#}
-{% macro pay_in_advance_charge_fees(periods, until, events=none) -%}
-    with events as ({{ charge_events(periods, 1, until, events) }}),
+    `events`, `by_subscription`: see scoped_events. -#}
+{% macro pay_in_advance_charge_fees(periods, until, events=none, by_subscription=false) -%}
+    with events as ({{ charge_events(periods, 1, until, events, by_subscription=by_subscription) }}),
     charges as ({{ rated_charges(1) }}),
     cumulative as (
         select
