@@ -6,7 +6,7 @@
 -- Events timestamped later in the open period count too, as in Lago's current usage.
 with open_periods as ({{ open_charge_periods("plan_id in (select plan_id from " ~ ref('stg_warehouse__usage_thresholds') ~ ")") }}),
 
-open_events as ({{ charge_events('open_periods') }}),
+open_events as ({{ charge_events('open_periods', by_subscription=true) }}),
 
 open_usage as ({{ charge_usage('open_events') }}),
 

@@ -26,7 +26,7 @@ touched_periods as (
 pay_in_advance_fees as (
     select
         {{ charge_fee_columns('source_transaction_id') }}
-    from ({{ pay_in_advance_charge_fees('touched_periods', "now64(3, 'UTC')") }})
+    from ({{ pay_in_advance_charge_fees('touched_periods', "now64(3, 'UTC')", by_subscription=true) }})
 )
 
 {{ fee_rows('pay_in_advance_fees') }}

@@ -1,7 +1,8 @@
 {{ config(materialized='table', order_by='(organization_id, subscription_id, charge_id, period_from)') }}
 -- One fee per event of a pay-in-advance charge, up to the rating instant. Only the periods of
 -- plans that have such a charge are read: the events of the other subscriptions are never
--- scanned or deduplicated here.
+-- scanned or deduplicated here, nor, on an incremental run, those of the subscriptions without a
+-- period to rate.
 with started_charge_periods as (
     select *
     from {{ ref('int_rating_periods') }}
@@ -10,4 +11,4 @@ with started_charge_periods as (
             select organization_id, plan_id from {{ ref('stg_warehouse__charges') }} where pay_in_advance = 1)
 )
 
-select * from ({{ pay_in_advance_charge_fees('started_charge_periods', rating_as_of()) }})
+select * from ({{ pay_in_advance_charge_fees('started_charge_periods', rating_as_of(), by_subscription=rating_is_incremental()) }})

@@ -9,7 +9,7 @@
 -- requested rate_from..rate_to range. A subscription period and the charge
 -- periods inside it are always rated together (commitment true-ups add them up).
 {%- set fees = adapter.get_relation(database=this.database, schema=this.schema, identifier='fct_fees') %}
-{%- set incremental = fees is not none and not flags.FULL_REFRESH %}
+{%- set incremental = rating_is_incremental() %}
 with due_periods as (
     select *
     from {{ ref('int_billing_periods') }}
