@@ -1,7 +1,6 @@
 {{ config(
     materialized='incremental',
-    incremental_strategy='delete+insert',
-    unique_key='fee_id',
+    incremental_strategy='append',
     on_schema_change='append_new_columns',
     engine='ReplacingMergeTree',
     order_by='(organization_id, subscription_id, billing_date, fee_id)',
@@ -15,7 +14,10 @@
 --
 -- Incremental runs rate only the periods of int_rating_periods (new, late events, --from/--to):
 -- the pre-hook removes those periods' fees first (a group or filter bucket may have vanished),
--- then their fees are inserted again. A full refresh gives the same fee ids.
+-- then their fees are appended. Every fee of the run belongs to one of those periods (its
+-- subscription and period start), so no fee id is stored twice and no second delete by fee id
+-- (dbt's delete+insert, through a copy of the new fees) is needed. A full refresh gives the same
+-- fee ids.
 with periods as (
     select * from {{ ref('int_rating_periods') }}
 ),
