@@ -81,10 +81,24 @@ def incremental(
     storage_plan = catalog.plan("storage")
     catalog.charge(storage_plan, storage, "standard", {"amount": "1"})
     catalog.subscription("s2", customer, storage_plan, "2024-01-01")
+    # A third subscription with closed periods, on metrics of its own, that receives no late
+    # event: the new day touches its open period only.
+    requests = catalog.metric("requests", "count_agg")
+    licenses = catalog.metric("licenses", "sum_agg", "n")
+    team_plan = catalog.plan("team", amount_cents=2000)
+    catalog.charge(team_plan, requests, "standard", {"amount": "0.5"})
+    catalog.charge(team_plan, licenses, "standard", {"amount": "2"}, pay_in_advance=True)
+    catalog.subscription("s3", customer, team_plan, "2024-01-01")
     catalog.events("s1", "calls", [{"timestamp": "2024-01-10"}, {"timestamp": "2024-01-20"}])
     catalog.events("s1", "calls", [{"timestamp": "2024-02-05"}])
     catalog.events("s1", "seats", [{"timestamp": "2024-02-03", "properties": {"n": 3}}])
     catalog.events("s2", "storage", [{"timestamp": "2024-01-15", "properties": {"gb": 5}}])
+    catalog.events("s3", "requests", [{"timestamp": "2024-01-12"}, {"timestamp": "2024-02-07"}])
+    catalog.events(
+        "s3",
+        "licenses",
+        [{"timestamp": "2024-02-10", "properties": {"n": 4}, "transaction_id": "l-feb"}],
+    )
     rater.run("--as-of", FIRST_RUN, "--no-tests")
     first = fees_of(client, catalog.organization_id)
     view_states.append(views_of(warehouse))
@@ -98,6 +112,12 @@ def incremental(
     )
     catalog.events("s1", "calls", [{"timestamp": "2024-01-31T23:00:00"}])
     catalog.events("s2", "storage", [{"timestamp": "2024-01-25", "properties": {"gb": 2}}])
+    catalog.events("s3", "requests", [{"timestamp": "2024-03-01T12:00:00"}])
+    catalog.events(
+        "s3",
+        "licenses",
+        [{"timestamp": "2024-03-01T13:00:00", "properties": {"n": 1}, "transaction_id": "l-mar"}],
+    )
     rater.run("--as-of", NEXT_DAY, "--no-tests")
     after_day = fees_of(client, catalog.organization_id)
     view_states.append(views_of(warehouse))
@@ -129,6 +149,49 @@ def test_a_late_event_rerates_its_closed_period_only(
     # The new day bills its pay-in-advance event: 2 seats x 2.00 = 400 cents, March's first.
     [march_seats] = [fee for fee in after_day if fee["source_transaction_id"] == "m1"]
     assert march_seats["amount_cents"] == 400
+
+
+def closed_fees_of(fees: list[FeeRow], subscription: str) -> dict[uuid.UUID, FeeRow]:
+    """The fees of one subscription's closed periods (January and February), by id."""
+    return {
+        fee["fee_id"]: fee
+        for fee in fees
+        if fee["external_subscription_id"] == subscription and fee["period_from"].month < 3
+    }
+
+
+def test_a_late_event_leaves_the_other_subscriptions_closed_periods_alone(
+    incremental: tuple[Catalog, list[FeeRow], list[FeeRow], list[FeeRow]],
+) -> None:
+    _, first, after_day, refreshed = incremental
+    # s1's late January event re-rated s1's January; s3 received no late event, so its closed
+    # periods' fees are the first run's rows, rated_at included, and what a full refresh gives.
+    untouched = closed_fees_of(after_day, "s3")
+    assert untouched == closed_fees_of(first, "s3")
+    assert by_fee(list(untouched.values())) == by_fee(
+        list(closed_fees_of(refreshed, "s3").values())
+    )
+    amounts = sorted(
+        (
+            fee["period_from"].month,
+            fee["fee_type"],
+            fee["billable_metric_code"],
+            fee["amount_cents"],
+        )
+        for fee in untouched.values()
+    )
+    # Plan 20.00 in arrears for January and February; one request x 0.50 a month; 4 licenses
+    # bought in advance on February 10 x 2.00 = 8.00.
+    assert amounts == [
+        (1, "charge", "requests", 50),
+        (1, "subscription", None, 2000),
+        (2, "charge", "licenses", 800),
+        (2, "charge", "requests", 50),
+        (2, "subscription", None, 2000),
+    ]
+    # The new day's license in the open March period: 1 x 2.00 = 2.00.
+    [march_licenses] = [fee for fee in after_day if fee["source_transaction_id"] == "l-mar"]
+    assert march_licenses["amount_cents"] == 200
 
 
 def test_a_late_recurring_event_rerates_every_later_period(
