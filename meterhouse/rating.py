@@ -10,6 +10,7 @@ parsing, for no parse of the project.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -17,6 +18,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -83,10 +85,13 @@ class RatingRequest:
             variables["rate_to"] = self.rate_to.isoformat()
         return variables
 
-    def dbt_args(self) -> list[str]:
+    def dbt_args(self, *, unit_tests: bool = True) -> list[str]:
+        """dbt's arguments; ``unit_tests=False`` runs the data tests but not the unit tests."""
         args = ["build", "--select", *self.select]
         if not self.run_tests:
             args += ["--resource-type", "model", "--resource-type", "seed"]
+        elif not unit_tests:
+            args += ["--exclude-resource-type", "unit_test"]
         variables = self.dbt_vars()
         if variables:
             args += ["--vars", json.dumps(variables)]
@@ -207,18 +212,73 @@ def run_dbt(
     return result
 
 
+def dbt_target_path() -> Path:
+    """dbt's target directory (DBT_TARGET_PATH, relative to the project, else its `target`)."""
+    return DBT_PROJECT_DIR / os.environ.get("DBT_TARGET_PATH", "target")
+
+
+def unit_tests_fingerprint(request: RatingRequest, settings: Settings) -> str:
+    """What decides the outcome of the dbt unit tests of a run: they price fixed rows with the
+    project's SQL, so their result only changes with the project's files, the dbt, adapter and
+    embedded engine versions, the warehouse they run in and the models selected."""
+    digest = hashlib.sha256()
+    for folder in ("models", "macros", "tests", "seeds"):
+        for path in sorted((DBT_PROJECT_DIR / folder).rglob("*")):
+            if path.is_file():
+                digest.update(str(path.relative_to(DBT_PROJECT_DIR)).encode())
+                digest.update(path.read_bytes())
+    digest.update((DBT_PROJECT_DIR / "dbt_project.yml").read_bytes())
+    for package in ("dbt-core", "dbt-clickhouse", "chdb"):
+        try:
+            digest.update(f"{package}=={metadata.version(package)}".encode())
+        except metadata.PackageNotFoundError:
+            digest.update(package.encode())
+    digest.update(f"{settings.warehouse_url}/{settings.warehouse_database}".encode())
+    digest.update(" ".join(request.select).encode())
+    return digest.hexdigest()
+
+
+def _unit_tests_record() -> Path:
+    return dbt_target_path() / "unit_tests_passed"
+
+
+def unit_tests_needed(request: RatingRequest, settings: Settings) -> bool:
+    """Whether this run must run the unit tests: always with --full-refresh, otherwise unless a
+    run of the same project, versions and warehouse already passed them. An incremental run
+    still runs every data test (on what it rated, see fct_fees.yml); re-running unit tests whose
+    inputs did not change costs seconds of every run and can only give the same answer."""
+    if not request.run_tests:
+        return False
+    if request.full_refresh:
+        return True
+    record = _unit_tests_record()
+    return not record.exists() or record.read_text() != unit_tests_fingerprint(request, settings)
+
+
+def _record_unit_tests_passed(request: RatingRequest, settings: Settings) -> None:
+    record = _unit_tests_record()
+    record.parent.mkdir(parents=True, exist_ok=True)
+    record.write_text(unit_tests_fingerprint(request, settings))
+
+
 def rate(request: RatingRequest, settings: Settings, *, show_progress: bool = True) -> DbtResult:
     """Build the rating lineage for ``request``; dbt's output is kept in the result."""
+    unit_tests = unit_tests_needed(request, settings)
+    args = request.dbt_args(unit_tests=unit_tests)
     if not show_progress:
-        return run_dbt(request.dbt_args(), settings)
-    columns = (
-        TextColumn("[bold]{task.description:<60}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-    )
-    with Progress(*columns, console=Console(stderr=True), transient=False) as progress:
-        return run_dbt(request.dbt_args(), settings, progress=progress)
+        result = run_dbt(args, settings)
+    else:
+        columns = (
+            TextColumn("[bold]{task.description:<60}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+        )
+        with Progress(*columns, console=Console(stderr=True), transient=False) as progress:
+            result = run_dbt(args, settings, progress=progress)
+    if result.ok and unit_tests:
+        _record_unit_tests_passed(request, settings)
+    return result
 
 
 app = typer.Typer(help="Rating: events and catalog to fees (dbt).", no_args_is_help=True)
