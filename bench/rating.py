@@ -1,7 +1,7 @@
 """Rating benchmark: the dbt build that turns events into fees, at 1M / 10M / 100M events.
 
 Run: .venv/bin/python bench/rating.py [--events 1000000] [--subscriptions 10000]
-     [--heavy-permille 20] [--seed 42] [--loop-sample 100] [--skip-loop]
+     [--heavy-permille 20] [--seed 42] [--loop-sample 100] [--skip-loop] [--check-refresh]
 
 Synthetic but realistic data in a fresh embedded warehouse, generated inside the warehouse (one
 INSERT ... SELECT over numbers() with a seeded hash per column, so a seed gives the same events):
@@ -14,7 +14,8 @@ subscription. Measures:
     peak RSS of the warehouse process, the slowest models;
   - incremental day: one more day of events (April 1st, plus late events for 1% of the
     subscriptions in March) rated by a plain `meterhouse rate run --as-of 2024-04-02`, and its
-    share of the full build (wall time and warehouse CPU);
+    share of the full build (wall time and warehouse CPU); with --check-refresh, a full refresh
+    at the same instant must give the same fees fingerprint;
   - the per-subscription loop: one aggregation query per subscription x charge x period, the
     way request-time billing engines rate, timed on a sample and extrapolated to every
     subscription, and its ratio to the full build.
@@ -346,6 +347,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=42, help="seed of the generated events")
     parser.add_argument("--loop-sample", type=int, default=100, help="subscriptions timed")
     parser.add_argument("--skip-loop", action="store_true", help="skip the per-subscription loop")
+    parser.add_argument("--check-refresh", action="store_true",
+                        help="compare the incremental day with a full refresh")  # fmt: skip
     options = parser.parse_args()
 
     workdir = Path(tempfile.mkdtemp(prefix="bench_rating_"))
@@ -396,6 +399,13 @@ def main() -> None:
         total_share = 100 * (day.warehouse_cpu + day.dbt_cpu) / (full.warehouse_cpu + full.dbt_cpu)
         print(f"incremental day / full build: {100 * day.wall / full.wall:.1f}% of the wall time, "
               f"{cpu_share:.1f}% of the warehouse CPU, {total_share:.1f}% of all CPU")  # fmt: skip
+        incremental_fees = fees_fingerprint(client)
+        print(f"fees fingerprint after the incremental day: {incremental_fees}")
+        if options.check_refresh:
+            rate(settings, target, pid, "--full-refresh", "--as-of", "2024-04-02T00:00:00")
+            refreshed_fees = fees_fingerprint(client)
+            verdict = "same fees" if refreshed_fees == incremental_fees else "DIFFERENT FEES"
+            print(f"full refresh at the same instant: {refreshed_fees} ({verdict})")
 
         if not options.skip_loop:
             sample = min(options.loop_sample, options.subscriptions)
