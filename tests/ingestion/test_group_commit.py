@@ -101,11 +101,12 @@ def test_a_flush_starts_once_the_clients_of_the_last_one_are_back(warehouse: War
     async def scenario() -> None:
         metrics = IngestMetrics()
         buffer = GroupCommitBuffer(
-            EventWriter(warehouse.settings()), metrics, flush_interval_s=60.0,
-            flush_max_events=2, max_buffered_events=100,
+            EventWriter(warehouse.settings()), metrics, flush_interval_s=0.01,
+            flush_max_events=100, max_buffered_events=100,
         )  # fmt: skip
         buffer.start()
-        await buffer.write(stamp(), events(2))  # flushed at once: flush_max_events
+        await buffer.write(stamp(), events(2))  # flushed after the interval
+        buffer.flush_interval_s = 60.0
         # One event of the two the last flush answered: the interval applies.
         first = asyncio.create_task(buffer.write(stamp(), events(1)))
         done, _ = await asyncio.wait({first}, timeout=0.3)
