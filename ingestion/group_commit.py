@@ -1,16 +1,16 @@
 """Group commit: concurrent requests share one INSERT, and each is answered after it.
 
-A request hands its validated events to the buffer and waits. The flusher takes everything
-waiting (after at most ``flush_interval_s``, or at once when ``flush_max_events`` are waiting),
-sends it as one INSERT and then resolves every request of that flush: success only once the
-warehouse acknowledged the INSERT. While one INSERT runs, the next group gathers, so batches
-grow with load. A failed INSERT fails every request in it (503: the client retries, and
-transaction_id makes the retry harmless). Requests come in two kinds, committed by one INSERT
-each per flush: events validated in Python (finished rows into ``events``) and Lago batches the
-engine parses and checks itself (``events_batch_input``); a batch the engine refuses fails
-alone (``EventsRefused``), with none of its events kept. The buffer holds at most
-``max_buffered_events``; beyond that requests are refused at once, so memory stays bounded
-while the warehouse is down.
+A request hands its validated events to the buffer and waits. The flusher takes everything waiting
+(after at most ``flush_interval_s``, or at once when ``flush_max_events`` are waiting, or when no
+INSERT is in flight and as many events wait as the last flush answered: the clients it answered are
+back, so waiting longer only delays them), sends it as one INSERT and then resolves every request of
+that flush: success only once the warehouse acknowledged the INSERT. While one INSERT runs, the next
+group gathers, so batches grow with load. A failed INSERT fails every request in it (503: the client
+retries, and transaction_id makes the retry harmless). Requests come in two kinds, committed by one
+INSERT each per flush: events validated in Python (finished rows into ``events``) and Lago batches
+the engine parses and checks itself (``events_batch_input``); a batch the engine refuses fails alone
+(``EventsRefused``), with none of its events kept. The buffer holds at most ``max_buffered_events``;
+beyond that requests are refused at once, so memory stays bounded while the warehouse is down.
 """
 
 from __future__ import annotations
@@ -86,7 +86,11 @@ class GroupCommitBuffer:
         self.flush_max_events = flush_max_events
         self.max_buffered_events = max_buffered_events
         self._pending: list[PendingWrite] = []
-        self._buffered = 0
+        self._buffered = 0  # waiting and in flight: what max_buffered_events bounds
+        self._waiting = 0  # waiting for the next flush
+        self._inflight_flushes = 0
+        # Events the last completed flush answered: under steady load, as many come back.
+        self._last_flush_events = 0
         self._wakeup = asyncio.Event()
         self._full = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -121,11 +125,21 @@ class GroupCommitBuffer:
             raise BufferFull(f"{self._buffered} events already waiting")
         self._pending.append(pending)
         self._buffered += pending.size
+        self._waiting += pending.size
         self.metrics.buffered_events = self._buffered
         self._wakeup.set()
-        if self._buffered >= self.flush_max_events:
+        if self._buffered >= self.flush_max_events or self._everyone_is_back():
             self._full.set()
         await pending.done
+
+    def _everyone_is_back(self) -> bool:
+        """Nothing in flight and as many events waiting as the last flush answered.
+
+        Under steady load each flush answers every waiting client and they all send again:
+        flushing once they are back saves the rest of the flush interval on every round trip,
+        and the flush is as large as waiting the whole interval would have made it.
+        """
+        return self._inflight_flushes == 0 and 0 < self._last_flush_events <= self._waiting
 
     async def _run(self) -> None:
         while True:
@@ -135,9 +149,11 @@ class GroupCommitBuffer:
                     await asyncio.wait_for(self._full.wait(), self.flush_interval_s)
             await self._inflight.acquire()
             batch, self._pending = self._pending, []
+            self._waiting = 0
             self._wakeup.clear()
             self._full.clear()
             if batch:
+                self._inflight_flushes += 1
                 flush = asyncio.create_task(self._flush(batch))
                 self._flushes.add(flush)
                 flush.add_done_callback(self._flushes.discard)
@@ -158,8 +174,12 @@ class GroupCommitBuffer:
                 await self._commit(bodies, self._insert_bodies)
         finally:
             self._inflight.release()
+            self._inflight_flushes -= 1
             self._buffered -= events
             self.metrics.buffered_events = self._buffered
+            self._last_flush_events = events
+            if self._everyone_is_back():
+                self._full.set()
         self.metrics.flush_events.observe(events)
         self.metrics.flush_seconds.observe(time.perf_counter() - started)
 

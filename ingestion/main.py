@@ -12,8 +12,9 @@ routes, serves the same behaviour at its own pace.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+import gc
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 
 from fastapi import FastAPI, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -27,13 +28,34 @@ from warehouse.settings import get_settings
 EVENTS_PATH = "/api/v1/events"
 BATCH_PATH = "/api/v1/events/batch"
 HOT_PATHS = frozenset({EVENTS_PATH, BATCH_PATH})
+# A 1,000-event batch allocates thousands of dicts (orjson's parse, Lago's answer), nearly all
+# freed by reference counting within the request. At Python's default threshold (700
+# allocations) the cyclic collector ran several times per batch and rescanned the app's
+# long-lived objects; frozen and at 20,000 it costs ~1 us less per event (one process, 4.6 ->
+# 3.2-3.7 us from parse to answer).
+GC_THRESHOLDS = (20_000, 50, 100)
 
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     async with ingest_state(get_settings()) as state:
         app.state.ingest = state
+        with collector_tuned_for_requests():
+            yield
+
+
+@contextmanager
+def collector_tuned_for_requests() -> Iterator[None]:
+    """Freeze what startup built out of the collector's scans and collect less often."""
+    previous = gc.get_threshold()
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
+    try:
         yield
+    finally:
+        gc.set_threshold(*previous)
+        gc.unfreeze()
 
 
 class ClientGone(Exception):

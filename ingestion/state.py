@@ -48,7 +48,8 @@ class RecentKeys:
         self.capacity = capacity
         self._keys: OrderedDict[int, None] = OrderedDict()
 
-    def seen_before(self, key: tuple[uuid.UUID, str, str]) -> bool:
+    def seen_before(self, key: tuple[int, str, str]) -> bool:
+        """key: (organization_id.int, subscription, transaction_id)."""
         digest = hash(key)
         if digest in self._keys:
             return True

@@ -93,3 +93,27 @@ def test_a_refused_request_does_not_hold_back_the_others(warehouse: Warehouse) -
         parameters={"org": good_stamp.organization_id},
     )
     assert stored == 3
+
+
+def test_a_flush_starts_once_the_clients_of_the_last_one_are_back(warehouse: Warehouse) -> None:
+    """Without waiting for the flush interval when nothing else can be coming."""
+
+    async def scenario() -> None:
+        metrics = IngestMetrics()
+        buffer = GroupCommitBuffer(
+            EventWriter(warehouse.settings()), metrics, flush_interval_s=0.01,
+            flush_max_events=100, max_buffered_events=100,
+        )  # fmt: skip
+        buffer.start()
+        await buffer.write(stamp(), events(2))  # flushed after the interval
+        buffer.flush_interval_s = 60.0
+        # One event of the two the last flush answered: the interval applies.
+        first = asyncio.create_task(buffer.write(stamp(), events(1)))
+        done, _ = await asyncio.wait({first}, timeout=0.3)
+        assert not done
+        # Both back: flushed at once, long before the 60 s interval.
+        await asyncio.wait_for(asyncio.gather(first, buffer.write(stamp(), events(1))), 20)
+        assert sum(metrics.flush_events.counts) == 2
+        await buffer.stop()
+
+    asyncio.run(scenario())
