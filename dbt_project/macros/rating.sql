@@ -131,12 +131,33 @@
         from {{ ref('stg_warehouse__charge_filters') }}
         group by organization_id, charge_id
     ),
-    -- Each charge with its filters, joined on the catalog side: the events meet one small table.
-    charges_with_filters as (
-        select charges.*, filter_sets.filters as filters
-        from charges
+    -- Every period with, per metric code, the charges of its plan on that metric and their
+    -- filters (a few rows per period, joined on the catalog side): the events meet this one small
+    -- table in the join that places them, keyed by their code too, instead of a second join per
+    -- event to find their charges. A plan may price one metric with several charges: the event
+    -- then counts once in each (arrayJoin).
+    period_charges as (
+        select
+            p.organization_id as organization_id,
+            p.external_subscription_id as external_subscription_id,
+            p.subscription_id as subscription_id,
+            p.period_from as period_from,
+            p.period_to as period_to,
+            p.service_from_date as service_from_date,
+            p.service_to_date as service_to_date,
+            p.full_days as full_days,
+            p.timezone as timezone,
+            charges.billable_metric_code as code,
+            groupArray(tuple(charges.charge_id, charges.charge_model, charges.aggregation_type,
+                             charges.field_name, charges.grouped_by, charges.prorated,
+                             charges.expression, filter_sets.filters, charges.billable_metric_id))
+                as code_charges
+        from {{ periods }} as p
+        inner join charges on charges.organization_id = p.organization_id and charges.plan_id = p.plan_id
         left join filter_sets
             on filter_sets.organization_id = charges.organization_id and filter_sets.charge_id = charges.charge_id
+        group by organization_id, external_subscription_id, subscription_id, period_from, period_to,
+            service_from_date, service_to_date, full_days, timezone, code
     ),
     placed as (
         {%- for carried in ([false, true] if carry_recurring else [false]) %}
@@ -146,7 +167,6 @@
         select
             e.organization_id as organization_id,
             p.subscription_id as subscription_id,
-            p.plan_id as plan_id,
             p.period_from as period_from,
             p.service_from_date as service_from_date,
             p.service_to_date as service_to_date,
@@ -156,8 +176,9 @@
             e.transaction_id as transaction_id,
             e.timestamp as timestamp,
             e.ingested_at as ingested_at,
-            e.properties as properties,
-            e.precise_total_amount_cents as precise_total_amount_cents
+            e.properties as event_properties,
+            e.precise_total_amount_cents as precise_total_amount_cents,
+            p.code_charges as code_charges
         -- Only the events of metrics with a charge of this kind, and in each branch only its
         -- own (recurring metrics or the others), so no event is deduplicated twice.
         {%- set code_filter -%}
@@ -170,14 +191,16 @@
         from ({{ scoped_events(periods, until, events, carry_recurring, code_filter, by_subscription) }}) as e
         {%- if carried %}
         -- Recurring metrics: an event counts in its own period and in every later one.
-        inner join {{ periods }} as p
+        inner join period_charges as p
             on p.organization_id = e.organization_id
             and p.external_subscription_id = e.external_subscription_id
+            and p.code = e.code
         where e.timestamp <= p.period_to
         {%- else %}
-        asof inner join {{ periods }} as p
+        asof inner join period_charges as p
             on p.organization_id = e.organization_id
             and p.external_subscription_id = e.external_subscription_id
+            and p.code = e.code
             and e.timestamp >= p.period_from
         where e.timestamp <= p.period_to
         {%- endif %}
@@ -185,32 +208,20 @@
     ),
     valued as (
         select
-            placed.organization_id as organization_id,
-            placed.subscription_id as subscription_id,
-            placed.period_from as period_from,
-            placed.service_from_date as service_from_date,
-            placed.service_to_date as service_to_date,
-            placed.full_days as full_days,
-            placed.event_date as event_date,
-            placed.transaction_id as transaction_id,
-            placed.timestamp as timestamp,
-            placed.ingested_at as ingested_at,
-            placed.precise_total_amount_cents as precise_total_amount_cents,
-            charges.charge_id as charge_id,
-            charges.charge_model as charge_model,
-            charges.aggregation_type as aggregation_type,
-            charges.field_name as field_name,
-            charges.grouped_by as charge_grouped_by,
-            charges.prorated as prorated,
-            charges.filters as filters,
-            {{ metric_properties('charges.expression', 'charges.field_name',
-                                 expression_value('charges.billable_metric_id', 'placed.properties', 'placed.timestamp', 'placed.code'),
-                                 'placed.properties') }} as properties
+            organization_id, subscription_id, period_from, service_from_date, service_to_date,
+            full_days, event_date, transaction_id, timestamp, ingested_at, precise_total_amount_cents,
+            arrayJoin(code_charges) as charge,
+            charge.1 as charge_id,
+            charge.2 as charge_model,
+            charge.3 as aggregation_type,
+            charge.4 as field_name,
+            charge.5 as charge_grouped_by,
+            charge.6 as prorated,
+            charge.8 as filters,
+            {{ metric_properties('charge.7', 'field_name',
+                                 expression_value('charge.9', 'event_properties', 'timestamp', 'code'),
+                                 'event_properties') }} as properties
         from placed
-        inner join charges_with_filters as charges
-            on charges.organization_id = placed.organization_id
-            and charges.plan_id = placed.plan_id
-            and charges.billable_metric_code = placed.code
     )
     select
         valued.organization_id as organization_id,
