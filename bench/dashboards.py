@@ -18,6 +18,13 @@ Against an existing ClickHouse: set WAREHOUSE_URL / MH_WAREHOUSE_USER / MH_WAREH
 (and --warehouse-pid for its CPU seconds when it runs on this machine).
 Targets (2 cores): every page's queries <= 500 ms p95; daily dbt build of the analytics marts
 <= 30 s (the first, full build of the event-scale marts reads the whole history).
+
+Where a build's warehouse CPU goes (10M events, 10,000 customers, 3 months): only
+fct_usage_daily_by_subscription (~4.4 CPU-s) and fct_usage_daily_by_property (~2.6) grow with
+the events, and only on a full build or for days that received events; fct_mrr_daily (~1.3 with
+its insert) grows with subscriptions and their changes; every other mart reads marts and takes
+under 0.3. The rest of a build is dbt (~6.4 CPU-s: start, parse, DDL of 19 models). Late events
+spread over every past day make a daily build re-read every day (as a full build does).
 """
 
 from __future__ import annotations
