@@ -1,14 +1,13 @@
 """The per-run rating tables compile in only the charge models and rounding precisions of the
-catalog when the run starts: a model or precision first used after a run is priced by the next.
+catalog as dbt runs them: a model or precision first used after a run is priced by the next.
 The catalog read is warehouse-wide, so this runs in a database of its own, whose first run has
 only a standard arrears charge and no pay-in-advance one."""
 
 from __future__ import annotations
 
-import dataclasses
 import secrets
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 
 import pytest
@@ -33,7 +32,7 @@ def runs(warehouse: Warehouse, tmp_path_factory: pytest.TempPathFactory) -> Runs
     arrears charge with metric rounding and a package pay-in-advance charge were added."""
     database = f"mh_pricing_{secrets.token_hex(4)}"
     migrate(warehouse.client(database=""), database)
-    own = dataclasses.replace(warehouse, database=database)
+    own = replace(warehouse, database=database)
     rater = Rater(own, tmp_path_factory.mktemp("dbt_target"))
     catalog = Catalog(own.client())
     customer = catalog.customer("c1")
