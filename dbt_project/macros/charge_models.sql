@@ -183,7 +183,8 @@
     earlier event): a dict of SQL expressions `events` (events so far), `last_total` (running
     total), `total_after_free_events` (running total at the configured free events),
     `events_below_free_total` (events whose running total is below the free amount) and
-    `transactions_amount` (sum of the per-transaction amounts so far). -#}
+    `transactions_amount` (sum of the per-transaction amounts so far). `models` (none: all) lists
+    the charge models compiled in; a row of another known model fails (compiled_out_guard). -#}
 {% macro charge_amount(units='units', full_units='full_units', events_count='events_count',
                        event_values='event_values', running_totals='running_totals',
                        precise_total_amount_cents='precise_total_amount_cents',

@@ -341,7 +341,8 @@
 
 {#- One rated fee per subscription x arrears charge x period x filter (default bucket included) x
     group. Buckets without usage still get a fee (Lago shows zero fees; graduated and volume flat
-    fees apply at 0 units). -#}
+    fees apply at 0 units). `pricing` (pricing_in_use): compile in only the charge models and
+    rounding precisions it lists; none compiles in every one. -#}
 {% macro charge_fees(periods, usage, pricing=none) -%}
     {%- set pricing = pricing or {} %}
     with charges as ({{ rated_charges(0) }}),
@@ -482,7 +483,7 @@
     Every running figure is a window aggregate whose frame starts at the bucket's first event:
     one aggregate state per bucket, a few scalars per event. Nothing copies the earlier events
     into each row, so memory stays bounded however many events a bucket holds.
-    `events`, `by_subscription`: see scoped_events. -#}
+    `events`, `by_subscription`: see scoped_events; `pricing`: see charge_fees. -#}
 {% macro pay_in_advance_charge_fees(periods, until, events=none, by_subscription=false, pricing=none) -%}
     {%- set pricing = pricing or {} %}
     with events as ({{ charge_events(periods, 1, until, events, by_subscription=by_subscription) }}),
