@@ -23,16 +23,32 @@
 
 {#- Metric rounding of aggregated units: round (half away from zero), ceil or floor at a decimal
     precision that may be negative (123.456 at -2 rounds to 100). ClickHouse wants the precision
-    as a constant, so the supported precisions (-6..12) are spelled out. -#}
-{% macro round_units(units, rounding_function, rounding_precision) -%}
-    if({{ rounding_function }} is null, {{ units }}, multiIf(
+    as a constant, so the supported precisions (-6..12) are spelled out; `precisions` (see
+    pricing_in_use) spells out only those, and a row with another supported one fails. -#}
+{% macro round_units(units, rounding_function, rounding_precision, precisions=none) -%}
+    {%- set spelled, omitted = [], [] %}
     {%- for precision in range(-6, 13) %}
+    {%- do (spelled if precisions is none or precision in precisions else omitted).append(precision) %}
+    {%- endfor %}
+    {%- set otherwise -%}
+        {%- if omitted -%}
+        {{ units }} + {{ compiled_out_guard('ifNull(' ~ rounding_precision ~ ', 0)', omitted, 'rounding precision',
+                                          rounding_function ~ ' is not null') }}
+        {%- else -%}
+        {{ units }}
+        {%- endif -%}
+    {%- endset -%}
+    if({{ rounding_function }} is null, {{ units }},
+    {%- if spelled %} multiIf(
+    {%- for precision in spelled %}
         ifNull({{ rounding_precision }}, 0) = {{ precision }},
             toDecimal128(multiIf({{ rounding_function }} = 'ceil', ceil({{ units }}, {{ precision }}),
                                  {{ rounding_function }} = 'floor', floor({{ units }}, {{ precision }}),
                                  round({{ units }}, {{ precision }})), 12),
     {%- endfor %}
-        {{ units }}))
+        {{ otherwise }}))
+    {%- else %} {{ otherwise }})
+    {%- endif %}
 {%- endmacro %}
 
 {#- Weighted sum: each event value is a delta applied to a running level (from 0), and the units

@@ -183,11 +183,12 @@
     earlier event): a dict of SQL expressions `events` (events so far), `last_total` (running
     total), `total_after_free_events` (running total at the configured free events),
     `events_below_free_total` (events whose running total is below the free amount) and
-    `transactions_amount` (sum of the per-transaction amounts so far). -#}
+    `transactions_amount` (sum of the per-transaction amounts so far). `models` (none: all) lists
+    the charge models compiled in; a row of another known model fails (compiled_out_guard). -#}
 {% macro charge_amount(units='units', full_units='full_units', events_count='events_count',
                        event_values='event_values', running_totals='running_totals',
                        precise_total_amount_cents='precise_total_amount_cents',
-                       percentage_running=none, prorated_segments=none) -%}
+                       percentage_running=none, prorated_segments=none, models=none) -%}
     {%- set running = percentage_running or {
         'events': 'length(' ~ running_totals ~ ')',
         'last_total': 'arrayElement(' ~ running_totals ~ ', -1)',
@@ -198,24 +199,79 @@
             'free_units_per_events', 'free_units_per_total', 'rate', 'fixed_amount',
             'per_transaction_min_amount', 'per_transaction_max_amount') ~ ', arrayEnumerate(' ~ event_values ~ '))',
     } %}
+    {%- set branches = {
+        'standard': ["charge_model = 'standard'", standard_amount(units, 'unit_price')],
+        'graduated': ["charge_model = 'graduated'", graduated_amount(units, 'tiers_from', 'tiers_to', 'tiers_price', 'tiers_flat')],
+        'graduated_percentage': ["charge_model = 'graduated_percentage'", graduated_percentage_amount(units, 'tiers_from', 'tiers_to', 'tiers_price', 'tiers_flat')],
+        'volume': ["charge_model = 'volume'", volume_amount(units, full_units, 'tiers_from', 'tiers_to', 'tiers_price', 'tiers_flat')],
+        'package': ["charge_model = 'package'", package_amount(units, 'free_units', 'package_size', 'unit_price')],
+        'percentage': [
+            "charge_model = 'percentage' and (isNotNull(per_transaction_min_amount) or isNotNull(per_transaction_max_amount))",
+            running.transactions_amount,
+            "charge_model = 'percentage'",
+            percentage_amount(
+                units, events_count,
+                percentage_free_value(running.events, running.total_after_free_events, running.last_total,
+                                      'free_units_per_events', 'free_units_per_total'),
+                percentage_free_events(running.events_below_free_total, 'free_units_per_events'),
+                'rate', 'fixed_amount')],
+        'dynamic': ["charge_model = 'dynamic'", dynamic_amount(units, precise_total_amount_cents)],
+    } %}
+    {%- if prorated_segments %}
+    {%- do branches['graduated'].insert(0, prorated_graduated_amount(prorated_segments, 'full_days', 'tiers_from', 'tiers_to', 'tiers_price', 'tiers_flat')) %}
+    {%- do branches['graduated'].insert(0, "charge_model = 'graduated' and prorated = 1") %}
+    {%- endif %}
+    {%- set compiled, omitted = [], [] %}
+    {%- for model in branches %}
+    {%- if models is none or model in models %}
+    {%- do compiled.extend(branches[model]) %}
+    {%- else %}
+    {%- do omitted.append("'" ~ model ~ "'") %}
+    {%- endif %}
+    {%- endfor %}
+    {%- set otherwise = compiled_out_guard('charge_model', omitted, 'charge model') %}
+    {%- if compiled -%}
     multiIf(
-        charge_model = 'standard', {{ standard_amount(units, 'unit_price') }},
-        {%- if prorated_segments %}
-        charge_model = 'graduated' and prorated = 1,
-            {{ prorated_graduated_amount(prorated_segments, 'full_days', 'tiers_from', 'tiers_to', 'tiers_price', 'tiers_flat') }},
-        {%- endif %}
-        charge_model = 'graduated', {{ graduated_amount(units, 'tiers_from', 'tiers_to', 'tiers_price', 'tiers_flat') }},
-        charge_model = 'graduated_percentage', {{ graduated_percentage_amount(units, 'tiers_from', 'tiers_to', 'tiers_price', 'tiers_flat') }},
-        charge_model = 'volume', {{ volume_amount(units, full_units, 'tiers_from', 'tiers_to', 'tiers_price', 'tiers_flat') }},
-        charge_model = 'package', {{ package_amount(units, 'free_units', 'package_size', 'unit_price') }},
-        charge_model = 'percentage' and (isNotNull(per_transaction_min_amount) or isNotNull(per_transaction_max_amount)),
-            {{ running.transactions_amount }},
-        charge_model = 'percentage', {{ percentage_amount(
-            units, events_count,
-            percentage_free_value(running.events, running.total_after_free_events, running.last_total,
-                                  'free_units_per_events', 'free_units_per_total'),
-            percentage_free_events(running.events_below_free_total, 'free_units_per_events'),
-            'rate', 'fixed_amount') }},
-        charge_model = 'dynamic', {{ dynamic_amount(units, precise_total_amount_cents) }},
-        toDecimal128(0, 12))
+        {%- for condition_or_amount in compiled %}
+        {{ condition_or_amount }},
+        {%- endfor %}
+        {{ otherwise }})
+    {%- else -%}
+    {{ otherwise }}
+    {%- endif %}
+{%- endmacro %}
+
+{#- The catalog in use, read when dbt runs: the charge models and the metric rounding precisions of
+    the charges of one kind (pay_in_advance 0 or 1). A per-run table compiles in only these (see
+    charge_amount's `models`, round_units' `precisions`): the warehouse analyses every branch
+    of the inlined pricing whether a row needs it or not. Views rated on read keep every model,
+    since the catalog changes after they are created. none (every branch) while dbt parses, and
+    in unit tests, whose catalog is their fixture rows, not the tables read here. -#}
+{% macro pricing_in_use(pay_in_advance) -%}
+    {%- if not execute or (model is mapping and model.get('resource_type') == 'unit_test') -%}
+        {{ return(none) }}
+    {%- endif -%}
+    {%- set database = '`' ~ target.schema ~ '`' -%}
+    {%- set charges = database ~ ".charges final where is_deleted = 0 and pay_in_advance = " ~ pay_in_advance -%}
+    {%- set models = run_query("select distinct charge_model from " ~ charges ~ " order by charge_model") -%}
+    {%- set precisions = run_query(
+        "select distinct ifNull(rounding_precision, 0) as precision from " ~ database ~ ".billable_metrics final"
+        ~ " where is_deleted = 0 and rounding_function is not null"
+        ~ " and id in (select billable_metric_id from " ~ charges ~ ") order by precision") -%}
+    {{ return({'models': models.rows | map(attribute=0) | list,
+               'precisions': precisions.rows | map(attribute=0) | map('int') | list}) }}
+{%- endmacro %}
+
+{#- The fallback of a dispatch compiled for the catalog in use: 0 (the dispatch's default), but a
+    row whose `column` is one of the `omitted` values (SQL literals; added to the catalog after the run read
+    it) fails the query rather than being priced 0; the next run compiles it in. The guard is
+    evaluated on every row (no short-circuit to rely on), so `applies` restricts it to the rows
+    the fallback is for. -#}
+{% macro compiled_out_guard(column, omitted, what, applies='true') -%}
+    {%- if omitted -%}
+    toDecimal128(throwIf({{ applies }} and {{ column }} in ({{ omitted | join(', ') }}),
+                         'a {{ what }} was added to the catalog during the run: rate again'), 12)
+    {%- else -%}
+    toDecimal128(0, 12)
+    {%- endif -%}
 {%- endmacro %}

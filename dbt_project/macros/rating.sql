@@ -341,8 +341,10 @@
 
 {#- One rated fee per subscription x arrears charge x period x filter (default bucket included) x
     group. Buckets without usage still get a fee (Lago shows zero fees; graduated and volume flat
-    fees apply at 0 units). -#}
-{% macro charge_fees(periods, usage) -%}
+    fees apply at 0 units). `pricing` (pricing_in_use): compile in only the charge models and
+    rounding precisions it lists; none compiles in every one. -#}
+{% macro charge_fees(periods, usage, pricing=none) -%}
+    {%- set pricing = pricing or {} %}
     with charges as ({{ rated_charges(0) }}),
     buckets as (
         select organization_id, charge_id, {{ nil_uuid() }} as charge_filter_id from charges
@@ -456,12 +458,12 @@
     rounded as (
         select
             *,
-            {{ round_units('measured_units', 'rounding_function', 'rounding_precision') }} as units,
-            {{ round_units('measured_full_units', 'rounding_function', 'rounding_precision') }} as full_units
+            {{ round_units('measured_units', 'rounding_function', 'rounding_precision', pricing.get('precisions')) }} as units,
+            {{ round_units('measured_full_units', 'rounding_function', 'rounding_precision', pricing.get('precisions')) }} as full_units
         from priced
     ),
     amounts as (
-        select *, {{ charge_amount(prorated_segments='prorated_segments') }} as amount
+        select *, {{ charge_amount(prorated_segments='prorated_segments', models=pricing.get('models')) }} as amount
         from rounded
     )
     select
@@ -481,8 +483,9 @@
     Every running figure is a window aggregate whose frame starts at the bucket's first event:
     one aggregate state per bucket, a few scalars per event. Nothing copies the earlier events
     into each row, so memory stays bounded however many events a bucket holds.
-    `events`, `by_subscription`: see scoped_events. -#}
-{% macro pay_in_advance_charge_fees(periods, until, events=none, by_subscription=false) -%}
+    `events`, `by_subscription`: see scoped_events; `pricing`: see charge_fees. -#}
+{% macro pay_in_advance_charge_fees(periods, until, events=none, by_subscription=false, pricing=none) -%}
+    {%- set pricing = pricing or {} %}
     with events as ({{ charge_events(periods, 1, until, events, by_subscription=by_subscription) }}),
     charges as ({{ rated_charges(1) }}),
     cumulative as (
@@ -591,14 +594,15 @@
     rounded as (
         select
             *,
-            {{ round_units('measured_after', 'rounding_function', 'rounding_precision') }} as units_after,
-            {{ round_units('measured_before', 'rounding_function', 'rounding_precision') }} as units_before
+            {{ round_units('measured_after', 'rounding_function', 'rounding_precision', pricing.get('precisions')) }} as units_after,
+            {{ round_units('measured_before', 'rounding_function', 'rounding_precision', pricing.get('precisions')) }} as units_before
         from running
     ),
     costs as (
         select
             *,
             {{ charge_amount('units_after', 'units_after', 'position', precise_total_amount_cents='precise_after',
+                             models=pricing.get('models'),
                              percentage_running={
                                  'events': 'position',
                                  'last_total': 'total_after',
@@ -608,6 +612,7 @@
                 as cost_after,
             if(units_before = 0, toDecimal128(0, 12),
                {{ charge_amount('units_before', 'units_before', 'position - 1', precise_total_amount_cents='precise_before',
+                                models=pricing.get('models'),
                                 percentage_running={
                                     'events': 'position - 1',
                                     'last_total': 'total_after - value_or_zero',
