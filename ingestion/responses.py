@@ -11,10 +11,11 @@ from fastapi import Response
 
 from ingestion.timetext import iso_seconds_text, iso_text
 from ingestion.validation import (
-    MAX_UNIX_SECONDS,
     EventError,
     Limits,
     ValidEvent,
+    latest_timestamp_ms,
+    usual_fields,
     validate_event,
 )
 
@@ -90,51 +91,29 @@ def lago_batch(
     other event goes through the full rules, which give the engine's verdict and values.
     """
     event_id = EventIds(organization_id)
-    latest_ms = min(now_ms + limits.max_future_s * 1000, (MAX_UNIX_SECONDS - 1) * 1000)
+    latest_ms = latest_timestamp_ms(now_ms, limits)
     now_text = iso_text(now_ms)
     answer: list[dict[str, Any]] = []
     for index, event in enumerate(events):
-        if type(event) is dict:
-            transaction_id = event.get("transaction_id")
-            subscription = event.get("external_subscription_id")
-            code = event.get("code")
-            customer = event.get("external_customer_id")
-            timestamp = event.get("timestamp")
-            properties = event.get("properties")
-            if (
-                type(transaction_id) is str
-                and type(subscription) is str
-                and type(code) is str
-                and transaction_id
-                and subscription
-                and code
-                and (customer is None or type(customer) is str)
-                and (properties is None or type(properties) is dict)
-                and event.get("precise_total_amount_cents") is None
-            ):
-                if timestamp is None:
-                    timestamp_text = now_text
-                elif type(timestamp) is int and 0 <= timestamp * 1000 <= latest_ms:
-                    timestamp_text = iso_seconds_text(timestamp)
-                else:
-                    timestamp_text = ""
-                if timestamp_text:
-                    answer.append(
-                        {
-                            "lago_id": event_id(subscription, transaction_id),
-                            "transaction_id": transaction_id,
-                            "lago_customer_id": None,
-                            "lago_subscription_id": None,
-                            "external_customer_id": customer,
-                            "external_subscription_id": subscription,
-                            "code": code,
-                            "timestamp": timestamp_text,
-                            "precise_total_amount_cents": None,
-                            "properties": properties or {},
-                            "created_at": created_at,
-                        }
-                    )
-                    continue
+        fields = usual_fields(event, latest_ms) if type(event) is dict else None
+        if fields is not None:
+            transaction_id, subscription, code, customer, timestamp, properties = fields
+            answer.append(
+                {
+                    "lago_id": event_id(subscription, transaction_id),
+                    "transaction_id": transaction_id,
+                    "lago_customer_id": None,
+                    "lago_subscription_id": None,
+                    "external_customer_id": customer,
+                    "external_subscription_id": subscription,
+                    "code": code,
+                    "timestamp": now_text if timestamp is None else iso_seconds_text(timestamp),
+                    "precise_total_amount_cents": None,
+                    "properties": properties or {},
+                    "created_at": created_at,
+                }
+            )
+            continue
         outcome = validate_event(event, index, now_ms=now_ms, limits=limits)
         if isinstance(outcome, list):
             return None

@@ -215,14 +215,16 @@ def validate_event(
     )
 
 
-def _common_event(
-    event: dict[str, Any], now_ms: int, limits: Limits, line: bytes | None
-) -> ValidEvent | None:
-    """The event when it has the usual shape and is valid, else None (the full checks decide).
+UsualFields = tuple[str, str, str, str | None, int | None, dict[str, Any] | None]
 
-    Producers nearly always send string ids, an integer unix timestamp (or none), an object of
-    properties and no amount: for those the answer is clear after a few type checks, as the
-    full checks below would give it. Anything else, valid or not, falls through to them.
+
+def usual_fields(event: dict[str, Any], latest_ms: int) -> UsualFields | None:
+    """The fields of an event of the usual shape, else None (the full checks decide).
+
+    Producers nearly always send string ids, an integer unix timestamp no later than
+    ``latest_ms`` (or none), an object of properties and no amount: for those the answer is
+    clear after a few type checks, as the full checks would give it. Returns (transaction_id,
+    subscription, code, customer, timestamp in seconds or None, properties).
     """
     transaction_id = event.get("transaction_id")
     subscription = event.get("external_subscription_id")
@@ -238,20 +240,30 @@ def _common_event(
         or not (customer is None or type(customer) is str)
         or not (properties is None or type(properties) is dict)
         or event.get("precise_total_amount_cents") is not None
+        or not (timestamp is None or type(timestamp) is int and 0 <= timestamp * 1000 <= latest_ms)
     ):
         return None
-    if timestamp is None:
-        timestamp_ms = now_ms
-    elif type(timestamp) is int and 0 <= timestamp < MAX_UNIX_SECONDS:
-        timestamp_ms = timestamp * 1000
-        if timestamp_ms > now_ms + limits.max_future_s * 1000:
-            return None
-    else:
+    return transaction_id, subscription, code, customer, timestamp, properties
+
+
+def latest_timestamp_ms(now_ms: int, limits: Limits) -> int:
+    """The latest event timestamp accepted now (the future window, within the engine's range)."""
+    return min(now_ms + limits.max_future_s * 1000, (MAX_UNIX_SECONDS - 1) * 1000)
+
+
+def _common_event(
+    event: dict[str, Any], now_ms: int, limits: Limits, line: bytes | None
+) -> ValidEvent | None:
+    """The event when it has the usual shape (``usual_fields``) and is valid, else None."""
+    fields = usual_fields(event, latest_timestamp_ms(now_ms, limits))
+    if fields is None:
         return None
+    transaction_id, subscription, code, customer, timestamp, properties = fields
     if line is None:
         line = orjson.dumps(event)
     if len(line) > limits.max_event_bytes:
         return None
+    timestamp_ms = now_ms if timestamp is None else timestamp * 1000
     return ValidEvent(
         line, transaction_id, subscription, customer, code, timestamp_ms, properties or {}, None
     )
