@@ -177,8 +177,7 @@ def invoke_dbt(args: Sequence[str], settings: Settings, on_line: Callable[[str],
         runner = dbtRunner(manifest=parsed.result, callbacks=[forward])
         built = runner.invoke([*args, "--no-write-json", *project])
         if isinstance(built.result, RunExecutionResult):
-            target = Path(os.environ.get("DBT_TARGET_PATH", "target"))
-            built.result.write(str(target / "run_results.json"))
+            built.result.write(str(dbt_target_path() / "run_results.json"))
         return _exit_code(built, on_line)
 
 
