@@ -6,11 +6,10 @@ INSERT is in flight and as many events wait as the last flush answered: the clie
 back, so waiting longer only delays them), sends it as one INSERT and then resolves every request of
 that flush: success only once the warehouse acknowledged the INSERT. While one INSERT runs, the next
 group gathers, so batches grow with load. A failed INSERT fails every request in it (503: the client
-retries, and transaction_id makes the retry harmless). Requests come in two kinds, committed by one
-INSERT each per flush: events validated in Python (finished rows into ``events``) and Lago batches
-the engine parses and checks itself (``events_batch_input``); a batch the engine refuses fails alone
-(``EventsRefused``), with none of its events kept. The buffer holds at most ``max_buffered_events``;
-beyond that requests are refused at once, so memory stays bounded while the warehouse is down.
+retries, and transaction_id makes the retry harmless). Every request brings events already
+validated, as the events table's columns, so a flush is one INSERT straight into ``events``: the
+engine has nothing left to refuse. The buffer holds at most ``max_buffered_events``; beyond that
+requests are refused at once, so memory stays bounded while the warehouse is down.
 """
 
 from __future__ import annotations
@@ -19,15 +18,12 @@ import asyncio
 import contextlib
 import logging
 import time
-import uuid
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from clickhouse_connect.driver.exceptions import DatabaseError, OperationalError
 
 from ingestion.metrics import IngestMetrics
-from ingestion.validation import ValidEvent
-from ingestion.writer import EventWriter, RequestStamp, event_columns
+from ingestion.writer import EventColumns, EventWriter, RequestStamp, event_columns
 
 log = logging.getLogger(__name__)
 
@@ -40,33 +36,17 @@ class BufferFull(WarehouseUnavailable):
     pass
 
 
-class EventsRefused(Exception):
-    """The engine refused some events of a batch: nothing of the request is stored."""
-
-
-@dataclass(frozen=True)
-class EngineBatch:
-    """A Lago batch's events as one JSON array, for the engine to split, parse and check."""
-
-    events_json: bytes
-    count: int
-
-
 @dataclass
 class PendingWrite:
     stamp: RequestStamp
-    events: list[ValidEvent] | EngineBatch
+    events: EventColumns
     done: asyncio.Future[None] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )
 
     @property
     def size(self) -> int:
-        return len(self.events) if isinstance(self.events, list) else self.events.count
-
-
-# Commits a group of requests; returns the request_ids the engine refused.
-Insert = Callable[[list[PendingWrite]], Awaitable[set[uuid.UUID]]]
+        return len(self.events)
 
 
 class GroupCommitBuffer:
@@ -111,12 +91,8 @@ class GroupCommitBuffer:
             await self._task
         await asyncio.gather(*self._flushes)
 
-    async def write(self, stamp: RequestStamp, events: list[ValidEvent] | EngineBatch) -> None:
-        """Return once the events are committed.
-
-        Raises WarehouseUnavailable when they were not (retry later), EventsRefused when the
-        engine refused a batch's events.
-        """
+    async def write(self, stamp: RequestStamp, events: EventColumns) -> None:
+        """Return once the events are committed; WarehouseUnavailable when they were not."""
         if self._closing:
             raise WarehouseUnavailable("shutting down")
         pending = PendingWrite(stamp, events)
@@ -165,13 +141,8 @@ class GroupCommitBuffer:
     async def _flush(self, batch: list[PendingWrite]) -> None:
         events = sum(item.size for item in batch)
         started = time.perf_counter()
-        rows = [item for item in batch if isinstance(item.events, list)]
-        bodies = [item for item in batch if isinstance(item.events, EngineBatch)]
         try:
-            if rows:
-                await self._commit(rows, self._insert_rows)
-            if bodies:
-                await self._commit(bodies, self._insert_bodies)
+            await self._commit(batch)
         finally:
             self._inflight.release()
             self._inflight_flushes -= 1
@@ -183,9 +154,9 @@ class GroupCommitBuffer:
         self.metrics.flush_events.observe(events)
         self.metrics.flush_seconds.observe(time.perf_counter() - started)
 
-    async def _commit(self, group: list[PendingWrite], insert: Insert) -> None:
+    async def _commit(self, group: list[PendingWrite]) -> None:
         try:
-            refused = await insert(group)
+            await self._insert(group)
         except Exception as exc:
             log.warning("group commit of %d requests failed: %s", len(group), exc)
             self.metrics.flush_failures += 1
@@ -193,37 +164,26 @@ class GroupCommitBuffer:
                 # The server refused the data: maybe one request's rows. Commit the requests one
                 # by one, so one bad request cannot hold back the others.
                 for item in group:
-                    await self._commit_alone(item, insert)
+                    await self._commit_alone(item)
             else:
                 for item in group:
                     _settle(item, WarehouseUnavailable(str(exc)))
         else:
             for item in group:
-                _settle(item, EventsRefused() if item.stamp.request_id in refused else None)
+                _settle(item, None)
 
-    async def _insert_rows(self, group: list[PendingWrite]) -> set[uuid.UUID]:
-        body = event_columns(
-            (item.stamp, item.events) for item in group if isinstance(item.events, list)
-        )
+    async def _insert(self, group: list[PendingWrite]) -> None:
+        body = event_columns((item.stamp, item.events) for item in group)
         await asyncio.to_thread(self.writer.insert_events, body)
-        return set()  # validated in Python: the engine has nothing left to refuse
 
-    async def _insert_bodies(self, group: list[PendingWrite]) -> set[uuid.UUID]:
-        bodies = [
-            (item.stamp, item.events.count, item.events.events_json)
-            for item in group
-            if isinstance(item.events, EngineBatch)
-        ]
-        return await asyncio.to_thread(self.writer.insert_batches, bodies)
-
-    async def _commit_alone(self, item: PendingWrite, insert: Insert) -> None:
+    async def _commit_alone(self, item: PendingWrite) -> None:
         try:
-            refused = await insert([item])
+            await self._insert([item])
         except Exception as exc:
             # Still 503, never 422: a refusal may be transient (too many parts, memory).
             _settle(item, WarehouseUnavailable(str(exc)))
         else:
-            _settle(item, EventsRefused() if refused else None)
+            _settle(item, None)
 
 
 def refused_by_server(exc: Exception) -> bool:

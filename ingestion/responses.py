@@ -9,15 +9,8 @@ from typing import Any
 import orjson
 from fastapi import Response
 
-from ingestion.timetext import iso_seconds_text, iso_text
-from ingestion.validation import (
-    EventError,
-    Limits,
-    ValidEvent,
-    latest_timestamp_ms,
-    usual_fields,
-    validate_event,
-)
+from ingestion.timetext import iso_text
+from ingestion.validation import EventError, ValidEvent
 
 # Namespace of the deterministic event ids (lago_id): UUIDv5 over the dedup key, so a retried
 # event gets the id it got the first time.
@@ -78,47 +71,6 @@ def lago_events(
         }
         for event in events
     ]
-
-
-def lago_batch(
-    organization_id: uuid.UUID, events: list[Any], now_ms: int, created_at: str, limits: Limits
-) -> list[dict[str, Any]] | None:
-    """Lago's answer to a batch whose events the engine will parse; None if one is invalid.
-
-    Events of the usual shape (string ids, integer or no timestamp, object or no properties, no
-    amount) are echoed after a few type checks, without the Python validators: the engine
-    checks every event anyway (migration 0102), including the size limit skipped here. Any
-    other event goes through the full rules, which give the engine's verdict and values.
-    """
-    event_id = EventIds(organization_id)
-    latest_ms = latest_timestamp_ms(now_ms, limits)
-    now_text = iso_text(now_ms)
-    answer: list[dict[str, Any]] = []
-    for index, event in enumerate(events):
-        fields = usual_fields(event, latest_ms) if type(event) is dict else None
-        if fields is not None:
-            transaction_id, subscription, code, customer, timestamp, properties = fields
-            answer.append(
-                {
-                    "lago_id": event_id(subscription, transaction_id),
-                    "transaction_id": transaction_id,
-                    "lago_customer_id": None,
-                    "lago_subscription_id": None,
-                    "external_customer_id": customer,
-                    "external_subscription_id": subscription,
-                    "code": code,
-                    "timestamp": now_text if timestamp is None else iso_seconds_text(timestamp),
-                    "precise_total_amount_cents": None,
-                    "properties": properties or {},
-                    "created_at": created_at,
-                }
-            )
-            continue
-        outcome = validate_event(event, index, now_ms=now_ms, limits=limits)
-        if isinstance(outcome, list):
-            return None
-        answer.append(lago_events(organization_id, [outcome], created_at)[0])
-    return answer
 
 
 def validation_error(errors: list[EventError], *, batch: bool, **extra: Any) -> JSONBody:

@@ -25,8 +25,9 @@ import orjson
 from fastapi import APIRouter, Request, Response
 
 from ingestion import bulk, responses
+from ingestion.batches import read_batch
 from ingestion.dependencies import CurrentOrganization, IngestError, IngestRoute, State, unavailable
-from ingestion.group_commit import EngineBatch, EventsRefused, WarehouseUnavailable
+from ingestion.group_commit import WarehouseUnavailable
 from ingestion.state import IngestState
 from ingestion.timetext import iso_text
 from ingestion.validation import (
@@ -37,6 +38,7 @@ from ingestion.validation import (
     cloudevent_to_lago,
     validate_event,
 )
+from ingestion.writer import EventColumns, RequestStamp
 from meterhouse.orgs import Organization
 
 router = APIRouter(route_class=IngestRoute)
@@ -44,9 +46,6 @@ health_router = APIRouter(route_class=IngestRoute)
 
 CLOUDEVENT = "application/cloudevents+json"
 CLOUDEVENT_BATCH = "application/cloudevents-batch+json"
-# Batches from this size on are parsed and checked by the engine (see ingest_batch): below it,
-# the engine path's extra query per flush outweighs the Python it saves.
-ENGINE_BATCH_MIN_EVENTS = 500
 
 
 def parse_json(body: bytes, state: IngestState) -> Any:
@@ -106,16 +105,27 @@ async def commit(
 ) -> str:
     """Group-commit the events; return their created_at (ISO) once they are in the warehouse."""
     stamp = state.stamp(organization.organization_id)
+    await write(stamp, EventColumns.of(events), state, organization, endpoint)
+    return iso_text(stamp.now_ms)
+
+
+async def write(
+    stamp: RequestStamp,
+    columns: EventColumns,
+    state: IngestState,
+    organization: Organization,
+    endpoint: str,
+) -> None:
+    """Group-commit a request's events; return once they are in the warehouse (else 503)."""
     try:
-        await state.buffer.write(stamp, events)
+        await state.buffer.write(stamp, columns)
     except WarehouseUnavailable as exc:
         raise unavailable(state, str(exc)) from exc
-    state.metrics.accepted[endpoint] += len(events)
+    state.metrics.accepted[endpoint] += len(columns)
     count_duplicates(
         state, organization.organization_id,
-        ((event.external_subscription_id, event.transaction_id) for event in events),
+        zip(columns.external_subscription_id, columns.transaction_id, strict=True),
     )  # fmt: skip
-    return iso_text(stamp.now_ms)
 
 
 def count_duplicates(
@@ -195,9 +205,9 @@ async def create_events_batch(
 async def ingest_batch(body: bytes, state: IngestState, organization: Organization) -> Response:
     """``POST /api/v1/events/batch`` once its body is read and its caller known.
 
-    From ENGINE_BATCH_MIN_EVENTS events on, the events go to the engine as one JSON array, which
-    it splits, parses and checks (as it does bulk lines); Python only reads them to answer.
-    Smaller batches take the single events' path: validated in Python, stored as finished rows.
+    The events are read once, from orjson's parse, into Lago's answer and the events table's
+    columns (``batches.read_batch``); a batch with a bad event gets its 422 from the full rules,
+    which name every bad event.
     """
     payload = parse_json(body, state)
     events = payload.get("events") if isinstance(payload, dict) else None
@@ -205,49 +215,15 @@ async def ingest_batch(body: bytes, state: IngestState, organization: Organizati
         raise IngestError(
             responses.validation_error([EventError(-1, "events", Reason.MANDATORY)], batch=True)
         )
-    if len(events) >= ENGINE_BATCH_MIN_EVENTS:
-        return await ingest_batch_in_engine(events, state, organization)
-    valid = validate_all(events, state, "batch", now_ms())
-    created_at = await commit(valid, state, organization, "batch")
-    return responses.JSONBody(
-        {"events": responses.lago_events(organization.organization_id, valid, created_at)}
-    )
-
-
-async def ingest_batch_in_engine(
-    events: list[Any], state: IngestState, organization: Organization
-) -> Response:
-    """Commit the events for the engine to parse; answer from orjson's parse of them.
-
-    The engine gets the events array as orjson writes it back (one call, C speed), not the
-    body as received, so it parses exactly the events Python answers for: a body with two
-    "events" keys, which orjson and the engine would each read differently, cannot split them.
-    """
     check_batch_size(events, state, "batch")
     stamp = state.stamp(organization.organization_id)
     created_at = iso_text(stamp.now_ms)
-    answer = responses.lago_batch(
-        organization.organization_id, events, stamp.now_ms, created_at, state.limits
-    )
-    if answer is None:  # name every bad event (the usual shape's checks skip the size limit)
+    batch = read_batch(organization.organization_id, events, stamp.now_ms, created_at, state.limits)
+    if batch is None:
         validate_all(events, state, "batch", stamp.now_ms)
-        raise AssertionError("validate_all refuses what lago_batch refuses")
-    try:
-        await state.buffer.write(stamp, EngineBatch(orjson.dumps(events), len(events)))
-    except WarehouseUnavailable as exc:
-        raise unavailable(state, str(exc)) from exc
-    except EventsRefused:
-        # The failure path: the Python rules name the events the engine refused (they agree).
-        validate_all(events, state, "batch", stamp.now_ms)
-        state.metrics.rejected["batch"] += len(events)
-        refused = EventError(-1, "event", "rejected_by_warehouse")
-        raise IngestError(responses.validation_error([refused], batch=True)) from None
-    state.metrics.accepted["batch"] += len(events)
-    count_duplicates(
-        state, organization.organization_id,
-        ((event["external_subscription_id"], event["transaction_id"]) for event in answer),
-    )  # fmt: skip
-    return responses.JSONBody({"events": answer})
+        raise AssertionError("validate_all refuses what read_batch refuses")
+    await write(stamp, batch.columns, state, organization, "batch")
+    return responses.JSONBody({"events": batch.answer})
 
 
 @router.post("/api/v1/events/bulk", response_model=None)

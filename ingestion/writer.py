@@ -2,15 +2,12 @@
 
 Two paths, one set of rules (ingestion/validation.py and migration 0102 agree, and a property
 test checks it):
-- single and batch requests are validated in Python anyway (to answer 422 per event), so the
-  group-commit flush sends finished rows straight to ``events`` as JSONColumns: one cheap
-  INSERT per flush;
+- single events, CloudEvents and Lago batches are read in Python anyway (to answer each event
+  in Lago's shape, or 422 per bad event), so the group-commit flush sends their columns
+  straight to ``events`` as one JSONColumns block: one cheap INSERT per flush;
 - bulk NDJSON is never split into events in Python: each line travels as one TabSeparated row
   (a per-request prefix, then the JSON text) into ``events_input``, whose views parse and check
-  it inside the engine;
-- large Lago batches travel as one TabSeparated row per request (its events as one JSON array)
-  into ``events_batch_input``, whose view splits the array into ``events_input`` lines
-  (migration 0104), so the engine parses and checks them as it does bulk lines.
+  it inside the engine.
 These functions are synchronous (clickhouse-connect); the API runs them in threads.
 """
 
@@ -21,7 +18,7 @@ import re
 import threading
 import uuid
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -56,8 +53,6 @@ INPUT_COLUMNS = (
     "max_event_bytes",
     "line",
 )
-BATCH_INPUT_TABLE = "events_batch_input"
-BATCH_INPUT_COLUMNS = (*INPUT_COLUMNS[:-1], "event_count", "events_json")
 
 
 @dataclass(frozen=True)
@@ -157,50 +152,71 @@ def string_text(value: str) -> str:
     )
 
 
-def event_columns(requests: Iterable[tuple[RequestStamp, list[ValidEvent]]]) -> bytes:
+@dataclass(slots=True)
+class EventColumns:
+    """One request's events as the events table's columns (organization and ingested_at aside).
+
+    Values are what orjson writes and the engine reads into each column: ``timestamp`` holds
+    unix seconds (a JSON number reads as such into DateTime64) or a DateTime64 text;
+    ``properties`` objects whose values are strings or integers (the engine reads a number into
+    String as its digits) or already the stored text; ``raw`` the event itself (an object: the
+    engine keeps its JSON text, as orjson wrote it) or that text.
+    """
+
+    external_subscription_id: list[str] = field(default_factory=list)
+    external_customer_id: list[str] = field(default_factory=list)
+    transaction_id: list[str] = field(default_factory=list)
+    code: list[str] = field(default_factory=list)
+    timestamp: list[int | str] = field(default_factory=list)
+    properties: list[dict[str, Any]] = field(default_factory=list)
+    precise_total_amount_cents: list[str | None] = field(default_factory=list)
+    raw: list[Any] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.transaction_id)
+
+    def append(self, event: ValidEvent) -> None:
+        """Add an event validated by the full rules, its values as the engine would store them."""
+        self.external_subscription_id.append(event.external_subscription_id)
+        self.external_customer_id.append(event.external_customer_id or "")
+        self.transaction_id.append(event.transaction_id)
+        self.code.append(event.code)
+        # Spelled out: a whole number of seconds would lose the milliseconds.
+        self.timestamp.append(datetime_text(event.timestamp_ms))
+        self.properties.append(
+            {key: property_text(value) for key, value in event.properties.items()}
+        )
+        self.precise_total_amount_cents.append(event.precise_total_amount_cents)
+        self.raw.append(event.line.decode())
+
+    @classmethod
+    def of(cls, events: Iterable[ValidEvent]) -> EventColumns:
+        columns = cls()
+        for event in events:
+            columns.append(event)
+        return columns
+
+
+# The columns a request brings (the flush adds organization_id and ingested_at).
+EVENT_COLUMN_FIELDS = tuple(name for name in EVENT_COLUMNS if name in EventColumns.__slots__)
+
+
+def event_columns(requests: Iterable[tuple[RequestStamp, EventColumns]]) -> bytes:
     """The events of one or more requests as one JSONColumns block for the events table.
 
     One orjson call over ten column lists costs a third of the Python of one JSON object per
-    row, and the engine reads either as fast.
+    row, and the engine reads either as fast. The engine's JSON input defaults
+    (``input_format_json_read_objects_as_strings``, ``..._read_numbers_as_strings``) turn
+    ``raw`` objects and integer property values into their text.
     """
-    organization_ids: list[str] = []
-    ingested_ats: list[str] = []
-    events: list[ValidEvent] = []
-    for stamp, request_events in requests:
-        events += request_events
-        organization_ids += [str(stamp.organization_id)] * len(request_events)
-        ingested_ats += [stamp.ingested_at_text] * len(request_events)
-    return orjson.dumps(
-        {
-            "organization_id": organization_ids,
-            "external_subscription_id": [event.external_subscription_id for event in events],
-            "external_customer_id": [event.external_customer_id or "" for event in events],
-            "transaction_id": [event.transaction_id for event in events],
-            "code": [event.code for event in events],
-            # Spelled out: the engine would read a short unix time ("100.500") as a date.
-            "timestamp": [datetime_text(event.timestamp_ms) for event in events],
-            "properties": [
-                {key: property_text(value) for key, value in event.properties.items()}
-                for event in events
-            ],
-            "precise_total_amount_cents": [event.precise_total_amount_cents for event in events],
-            "ingested_at": ingested_ats,
-            "raw": [event.line.decode() for event in events],
-        }
-    )
-
-
-def tsv_field(text: bytes) -> bytes:
-    """Escape any text (JSON with newlines between its tokens too) as one TabSeparated field."""
-    return tsv_escape(text).replace(b"\n", b"\\n")
-
-
-def batch_rows(batches: Iterable[tuple[RequestStamp, int, bytes]]) -> bytes:
-    """TabSeparated rows for events_batch_input: per request, its event count and events."""
-    return b"".join(
-        stamp.prefix() + b"%d\t" % count + tsv_field(events) + b"\n"
-        for stamp, count, events in batches
-    )
+    block: dict[str, list[Any]] = {name: [] for name in EVENT_COLUMNS}
+    for stamp, columns in requests:
+        count = len(columns)
+        block["organization_id"] += [str(stamp.organization_id)] * count
+        block["ingested_at"] += [stamp.ingested_at_text] * count
+        for name in EVENT_COLUMN_FIELDS:
+            block[name] += getattr(columns, name)
+    return orjson.dumps(block)
 
 
 def tsv_rows(stamp: RequestStamp, lines: Iterable[bytes]) -> bytes:
@@ -232,7 +248,7 @@ def tsv_rows_from_chunks(stamp: RequestStamp, chunks: Iterable[bytes]) -> Iterat
 
 
 class EventWriter:
-    """Inserts into events_input and reports rejected requests; one lazily built client."""
+    """Inserts into events and events_input, reports rejected requests; one lazily built client."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -265,28 +281,6 @@ class EventWriter:
             INPUT_TABLE,
             column_names=INPUT_COLUMNS,
             insert_block=rows,  # type: ignore[arg-type]  # any iterator streams
-            fmt="TabSeparated",
-        )
-
-    def insert_batches(self, batches: list[tuple[RequestStamp, int, bytes]]) -> set[uuid.UUID]:
-        """Insert Lago batches (JSON arrays) for the engine to parse; return those it refused.
-
-        All or nothing per request: a refused request's stored rows are deleted before this
-        returns, and the other requests of the INSERT stay committed.
-        """
-        self.insert_batch_rows(batch_rows(batches))
-        refused = self.rejected_counts([stamp.request_id for stamp, _, _ in batches])
-        for stamp, _, _ in batches:
-            if stamp.request_id in refused:
-                self.delete_request(stamp)
-        return set(refused)
-
-    def insert_batch_rows(self, rows: bytes) -> None:
-        """Insert rows of ``batch_rows`` into events_batch_input."""
-        self.client().raw_insert(
-            BATCH_INPUT_TABLE,
-            column_names=BATCH_INPUT_COLUMNS,
-            insert_block=rows,
             fmt="TabSeparated",
         )
 

@@ -10,8 +10,6 @@ from dataclasses import dataclass, field
 
 import httpx
 
-from ingestion.routes import ENGINE_BATCH_MIN_EVENTS
-
 
 @dataclass
 class LoadResult:
@@ -25,8 +23,8 @@ class LoadResult:
 class LoadGenerator:
     """Threads posting Lago batches with fresh transaction ids until stopped.
 
-    Batches alternate between small ones and ones of ENGINE_BATCH_MIN_EVENTS events, so both
-    write paths (validated in Python, parsed by the engine) run under the load.
+    Batches alternate between small ones and large ones (500 events), so flushes mix requests
+    of both sizes under the load.
 
     With ``retry`` each batch is re-sent (same transaction ids) until acknowledged, as a real
     producer does; without it a failed batch is dropped and never counted.
@@ -34,7 +32,7 @@ class LoadGenerator:
 
     def __init__(
         self, url: str, api_key: str, subscription: str, *, threads: int = 8,
-        batch_sizes: tuple[int, ...] = (5, ENGINE_BATCH_MIN_EVENTS), retry: bool = False,
+        batch_sizes: tuple[int, ...] = (5, 500), retry: bool = False,
     ) -> None:  # fmt: skip
         self.url = url
         self.api_key = api_key

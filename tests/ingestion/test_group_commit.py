@@ -13,7 +13,7 @@ import pytest
 from ingestion.group_commit import BufferFull, GroupCommitBuffer, WarehouseUnavailable
 from ingestion.metrics import IngestMetrics
 from ingestion.validation import ValidEvent
-from ingestion.writer import EventWriter, RequestStamp
+from ingestion.writer import EventColumns, EventWriter, RequestStamp
 from tests.conftest import Warehouse
 from warehouse.settings import Settings
 
@@ -27,11 +27,11 @@ def silent_warehouse() -> Iterator[str]:
         yield f"http://127.0.0.1:{listener.getsockname()[1]}"
 
 
-def events(count: int) -> list[ValidEvent]:
-    return [
+def events(count: int) -> EventColumns:
+    return EventColumns.of(
         ValidEvent(b"{}", f"t{i}", "sub", None, "c", 1_700_000_000_000, {}, None)
         for i in range(count)
-    ]
+    )
 
 
 def stamp() -> RequestStamp:
@@ -70,7 +70,7 @@ def test_full_buffer_refuses_at_once_and_waiting_requests_fail_without_ack(
 def test_a_refused_request_does_not_hold_back_the_others(warehouse: Warehouse) -> None:
     # Bypassing validation, one request carries a row the warehouse refuses to parse.
     good, bad = events(3), events(1)
-    bad[0].precise_total_amount_cents = "not-a-decimal"
+    bad.precise_total_amount_cents[0] = "not-a-decimal"
     good_stamp, bad_stamp = stamp(), stamp()
 
     async def scenario() -> tuple[BaseException | None, BaseException | None]:

@@ -1,16 +1,16 @@
-"""Property tests: the Python validators and the engine's rules (migrations 0102, 0104) agree.
+"""Property tests: the Python validators and the engine's rules (migration 0102) agree.
 
 Hypothesis builds events from valid, borderline and wrong values; each goes through the real
-write paths (events_input, and events_batch_input as Lago batches, in the session warehouse). An
-event must be accepted by both sides or rejected by both, and an accepted event must get the
-same timestamp and stored text on every path, and the same answer from the batch route's
-shortcut (responses.lago_batch) as from the full rules. The usual-shape shortcut of the Python
-validator must give the verdict of its full rules.
+write paths (events_input; the group commit's columns of validated events; Lago batches read
+by batches.read_batch, one event each and all of them as one batch; in the session warehouse).
+An event must be accepted by both sides or rejected by both, and an accepted event must get the
+same timestamp and stored row on every path, and the same answer from the batch reader's
+shortcut as from the full rules. The usual-shape shortcuts must give the verdict of the full
+rules.
 """
 
 from __future__ import annotations
 
-import json
 import time
 import uuid
 from dataclasses import replace
@@ -23,9 +23,10 @@ from clickhouse_connect.driver.client import Client
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ingestion.responses import lago_batch, lago_event
+from ingestion.batches import read_batch
+from ingestion.responses import lago_event
 from ingestion.validation import Limits, ValidEvent, _common_event, validate_event
-from ingestion.writer import EventWriter, RequestStamp, batch_rows, event_columns, tsv_rows
+from ingestion.writer import EventColumns, EventWriter, RequestStamp, event_columns, tsv_rows
 from meterhouse.orgs import Organization, create_organization
 from tests.conftest import Warehouse
 
@@ -143,6 +144,11 @@ def test_usual_shape_shortcut_gives_the_verdict_of_the_full_rules(event: dict[st
     shortcut = validate_event(event, 0, now_ms=NOW_MS, limits=LIMITS)
     full = validate_event(FullRulesOnly(event), 0, now_ms=NOW_MS, limits=LIMITS)
     assert shortcut == full
+    org = uuid.UUID(int=7)
+    batch = read_batch(org, [event], NOW_MS, "at", LIMITS)
+    assert (batch is not None) == isinstance(full, ValidEvent)
+    if batch is not None and isinstance(full, ValidEvent):
+        assert batch.answer == [lago_event(org, full, "at")]
 
 
 @pytest.fixture(scope="module")
@@ -158,7 +164,7 @@ def typed_org(admin_client: Client) -> Organization:
 
 @pytest.fixture(scope="module")
 def batch_org(admin_client: Client) -> Organization:
-    """Receives the same events as Lago batches of one event, parsed by the engine."""
+    """Receives the same events as Lago batches of one event (batches.read_batch)."""
     return create_organization(admin_client, "fuzz-batch")[0]
 
 
@@ -230,7 +236,7 @@ def test_python_and_engine_validators_agree(
     # The group-commit path stores exactly what the engine path stores (one flush of them all).
     writer.insert_events(
         event_columns(
-            (replace(stamp, organization_id=typed_org.organization_id), [verdict])
+            (replace(stamp, organization_id=typed_org.organization_id), EventColumns.of([verdict]))
             for stamp, verdict in zip(stamps, verdicts, strict=True)
             if isinstance(verdict, ValidEvent)
         )
@@ -253,22 +259,18 @@ def check_batch_path(
     client: Client,
     typed: list[Any],
 ) -> None:
-    """Each event as a one-event Lago batch: the engine's verdicts, rows and answers."""
+    """Each event as a one-event Lago batch: the batch reader's verdicts, answers and rows."""
     stamps = [replace(stamp, organization_id=organization.organization_id) for stamp in stamps]
-    writer.insert_batch_rows(
-        batch_rows(
-            (stamp, 1, orjson.dumps([event])) for event, stamp in zip(batch, stamps, strict=True)
-        )
-    )
-    refused = writer.rejected_counts([stamp.request_id for stamp in stamps])
+    accepted = []
     for event, stamp, verdict in zip(batch, stamps, verdicts, strict=True):
-        assert (stamp.request_id not in refused) == isinstance(verdict, ValidEvent), event
-        answer = lago_batch(organization.organization_id, [event], stamp.now_ms, "at", LIMITS)
-        if isinstance(verdict, ValidEvent):
-            assert answer == [lago_event(organization.organization_id, verdict, "at")], event
-        elif answer is not None:  # the shortcut leaves the size limit to the engine
-            assert verdict == [replace(verdict[0], field="event", reason="event_too_large")]
-    assert_same_rows(stored_rows(client, organization, stamps[0].ingested_at_us, len(batch)), typed)
+        read = read_batch(organization.organization_id, [event], stamp.now_ms, "at", LIMITS)
+        assert (read is not None) == isinstance(verdict, ValidEvent), event
+        if read is not None and isinstance(verdict, ValidEvent):
+            assert read.answer == [lago_event(organization.organization_id, verdict, "at")]
+            accepted.append((stamp, read.columns))
+    if accepted:
+        writer.insert_events(event_columns(accepted))
+    assert stored_rows(client, organization, stamps[0].ingested_at_us, len(batch)) == typed
 
 
 def check_whole_batch(
@@ -282,28 +284,13 @@ def check_whole_batch(
 ) -> None:
     """All the events as one Lago batch: refused unless every event is valid."""
     stamp = replace(stamps[0], organization_id=organization.organization_id)
-    writer.insert_batch_rows(batch_rows([(stamp, len(batch), orjson.dumps(batch))]))
-    refused = writer.rejected_counts([stamp.request_id])
-    assert (stamp.request_id not in refused) == all(isinstance(v, ValidEvent) for v in verdicts)
-    if not refused:
+    read = read_batch(organization.organization_id, batch, stamp.now_ms, "at", LIMITS)
+    assert (read is not None) == all(isinstance(v, ValidEvent) for v in verdicts)
+    if read is not None:
+        writer.insert_events(event_columns([(stamp, read.columns)]))
         stored = stored_rows(client, organization, stamp.ingested_at_us, 1)
         # One ingested_at for the whole request: compare without it.
-        assert_same_rows([(0, *row[1:]) for row in stored], [(0, *row[1:]) for row in typed])
-
-
-def assert_same_rows(batch_rows: list[Any], typed_rows: list[Any]) -> None:
-    """The same columns; raw holds the same JSON value, in the engine's spelling of numbers.
-
-    The engine writes a whole float in digits (6.546079296359546e+16 as 65460792963595460, the
-    shortest text that reads back as the same float): numbers are compared as floats.
-    """
-    assert sorted(row[:-1] for row in batch_rows) == sorted(row[:-1] for row in typed_rows)
-    for batch_row, typed_row in zip(sorted(batch_rows), sorted(typed_rows), strict=True):
-        assert json_value(batch_row[-1]) == json_value(typed_row[-1])
-
-
-def json_value(text: str) -> Any:
-    return json.loads(text, parse_int=float, parse_float=float)
+        assert sorted((0, *row[1:]) for row in stored) == sorted((0, *row[1:]) for row in typed)
 
 
 def stored_rows(client: Client, organization: Organization, base_us: int, count: int) -> list[Any]:

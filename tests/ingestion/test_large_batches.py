@@ -1,7 +1,7 @@
-"""Lago batches of ENGINE_BATCH_MIN_EVENTS events or more: the engine parses and checks them.
+"""Large Lago batches, mostly of the usual shape (the batch reader's shortcut) with a few others.
 
-The same rules and answers as smaller batches (validated in Python): Lago's echo of every
-event, all or nothing with each bad event named, duplicates stored once and counted.
+The same rules, answers and rows as small batches: Lago's echo of every event, all or nothing
+with each bad event named, duplicates stored once and counted.
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ import orjson
 from clickhouse_connect.driver.client import Client
 
 from ingestion.responses import EVENT_ID_NAMESPACE
-from ingestion.routes import ENGINE_BATCH_MIN_EVENTS
 from tests.ingestion.conftest import IngestService, stored_events, unique_subscription
 
+LARGE_BATCH = 500
 # Events of other shapes than the usual one: the answer takes the full rules' values.
 UNUSUAL = [
     {"transaction_id": 123, "code": "c", "timestamp": "2024-01-02T03:04:05.678+02:00"},
@@ -29,7 +29,7 @@ UNUSUAL = [
 ]  # fmt: skip
 
 
-def batch_for(sub: str, size: int = ENGINE_BATCH_MIN_EVENTS) -> list[dict[str, Any]]:
+def batch_for(sub: str, size: int = LARGE_BATCH) -> list[dict[str, Any]]:
     unusual = [{**event, "external_subscription_id": sub} for event in UNUSUAL]
     usual = [
         {"transaction_id": f"tx-{i}", "external_subscription_id": sub, "code": "seats",
@@ -43,7 +43,7 @@ def without_created_at(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [{k: v for k, v in event.items() if k != "created_at"} for event in events]
 
 
-def test_engine_batch_is_stored_and_answered_like_a_small_batch(
+def test_large_batch_is_stored_and_answered_like_small_batches(
     ingest: IngestService, admin_client: Client
 ) -> None:
     sub = unique_subscription()
@@ -51,7 +51,7 @@ def test_engine_batch_is_stored_and_answered_like_a_small_batch(
     with ingest.client() as http:
         response = http.post("/api/v1/events/batch", json={"events": events})
         assert response.status_code == 200, response.text
-        # The Python path's answer for the same events, 10 at a time (same subscription).
+        # The answer for the same events, 10 at a time (same subscription).
         small = [
             http.post("/api/v1/events/batch", json={"events": events[i : i + 10]})
             for i in range(0, len(events), 10)
@@ -71,7 +71,7 @@ def test_engine_batch_is_stored_and_answered_like_a_small_batch(
     assert answer[-2]["precise_total_amount_cents"] == "12.5"
 
     rows = {row["transaction_id"]: row for row in stored_events(admin_client, org, sub)}
-    assert len(rows) == ENGINE_BATCH_MIN_EVENTS  # the retried small batches collapsed
+    assert len(rows) == LARGE_BATCH  # the retried small batches collapsed
     assert sum(int(rows[f"tx-{i}"]["properties"]["value"]) for i in range(no_ts - 3)) == sum(
         range(no_ts - 3)
     )
@@ -88,7 +88,7 @@ def duplicate_count(http: httpx.Client) -> int:
     raise AssertionError("no duplicates metric")
 
 
-def test_engine_batch_retried_is_stored_once_and_counted(
+def test_large_batch_retried_is_stored_once_and_counted(
     ingest: IngestService, admin_client: Client
 ) -> None:
     sub = unique_subscription()
@@ -101,16 +101,16 @@ def test_engine_batch_retried_is_stored_once_and_counted(
         after = duplicate_count(http)
     assert first.status_code == retry.status_code == 200
     assert without_created_at(retry.json()["events"]) == without_created_at(first.json()["events"])
-    assert after - before == ENGINE_BATCH_MIN_EVENTS
+    assert after - before == LARGE_BATCH
     stored = stored_events(admin_client, ingest.organization.organization_id, sub)
-    assert len(stored) == ENGINE_BATCH_MIN_EVENTS
+    assert len(stored) == LARGE_BATCH
 
 
-def test_event_only_the_engine_refuses_rejects_the_batch_whole(
+def test_oversized_event_of_the_usual_shape_rejects_the_batch_whole(
     ingest: IngestService, admin_client: Client
 ) -> None:
-    # Of the usual shape, but over the 64 KiB limit: the answer's shortcut leaves it to the
-    # engine, which refuses it; the request's other events are deleted, the event named.
+    # Of the usual shape, but over the 64 KiB limit: the shortcut's size check sends it to the
+    # full rules, which name it; none of the request's events are stored.
     sub = unique_subscription()
     events = batch_for(sub)
     events[7]["properties"] = {"pad": "x" * 70_000}
@@ -131,7 +131,7 @@ def test_event_only_the_engine_refuses_rejects_the_batch_whole(
     }
 
 
-def test_engine_batch_with_bad_events_names_each(
+def test_large_batch_with_bad_events_names_each(
     ingest: IngestService, admin_client: Client
 ) -> None:
     sub = unique_subscription()
@@ -153,8 +153,8 @@ def test_engine_batch_with_bad_events_names_each(
 def test_body_with_two_events_keys_stores_what_is_answered(
     ingest: IngestService, admin_client: Client
 ) -> None:
-    # orjson keeps the last "events" key, a JSON path in the engine the first: the engine is
-    # given the array orjson read, so the answer and the table agree.
+    # orjson keeps the last "events" key (a JSON path in the engine would take the first): the
+    # rows stored are those of the array orjson read, so the answer and the table agree.
     sub = unique_subscription()
     first, last = batch_for(sub), batch_for(sub)
     for event in last:

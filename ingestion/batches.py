@@ -1,0 +1,87 @@
+"""A Lago batch read once: Lago's answer to it and its columns for the events table."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from ingestion.responses import EventIds, lago_events
+from ingestion.timetext import datetime_text, iso_seconds_text, iso_text
+from ingestion.validation import Limits, latest_timestamp_ms, usual_fields, validate_event
+from ingestion.writer import EventColumns, property_text
+
+
+@dataclass(frozen=True, slots=True)
+class ReadBatch:
+    answer: list[dict[str, Any]]
+    columns: EventColumns
+
+
+def read_batch(
+    organization_id: uuid.UUID, events: list[Any], now_ms: int, created_at: str, limits: Limits
+) -> ReadBatch | None:
+    """Lago's answer and the rows of a batch whose events are all valid; None if one is not.
+
+    Events of the usual shape (string ids, integer or no timestamp, object or no properties, no
+    amount, within the size limit) are taken after a few type checks, their values handed to
+    the engine as orjson parsed them (``EventColumns``): no per-event objects beyond the
+    answer's. Any other event goes through the full rules, which give the same verdict and
+    values (the property test checks both against the engine's rules).
+    """
+    event_id = EventIds(organization_id)
+    latest_ms = latest_timestamp_ms(now_ms, limits)
+    max_bytes = limits.max_event_bytes
+    now_text, now_column = iso_text(now_ms), datetime_text(now_ms)
+    answer: list[dict[str, Any]] = []
+    columns = EventColumns()
+    subscriptions, customers = columns.external_subscription_id, columns.external_customer_id
+    transaction_ids, codes = columns.transaction_id, columns.code
+    timestamps, stored_properties = columns.timestamp, columns.properties
+    amounts, raws = columns.precise_total_amount_cents, columns.raw
+    for index, event in enumerate(events):
+        fields = usual_fields(event, latest_ms) if type(event) is dict else None
+        if fields is not None and len(orjson.dumps(event)) <= max_bytes:
+            transaction_id, subscription, code, customer, timestamp, properties = fields
+            answer.append(
+                {
+                    "lago_id": event_id(subscription, transaction_id),
+                    "transaction_id": transaction_id,
+                    "lago_customer_id": None,
+                    "lago_subscription_id": None,
+                    "external_customer_id": customer,
+                    "external_subscription_id": subscription,
+                    "code": code,
+                    "timestamp": now_text if timestamp is None else iso_seconds_text(timestamp),
+                    "precise_total_amount_cents": None,
+                    "properties": properties or {},
+                    "created_at": created_at,
+                }
+            )
+            subscriptions.append(subscription)
+            customers.append(customer or "")
+            transaction_ids.append(transaction_id)
+            codes.append(code)
+            timestamps.append(now_column if timestamp is None else timestamp)
+            stored_properties.append(stored_text(properties) if properties else {})
+            amounts.append(None)
+            raws.append(event)
+            continue
+        outcome = validate_event(event, index, now_ms=now_ms, limits=limits)
+        if isinstance(outcome, list):
+            return None
+        answer += lago_events(organization_id, [outcome], created_at)
+        columns.append(outcome)
+    return ReadBatch(answer, columns)
+
+
+def stored_text(properties: dict[str, Any]) -> dict[str, Any]:
+    """Properties as the engine should read them: strings and integers as they are (the engine
+    stores an integer's digits), anything else already as its stored text."""
+    for value in properties.values():
+        kind = type(value)
+        if kind is not str and kind is not int:
+            return {key: property_text(item) for key, item in properties.items()}
+    return properties
