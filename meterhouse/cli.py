@@ -36,15 +36,18 @@ COMMAND_GROUPS: list[tuple[str, str]] = [
 ]
 
 
-def _mount_groups(argv: list[str]) -> None:
+def _mount_commands(argv: list[str]) -> None:
     requested = [group for group in COMMAND_GROUPS if argv[1:2] == [group[0]]]
     for name, target in requested or COMMAND_GROUPS:
         module_name, _, attr = target.partition(":")
         app.add_typer(getattr(importlib.import_module(module_name), attr), name=name)
+    # `up` supervises every service, so its module imports the API, the demo loader and the Lago
+    # client (~2 CPU-s): a command of one group (`meterhouse rate run` on every rating) skips it.
+    if not requested:
+        app.command("up")(importlib.import_module("meterhouse.supervisor").up)
 
 
-_mount_groups(sys.argv)
-app.command("up")(importlib.import_module("meterhouse.supervisor").up)
+_mount_commands(sys.argv)
 
 if __name__ == "__main__":
     app()

@@ -12,16 +12,18 @@
     carry_recurring, the events of recurring metrics are read from the subscription's first event
     on, since every earlier event still counts. `code_filter` (a condition on organization_id
     and code) keeps only the events whose latest version meets it.
-    Most transaction ids arrive once: their only row is the latest, so it passes as it is (and
-    may be filtered before anything else reads it), and only the ids whose hash is seen more than
-    once, among the stored events within all the periods' span, pick their latest version with
-    argMax. A hash collision or a
-    version outside the span only sends a few more ids through argMax: the result is the same.
-    (An argMax over every event costs several times all the rest: its state copies the properties
-    map of each event.) With by_subscription, only the periods' subscriptions are read: an `IN`
-    set on the events' primary-key prefix, so a run over a few subscriptions' periods (an
-    incremental run, a view rated on read) skips the other subscriptions' granules instead of
-    reading every event of the periods' months. -#}
+    Most transaction ids arrive once: their only row is the latest, so it passes as it is, and
+    `code_filter` applies to it as the events are read, before any join: the other metrics'
+    events are never joined or hashed. Only the ids whose hash is seen more than once, among the
+    stored events within all the periods' span and whatever their code, pick their latest version
+    with argMax, and `code_filter` applies to that version (a transaction re-sent under another
+    code counts where its latest version says). A hash collision or a version outside the span
+    only sends a few more ids through argMax: the result is the same. (An argMax over every event
+    costs several times all the rest: its state copies the properties map of each event.)
+    With by_subscription, only the periods' subscriptions are read: `IN` sets on the events'
+    primary-key prefix, so a run over some subscriptions' periods (an incremental run, the
+    pay-in-advance charges' plans, a view rated on read) skips the other subscriptions' granules
+    and rows instead of reading, hashing and joining every event of the periods' months. -#}
 {% macro scoped_events(periods, until=none, events=none, carry_recurring=false, code_filter=none, by_subscription=false) -%}
     {%- set source_events = events or source('warehouse', 'events') %}
     {#- The time span of every period together: a run over a few open periods (an incremental
@@ -34,18 +36,18 @@
                  select organization_id, billable_metric_code from {{ ref('stg_warehouse__billable_metrics') }} where recurring = 1)
             {%- endif %})
         {%- if by_subscription %}
-        and (organization_id, external_subscription_id) in (
-            select organization_id, external_subscription_id from {{ periods }})
+        {#- Two one-column sets rather than one set of (organization, subscription) tuples: the
+            primary key prunes granules with either, and a row is checked against the sets
+            before it is joined, where a tuple set costs several times more per row. The join to
+            the spans below keeps only the periods' own pairs. #}
+        and organization_id in (select organization_id from {{ periods }})
+        and external_subscription_id in (select external_subscription_id from {{ periods }})
         {%- endif %}
     {%- endset %}
-    with scoped_rows as (
-        select e.*
-        from (select * from {{ source_events }} where {{ within_all_periods }}) as e
-        inner join (
-            select organization_id, external_subscription_id, min(period_from) as span_from, max(period_to) as span_to
-            from {{ periods }}
-            group by organization_id, external_subscription_id
-        ) as spans
+    {%- set transaction_hash = 'cityHash64(organization_id, external_subscription_id, transaction_id)' %}
+    {#- The rows of each subscription within its own periods' span (and the rating instant). -#}
+    {%- set within_subscription_span -%}
+        inner join spans
             on spans.organization_id = e.organization_id
             and spans.external_subscription_id = e.external_subscription_id
         where e.timestamp <= spans.span_to
@@ -57,22 +59,35 @@
             {%- if until %}
             and e.timestamp <= {{ until }}
             {%- endif %}
+    {%- endset %}
+    with spans as (
+        select organization_id, external_subscription_id, min(period_from) as span_from, max(period_to) as span_to
+        from {{ periods }}
+        group by organization_id, external_subscription_id
     ),
     resent_transactions as (
-        select cityHash64(organization_id, external_subscription_id, transaction_id) as transaction_hash
+        select {{ transaction_hash }} as transaction_hash
         from {{ source_events }}
         where {{ within_all_periods }}
         group by transaction_hash
         having count() > 1
     )
     select
-        organization_id, external_subscription_id, transaction_id,
-        code, timestamp, properties, precise_total_amount_cents, ingested_at
-    from scoped_rows
-    where cityHash64(organization_id, external_subscription_id, transaction_id) not in resent_transactions
-        {%- if code_filter %}
-        and {{ code_filter }}
-        {%- endif %}
+        e.organization_id as organization_id, e.external_subscription_id as external_subscription_id,
+        e.transaction_id as transaction_id, e.code as code, e.timestamp as timestamp,
+        e.properties as properties, e.precise_total_amount_cents as precise_total_amount_cents,
+        e.ingested_at as ingested_at
+    from (
+        select organization_id, external_subscription_id, transaction_id, code, timestamp, properties,
+            precise_total_amount_cents, ingested_at
+        from {{ source_events }}
+        where {{ within_all_periods }}
+            and {{ transaction_hash }} not in resent_transactions
+            {%- if code_filter %}
+            and {{ code_filter }}
+            {%- endif %}
+    ) as e
+    {{ within_subscription_span }}
     union all
     select * from (
         select
@@ -81,10 +96,18 @@
             latest.4 as precise_total_amount_cents, latest.5 as ingested_at
         from (
             select
-                organization_id, external_subscription_id, transaction_id,
-                argMax(tuple(code, timestamp, properties, precise_total_amount_cents, ingested_at), ingested_at) as latest
-            from scoped_rows
-            where cityHash64(organization_id, external_subscription_id, transaction_id) in resent_transactions
+                e.organization_id as organization_id,
+                e.external_subscription_id as external_subscription_id,
+                e.transaction_id as transaction_id,
+                argMax(tuple(e.code, e.timestamp, e.properties, e.precise_total_amount_cents, e.ingested_at), e.ingested_at)
+                    as latest
+            from (
+                select organization_id, external_subscription_id, transaction_id, code, timestamp, properties,
+                    precise_total_amount_cents, ingested_at
+                from {{ source_events }}
+                where {{ within_all_periods }} and {{ transaction_hash }} in resent_transactions
+            ) as e
+            {{ within_subscription_span }}
             group by organization_id, external_subscription_id, transaction_id
         )
     )

@@ -750,6 +750,72 @@ def test_pay_in_advance_bills_increases_above_the_peak(rated: Rated) -> None:
 
 
 @api_scenario
+def pay_in_advance_corrections(catalog: ApiCatalog) -> None:
+    """Transaction ids re-sent under another metric on a plan with a pay-in-advance charge, rated
+    by a full build (which reads only the subscriptions of such plans): each counts where its
+    latest version says. A subscription on a plan without one reuses a transaction id."""
+    customer = catalog.customer("c1")
+    seats = catalog.metric("seats", "sum_agg", "n")
+    calls = catalog.metric("calls", "count_agg")
+    plan = catalog.plan("advance-corrections")
+    catalog.charge(plan, seats, "standard", {"amount": "1"}, pay_in_advance=True)
+    catalog.charge(plan, calls, "standard", {"amount": "0.5"})
+    catalog.subscription("s1", customer, plan, "2024-06-01")
+    arrears_plan = catalog.plan("arrears-only")
+    catalog.charge(arrears_plan, calls, "standard", {"amount": "0.5"})
+    catalog.subscription("s2", customer, arrears_plan, "2024-06-01")
+    catalog.events(
+        "s1",
+        "seats",
+        [
+            {"timestamp": "2024-06-02", "properties": {"n": "10"}, "transaction_id": "tx-a"},
+            {"timestamp": "2024-06-04", "properties": {"n": "3"}, "transaction_id": "tx-c"},
+            {"timestamp": "2024-06-05", "properties": {"n": "5"}, "transaction_id": "tx-d"},
+        ],
+    )
+    catalog.events("s1", "calls", [{"timestamp": "2024-06-03", "transaction_id": "tx-b"}])
+    # The corrections: tx-a moves to calls, tx-b to seats, tx-d keeps seats with 2 instead of 5.
+    catalog.events("s1", "calls", [{"timestamp": "2024-06-02", "transaction_id": "tx-a"}])
+    catalog.events(
+        "s1",
+        "seats",
+        [
+            {"timestamp": "2024-06-03", "properties": {"n": "4"}, "transaction_id": "tx-b"},
+            {"timestamp": "2024-06-05", "properties": {"n": "2"}, "transaction_id": "tx-d"},
+        ],
+    )
+    catalog.events(
+        "s2",
+        "calls",
+        [
+            {"timestamp": "2024-06-03", "transaction_id": "tx-b"},
+            {"timestamp": "2024-06-04", "transaction_id": "tx-e"},
+        ],
+    )
+
+
+def test_a_transaction_resent_under_another_metric_is_billed_in_advance_as_its_latest(
+    rated: Rated,
+) -> None:
+    # Seats in advance, at 1.00 a unit above the running peak: tx-b 4 -> 4 units, 400;
+    # tx-c 3 -> 7 units, 300; tx-d's latest 2 -> 9 units, 200. tx-a (now a call) bills nothing.
+    seats = rated.charge_fees("pay_in_advance_corrections", "seats")
+    assert [(fee["source_transaction_id"], fee["amount_cents"]) for fee in seats] == [
+        ("tx-b", 400),
+        ("tx-c", 300),
+        ("tx-d", 200),
+    ]
+    # June's calls in arrears: s1 has tx-a only (tx-b is a seat now), 1 x 0.50 = 50; s2 its own
+    # tx-b and tx-e, 2 x 0.50 = 100.
+    calls = rated.charge_fees("pay_in_advance_corrections", "calls")
+    june = {fee["external_subscription_id"]: fee for fee in calls if fee["period_from"].month == 6}
+    assert {sub: (fee["events_count"], fee["amount_cents"]) for sub, fee in june.items()} == {
+        "s1": (1, 50),
+        "s2": (2, 100),
+    }
+
+
+@api_scenario
 def pay_in_advance_prorated(catalog: ApiCatalog) -> None:
     customer = catalog.customer("c1")
     seats = catalog.metric("seats", "unique_count_agg", "user", recurring=True)

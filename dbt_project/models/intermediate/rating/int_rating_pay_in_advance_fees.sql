@@ -1,8 +1,10 @@
 {{ config(materialized='table', order_by='(organization_id, subscription_id, charge_id, period_from)') }}
 -- One fee per event of a pay-in-advance charge, up to the rating instant. Only the periods of
--- plans that have such a charge are read: the events of the other subscriptions are never
--- scanned or deduplicated here, nor, on an incremental run, those of the subscriptions without a
--- period to rate. Only the charge models and rounding precisions in use are compiled in.
+-- plans that have such a charge are rated, and only their subscriptions' events are read (the
+-- IN set on the events' primary-key prefix, on a full build too): the events of the other
+-- subscriptions are never read, hashed or deduplicated here, nor, on an incremental run, those
+-- of the subscriptions without a period to rate. Only the charge models and rounding precisions
+-- in use are compiled in.
 with started_charge_periods as (
     select *
     from {{ ref('int_rating_periods') }}
@@ -11,5 +13,5 @@ with started_charge_periods as (
             select organization_id, plan_id from {{ ref('stg_warehouse__charges') }} where pay_in_advance = 1)
 )
 
-select * from ({{ pay_in_advance_charge_fees('started_charge_periods', rating_as_of(), by_subscription=rating_is_incremental(),
+select * from ({{ pay_in_advance_charge_fees('started_charge_periods', rating_as_of(), by_subscription=true,
                                          pricing=pricing_in_use(1)) }})
