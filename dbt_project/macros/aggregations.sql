@@ -141,8 +141,9 @@
     and aggregation of every event only what they use (charge_events' and charge_usage's
     `features`). A dict of `aggregations` (the metrics' aggregation types), `filters` (a charge
     has a filter), `grouped_by` (a charge or filter groups), `expressions` (a metric has one),
-    `prorated` (a prorated charge) and `ordered` (a charge that keeps its events in order:
-    percentage, weighted sum, prorated graduated sum). none (everything) while dbt parses and in
+    `prorated` (a prorated charge), `ordered` (a charge that keeps its events in order:
+    percentage, weighted sum, prorated graduated sum) and `field_names` (the metrics' fields,
+    sorted; none when there are too many to read one by one). none (everything) while dbt parses and in
     unit tests, whose catalog is their fixture rows. -#}
 {% macro usage_in_use(pay_in_advance) -%}
     {%- if not execute or (model is mapping and model.get('resource_type') == 'unit_test') -%}
@@ -150,12 +151,16 @@
     {%- endif -%}
     {%- set found = run_query(usage_features_query(pay_in_advance, '`' ~ target.schema ~ '`')) -%}
     {%- set row = found.rows[0] -%}
+    {#- More field names than this: read the properties map (one tuple element and one branch per
+        name would cost more than the map). -#}
+    {%- set max_field_names = 16 -%}
     {{ return({'aggregations': row[0].split(',') if row[0] else [],
                'filters': row[1] > 0,
                'grouped_by': row[2] > 0,
                'expressions': row[3] > 0,
                'prorated': row[4] > 0,
-               'ordered': row[5] > 0}) }}
+               'ordered': row[5] > 0,
+               'field_names': none if row[7] > max_field_names else (row[6].split(',') if row[6] else [])}) }}
 {%- endmacro %}
 
 {#- One row of the usage features of the live charges of one kind (see usage_in_use). -#}
@@ -163,7 +168,7 @@
     with charges as (
         select c.organization_id as organization_id, c.id as charge_id, c.charge_model as charge_model,
             c.grouped_by as grouped_by, c.prorated as prorated, m.aggregation_type as aggregation_type,
-            m.expression as expression
+            m.expression as expression, m.field_name as field_name
         from {{ database }}.charges as c final
         inner join (select * from {{ database }}.billable_metrics final where is_deleted = 0) as m
             on m.organization_id = c.organization_id and m.id = c.billable_metric_id
@@ -179,7 +184,9 @@
         countIf(notEmpty(grouped_by)) + (select countIf(notEmpty(grouped_by)) from filters),
         countIf(ifNull(expression, '') != ''),
         countIf(prorated = 1),
-        countIf({{ ordered_events_condition('charge_model', 'aggregation_type', 'prorated') }})
+        countIf({{ ordered_events_condition('charge_model', 'aggregation_type', 'prorated') }}),
+        arrayStringConcat(arraySort(groupUniqArrayIf(assumeNotNull(field_name), isNotNull(field_name))), ','),
+        uniqExactIf(field_name, isNotNull(field_name))
     from charges
 {%- endmacro %}
 
@@ -212,10 +219,20 @@
     {%- if not features.prorated %}
     {%- do compiled_out.append("prorated = 1") %}
     {%- endif %}
+    {%- if features.field_names is not none and not (features.filters or features.grouped_by or features.expressions) %}
+    {%- set names = [] %}
+    {%- for name in features.field_names + [''] %}{% do names.append(sql_string(name)) %}{% endfor %}
+    {%- do compiled_out.append("ifNull(field_name, '') not in (" ~ names | join(', ') ~ ")") %}
+    {%- endif %}
     {%- if not features.ordered %}
     {%- do compiled_out.append(ordered_events_condition('charge_model', 'aggregation_type', 'prorated')) %}
     {%- endif %}
     (select throwIf(count() > 0, 'a usage feature (aggregation, filter, grouped_by, expression, proration) was added to the catalog during the run: rate again')
      from {{ charges }} where {{ compiled_out | join(' or ') }}) = 0
     {%- endif -%}
+{%- endmacro %}
+
+{#- A ClickHouse string literal. -#}
+{% macro sql_string(text) -%}
+    '{{ text | replace('\\', '\\\\') | replace("'", "\\'") }}'
 {%- endmacro %}

@@ -127,6 +127,13 @@
     {%- set uses_groups = features is none or features.grouped_by %}
     {%- set uses_expressions = features is none or features.expressions %}
     {%- set reads_operations = features is none or 'unique_count_agg' in features.aggregations %}
+    {#- Without filters, groups or expressions an event is read for its metric's field and its
+        operation only: those properties (as a tuple, one element per key in use) rather than
+        the whole map go through the placement join (the map costs several times the tuple). -#}
+    {%- set read_keys = none %}
+    {%- if not (uses_filters or uses_groups or uses_expressions) and features.field_names is not none %}
+    {%- set read_keys = features.field_names + (['operation_type'] if reads_operations else []) %}
+    {%- endif %}
     {#- The charge fields each event carries after its placement, by name (tuple positions). -#}
     {%- set charge_fields = ['charge_id', 'charge_model', 'aggregation_type', 'field_name', 'prorated'] %}
     {%- if uses_groups %}{% do charge_fields.append('grouped_by') %}{% endif %}
@@ -196,7 +203,11 @@
             e.transaction_id as transaction_id,
             e.timestamp as timestamp,
             e.ingested_at as ingested_at,
+            {%- if read_keys is none %}
             e.properties as event_properties,
+            {%- elif read_keys %}
+            tuple({% for key in read_keys %}e.properties[{{ sql_string(key) }}]{{ ', ' if not loop.last }}{% endfor %}) as event_properties,
+            {%- endif %}
             e.precise_total_amount_cents as precise_total_amount_cents,
             p.code_charges as code_charges
         -- Only the events of metrics with a charge of this kind, and in each branch only its
@@ -238,8 +249,10 @@
             {{ metric_properties('metric_expression', 'field_name',
                                  expression_value('billable_metric_id', 'event_properties', 'timestamp', 'code'),
                                  'event_properties') }} as properties
-            {%- else %}
+            {%- elif read_keys %}
             event_properties as properties
+            {%- else %}
+            tuple() as properties
             {%- endif %}
         from placed
     )
@@ -268,9 +281,24 @@
         valued.transaction_id as transaction_id,
         valued.timestamp as timestamp,
         valued.ingested_at as ingested_at,
+        {%- if read_keys is none %}
         {{ event_value('valued.properties', 'valued.field_name') }} as value,
         valued.properties[ifNull(valued.field_name, '')] as value_text,
-        {%- if reads_operations %}
+        {%- else %}
+        {%- if features.field_names %}
+        multiIf(
+            {%- for key in features.field_names %}
+            ifNull(valued.field_name, '') = {{ sql_string(key) }}, valued.properties.{{ loop.index }},
+            {%- endfor %}
+            '') as value_text,
+        {%- else %}
+        '' as value_text,
+        {%- endif %}
+        toDecimal128OrNull(trim(value_text), 12) as value,
+        {%- endif %}
+        {%- if reads_operations and read_keys is not none %}
+        valued.properties.{{ read_keys | length }} as operation_type,
+        {%- elif reads_operations %}
         valued.properties['operation_type'] as operation_type,
         {%- else %}
         '' as operation_type,
