@@ -249,7 +249,7 @@
             {{ metric_properties('metric_expression', 'field_name',
                                  expression_value('billable_metric_id', 'event_properties', 'timestamp', 'code'),
                                  'event_properties') }} as properties
-            {%- elif read_keys %}
+            {%- elif read_keys is none or read_keys %}
             event_properties as properties
             {%- else %}
             tuple() as properties
