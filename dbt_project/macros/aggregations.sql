@@ -142,8 +142,8 @@
     `features`). A dict of `aggregations` (the metrics' aggregation types), `filters` (a charge
     has a filter), `grouped_by` (a charge or filter groups), `expressions` (a metric has one),
     `prorated` (a prorated charge), `ordered` (a charge that keeps its events in order:
-    percentage, weighted sum, prorated graduated sum) and `field_names` (the metrics' fields,
-    sorted; none when there are too many to read one by one). none (everything) while dbt parses and in
+    percentage, weighted sum, prorated graduated sum), `recurring` (a recurring metric) and
+    `field_names` (the metrics' fields, sorted; none when there are too many to read one by one). none (everything) while dbt parses and in
     unit tests, whose catalog is their fixture rows. -#}
 {% macro usage_in_use(pay_in_advance) -%}
     {%- if not execute or (model is mapping and model.get('resource_type') == 'unit_test') -%}
@@ -160,6 +160,7 @@
                'expressions': row[3] > 0,
                'prorated': row[4] > 0,
                'ordered': row[5] > 0,
+               'recurring': row[8] > 0,
                'field_names': none if row[7] > max_field_names else (row[6].split(',') if row[6] else [])}) }}
 {%- endmacro %}
 
@@ -168,7 +169,7 @@
     with charges as (
         select c.organization_id as organization_id, c.id as charge_id, c.charge_model as charge_model,
             c.grouped_by as grouped_by, c.prorated as prorated, m.aggregation_type as aggregation_type,
-            m.expression as expression, m.field_name as field_name
+            m.expression as expression, m.field_name as field_name, m.recurring as recurring
         from {{ database }}.charges as c final
         inner join (select * from {{ database }}.billable_metrics final where is_deleted = 0) as m
             on m.organization_id = c.organization_id and m.id = c.billable_metric_id
@@ -186,7 +187,8 @@
         countIf(prorated = 1),
         countIf({{ ordered_events_condition('charge_model', 'aggregation_type', 'prorated') }}),
         arrayStringConcat(arraySort(groupUniqArrayIf(assumeNotNull(field_name), isNotNull(field_name))), ','),
-        uniqExactIf(field_name, isNotNull(field_name))
+        uniqExactIf(field_name, isNotNull(field_name)),
+        countIf(recurring = 1)
     from charges
 {%- endmacro %}
 
@@ -215,6 +217,9 @@
     {%- endif %}
     {%- if not features.expressions %}
     {%- do compiled_out.append("ifNull(expression, '') != ''") %}
+    {%- endif %}
+    {%- if not features.recurring %}
+    {%- do compiled_out.append("recurring = 1") %}
     {%- endif %}
     {%- if not features.prorated %}
     {%- do compiled_out.append("prorated = 1") %}
