@@ -164,20 +164,29 @@
                'field_names': none if row[7] > max_field_names else (row[6].split(',') if row[6] else [])}) }}
 {%- endmacro %}
 
+{#- The live charges of one kind with what usage_in_use reads of them and their metric, from the
+    stored tables (no ref: the guard of a model whose unit tests give only its own inputs). -#}
+{% macro usage_charges(pay_in_advance, database) -%}
+    select c.organization_id as organization_id, c.id as charge_id, c.charge_model as charge_model,
+        c.grouped_by as grouped_by, c.prorated as prorated, m.aggregation_type as aggregation_type,
+        m.expression as expression, m.field_name as field_name, m.recurring as recurring
+    from {{ database }}.charges as c final
+    inner join (select * from {{ database }}.billable_metrics final where is_deleted = 0) as m
+        on m.organization_id = c.organization_id and m.id = c.billable_metric_id
+    where c.is_deleted = 0 and c.pay_in_advance = {{ pay_in_advance }}
+{%- endmacro %}
+
+{#- The live charge filters, from the stored tables (see usage_charges). -#}
+{% macro usage_charge_filters(database) -%}
+    select organization_id, charge_id, grouped_by from {{ database }}.charge_filters final where is_deleted = 0
+{%- endmacro %}
+
 {#- One row of the usage features of the live charges of one kind (see usage_in_use). -#}
 {% macro usage_features_query(pay_in_advance, database) -%}
-    with charges as (
-        select c.organization_id as organization_id, c.id as charge_id, c.charge_model as charge_model,
-            c.grouped_by as grouped_by, c.prorated as prorated, m.aggregation_type as aggregation_type,
-            m.expression as expression, m.field_name as field_name, m.recurring as recurring
-        from {{ database }}.charges as c final
-        inner join (select * from {{ database }}.billable_metrics final where is_deleted = 0) as m
-            on m.organization_id = c.organization_id and m.id = c.billable_metric_id
-        where c.is_deleted = 0 and c.pay_in_advance = {{ pay_in_advance }}
-    ),
+    with charges as ({{ usage_charges(pay_in_advance, database) }}),
     filters as (
-        select grouped_by from {{ database }}.charge_filters final
-        where is_deleted = 0 and (organization_id, charge_id) in (select organization_id, charge_id from charges)
+        select grouped_by from ({{ usage_charge_filters(database) }})
+        where (organization_id, charge_id) in (select organization_id, charge_id from charges)
     )
     select
         arrayStringConcat(arraySort(groupUniqArray(toString(aggregation_type))), ','),
@@ -198,22 +207,24 @@
      or ({{ prorated }} = 1 and {{ charge_model }} = 'graduated' and {{ aggregation_type }} = 'sum_agg'))
 {%- endmacro %}
 
-{#- A condition that fails the query when the catalog's charges of one kind (`charges`, a relation
-    or CTE of rated_charges) use a feature `features` compiles out: added during the run, after
-    dbt read it (usage_in_use); the next run compiles it in. A scalar subquery over a few catalog
-    rows, evaluated once per query, not per event. true without features. -#}
-{% macro usage_features_guard(features, charges) -%}
+{#- A condition that fails the query when the catalog's charges of one kind use a feature
+    `features` compiles out: added during the run, after dbt read it (usage_in_use); the next run
+    compiles it in. A scalar subquery over a few catalog rows, evaluated once per query, not per
+    event. true without features. -#}
+{% macro usage_features_guard(features, pay_in_advance) -%}
     {%- if features is none -%}
     true
     {%- else -%}
     {%- set compiled_out = [] %}
+    {%- set database = '`' ~ target.schema ~ '`' %}
+    {%- set filters = usage_charge_filters(database) %}
     {%- do compiled_out.append("aggregation_type not in ('" ~ (features.aggregations + ['']) | join("', '") ~ "')") %}
     {%- if not features.filters %}
-    {%- do compiled_out.append("(organization_id, charge_id) in (select organization_id, charge_id from " ~ ref('stg_warehouse__charge_filters') ~ ")") %}
+    {%- do compiled_out.append("(organization_id, charge_id) in (select organization_id, charge_id from (" ~ filters ~ "))") %}
     {%- endif %}
     {%- if not features.grouped_by %}
-    {%- do compiled_out.append("notEmpty(grouped_by) or (organization_id, charge_id) in (select organization_id, charge_id from "
-                               ~ ref('stg_warehouse__charge_filters') ~ " where notEmpty(grouped_by))") %}
+    {%- do compiled_out.append("notEmpty(grouped_by) or (organization_id, charge_id) in (select organization_id, charge_id from ("
+                               ~ filters ~ ") where notEmpty(grouped_by))") %}
     {%- endif %}
     {%- if not features.expressions %}
     {%- do compiled_out.append("ifNull(expression, '') != ''") %}
@@ -233,7 +244,7 @@
     {%- do compiled_out.append(ordered_events_condition('charge_model', 'aggregation_type', 'prorated')) %}
     {%- endif %}
     (select throwIf(count() > 0, 'a usage feature (aggregation, filter, grouped_by, expression, proration) was added to the catalog during the run: rate again')
-     from {{ charges }} where {{ compiled_out | join(' or ') }}) = 0
+     from ({{ usage_charges(pay_in_advance, database) }}) where {{ compiled_out | join(' or ') }}) = 0
     {%- endif -%}
 {%- endmacro %}
 

@@ -184,7 +184,7 @@
         left join filter_sets
             on filter_sets.organization_id = charges.organization_id and filter_sets.charge_id = charges.charge_id
         {%- endif %}
-        where {{ usage_features_guard(features, 'charges') }}
+        where {{ usage_features_guard(features, pay_in_advance) }}
         group by organization_id, external_subscription_id, subscription_id, period_from, period_to,
             service_from_date, service_to_date, full_days, timezone, code
     ),
@@ -397,7 +397,7 @@
             {%- endif %}
         from {{ events }}
         {%- if not every %}
-        where {{ usage_features_guard(features, '(' ~ rated_charges(0) ~ ')') }}
+        where {{ usage_features_guard(features, 0) }}
         {%- endif %}
         group by {{ group_columns }}
             {%- if uses.unique_count %}, unique_value{% endif %}

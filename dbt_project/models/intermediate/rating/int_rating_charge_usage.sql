@@ -1,5 +1,4 @@
 {{ config(materialized='table', order_by='(organization_id, subscription_id, charge_id, period_from)') }}
 -- Units per subscription x charge x charge period x filter x group for this run's periods, with
--- only the aggregation figures of the usage features in use compiled in; its guard reads the catalog:
--- depends_on: {{ ref('stg_warehouse__charges') }}, {{ ref('stg_warehouse__billable_metrics') }}, {{ ref('stg_warehouse__charge_filters') }}
+-- only the aggregation figures of the usage features in use compiled in.
 select * from ({{ charge_usage(ref('int_rating_charge_events'), usage_in_use(0)) }})
