@@ -119,8 +119,9 @@
     carry_recurring defaults to arrears charges; a caller whose pay_in_advance is an SQL
     expression says whether to carry. `events`, `by_subscription`: see scoped_events.
     `features` (usage_in_use): compile in only the recurring metrics' carrying, filters, groups
-    and expressions the catalog uses; without filters, groups or expressions an event's properties map is read for its value
-    and operation only (and not carried past its placement). none compiles in everything. -#}
+    and expressions the catalog uses; without filters, groups or expressions an event's
+    properties map is read for its value and operation only (and not carried past its
+    placement). none compiles in everything. -#}
 {% macro charge_events(periods, pay_in_advance=0, until=none, events=none, carry_recurring=none, by_subscription=false, features=none) -%}
     {%- set carry_recurring = (pay_in_advance == 0) if carry_recurring is none else carry_recurring %}
     {#- Without a recurring metric, no event is carried and none is read before the periods. -#}
