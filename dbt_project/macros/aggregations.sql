@@ -135,3 +135,120 @@
         [arrayFilter((op, i) -> not op.2 or i = length({{ operations }}) or {{ operations }}[i + 1].3 != op.3,
                      {{ operations }}, arrayEnumerate({{ operations }}))])[1]
 {%- endmacro %}
+
+{#- The usage features of the catalog's charges of one kind (pay_in_advance 0 or 1), read when dbt
+    runs, as pricing_in_use reads the charge models: a per-run table compiles into its placement
+    and aggregation of every event only what they use (charge_events' and charge_usage's
+    `features`). A dict of `aggregations` (the metrics' aggregation types), `filters` (a charge
+    has a filter), `grouped_by` (a charge or filter groups), `expressions` (a metric has one),
+    `prorated` (a prorated charge), `ordered` (a charge that keeps its events in order:
+    percentage, weighted sum, prorated graduated sum), `recurring` (a recurring metric) and
+    `field_names` (the metrics' fields, sorted; none when there are too many to read one by one). none (everything) while dbt parses and in
+    unit tests, whose catalog is their fixture rows. -#}
+{% macro usage_in_use(pay_in_advance) -%}
+    {%- if not execute or (model is mapping and model.get('resource_type') == 'unit_test') -%}
+        {{ return(none) }}
+    {%- endif -%}
+    {%- set found = run_query(usage_features_query(pay_in_advance, '`' ~ target.schema ~ '`')) -%}
+    {%- set row = found.rows[0] -%}
+    {#- More field names than this: read the properties map (one tuple element and one branch per
+        name would cost more than the map). -#}
+    {%- set max_field_names = 16 -%}
+    {{ return({'aggregations': row[0].split(',') if row[0] else [],
+               'filters': row[1] > 0,
+               'grouped_by': row[2] > 0,
+               'expressions': row[3] > 0,
+               'prorated': row[4] > 0,
+               'ordered': row[5] > 0,
+               'recurring': row[8] > 0,
+               'field_names': none if row[7] > max_field_names else (row[6].split(',') if row[6] else [])}) }}
+{%- endmacro %}
+
+{#- The live charges of one kind with what usage_in_use reads of them and their metric, from the
+    stored tables (no ref: the guard of a model whose unit tests give only its own inputs). -#}
+{% macro usage_charges(pay_in_advance, database) -%}
+    select c.organization_id as organization_id, c.id as charge_id, c.charge_model as charge_model,
+        c.grouped_by as grouped_by, c.prorated as prorated, m.aggregation_type as aggregation_type,
+        m.expression as expression, m.field_name as field_name, m.recurring as recurring
+    from {{ database }}.charges as c final
+    inner join (select * from {{ database }}.billable_metrics final where is_deleted = 0) as m
+        on m.organization_id = c.organization_id and m.id = c.billable_metric_id
+    where c.is_deleted = 0 and c.pay_in_advance = {{ pay_in_advance }}
+{%- endmacro %}
+
+{#- The live charge filters, from the stored tables (see usage_charges). -#}
+{% macro usage_charge_filters(database) -%}
+    select organization_id, charge_id, grouped_by from {{ database }}.charge_filters final where is_deleted = 0
+{%- endmacro %}
+
+{#- One row of the usage features of the live charges of one kind (see usage_in_use). -#}
+{% macro usage_features_query(pay_in_advance, database) -%}
+    with charges as ({{ usage_charges(pay_in_advance, database) }}),
+    filters as (
+        select grouped_by from ({{ usage_charge_filters(database) }})
+        where (organization_id, charge_id) in (select organization_id, charge_id from charges)
+    )
+    select
+        arrayStringConcat(arraySort(groupUniqArray(toString(aggregation_type))), ','),
+        (select count() from filters),
+        countIf(notEmpty(grouped_by)) + (select countIf(notEmpty(grouped_by)) from filters),
+        countIf(ifNull(expression, '') != ''),
+        countIf(prorated = 1),
+        countIf({{ ordered_events_condition('charge_model', 'aggregation_type', 'prorated') }}),
+        arrayStringConcat(arraySort(groupUniqArrayIf(assumeNotNull(field_name), isNotNull(field_name))), ','),
+        uniqExactIf(field_name, isNotNull(field_name)),
+        countIf(recurring = 1)
+    from charges
+{%- endmacro %}
+
+{#- Does a charge keep its events in timestamp order (charge_usage's ordered events)? -#}
+{% macro ordered_events_condition(charge_model, aggregation_type, prorated) -%}
+    ({{ charge_model }} = 'percentage' or {{ aggregation_type }} = 'weighted_sum_agg'
+     or ({{ prorated }} = 1 and {{ charge_model }} = 'graduated' and {{ aggregation_type }} = 'sum_agg'))
+{%- endmacro %}
+
+{#- A condition that fails the query when the catalog's charges of one kind use a feature
+    `features` compiles out: added during the run, after dbt read it (usage_in_use); the next run
+    compiles it in. A scalar subquery over a few catalog rows, evaluated once per query, not per
+    event. true without features. -#}
+{% macro usage_features_guard(features, pay_in_advance) -%}
+    {%- if features is none -%}
+    true
+    {%- else -%}
+    {%- set compiled_out = [] %}
+    {%- set database = '`' ~ target.schema ~ '`' %}
+    {%- set filters = usage_charge_filters(database) %}
+    {%- do compiled_out.append("aggregation_type not in ('" ~ (features.aggregations + ['']) | join("', '") ~ "')") %}
+    {%- if not features.filters %}
+    {%- do compiled_out.append("(organization_id, charge_id) in (select organization_id, charge_id from (" ~ filters ~ "))") %}
+    {%- endif %}
+    {%- if not features.grouped_by %}
+    {%- do compiled_out.append("notEmpty(grouped_by) or (organization_id, charge_id) in (select organization_id, charge_id from ("
+                               ~ filters ~ ") where notEmpty(grouped_by))") %}
+    {%- endif %}
+    {%- if not features.expressions %}
+    {%- do compiled_out.append("ifNull(expression, '') != ''") %}
+    {%- endif %}
+    {%- if not features.recurring %}
+    {%- do compiled_out.append("recurring = 1") %}
+    {%- endif %}
+    {%- if not features.prorated %}
+    {%- do compiled_out.append("prorated = 1") %}
+    {%- endif %}
+    {%- if features.field_names is not none and not (features.filters or features.grouped_by or features.expressions) %}
+    {%- set names = [] %}
+    {%- for name in features.field_names + [''] %}{% do names.append(sql_string(name)) %}{% endfor %}
+    {%- do compiled_out.append("ifNull(field_name, '') not in (" ~ names | join(', ') ~ ")") %}
+    {%- endif %}
+    {%- if not features.ordered %}
+    {%- do compiled_out.append(ordered_events_condition('charge_model', 'aggregation_type', 'prorated')) %}
+    {%- endif %}
+    (select throwIf(count() > 0, 'a usage feature (aggregation, filter, grouped_by, expression, proration) was added to the catalog during the run: rate again')
+     from ({{ usage_charges(pay_in_advance, database) }}) where {{ compiled_out | join(' or ') }}) = 0
+    {%- endif -%}
+{%- endmacro %}
+
+{#- A ClickHouse string literal. -#}
+{% macro sql_string(text) -%}
+    '{{ text | replace('\\', '\\\\') | replace("'", "\\'") }}'
+{%- endmacro %}

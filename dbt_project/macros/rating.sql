@@ -140,10 +140,35 @@
     expression replaces the event's field_name property with its result before anything reads
     it, as Lago stores it (no result, e.g. a missing property: the property is removed).
     carry_recurring defaults to arrears charges; a caller whose pay_in_advance is an SQL
-    expression says whether to carry. `events`, `by_subscription`: see scoped_events. -#}
-{% macro charge_events(periods, pay_in_advance=0, until=none, events=none, carry_recurring=none, by_subscription=false) -%}
+    expression says whether to carry. `events`, `by_subscription`: see scoped_events.
+    `features` (usage_in_use): compile in only the recurring metrics' carrying, filters, groups
+    and expressions the catalog uses; without filters, groups or expressions an event's
+    properties map is read for its value and operation only (and not carried past its
+    placement). none compiles in everything. -#}
+{% macro charge_events(periods, pay_in_advance=0, until=none, events=none, carry_recurring=none, by_subscription=false, features=none) -%}
     {%- set carry_recurring = (pay_in_advance == 0) if carry_recurring is none else carry_recurring %}
+    {#- Without a recurring metric, no event is carried and none is read before the periods. -#}
+    {%- set carry_recurring = carry_recurring and (features is none or features.recurring) %}
+    {%- set uses_filters = features is none or features.filters %}
+    {%- set uses_groups = features is none or features.grouped_by %}
+    {%- set uses_expressions = features is none or features.expressions %}
+    {%- set reads_operations = features is none or 'unique_count_agg' in features.aggregations %}
+    {#- Without filters, groups or expressions an event is read for its metric's field and its
+        operation only: those properties (as a tuple, one element per key in use) rather than
+        the whole map go through the placement join (the map costs several times the tuple). -#}
+    {%- set read_keys = none %}
+    {%- if not (uses_filters or uses_groups or uses_expressions) and features.field_names is not none %}
+    {%- set read_keys = features.field_names + (['operation_type'] if reads_operations else []) %}
+    {%- endif %}
+    {#- The charge fields each event carries after its placement, by name (tuple positions). -#}
+    {%- set charge_fields = ['charge_id', 'charge_model', 'aggregation_type', 'field_name', 'prorated'] %}
+    {%- if uses_groups %}{% do charge_fields.append('grouped_by') %}{% endif %}
+    {%- if uses_expressions %}{% do charge_fields.extend(['expression', 'billable_metric_id']) %}{% endif %}
+    {%- if uses_filters %}{% do charge_fields.append('filters') %}{% endif %}
+    {%- set field = {} %}
+    {%- for name in charge_fields %}{% do field.update({name: 'charge.' ~ loop.index}) %}{% endfor %}
     with charges as ({{ rated_charges(pay_in_advance) }}),
+    {%- if uses_filters %}
     filter_sets as (
         select
             organization_id,
@@ -154,6 +179,7 @@
         from {{ ref('stg_warehouse__charge_filters') }}
         group by organization_id, charge_id
     ),
+    {%- endif %}
     -- Every period with, per metric code, the charges of its plan on that metric and their
     -- filters (a few rows per period, joined on the catalog side): the events meet this one small
     -- table in the join that places them, keyed by their code too, instead of a second join per
@@ -171,14 +197,18 @@
             p.full_days as full_days,
             p.timezone as timezone,
             charges.billable_metric_code as code,
-            groupArray(tuple(charges.charge_id, charges.charge_model, charges.aggregation_type,
-                             charges.field_name, charges.grouped_by, charges.prorated,
-                             charges.expression, filter_sets.filters, charges.billable_metric_id))
+            groupArray(tuple(
+                {%- for name in charge_fields %}
+                {{ 'filter_sets.filters' if name == 'filters' else 'charges.' ~ name }}{{ ',' if not loop.last }}
+                {%- endfor %}))
                 as code_charges
         from {{ periods }} as p
         inner join charges on charges.organization_id = p.organization_id and charges.plan_id = p.plan_id
+        {%- if uses_filters %}
         left join filter_sets
             on filter_sets.organization_id = charges.organization_id and filter_sets.charge_id = charges.charge_id
+        {%- endif %}
+        where {{ usage_features_guard(features, pay_in_advance) }}
         group by organization_id, external_subscription_id, subscription_id, period_from, period_to,
             service_from_date, service_to_date, full_days, timezone, code
     ),
@@ -199,7 +229,11 @@
             e.transaction_id as transaction_id,
             e.timestamp as timestamp,
             e.ingested_at as ingested_at,
+            {%- if read_keys is none %}
             e.properties as event_properties,
+            {%- elif read_keys %}
+            tuple({% for key in read_keys %}e.properties[{{ sql_string(key) }}]{{ ', ' if not loop.last }}{% endfor %}) as event_properties,
+            {%- endif %}
             e.precise_total_amount_cents as precise_total_amount_cents,
             p.code_charges as code_charges
         -- Only the events of metrics with a charge of this kind, and in each branch only its
@@ -234,16 +268,18 @@
             organization_id, subscription_id, period_from, service_from_date, service_to_date,
             full_days, event_date, transaction_id, timestamp, ingested_at, precise_total_amount_cents,
             arrayJoin(code_charges) as charge,
-            charge.1 as charge_id,
-            charge.2 as charge_model,
-            charge.3 as aggregation_type,
-            charge.4 as field_name,
-            charge.5 as charge_grouped_by,
-            charge.6 as prorated,
-            charge.8 as filters,
-            {{ metric_properties('charge.7', 'field_name',
-                                 expression_value('charge.9', 'event_properties', 'timestamp', 'code'),
+            {%- for name in charge_fields %}
+            {{ field[name] }} as {{ {'grouped_by': 'charge_grouped_by', 'expression': 'metric_expression'}.get(name, name) }},
+            {%- endfor %}
+            {%- if uses_expressions %}
+            {{ metric_properties('metric_expression', 'field_name',
+                                 expression_value('billable_metric_id', 'event_properties', 'timestamp', 'code'),
                                  'event_properties') }} as properties
+            {%- elif read_keys is none or read_keys %}
+            event_properties as properties
+            {%- else %}
+            tuple() as properties
+            {%- endif %}
         from placed
     )
     select
@@ -253,16 +289,46 @@
         valued.charge_id as charge_id,
         valued.charge_model as charge_model,
         valued.aggregation_type as aggregation_type,
+        {%- if uses_filters %}
         arrayFirstIndex(f -> {{ filter_matches('f.2', 'valued.properties') }}, valued.filters) as filter_index,
         if(filter_index = 0, {{ nil_uuid() }}, valued.filters[filter_index].1) as charge_filter_id,
+        {%- else %}
+        toUInt32(0) as filter_index,
+        {{ nil_uuid() }} as charge_filter_id,
+        {%- endif %}
+        {%- if uses_groups and uses_filters %}
         {{ group_key("if(filter_index = 0 or empty(valued.filters[filter_index].6), valued.charge_grouped_by, valued.filters[filter_index].6)", 'valued.properties') }}
             as grouped_by,
+        {%- elif uses_groups %}
+        {{ group_key('valued.charge_grouped_by', 'valued.properties') }} as grouped_by,
+        {%- else %}
+        cast(map() as Map(String, String)) as grouped_by,
+        {%- endif %}
         valued.transaction_id as transaction_id,
         valued.timestamp as timestamp,
         valued.ingested_at as ingested_at,
+        {%- if read_keys is none %}
         {{ event_value('valued.properties', 'valued.field_name') }} as value,
         valued.properties[ifNull(valued.field_name, '')] as value_text,
+        {%- else %}
+        {%- if features.field_names %}
+        multiIf(
+            {%- for key in features.field_names %}
+            ifNull(valued.field_name, '') = {{ sql_string(key) }}, valued.properties.{{ loop.index }},
+            {%- endfor %}
+            '') as value_text,
+        {%- else %}
+        '' as value_text,
+        {%- endif %}
+        toDecimal128OrNull(trim(value_text), 12) as value,
+        {%- endif %}
+        {%- if reads_operations and read_keys is not none %}
+        valued.properties.{{ read_keys | length }} as operation_type,
+        {%- elif reads_operations %}
         valued.properties['operation_type'] as operation_type,
+        {%- else %}
+        '' as operation_type,
+        {%- endif %}
         valued.precise_total_amount_cents as precise_total_amount_cents,
         valued.prorated as prorated,
         valued.event_date as event_date,
@@ -278,62 +344,111 @@
     Recurring metrics aggregate the events carried from earlier periods too: a weighted sum starts
     from their level at the period start. Prorated charges (sum and unique_count) also get the
     prorated units, Σ value x days present / days of the full period rounded up to 5 decimals,
-    and, for graduated prices, the segments (full value, days present) in event order. -#}
-{% macro charge_usage(events) -%}
+    and, for graduated prices, the segments (full value, days present) in event order.
+    `features` (usage_in_use): aggregate only the figures of the aggregation types, groups,
+    prorations and ordered events in use (the others are typed constants); none: every one. -#}
+{% macro charge_usage(events, features=none) -%}
+    {%- set every = features is none %}
+    {%- set aggregations = none if every else features.aggregations %}
+    {%- set uses = {
+        'unique_count': every or 'unique_count_agg' in aggregations,
+        'latest': every or 'latest_agg' in aggregations,
+        'max': every or 'max_agg' in aggregations,
+        'groups': every or features.grouped_by,
+        'prorated': every or features.prorated,
+        'ordered': every or features.ordered,
+    } %}
+    {%- set zero = 'toDecimal128(0, 12)' %}
+    {%- set no_events = "cast([] as Array(Tuple(DateTime64(3, 'UTC'), DateTime64(6, 'UTC'), Decimal(38, 12), Decimal(38, 12))))" %}
+    {%- set group_columns -%}
+        organization_id, subscription_id, period_from, charge_id, charge_filter_id
+        {%- if uses.groups %}, grouped_by{% endif %}, aggregation_type
+    {%- endset %}
     with per_value as (
         select
-            organization_id, subscription_id, period_from, charge_id, charge_filter_id, grouped_by,
-            aggregation_type,
+            {{ group_columns }},
+            {%- if uses.unique_count %}
             if(aggregation_type = 'unique_count_agg', value_text, '') as unique_value,
+            {%- endif %}
+            {%- if uses.prorated %}
             any(prorated) as is_prorated,
             any(full_days) as period_days,
+            {%- endif %}
             count() as value_events,
-            sum(ifNull(value, toDecimal128(0, 12))) as value_sum,
+            sum(ifNull(value, {{ zero }})) as value_sum,
+            {%- if uses.max %}
             max(value) as value_max,
+            {%- endif %}
             -- Each figure below is read for one aggregation type or proration only, so it is
             -- aggregated (-If) only over the events of those charges: a state per event of every
             -- other charge would be computed for nothing.
+            {%- if uses.latest %}
             argMaxIf(value, (timestamp, ingested_at), aggregation_type = 'latest_agg') as latest_value,
             maxIf((timestamp, ingested_at), aggregation_type = 'latest_agg') as latest_at,
+            {%- endif %}
+            {%- if uses.unique_count %}
             argMaxIf(operation_type, (timestamp, ingested_at), aggregation_type = 'unique_count_agg') as last_operation,
-            sum(ifNull(precise_total_amount_cents, toDecimal128(0, 12))) as precise_cents_sum,
+            {%- endif %}
+            sum(ifNull(precise_total_amount_cents, {{ zero }})) as precise_cents_sum,
             min(timestamp) as first_at,
             max(timestamp) as last_at,
             -- Percentage charges, weighted sums and prorated graduated prices (one row per bucket
             -- here) keep their events in timestamp order: free allowances, per-transaction
             -- min/max, levels over time (a carried event weighs from the period start), tiers.
+            {%- if uses.ordered %}
             arraySort(e -> (e.1, e.2),
-                      groupArrayIf(tuple(greatest(timestamp, period_from), ingested_at, ifNull(value, toDecimal128(0, 12)),
+                      groupArrayIf(tuple(greatest(timestamp, period_from), ingested_at, ifNull(value, {{ zero }}),
                                          {{ days_present('event_date', 'service_from_date', 'service_to_date') }}),
-                                   charge_model = 'percentage' or aggregation_type = 'weighted_sum_agg'
-                                   or (prorated = 1 and charge_model = 'graduated' and aggregation_type = 'sum_agg')))
+                                   {{ ordered_events_condition('charge_model', 'aggregation_type', 'prorated') }}))
                 as ordered_events,
+            {%- else %}
+            {{ no_events }} as ordered_events,
+            {%- endif %}
             arrayMap(e -> e.3, ordered_events) as ordered_values,
             arrayMap(e -> e.1, ordered_events) as ordered_times,
+            {%- if uses.prorated %}
             multiIf(
-                is_prorated = 0, toDecimal128(0, 12),
+                is_prorated = 0, {{ zero }},
                 aggregation_type = 'unique_count_agg',
                     {{ unique_value_days(
                         "arraySort(o -> (o.1, o.4), groupArrayIf(tuple(timestamp, operation_type = 'remove', event_date, ingested_at), prorated = 1))",
                         'any(service_from_date)', 'any(service_to_date)') }},
-                sumIf({{ money_mul('ifNull(value, toDecimal128(0, 12))', days_present('event_date', 'service_from_date', 'service_to_date')) }},
+                sumIf({{ money_mul('ifNull(value, ' ~ zero ~ ')', days_present('event_date', 'service_from_date', 'service_to_date')) }},
                       prorated = 1))
                 as value_days
+            {%- else %}
+            {{ zero }} as value_days
+            {%- endif %}
         from {{ events }}
-        group by organization_id, subscription_id, period_from, charge_id, charge_filter_id, grouped_by,
-            aggregation_type, unique_value
+        {%- if not every %}
+        where {{ usage_features_guard(features, 0) }}
+        {%- endif %}
+        group by {{ group_columns }}
+            {%- if uses.unique_count %}, unique_value{% endif %}
     )
     select
-        organization_id, subscription_id, period_from, charge_id, charge_filter_id, grouped_by,
+        organization_id, subscription_id, period_from, charge_id, charge_filter_id,
+        {%- if uses.groups %}
+        grouped_by,
+        {%- else %}
+        cast(map() as Map(String, String)) as grouped_by,
+        {%- endif %}
         sum(value_events) as events_count,
         toDecimal128(multiIf(
             aggregation_type = 'count_agg', toDecimal128(sum(value_events), 12),
             aggregation_type in ('sum_agg', 'custom_agg'), sum(value_sum),
-            aggregation_type = 'max_agg', ifNull(max(value_max), toDecimal128(0, 12)),
+            {%- if uses.max %}
+            aggregation_type = 'max_agg', ifNull(max(value_max), {{ zero }}),
+            {%- endif %}
+            {%- if uses.latest %}
             aggregation_type = 'latest_agg',
-                greatest(ifNull(argMax(latest_value, latest_at), toDecimal128(0, 12)), toDecimal128(0, 12)),
+                greatest(ifNull(argMax(latest_value, latest_at), {{ zero }}), {{ zero }}),
+            {%- endif %}
+            {%- if uses.unique_count %}
             aggregation_type = 'unique_count_agg', toDecimal128(countIf(last_operation != 'remove'), 12),
-            toDecimal128(0, 12)), 12) as raw_units,
+            {%- endif %}
+            {{ zero }}), 12) as raw_units,
+        {%- if uses.prorated %}
         if(any(is_prorated) = 1 and aggregation_type in ('sum_agg', 'unique_count_agg'),
            toDecimal128(ceil({{ money_div('sum(value_days)', 'any(period_days)') }}, 5), 12),
            raw_units) as prorated_units,
@@ -342,6 +457,10 @@
            arrayMap(v -> (toDecimal128(1, 12), v.2),
                     arraySort(v -> v.1, groupArrayIf((first_at, value_days), is_prorated = 1 and value_days > 0))),
            arrayMap(e -> (e.3, e.4), any(ordered_events))) as prorated_segments,
+        {%- else %}
+        raw_units as prorated_units,
+        cast([] as Array(Tuple(Decimal(38, 12), Decimal(38, 12)))) as prorated_segments,
+        {%- endif %}
         sum(precise_cents_sum) as precise_total_amount_cents,
         any(ordered_values) as event_values,
         arrayCumSum(event_values) as running_totals,
@@ -349,8 +468,7 @@
         min(first_at) as first_event_at,
         max(last_at) as last_event_at
     from per_value
-    group by organization_id, subscription_id, period_from, charge_id, charge_filter_id, grouped_by,
-        aggregation_type
+    group by {{ group_columns }}
 {%- endmacro %}
 
 {#- The price columns of a bucket: the filter's own price, or the charge's default price. -#}
