@@ -72,8 +72,9 @@ properties_of_days_without_retries as (
     from {{ source('warehouse', 'events') }} as e
     array join e.properties.keys as property_key, e.properties.values as property_value
     where {{ events_to_aggregate('e') }}
-        and (e.organization_id, toDate(e.timestamp, 'UTC'), e.code) not in (select arrayJoin(retried_days))
     group by organization_id, date, billable_metric_code, property_key, property_value
+    -- On the groups rather than on every event: much cheaper, and the same rows.
+    having (organization_id, date, billable_metric_code) not in (select arrayJoin(retried_days))
 ),
 
 properties_of_days_with_retries as (
@@ -87,8 +88,10 @@ properties_of_days_with_retries as (
         max(e.ingested_at) as last_ingested_at
     from {{ source('warehouse', 'events') }} as e final
     array join e.properties.keys as property_key, e.properties.values as property_value
+    -- Before FINAL merges (sorting key columns only, which retries share): only these days'
+    -- events are merged. Nothing is read when there are none.
+    prewhere (e.organization_id, toDate(e.timestamp, 'UTC'), e.code) in (select arrayJoin(retried_days))
     where {{ events_to_aggregate('e') }}
-        and (e.organization_id, toDate(e.timestamp, 'UTC'), e.code) in (select arrayJoin(retried_days))
     group by organization_id, date, billable_metric_code, property_key, property_value
 )
 
