@@ -25,12 +25,15 @@ AS_OF = "2024-02-01T00:00:00"
 
 
 def insert_events(
-    client: Client, organization_id: uuid.UUID, events: list[tuple[str, str, dict[str, str], str]]
+    client: Client,
+    organization_id: uuid.UUID,
+    events: list[tuple[str, str, dict[str, str], str]],
+    code: str = "storage",
 ) -> None:
-    """Storage events of sub_a as (transaction id, timestamp, properties, ingested_at): live
-    traffic is ingested a minute after it happens ("" for that)."""
+    """Events of sub_a as (transaction id, timestamp, properties, ingested_at): live traffic is
+    ingested a minute after it happens ("" for that)."""
     rows = [
-        [organization_id, "sub_a", transaction_id, "storage", utc(timestamp), properties,
+        [organization_id, "sub_a", transaction_id, code, utc(timestamp), properties,
          utc(ingested_at) if ingested_at else utc(timestamp) + timedelta(minutes=1), ""]
         for transaction_id, timestamp, properties, ingested_at in events
     ]  # fmt: skip
@@ -89,6 +92,11 @@ def test_a_build_reaggregates_only_days_with_new_events(
         # day that gets no new event: Jan 9 is not read again, t8 waits for a full refresh.
         ("t8", "2024-01-09T09:00:00", {"gb": "100"}, ""),
     ])  # fmt: skip
+    # A code without a metric, retried (two inserts, so both rows are stored): left out of the
+    # subscription mart, so the property mart reads its day with FINAL and counts it once.
+    for ingested_at in ("", later):
+        insert_events(client, org, [("c1", "2024-01-12T08:30:00", {"page": "home"}, ingested_at)],
+                      code="clicks")  # fmt: skip
     run_models(env, target)
 
     assert rows(
@@ -112,6 +120,11 @@ def test_a_build_reaggregates_only_days_with_new_events(
         (date(2024, 1, 11), "region", "us", 1),  # t4
         (date(2024, 1, 12), "region", "us", 1),  # t7
     ]
+    assert rows(
+        client,
+        "select date, billable_metric_code, property_value, events_count"
+        " from fct_usage_daily_by_property where property_key = 'page'",
+    ) == [(date(2024, 1, 12), "clicks", "home", 1)]  # c1 once, though stored twice
     assert (
         client.command(
             "select sum(events_count) from fct_usage_daily_by_property"

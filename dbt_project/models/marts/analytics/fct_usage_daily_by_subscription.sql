@@ -13,12 +13,23 @@
 -- transaction id re-sent with another timestamp counts twice here, once in rating.)
 -- A change of a metric's field_name, or a metric created for a code that already has events,
 -- reaches past days with `dbt run --full-refresh`.
--- The metric's field is looked up per event in two arrays (organization and code -> field)
--- rather than by joining the metrics to every event: a quarter of this model's CPU on a full
--- build. Events of codes without a metric are left out, as the join left them out.
+-- The metric's field is looked up per event in two arrays (a hash of organization and code ->
+-- field) rather than by joining the metrics to every event: a quarter of this model's CPU on a
+-- full build (and hashing rather than formatting the organization id as text: 4.9 -> 4.4
+-- CPU-s per 10M events in one series of runs, within the noise in another). The build fails if
+-- two metrics share a hash; an event of a code without a metric whose hash meets a metric's is
+-- summed in a group that the final filter leaves out, as it leaves out every code without a
+-- metric (as the join did).
 with
     (
-        select (groupArray(toString(organization_id) || billable_metric_code), groupArray(ifNull(field_name, '')))
+        select (
+            groupArray(cityHash64(organization_id, billable_metric_code)),
+            groupArray(ifNull(field_name, '')),
+            throwIf(
+                uniqExact(cityHash64(organization_id, billable_metric_code)) != count(),
+                'two billable metrics share a field lookup hash'
+            )
+        )
         from {{ ref('stg_warehouse__billable_metrics') }}
     ) as metric_fields,
 
@@ -36,8 +47,7 @@ fielded_events as (
         e.external_subscription_id as external_subscription_id,
         e.properties as properties,
         e.ingested_at as ingested_at,
-        -- The organization id as text has a fixed length: the concatenation is unambiguous.
-        transform(toString(e.organization_id) || e.code, metric_fields.1, metric_fields.2, '\0') as field_name
+        transform(cityHash64(e.organization_id, e.code), metric_fields.1, metric_fields.2, '\0') as field_name
     from {{ source('warehouse', 'events') }} as e final
     where {{ events_to_aggregate('e') }}
 ),
@@ -54,6 +64,9 @@ daily as (
     from fielded_events
     where field_name != '\0'
     group by organization_id, date, billable_metric_code, external_subscription_id
+    having (organization_id, billable_metric_code) in (
+        select organization_id, billable_metric_code from {{ ref('stg_warehouse__billable_metrics') }}
+    )
 )
 
 select * from daily
