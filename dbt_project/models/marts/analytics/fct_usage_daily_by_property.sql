@@ -25,6 +25,17 @@
 -- It reads the events itself rather than deriving from fct_usage_daily_by_subscription: a
 -- breakdown by property value kept per subscription would be as large as the events for any
 -- numeric property (the metric's field).
+{# The columns of both reads below: events per organization, day, code and property. #}
+{% set property_counts -%}
+    e.organization_id as organization_id,
+        toDate(e.timestamp, 'UTC') as date,
+        e.code as billable_metric_code,
+        property_key,
+        property_value,
+        count() as events_count,
+        max(e.ingested_at) as last_ingested_at
+{%- endset %}
+
 with
 {% if is_incremental() %}
 changed_days as (
@@ -63,14 +74,7 @@ days_with_retries as (
 (select groupUniqArray(date) from days_with_retries) as retried_days,
 
 properties_of_days_without_retries as (
-    select
-        e.organization_id as organization_id,
-        toDate(e.timestamp, 'UTC') as date,
-        e.code as billable_metric_code,
-        property_key,
-        property_value,
-        count() as events_count,
-        max(e.ingested_at) as last_ingested_at
+    select {{ property_counts }}
     from {{ source('warehouse', 'events') }} as e
     array join e.properties.keys as property_key, e.properties.values as property_value
     where {{ events_to_aggregate('e') }}
@@ -79,14 +83,7 @@ properties_of_days_without_retries as (
 ),
 
 properties_of_days_with_retries as (
-    select
-        e.organization_id as organization_id,
-        toDate(e.timestamp, 'UTC') as date,
-        e.code as billable_metric_code,
-        property_key,
-        property_value,
-        count() as events_count,
-        max(e.ingested_at) as last_ingested_at
+    select {{ property_counts }}
     from {{ source('warehouse', 'events') }} as e final
     array join e.properties.keys as property_key, e.properties.values as property_value
     -- Before FINAL merges (a sorting key column, which retries share): only these days' events
