@@ -229,7 +229,9 @@
     {%- if not features.expressions %}
     {%- do compiled_out.append("ifNull(expression, '') != ''") %}
     {%- endif %}
-    {%- if not features.recurring %}
+    {#- Pay-in-advance charges carry no recurring events and keep none in order (their running
+        figures are window aggregates): only the arrears path compiles those out. -#}
+    {%- if not features.recurring and pay_in_advance == 0 %}
     {%- do compiled_out.append("recurring = 1") %}
     {%- endif %}
     {%- if not features.prorated %}
@@ -240,7 +242,7 @@
     {%- for name in features.field_names + [''] %}{% do names.append(sql_string(name)) %}{% endfor %}
     {%- do compiled_out.append("ifNull(field_name, '') not in (" ~ names | join(', ') ~ ")") %}
     {%- endif %}
-    {%- if not features.ordered %}
+    {%- if not features.ordered and pay_in_advance == 0 %}
     {%- do compiled_out.append(ordered_events_condition('charge_model', 'aggregation_type', 'prorated')) %}
     {%- endif %}
     (select throwIf(count() > 0, 'a usage feature (aggregation, filter, grouped_by, expression, proration) was added to the catalog during the run: rate again')

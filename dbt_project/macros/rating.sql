@@ -624,10 +624,24 @@
     Every running figure is a window aggregate whose frame starts at the bucket's first event:
     one aggregate state per bucket, a few scalars per event. Nothing copies the earlier events
     into each row, so memory stays bounded however many events a bucket holds.
-    `events`, `by_subscription`: see scoped_events; `pricing`: see charge_fees. -#}
-{% macro pay_in_advance_charge_fees(periods, until, events=none, by_subscription=false, pricing=none) -%}
+    `events`, `by_subscription`: see scoped_events; `pricing`: see charge_fees. `features`
+    (usage_in_use(1)): place the events with only the filters, groups and fields in use (see
+    charge_events), run only the window aggregates of the aggregation types in use (the sum is
+    every other type's) and prorate only if a charge is prorated; none: everything. -#}
+{% macro pay_in_advance_charge_fees(periods, until, events=none, by_subscription=false, pricing=none, features=none) -%}
     {%- set pricing = pricing or {} %}
-    with events as ({{ charge_events(periods, 1, until, events, by_subscription=by_subscription) }}),
+    {%- set uses_prorated = features is none or features.prorated %}
+    {#- The running units of each aggregation type but the sum, the default. -#}
+    {%- set running_units = [] %}
+    {%- for aggregation_type, units in [
+            ('count_agg', 'toDecimal128(row_number() over bucket, 12)'),
+            ('unique_count_agg', 'toDecimal128(uniqExact(value_text) over bucket, 12)'),
+            ('max_agg', 'ifNull(max(value) over bucket, toDecimal128(0, 12))')] %}
+    {%- if features is none or aggregation_type in features.aggregations %}
+    {%- do running_units.append("aggregation_type = '" ~ aggregation_type ~ "', " ~ units) %}
+    {%- endif %}
+    {%- endfor %}
+    with events as ({{ charge_events(periods, 1, until, events, by_subscription=by_subscription, features=features) }}),
     charges as ({{ rated_charges(1) }}),
     cumulative as (
         select
@@ -635,11 +649,15 @@
             transaction_id, timestamp, ingested_at, value_or_zero,
             ifNull(precise_total_amount_cents, toDecimal128(0, 12)) as precise_cents,
             row_number() over bucket as position,
+            {%- if running_units %}
             toDecimal128(multiIf(
-                aggregation_type = 'count_agg', toDecimal128(row_number() over bucket, 12),
-                aggregation_type = 'unique_count_agg', toDecimal128(uniqExact(value_text) over bucket, 12),
-                aggregation_type = 'max_agg', ifNull(max(value) over bucket, toDecimal128(0, 12)),
+                {%- for units in running_units %}
+                {{ units }},
+                {%- endfor %}
                 sum(value_or_zero) over bucket), 12) as units_after,
+            {%- else %}
+            toDecimal128(sum(value_or_zero) over bucket, 12) as units_after,
+            {%- endif %}
             sum(value_or_zero) over bucket as total_after,
             sum(precise_cents) over bucket as precise_after
         from (select *, ifNull(value, toDecimal128(0, 12)) as value_or_zero from events)
@@ -692,8 +710,13 @@
             {{ bucket_price_columns('is_default_bucket', 'c', 'f') }}
             r.position as position,
             -- Prorated (standard) charges bill an increase for the days left in the period.
+            {%- if uses_prorated %}
             c.prorated as prorated,
             {{ in_advance_proration('r.timestamp', 'p.period_to', 'p.full_days') }} as proration
+            {%- else %}
+            toUInt8(0) as prorated,
+            toDecimal128(1, 12) as proration
+            {%- endif %}
         from cumulative as r
         inner join {{ periods }} as p
             on p.organization_id = r.organization_id

@@ -1,8 +1,9 @@
 """The per-run usage rating compiles in only the usage features of the catalog as dbt runs it
 (aggregation types, charge filters, grouped_by, metric expressions, prorated charges, the
-metrics' fields): a feature first used after a run is rated by the next, and the query compiled
-before it fails rather than rate without it. The catalog read is warehouse-wide, so this runs in
-a database of its own, whose first run has a single count charge."""
+metrics' fields), and so does the per-run pay-in-advance rating for its own charges: a feature
+first used after a run is rated by the next, and the query compiled before it fails rather than
+rate without it. The catalog read is warehouse-wide, so this runs in a database of its own, whose
+first run has a single count charge and a single pay-in-advance sum charge."""
 
 from __future__ import annotations
 
@@ -30,13 +31,15 @@ class Runs:
     first: list[FeeRow]  # fees after the first run
     second: list[FeeRow]  # fees after the second
     stale_usage_sql: str  # the usage query compiled by the first run
+    stale_in_advance_sql: str  # the pay-in-advance query compiled by the first run
 
 
 @pytest.fixture(scope="module")
 def runs(warehouse: Warehouse, tmp_path_factory: pytest.TempPathFactory) -> Runs:
-    """Fees after a first run (one count charge), then after a plain run once charges using a
-    filter, a grouped_by, an expression, the latest and unique-count aggregations and a
-    prorated charge were added."""
+    """Fees after a first run (one count charge, one pay-in-advance sum charge), then after a
+    plain run once charges using a filter, a grouped_by, an expression, the latest and
+    unique-count aggregations and a prorated charge were added, and pay-in-advance charges using
+    the unique-count and max aggregations and a filter."""
     database = f"mh_usage_{secrets.token_hex(4)}"
     migrate(warehouse.client(database=""), database)
     own = replace(warehouse, database=database)
@@ -47,12 +50,24 @@ def runs(warehouse: Warehouse, tmp_path_factory: pytest.TempPathFactory) -> Runs
     calls = catalog.metric("calls", "count_agg")
     starter = catalog.plan("starter")
     catalog.charge(starter, calls, "standard", {"amount": "0.5"})
+    uploads = catalog.metric("uploads", "sum_agg", "mb")
+    catalog.charge(starter, uploads, "standard", {"amount": "0.1"}, pay_in_advance=True)
     s1 = catalog.subscription("s1", customer, starter, "2024-01-01")
     catalog.events("s1", "calls", [{"timestamp": "2024-01-05T10:00:00"}] * 3)
+    catalog.events(
+        "s1",
+        "uploads",
+        [
+            {"timestamp": "2024-01-05T10:00:00", "properties": {"mb": "10"}},
+            {"timestamp": "2024-01-06T10:00:00", "properties": {"mb": "5"}},
+        ],
+    )
     rater.run("--no-tests", "--as-of", "2024-02-01T00:00:00")
     first = fees_of(catalog.client, catalog.organization_id)
     [compiled] = Path(target, "compiled").rglob("int_rating_charge_usage.sql")
     stale_usage_sql = compiled.read_text()
+    [compiled] = Path(target, "compiled").rglob("int_rating_pay_in_advance_fees.sql")
+    stale_in_advance_sql = compiled.read_text()
 
     growth = catalog.plan("growth")
     storage = catalog.metric("storage", "sum_agg", "gb")
@@ -73,7 +88,38 @@ def runs(warehouse: Warehouse, tmp_path_factory: pytest.TempPathFactory) -> Runs
     catalog.charge(growth, users, "standard", {"amount": "1"})
     seats = catalog.metric("seats", "sum_agg", "n", recurring=True)
     catalog.charge(growth, seats, "standard", {"amount": "1"}, prorated=True)
+    viewers = catalog.metric("viewers", "unique_count_agg", "viewer")
+    catalog.charge(growth, viewers, "standard", {"amount": "2"}, pay_in_advance=True)
+    peak = catalog.metric("peak", "max_agg", "n")
+    catalog.charge(growth, peak, "standard", {"amount": "1"}, pay_in_advance=True)
+    egress = catalog.metric("egress", "sum_agg", "gb")
+    egress_charge = catalog.charge(growth, egress, "standard", {"amount": "1"}, pay_in_advance=True)
+    catalog.charge_filter(egress_charge, growth, {"region": ["eu"]}, {"amount": "3"})
     s2 = catalog.subscription("s2", customer, growth, "2024-01-01")
+    catalog.events(
+        "s2",
+        "viewers",
+        [
+            {"timestamp": f"2024-01-1{day}T10:00:00", "properties": {"viewer": viewer}}
+            for day, viewer in ((0, "v1"), (1, "v2"), (2, "v1"))
+        ],
+    )
+    catalog.events(
+        "s2",
+        "peak",
+        [
+            {"timestamp": f"2024-01-1{day}T10:00:00", "properties": {"n": n}}
+            for day, n in ((0, "4"), (1, "2"), (2, "7"))
+        ],
+    )
+    catalog.events(
+        "s2",
+        "egress",
+        [
+            {"timestamp": "2024-01-10T10:00:00", "properties": {"gb": "2", "region": "eu"}},
+            {"timestamp": "2024-01-11T10:00:00", "properties": {"gb": "5", "region": "us"}},
+        ],
+    )
     catalog.events(
         "s2",
         "storage",
@@ -119,7 +165,7 @@ def runs(warehouse: Warehouse, tmp_path_factory: pytest.TempPathFactory) -> Runs
     catalog.events("s2", "seats", [{"timestamp": "2024-01-17T10:00:00", "properties": {"n": "31"}}])
     rater.run("--no-tests", "--as-of", "2024-02-02T00:00:00")
     second = fees_of(catalog.client, catalog.organization_id)
-    return Runs(catalog.client, s1, s2, first, second, stale_usage_sql)
+    return Runs(catalog.client, s1, s2, first, second, stale_usage_sql, stale_in_advance_sql)
 
 
 def january_fees(fees: list[FeeRow], subscription: uuid.UUID, code: str) -> list[FeeRow]:
@@ -136,6 +182,31 @@ def january_fees(fees: list[FeeRow], subscription: uuid.UUID, code: str) -> list
 def test_the_first_run_rates_its_count_charge(runs: Runs) -> None:
     [calls] = january_fees(runs.first, runs.s1, "calls")
     assert calls["amount_cents"] == 150  # 3 calls x 0.5
+
+
+def in_advance_amounts(fees: list[FeeRow], subscription: uuid.UUID, code: str) -> list[int]:
+    """The amounts of a pay-in-advance charge's January fees, in event order."""
+    in_advance = [fee for fee in january_fees(fees, subscription, code) if fee["pay_in_advance"]]
+    return [fee["amount_cents"] for fee in sorted(in_advance, key=lambda fee: fee["billing_date"])]
+
+
+def test_the_first_run_rates_its_pay_in_advance_sum_charge(runs: Runs) -> None:
+    # 10 MB x 0.1 = 1.00, then 5 MB x 0.1 = 0.50.
+    assert in_advance_amounts(runs.first, runs.s1, "uploads") == [100, 50]
+
+
+def test_pay_in_advance_aggregations_added_after_a_run_are_rated_by_the_next(runs: Runs) -> None:
+    # Unique count: v1 and v2 are new (1 x 2 = 2.00 each), v1 again adds nothing.
+    assert in_advance_amounts(runs.second, runs.s2, "viewers") == [200, 200, 0]
+    # Max: the peak goes 4, 4, 7: 4 x 1 = 4.00, nothing, then 7 - 4 = 3 x 1 = 3.00.
+    assert in_advance_amounts(runs.second, runs.s2, "peak") == [400, 0, 300]
+
+
+def test_a_pay_in_advance_filter_added_after_a_run_is_matched_by_the_next(runs: Runs) -> None:
+    fees = january_fees(runs.second, runs.s2, "egress")
+    by_bucket = {fee["charge_filter_id"] is None: fee["amount_cents"] for fee in fees}
+    # eu: 2 GB x 3 = 6.00; the default price: the us event's 5 GB x 1 = 5.00.
+    assert by_bucket == {False: 600, True: 500}
 
 
 def test_a_charge_filter_added_after_a_run_is_matched_by_the_next(runs: Runs) -> None:
@@ -179,3 +250,8 @@ def test_a_query_compiled_before_a_feature_was_added_fails_rather_than_ignore_it
 ) -> None:
     with pytest.raises(DatabaseError, match="was added to the catalog during the run"):
         runs.client.query(runs.stale_usage_sql)
+
+
+def test_a_pay_in_advance_query_compiled_before_a_feature_was_added_fails(runs: Runs) -> None:
+    with pytest.raises(DatabaseError, match="was added to the catalog during the run"):
+        runs.client.query(runs.stale_in_advance_sql)

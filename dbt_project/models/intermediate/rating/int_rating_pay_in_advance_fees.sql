@@ -4,7 +4,8 @@
 -- IN set on the events' primary-key prefix, on a full build too): the events of the other
 -- subscriptions are never read, hashed or deduplicated here, nor, on an incremental run, those
 -- of the subscriptions without a period to rate. Only the charge models and rounding precisions
--- in use are compiled in.
+-- and the usage features (aggregation types, filters, groups, expressions, proration) of the
+-- pay-in-advance charges in use are compiled in.
 with started_charge_periods as (
     select *
     from {{ ref('int_rating_periods') }}
@@ -14,4 +15,4 @@ with started_charge_periods as (
 )
 
 select * from ({{ pay_in_advance_charge_fees('started_charge_periods', rating_as_of(), by_subscription=true,
-                                         pricing=pricing_in_use(1)) }})
+                                         pricing=pricing_in_use(1), features=usage_in_use(1)) }})
