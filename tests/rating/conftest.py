@@ -66,6 +66,18 @@ def fees_of(client: Client, organization_id: uuid.UUID, where: str = "1") -> lis
     return [dict(zip(result.column_names, row, strict=True)) for row in result.result_rows]
 
 
+def january_charge_fees(fees: list[FeeRow], subscription: uuid.UUID, code: str) -> list[FeeRow]:
+    """The charge fees of one subscription and metric for January's period."""
+    return [
+        fee
+        for fee in fees
+        if fee["fee_type"] == "charge"
+        and fee["subscription_id"] == subscription
+        and fee["billable_metric_code"] == code
+        and fee["period_from"].month == 1
+    ]
+
+
 FeesReader = Callable[..., list[FeeRow]]
 
 

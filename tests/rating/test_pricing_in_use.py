@@ -14,7 +14,7 @@ import pytest
 
 from tests.conftest import Warehouse
 from tests.rating.catalog import Catalog
-from tests.rating.conftest import FeeRow, Rater, fees_of
+from tests.rating.conftest import FeeRow, Rater, fees_of, january_charge_fees
 from warehouse.migrate import migrate
 
 
@@ -73,26 +73,15 @@ def runs(warehouse: Warehouse, tmp_path_factory: pytest.TempPathFactory) -> Runs
     return Runs(s1, s2, first, fees_of(catalog.client, catalog.organization_id))
 
 
-def charge_fees(fees: list[FeeRow], subscription: uuid.UUID, code: str) -> list[FeeRow]:
-    return [
-        fee
-        for fee in fees
-        if fee["fee_type"] == "charge"
-        and fee["subscription_id"] == subscription
-        and fee["billable_metric_code"] == code
-        and fee["period_from"].month == 1
-    ]
-
-
 def test_the_first_run_prices_its_standard_charge(runs: Runs) -> None:
-    [calls] = charge_fees(runs.first, runs.s1, "calls")
+    [calls] = january_charge_fees(runs.first, runs.s1, "calls")
     assert calls["amount_cents"] == 50  # 1 call x 0.5
 
 
 def test_a_charge_model_and_precision_added_after_a_run_are_priced_by_the_next(
     runs: Runs,
 ) -> None:
-    [seats] = charge_fees(runs.second, runs.s2, "seats")
+    [seats] = january_charge_fees(runs.second, runs.s2, "seats")
     # 4.26 + 8 = 12.26, rounded at 1 decimal: 12.3 units. Graduated: 10 x 1 in the first tier,
     # then 12.3 - 11 + 1 = 2.3 x 0.5 = 1.15 in the second: 11.15.
     assert seats["units"] == Decimal("12.3")
@@ -103,7 +92,9 @@ def test_a_charge_model_and_precision_added_after_a_run_are_priced_by_the_next(
 def test_a_pay_in_advance_charge_model_added_after_a_run_is_priced_by_the_next(
     runs: Runs,
 ) -> None:
-    fees = sorted(charge_fees(runs.second, runs.s2, "calls"), key=lambda fee: fee["first_event_at"])
+    fees = sorted(
+        january_charge_fees(runs.second, runs.s2, "calls"), key=lambda fee: fee["first_event_at"]
+    )
     # Packages of 2 at 3: the 1st call opens a package (3), the 2nd fills it (0), the 3rd opens
     # a second one (3).
     assert [fee["amount_cents"] for fee in fees] == [300, 0, 300]

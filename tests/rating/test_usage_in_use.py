@@ -19,7 +19,7 @@ from clickhouse_connect.driver.exceptions import DatabaseError
 
 from tests.conftest import Warehouse
 from tests.rating.catalog import Catalog
-from tests.rating.conftest import FeeRow, Rater, fees_of
+from tests.rating.conftest import FeeRow, Rater, fees_of, january_charge_fees
 from warehouse.migrate import migrate
 
 
@@ -168,25 +168,16 @@ def runs(warehouse: Warehouse, tmp_path_factory: pytest.TempPathFactory) -> Runs
     return Runs(catalog.client, s1, s2, first, second, stale_usage_sql, stale_in_advance_sql)
 
 
-def january_fees(fees: list[FeeRow], subscription: uuid.UUID, code: str) -> list[FeeRow]:
-    return [
-        fee
-        for fee in fees
-        if fee["fee_type"] == "charge"
-        and fee["subscription_id"] == subscription
-        and fee["billable_metric_code"] == code
-        and fee["period_from"].month == 1
-    ]
-
-
 def test_the_first_run_rates_its_count_charge(runs: Runs) -> None:
-    [calls] = january_fees(runs.first, runs.s1, "calls")
+    [calls] = january_charge_fees(runs.first, runs.s1, "calls")
     assert calls["amount_cents"] == 150  # 3 calls x 0.5
 
 
 def in_advance_amounts(fees: list[FeeRow], subscription: uuid.UUID, code: str) -> list[int]:
     """The amounts of a pay-in-advance charge's January fees, in event order."""
-    in_advance = [fee for fee in january_fees(fees, subscription, code) if fee["pay_in_advance"]]
+    in_advance = [
+        fee for fee in january_charge_fees(fees, subscription, code) if fee["pay_in_advance"]
+    ]
     return [fee["amount_cents"] for fee in sorted(in_advance, key=lambda fee: fee["billing_date"])]
 
 
@@ -203,21 +194,21 @@ def test_pay_in_advance_aggregations_added_after_a_run_are_rated_by_the_next(run
 
 
 def test_a_pay_in_advance_filter_added_after_a_run_is_matched_by_the_next(runs: Runs) -> None:
-    fees = january_fees(runs.second, runs.s2, "egress")
+    fees = january_charge_fees(runs.second, runs.s2, "egress")
     by_bucket = {fee["charge_filter_id"] is None: fee["amount_cents"] for fee in fees}
     # eu: 2 GB x 3 = 6.00; the default price: the us event's 5 GB x 1 = 5.00.
     assert by_bucket == {False: 600, True: 500}
 
 
 def test_a_charge_filter_added_after_a_run_is_matched_by_the_next(runs: Runs) -> None:
-    fees = january_fees(runs.second, runs.s2, "storage")
+    fees = january_charge_fees(runs.second, runs.s2, "storage")
     by_bucket = {fee["charge_filter_id"] is None: fee["amount_cents"] for fee in fees}
     # eu: 3 GB x 2 = 6.00; the default price: the us event's 4 GB x 1 = 4.00.
     assert by_bucket == {False: 600, True: 400}
 
 
 def test_a_grouped_by_added_after_a_run_splits_the_next(runs: Runs) -> None:
-    fees = january_fees(runs.second, runs.s2, "api")
+    fees = january_charge_fees(runs.second, runs.s2, "api")
     # Team a: 2 calls x 0.5 = 1.00; team b: 1 x 0.5 = 0.50.
     assert sorted((fee["grouped_by"].get("team"), fee["amount_cents"]) for fee in fees) == [
         ("a", 100),
@@ -226,21 +217,21 @@ def test_a_grouped_by_added_after_a_run_splits_the_next(runs: Runs) -> None:
 
 
 def test_an_expression_added_after_a_run_is_evaluated_by_the_next(runs: Runs) -> None:
-    [fee] = january_fees(runs.second, runs.s2, "hours")
+    [fee] = january_charge_fees(runs.second, runs.s2, "hours")
     # (7200 - 0) / 3600 = 2 hours x 2 = 4.00.
     assert (fee["units"], fee["amount_cents"]) == (Decimal("2"), 400)
 
 
 def test_aggregation_types_added_after_a_run_are_aggregated_by_the_next(runs: Runs) -> None:
-    [level] = january_fees(runs.second, runs.s2, "level")
-    [users] = january_fees(runs.second, runs.s2, "users")
+    [level] = january_charge_fees(runs.second, runs.s2, "level")
+    [users] = january_charge_fees(runs.second, runs.s2, "users")
     # Latest: the Jan 20 value 3 x 1 = 3.00. Unique count: u2 only (u1 removed) x 1 = 1.00.
     assert (level["units"], level["amount_cents"]) == (Decimal("3"), 300)
     assert (users["units"], users["amount_cents"]) == (Decimal("1"), 100)
 
 
 def test_a_prorated_charge_added_after_a_run_is_prorated_by_the_next(runs: Runs) -> None:
-    [seats] = january_fees(runs.second, runs.s2, "seats")
+    [seats] = january_charge_fees(runs.second, runs.s2, "seats")
     # 31 seats from Jan 17 to 31 (15 days) of 31: 31 x 15 / 31 = 15 units x 1 = 15.00.
     assert (seats["units"], seats["amount_cents"]) == (Decimal("15"), 1500)
 
