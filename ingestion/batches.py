@@ -8,7 +8,7 @@ from typing import Any
 
 import orjson
 
-from ingestion.responses import EventIds, lago_events
+from ingestion.responses import EventIds, lago_event_body, lago_events
 from ingestion.timetext import datetime_text, iso_seconds_text, iso_text
 from ingestion.validation import Limits, latest_timestamp_ms, usual_fields, validate_event
 from ingestion.writer import EventColumns, property_text
@@ -46,19 +46,17 @@ def read_batch(
         if fields is not None and len(orjson.dumps(event)) <= max_bytes:
             transaction_id, subscription, code, customer, timestamp, properties = fields
             answer.append(
-                {
-                    "lago_id": event_id(subscription, transaction_id),
-                    "transaction_id": transaction_id,
-                    "lago_customer_id": None,
-                    "lago_subscription_id": None,
-                    "external_customer_id": customer,
-                    "external_subscription_id": subscription,
-                    "code": code,
-                    "timestamp": now_text if timestamp is None else iso_seconds_text(timestamp),
-                    "precise_total_amount_cents": None,
-                    "properties": properties or {},
-                    "created_at": created_at,
-                }
+                lago_event_body(
+                    event_id(subscription, transaction_id),
+                    transaction_id,
+                    customer,
+                    subscription,
+                    code,
+                    now_text if timestamp is None else iso_seconds_text(timestamp),
+                    None,
+                    properties or {},
+                    created_at,
+                )
             )
             subscriptions.append(subscription)
             customers.append(customer or "")

@@ -56,21 +56,46 @@ def lago_events(
     """Events as Lago's API returns them."""
     event_id = EventIds(organization_id)
     return [
-        {
-            "lago_id": event_id(event.external_subscription_id, event.transaction_id),
-            "transaction_id": event.transaction_id,
-            "lago_customer_id": None,
-            "lago_subscription_id": None,
-            "external_customer_id": event.external_customer_id,
-            "external_subscription_id": event.external_subscription_id,
-            "code": event.code,
-            "timestamp": iso_text(event.timestamp_ms),
-            "precise_total_amount_cents": event.precise_total_amount_cents,
-            "properties": event.properties,
-            "created_at": created_at,
-        }
+        lago_event_body(
+            event_id(event.external_subscription_id, event.transaction_id),
+            event.transaction_id,
+            event.external_customer_id,
+            event.external_subscription_id,
+            event.code,
+            iso_text(event.timestamp_ms),
+            event.precise_total_amount_cents,
+            event.properties,
+            created_at,
+        )
         for event in events
     ]
+
+
+def lago_event_body(
+    lago_id: str,
+    transaction_id: str,
+    external_customer_id: str | None,
+    external_subscription_id: str,
+    code: str,
+    timestamp: str,
+    precise_total_amount_cents: str | None,
+    properties: dict[str, Any],
+    created_at: str,
+) -> dict[str, Any]:
+    """One event in Lago's answer shape (positional: the batch reader calls it per event)."""
+    return {
+        "lago_id": lago_id,
+        "transaction_id": transaction_id,
+        "lago_customer_id": None,
+        "lago_subscription_id": None,
+        "external_customer_id": external_customer_id,
+        "external_subscription_id": external_subscription_id,
+        "code": code,
+        "timestamp": timestamp,
+        "precise_total_amount_cents": precise_total_amount_cents,
+        "properties": properties,
+        "created_at": created_at,
+    }
 
 
 def validation_error(errors: list[EventError], *, batch: bool, **extra: Any) -> JSONBody:
