@@ -164,6 +164,16 @@
                'field_names': none if row[7] > max_field_names else (row[6].split(',') if row[6] else [])}) }}
 {%- endmacro %}
 
+{#- Can the arrears usage be aggregated per metric rather than per charge (charge_events'
+    by_metric, charge_usage's metric_periods)? Only filters, groups, proration and ordered events
+    (percentage, weighted sum, prorated graduated) tell two charges on one metric apart, and the
+    per-metric placement reads the properties as a tuple (no expression, few field names). -#}
+{% macro usage_by_metric(features) -%}
+    {{ return(features is not none and features.field_names is not none
+              and not (features.filters or features.grouped_by or features.expressions
+                       or features.prorated or features.ordered)) }}
+{%- endmacro %}
+
 {#- The live charges of one kind with what usage_in_use reads of them and their metric, from the
     stored tables (no ref: the guard of a model whose unit tests give only its own inputs). -#}
 {% macro usage_charges(pay_in_advance, database) -%}

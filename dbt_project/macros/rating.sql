@@ -144,8 +144,11 @@
     `features` (usage_in_use): compile in only the recurring metrics' carrying, filters, groups
     and expressions the catalog uses; without filters, groups or expressions an event's
     properties map is read for its value and operation only (and not carried past its
-    placement). none compiles in everything. -#}
-{% macro charge_events(periods, pay_in_advance=0, until=none, events=none, carry_recurring=none, by_subscription=false, features=none) -%}
+    placement). none compiles in everything.
+    `by_metric` (arrears usage only, where usage_by_metric(features) holds): an event is placed
+    once in its period and metric rather than once per charge of the plan on that metric, with
+    no charge fields (see charge_usage's metric_periods). -#}
+{% macro charge_events(periods, pay_in_advance=0, until=none, events=none, carry_recurring=none, by_subscription=false, features=none, by_metric=false) -%}
     {%- set carry_recurring = (pay_in_advance == 0) if carry_recurring is none else carry_recurring %}
     {#- Without a recurring metric, no event is carried and none is read before the periods. -#}
     {%- set carry_recurring = carry_recurring and (features is none or features.recurring) %}
@@ -197,11 +200,24 @@
             p.full_days as full_days,
             p.timezone as timezone,
             charges.billable_metric_code as code,
+            {%- if by_metric %}
+            -- The metric's field (its position among the read properties, 0: none) and the
+            -- aggregation figures it needs, as small numbers: nothing per charge.
+            {%- if features.field_names %}
+            toUInt8(indexOf([{% for key in features.field_names %}{{ sql_string(key) }}{{ ', ' if not loop.last }}{% endfor %}],
+                            ifNull(any(charges.field_name), ''))) as field_index,
+            {%- else %}
+            toUInt8(0) as field_index,
+            {%- endif %}
+            toUInt8(any(charges.aggregation_type) = 'unique_count_agg') as is_unique_count,
+            toUInt8(any(charges.aggregation_type) = 'latest_agg') as is_latest
+            {%- else %}
             groupArray(tuple(
                 {%- for name in charge_fields %}
                 {{ 'filter_sets.filters' if name == 'filters' else 'charges.' ~ name }}{{ ',' if not loop.last }}
                 {%- endfor %}))
                 as code_charges
+            {%- endif %}
         from {{ periods }} as p
         inner join charges on charges.organization_id = p.organization_id and charges.plan_id = p.plan_id
         {%- if uses_filters %}
@@ -235,7 +251,13 @@
             tuple({% for key in read_keys %}e.properties[{{ sql_string(key) }}]{{ ', ' if not loop.last }}{% endfor %}) as event_properties,
             {%- endif %}
             e.precise_total_amount_cents as precise_total_amount_cents,
+            {%- if by_metric %}
+            p.field_index as field_index,
+            p.is_unique_count as is_unique_count,
+            p.is_latest as is_latest
+            {%- else %}
             p.code_charges as code_charges
+            {%- endif %}
         -- Only the events of metrics with a charge of this kind, and in each branch only its
         -- own (recurring metrics or the others), so no event is deduplicated twice.
         {%- set code_filter -%}
@@ -262,7 +284,29 @@
         where e.timestamp <= p.period_to
         {%- endif %}
         {%- endfor %}
-    ),
+    )
+    {%- if by_metric %}
+    select
+        organization_id, subscription_id, period_from, code, is_unique_count, is_latest,
+        transaction_id, timestamp, ingested_at,
+        {%- if features.field_names %}
+        multiIf(
+            {%- for key in features.field_names %}
+            field_index = {{ loop.index }}, event_properties.{{ loop.index }},
+            {%- endfor %}
+            '') as value_text,
+        {%- else %}
+        '' as value_text,
+        {%- endif %}
+        toDecimal128OrNull(trim(value_text), 12) as value,
+        {%- if reads_operations %}
+        event_properties.{{ read_keys | length }} as operation_type,
+        {%- else %}
+        '' as operation_type,
+        {%- endif %}
+        precise_total_amount_cents
+    from placed
+    {%- else %},
     valued as (
         select
             organization_id, subscription_id, period_from, service_from_date, service_to_date,
@@ -336,6 +380,7 @@
         valued.service_to_date as service_to_date,
         valued.full_days as full_days
     from valued
+    {%- endif %}
 {%- endmacro %}
 
 {#- Units per subscription x charge x period x filter x group, in two set-based passes: per
@@ -346,8 +391,16 @@
     prorated units, Σ value x days present / days of the full period rounded up to 5 decimals,
     and, for graduated prices, the segments (full value, days present) in event order.
     `features` (usage_in_use): aggregate only the figures of the aggregation types, groups,
-    prorations and ordered events in use (the others are typed constants); none: every one. -#}
-{% macro charge_usage(events, features=none) -%}
+    prorations and ordered events in use (the others are typed constants); none: every one.
+    `metric_periods` (a relation or CTE of the charge periods, where usage_by_metric(features)
+    holds): the events are placed per metric (charge_events' by_metric) and aggregated per period
+    and metric, and each arrears charge of the period's plan on that metric gets the metric's
+    usage (without filters, groups, proration or ordered events, every charge on a metric has
+    the same). -#}
+{% macro charge_usage(events, features=none, metric_periods=none) -%}
+    {%- if metric_periods is not none %}
+    {{ return(metric_usage(events, features, metric_periods)) }}
+    {%- endif %}
     {%- set every = features is none %}
     {%- set aggregations = none if every else features.aggregations %}
     {%- set uses = {
@@ -469,6 +522,98 @@
         max(last_at) as last_event_at
     from per_value
     group by {{ group_columns }}
+{%- endmacro %}
+
+{#- charge_usage over events placed per metric (charge_events' by_metric): units per period and
+    metric in the same two passes (per distinct value of a unique count, then per metric), then
+    one row per arrears charge of the period's plan on the metric, in charge_usage's columns. -#}
+{% macro metric_usage(events, features, metric_periods) -%}
+    {%- set zero = 'toDecimal128(0, 12)' %}
+    {%- set aggregations = features.aggregations %}
+    {%- set group_columns = 'organization_id, subscription_id, period_from, code' %}
+    with per_value as (
+        select
+            {{ group_columns }},
+            {%- if 'unique_count_agg' in aggregations %}
+            if(is_unique_count = 1, value_text, '') as unique_value,
+            argMaxIf(operation_type, (timestamp, ingested_at), is_unique_count = 1) as last_operation,
+            {%- endif %}
+            count() as value_events,
+            sum(ifNull(value, {{ zero }})) as value_sum,
+            {%- if 'max_agg' in aggregations %}
+            max(value) as value_max,
+            {%- endif %}
+            {%- if 'latest_agg' in aggregations %}
+            argMaxIf(value, (timestamp, ingested_at), is_latest = 1) as latest_value,
+            maxIf((timestamp, ingested_at), is_latest = 1) as latest_at,
+            {%- endif %}
+            sum(ifNull(precise_total_amount_cents, {{ zero }})) as precise_cents_sum,
+            min(timestamp) as first_at,
+            max(timestamp) as last_at
+        from {{ events }}
+        where {{ usage_features_guard(features, 0) }}
+        group by {{ group_columns }}
+            {%- if 'unique_count_agg' in aggregations %}, unique_value{% endif %}
+    ),
+    per_metric as (
+        select
+            {{ group_columns }},
+            sum(value_events) as events_count,
+            sum(value_sum) as value_sum,
+            {%- if 'max_agg' in aggregations %}
+            ifNull(max(value_max), {{ zero }}) as value_max,
+            {%- endif %}
+            {%- if 'latest_agg' in aggregations %}
+            greatest(ifNull(argMax(latest_value, latest_at), {{ zero }}), {{ zero }}) as latest_value,
+            {%- endif %}
+            {%- if 'unique_count_agg' in aggregations %}
+            toDecimal128(countIf(last_operation != 'remove'), 12) as unique_count,
+            {%- endif %}
+            sum(precise_cents_sum) as precise_total_amount_cents,
+            min(first_at) as first_event_at,
+            max(last_at) as last_event_at
+        from per_value
+        group by {{ group_columns }}
+    ),
+    charges as ({{ rated_charges(0) }})
+    select
+        u.organization_id as organization_id,
+        u.subscription_id as subscription_id,
+        u.period_from as period_from,
+        c.charge_id as charge_id,
+        {{ nil_uuid() }} as charge_filter_id,
+        cast(map() as Map(String, String)) as grouped_by,
+        u.events_count as events_count,
+        toDecimal128(multiIf(
+            c.aggregation_type = 'count_agg', toDecimal128(u.events_count, 12),
+            c.aggregation_type in ('sum_agg', 'custom_agg'), u.value_sum,
+            {%- if 'max_agg' in aggregations %}
+            c.aggregation_type = 'max_agg', u.value_max,
+            {%- endif %}
+            {%- if 'latest_agg' in aggregations %}
+            c.aggregation_type = 'latest_agg', u.latest_value,
+            {%- endif %}
+            {%- if 'unique_count_agg' in aggregations %}
+            c.aggregation_type = 'unique_count_agg', u.unique_count,
+            {%- endif %}
+            {{ zero }}), 12) as raw_units,
+        raw_units as prorated_units,
+        cast([] as Array(Tuple(Decimal(38, 12), Decimal(38, 12)))) as prorated_segments,
+        u.precise_total_amount_cents as precise_total_amount_cents,
+        cast([] as Array(Decimal(38, 12))) as event_values,
+        arrayCumSum(event_values) as running_totals,
+        cast([] as Array(DateTime64(3, 'UTC'))) as event_times,
+        u.first_event_at as first_event_at,
+        u.last_event_at as last_event_at
+    from per_metric as u
+    inner join {{ metric_periods }} as p
+        on p.organization_id = u.organization_id
+        and p.subscription_id = u.subscription_id
+        and p.period_from = u.period_from
+    inner join charges as c
+        on c.organization_id = p.organization_id
+        and c.plan_id = p.plan_id
+        and c.billable_metric_code = u.code
 {%- endmacro %}
 
 {#- The price columns of a bucket: the filter's own price, or the charge's default price. -#}

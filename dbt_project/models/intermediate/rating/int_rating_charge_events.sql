@@ -2,9 +2,13 @@
 -- The deduplicated events of the closed charge periods of this run, placed in their period,
 -- arrears charge, filter and group. Ephemeral: streamed straight into the usage aggregation
 -- rather than written out event by event. An incremental run reads only the events of the
--- subscriptions it rates. Only the filters, groups and expressions in use are compiled in.
+-- subscriptions it rates. Only the filters, groups and expressions in use are compiled in; when
+-- nothing tells two charges on one metric apart, each event is placed once in its period and
+-- metric (usage_by_metric), and int_rating_charge_usage gives the metric's usage to its charges.
+{%- set features = usage_in_use(0) %}
 with closed_charge_periods as (
     select * from {{ ref('int_rating_periods') }} where period_kind = 'charges' and is_closed
 )
 
-select * from ({{ charge_events('closed_charge_periods', by_subscription=rating_is_incremental(), features=usage_in_use(0)) }})
+select * from ({{ charge_events('closed_charge_periods', by_subscription=rating_is_incremental(), features=features,
+                                by_metric=usage_by_metric(features)) }})

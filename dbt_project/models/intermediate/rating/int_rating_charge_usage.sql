@@ -1,4 +1,19 @@
 {{ config(materialized='table', order_by='(organization_id, subscription_id, charge_id, period_from)') }}
+{#- Parsed without the catalog (usage_in_use is none then), so the periods the per-metric usage
+    is given to charges with are declared here. -#}
+{%- if not execute %}
+-- depends_on: {{ ref('int_rating_periods') }}, {{ ref('stg_warehouse__charges') }}, {{ ref('stg_warehouse__billable_metrics') }}
+{%- endif %}
+{%- set features = usage_in_use(0) %}
 -- Units per subscription x charge x charge period x filter x group for this run's periods, with
--- only the aggregation figures of the usage features in use compiled in.
-select * from ({{ charge_usage(ref('int_rating_charge_events'), usage_in_use(0)) }})
+-- only the aggregation figures of the usage features in use compiled in; aggregated per metric
+-- and given to the metric's charges when nothing tells them apart (usage_by_metric).
+{%- if usage_by_metric(features) %}
+with closed_charge_periods as (
+    select * from {{ ref('int_rating_periods') }} where period_kind = 'charges' and is_closed
+)
+
+select * from ({{ charge_usage(ref('int_rating_charge_events'), features, 'closed_charge_periods') }})
+{%- else %}
+select * from ({{ charge_usage(ref('int_rating_charge_events'), features) }})
+{%- endif %}
