@@ -142,7 +142,15 @@ charge_fees_with_minimum as (
 ),
 
 -- Minimum commitment: prorated by day over the billed part of the period, minus the period's
--- subscription and charge fees (charge periods inside the subscription period).
+-- subscription and charge fees (charge periods inside the subscription period). Only the fees of
+-- subscriptions with a commitment are summed: the join's table would otherwise hold every fee of
+-- the run (each pay-in-advance event's), most of it for plans without one.
+committed_subscriptions as (
+    select subscription_id
+    from periods
+    where period_kind = 'subscription' and is_closed and minimum_commitment_amount_cents is not null
+),
+
 commitment_true_ups as (
     select
         p.organization_id as organization_id, p.subscription_id as subscription_id,
@@ -178,11 +186,14 @@ commitment_true_ups as (
         cast(null as Nullable(DateTime64(3, 'UTC'))) as last_event_at
     from periods as p
     left join (
-        select subscription_id, period_from, amount from subscription_fees
-        union all
-        select subscription_id, period_from, amount from charge_fees
-        union all
-        select subscription_id, period_from, amount from pay_in_advance_fees
+        select subscription_id, period_from, amount from (
+            select subscription_id, period_from, amount from subscription_fees
+            union all
+            select subscription_id, period_from, amount from charge_fees
+            union all
+            select subscription_id, period_from, amount from pay_in_advance_fees
+        )
+        where subscription_id in (select subscription_id from committed_subscriptions)
     ) as f
         on f.subscription_id = p.subscription_id
         and f.period_from >= p.period_from and f.period_from <= p.period_to
