@@ -19,25 +19,29 @@ Against an existing ClickHouse: set WAREHOUSE_URL / MH_WAREHOUSE_USER / MH_WAREH
 Targets (2 cores): every page's queries <= 500 ms p95; daily dbt build of the analytics marts
 <= 30 s (the first, full build of the event-scale marts reads the whole history).
 
-Where a build's warehouse CPU goes (10M events, 10,000 customers, 3 months; FORMAT Null runs
-of each model's SQL, load average 6-12 from other runs): only fct_usage_daily_by_subscription
-(~4.4 CPU-s: the FINAL merge of the events ~1.4, the GROUP BY with the subscription id in its
-key ~1.4, the metric field's lookup and sum ~1.0) and fct_usage_daily_by_property (~1.8: the
-stored events per day and code ~0.5 to find the days with retries, then the aggregation of the
-stored events ~1.3; each day with a retry read with FINAL instead, ~2.8 per 10M events of such
-days) grow with the events, and only on a full build or for days that received events. The
-property mart reads the subscription mart's counts, so the two event scans run one after the
-other, each with both cores. fct_mrr_daily (~1.3 with its insert) grows with subscriptions and
-their changes; every other mart reads marts and takes under 0.3. The rest of a build is dbt
-(~6.4 CPU-s: start, parse, DDL of 19 models). Late events spread over every past day make a
-daily build re-read every day (as a full build does).
+Where a build's warehouse CPU goes (10M events, 10,000 customers, 3 months; FORMAT Null runs of
+each model's SQL, load average 6-14 from other runs): only fct_usage_daily_by_subscription (~2.7
+CPU-s: the FINAL merge of the events ~1.5, the GROUP BY of the metric's position, subscription
+and day with the max ingested_at ~1.2; a metric's field, when one has a field, adds its lookup
+and Decimal sum ~0.8; ~4.2 when it grouped by organization and code and always summed) and
+fct_usage_daily_by_property (~1.8: the stored events per day and code ~0.5 to find the days with
+retries, then the aggregation of the stored events ~1.3; each day with a retry read with FINAL
+instead, ~2.8 per 10M events of such days) grow with the events, and only on a full build or for
+days that received events. The property mart reads the subscription mart's counts, so the two
+event scans run one after the other, each with both cores. fct_mrr_daily (~1.3 with its insert)
+grows with subscriptions and their changes; every other mart reads marts and takes under 0.3.
+The rest of a build is dbt (~6.4 CPU-s: start, parse, DDL of 19 models). Late events spread over
+every past day make a daily build re-read every day (as a full build does).
 
-At 100M events (`--customers 10000 --events 100000000 --months 3 --repeat 10`, 2026-11-26, load
-average 2-5): the first full build of the analytics marts 32.9 s wall, 55.3 warehouse CPU-s
-(fct_usage_daily_by_subscription 20.0 s, fct_usage_daily_by_property 8.1 s, one after the
-other; before they ran side by side: 79.3 s wall, 79.4 CPU-s, 70.7 and 66.7 s); the daily build
-after 1,075,268 new events 16.5 s wall, 20.8 CPU-s; the worst page p95 106 ms. The full build is
-still above its 30 s target.
+Before the subscription mart's two changes (its key, its sum compiled out), at 100M events
+(`--customers 10000 --events 100000000 --months 3 --repeat 10`, 2026-11-26, load average 2-5):
+the first full build of the analytics marts 32.9 s wall, 55.3 warehouse CPU-s
+(fct_usage_daily_by_subscription 20.0 s, fct_usage_daily_by_property 8.1 s, one after the other;
+before they ran side by side: 79.3 s wall, 79.4 CPU-s, 70.7 and 66.7 s); the daily build after
+1,075,268 new events 16.5 s wall, 20.8 CPU-s; the worst page p95 106 ms (the full build was
+above its 30 s target). With them (2026-11-27, load average 5-9 from other runs): the first full
+build 28.6 s wall, 46.6 warehouse CPU-s (15.9 s and 7.9 s); the daily build 16.0 s wall, 19.3
+CPU-s; the worst page p95 86.7 ms (dbt_project/README.md, "Analytics marts: build benchmark").
 """
 
 from __future__ import annotations

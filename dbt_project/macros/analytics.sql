@@ -22,3 +22,18 @@
     1
     {%- endif %}
 {%- endmacro %}
+
+{#- Whether a billable metric has a numeric field (field_name) to sum, read when the model runs:
+    when none has, fct_usage_daily_by_subscription compiles its sum out (a constant 0) and reads
+    no event properties. Reads the rows stg_warehouse__billable_metrics shows from its source
+    table (the view may not exist yet when a fresh project is compiled). True while dbt parses
+    and in unit tests (every branch compiled). -#}
+{% macro billable_metrics_have_fields() -%}
+    {%- if not execute or (model is mapping and model.get('resource_type') == 'unit_test') -%}
+        {{ return(true) }}
+    {%- endif -%}
+    {%- set found = run_query(
+        "select count() from " ~ source('warehouse', 'billable_metrics')
+        ~ " final where is_deleted = 0 and ifNull(field_name, '') != ''") -%}
+    {{ return(found.rows[0][0] > 0) }}
+{%- endmacro %}
