@@ -31,7 +31,6 @@ def read_batch(
     answer's. Any other event goes through the full rules, which give the same verdict and
     values (the property test checks both against the engine's rules).
     """
-    event_id = EventIds(organization_id)
     latest_ms = latest_timestamp_ms(now_ms, limits)
     max_bytes = limits.max_event_bytes
     now_text, now_column = iso_text(now_ms), datetime_text(now_ms)
@@ -47,7 +46,7 @@ def read_batch(
             transaction_id, subscription, code, customer, timestamp, properties = fields
             answer.append(
                 lago_event_body(
-                    event_id(subscription, transaction_id),
+                    "",  # the batch's ids are computed at once, below
                     transaction_id,
                     customer,
                     subscription,
@@ -72,6 +71,9 @@ def read_batch(
             return None
         answer += lago_events(organization_id, [outcome], created_at)
         columns.append(outcome)
+    lago_ids = EventIds(organization_id).many(subscriptions, transaction_ids)
+    for body, lago_id in zip(answer, lago_ids, strict=True):
+        body["lago_id"] = lago_id
     return ReadBatch(answer, columns)
 
 

@@ -16,8 +16,7 @@ A duplicate transaction_id (same organization and subscription) is answered as a
 from __future__ import annotations
 
 import time
-import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -122,21 +121,10 @@ async def write(
     except WarehouseUnavailable as exc:
         raise unavailable(state, str(exc)) from exc
     state.metrics.accepted[endpoint] += len(columns)
-    count_duplicates(
-        state, organization.organization_id,
-        zip(columns.external_subscription_id, columns.transaction_id, strict=True),
-    )  # fmt: skip
-
-
-def count_duplicates(
-    state: IngestState, organization_id: uuid.UUID, keys: Iterable[tuple[str, str]]
-) -> None:
-    """Count the (subscription, transaction_id) keys this process committed before."""
-    seen_before = state.recent_keys.seen_before
-    organization = organization_id.int  # hashing a UUID runs Python code: once per request
-    for subscription, transaction_id in keys:
-        if seen_before((organization, subscription, transaction_id)):
-            state.metrics.duplicates += 1
+    # The keys this process committed before.
+    state.metrics.duplicates += state.recent_keys.count_seen(
+        organization.organization_id, columns.external_subscription_id, columns.transaction_id
+    )
 
 
 def now_ms() -> int:
