@@ -41,7 +41,8 @@ before they ran side by side: 79.3 s wall, 79.4 CPU-s, 70.7 and 66.7 s); the dai
 1,075,268 new events 16.5 s wall, 20.8 CPU-s; the worst page p95 106 ms (the full build was
 above its 30 s target). With them (2026-11-27, load average 5-9 from other runs): the first full
 build 28.6 s wall, 46.6 warehouse CPU-s (15.9 s and 7.9 s); the daily build 16.0 s wall, 19.3
-CPU-s; the worst page p95 86.7 ms (dbt_project/README.md, "Analytics marts: build benchmark").
+CPU-s; the worst page p95 86.7 ms; on an idle machine, 30.2 and 33.1 s wall, 50.0 and 54.9 CPU-s
+(dbt_project/README.md, "Analytics marts: build benchmark").
 """
 
 from __future__ import annotations
