@@ -133,6 +133,29 @@
     where c.pay_in_advance = {{ pay_in_advance }}
 {%- endmacro %}
 
+{#- A metric field's position among the properties read as a tuple (`field_names`, the
+    read keys), 1-based; 0 when the field is none or not read. -#}
+{% macro field_position(field_names, field_name) -%}
+    {%- if field_names -%}
+    toUInt8(indexOf([{% for key in field_names %}{{ sql_string(key) }}{{ ', ' if not loop.last }}{% endfor %}], ifNull({{ field_name }}, '')))
+    {%- else -%}
+    toUInt8(0)
+    {%- endif -%}
+{%- endmacro %}
+
+{#- The text of the field at `position` (field_position) in the `properties` tuple; '' at 0. -#}
+{% macro field_text(field_names, position, properties) -%}
+    {%- if field_names -%}
+    multiIf(
+        {%- for key in field_names %}
+        {{ position }} = {{ loop.index }}, {{ properties }}.{{ loop.index }},
+        {%- endfor %}
+        '')
+    {%- else -%}
+    ''
+    {%- endif -%}
+{%- endmacro %}
+
 {#- Every event placed in its charge period (one ASOF join) and charge, with the charge filter it
     counts in (the most specific matching filter, the older one on a tie; the nil UUID = the
     charge's default price) and its grouped_by key. Arrears charges of recurring metrics also see
@@ -203,12 +226,7 @@
             {%- if by_metric %}
             -- The metric's field (its position among the read properties, 0: none) and the
             -- aggregation figures it needs, as small numbers: nothing per charge.
-            {%- if features.field_names %}
-            toUInt8(indexOf([{% for key in features.field_names %}{{ sql_string(key) }}{{ ', ' if not loop.last }}{% endfor %}],
-                            ifNull(any(charges.field_name), ''))) as field_index,
-            {%- else %}
-            toUInt8(0) as field_index,
-            {%- endif %}
+            {{ field_position(features.field_names, 'any(charges.field_name)') }} as field_index,
             toUInt8(any(charges.aggregation_type) = 'unique_count_agg') as is_unique_count,
             toUInt8(any(charges.aggregation_type) = 'latest_agg') as is_latest
             {%- else %}
@@ -289,15 +307,7 @@
     select
         organization_id, subscription_id, period_from, code, is_unique_count, is_latest,
         transaction_id, timestamp, ingested_at,
-        {%- if features.field_names %}
-        multiIf(
-            {%- for key in features.field_names %}
-            field_index = {{ loop.index }}, event_properties.{{ loop.index }},
-            {%- endfor %}
-            '') as value_text,
-        {%- else %}
-        '' as value_text,
-        {%- endif %}
+        {{ field_text(features.field_names, 'field_index', 'event_properties') }} as value_text,
         toDecimal128OrNull(trim(value_text), 12) as value,
         {%- if reads_operations %}
         event_properties.{{ read_keys | length }} as operation_type,
@@ -355,15 +365,8 @@
         {{ event_value('valued.properties', 'valued.field_name') }} as value,
         valued.properties[ifNull(valued.field_name, '')] as value_text,
         {%- else %}
-        {%- if features.field_names %}
-        multiIf(
-            {%- for key in features.field_names %}
-            ifNull(valued.field_name, '') = {{ sql_string(key) }}, valued.properties.{{ loop.index }},
-            {%- endfor %}
-            '') as value_text,
-        {%- else %}
-        '' as value_text,
-        {%- endif %}
+        {{ field_text(features.field_names, field_position(features.field_names, 'valued.field_name'), 'valued.properties') }}
+            as value_text,
         toDecimal128OrNull(trim(value_text), 12) as value,
         {%- endif %}
         {%- if reads_operations and read_keys is not none %}
