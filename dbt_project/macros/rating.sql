@@ -43,8 +43,9 @@
         {%- if by_subscription %}
         {#- Two one-column sets rather than one set of (organization, subscription) tuples: the
             primary key prunes granules with either, and a row is checked against the sets
-            before it is joined, where a tuple set costs several times more per row. The join to
-            the spans below keeps only the periods' own pairs. #}
+            before it is joined, where a tuple set costs several times more per row. The placement
+            in a period (and, for a re-sent id, the join to the spans below) keeps only the
+            periods' own pairs. #}
         and organization_id in (select organization_id from {{ periods }})
         and external_subscription_id in (select external_subscription_id from {{ periods }})
         {%- endif %}
