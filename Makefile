@@ -14,8 +14,11 @@ $(TOOLS)/bin/uv:
 	$(PYTHON) -m venv $(TOOLS)
 	$(TOOLS)/bin/pip install --quiet uv
 
-$(VENV)/.synced: pyproject.toml uv.lock | $(UV)
-	$(UV) sync --frozen --python $(PYTHON)
+# --compile-bytecode: every `meterhouse` command imports from .pyc files written once here, even
+# where PYTHONDONTWRITEBYTECODE keeps Python from caching them (dbt's imports alone compile ~1.5
+# CPU-s of modules otherwise, on every `meterhouse rate run`).
+$(VENV)/.synced: pyproject.toml uv.lock Makefile | $(UV)
+	$(UV) sync --frozen --compile-bytecode --python $(PYTHON)
 	touch $@
 
 install: $(VENV)/.synced
