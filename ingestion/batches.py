@@ -4,13 +4,20 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from itertools import repeat
+from typing import Any, cast
 
 import orjson
 
 from ingestion.responses import EventIds, lago_event_body, lago_events
 from ingestion.timetext import datetime_text, iso_seconds_text, iso_text
-from ingestion.validation import Limits, latest_timestamp_ms, usual_fields, validate_event
+from ingestion.validation import (
+    Limits,
+    UsualFields,
+    latest_timestamp_ms,
+    usual_fields,
+    validate_event,
+)
 from ingestion.writer import EventColumns, property_text
 
 
@@ -32,6 +39,76 @@ def read_batch(
     values (the property test checks both against the engine's rules).
     """
     latest_ms = latest_timestamp_ms(now_ms, limits)
+    fields = list(map(usual_fields, events, repeat(latest_ms)))
+    if None not in fields and max(map(len, map(orjson.dumps, events)), default=0) <= (
+        limits.max_event_bytes
+    ):
+        usual = cast(list[UsualFields], fields)  # no None among them
+        return usual_batch(organization_id, events, usual, now_ms, created_at)
+    return mixed_batch(organization_id, events, fields, now_ms, created_at, limits)
+
+
+def usual_batch(
+    organization_id: uuid.UUID,
+    events: list[dict[str, Any]],
+    fields: list[UsualFields],
+    now_ms: int,
+    created_at: str,
+) -> ReadBatch:
+    """A batch whose events all have the usual shape: built column by column.
+
+    The fields are transposed into columns at once (``zip``) and each column and the answer
+    are built by ``map`` or a comprehension, which costs a third less than one pass per event
+    appending to ten lists. The events themselves are ``raw``.
+    """
+    count = len(events)
+    transaction_ids, subscriptions, codes, customers, timestamps, properties = (
+        map(list, zip(*fields, strict=True)) if count else ([] for _ in range(6))
+    )
+    now_text, now_column = iso_text(now_ms), datetime_text(now_ms)
+    if None in timestamps:
+        answer_times = [now_text if t is None else iso_seconds_text(t) for t in timestamps]
+        timestamps = [now_column if t is None else t for t in timestamps]
+    else:
+        answer_times = list(map(iso_seconds_text, timestamps))
+    answer_properties = [p or {} for p in properties]
+    lago_ids = EventIds(organization_id).many(subscriptions, transaction_ids)
+    answer = list(
+        map(
+            lago_event_body,
+            lago_ids,
+            transaction_ids,
+            customers,
+            subscriptions,
+            codes,
+            answer_times,
+            repeat(None),
+            answer_properties,
+            repeat(created_at),
+        )
+    )
+    columns = EventColumns(
+        external_subscription_id=subscriptions,
+        external_customer_id=[c or "" for c in customers],
+        transaction_id=transaction_ids,
+        code=codes,
+        timestamp=timestamps,
+        properties=[stored_text(p) if p else {} for p in properties],
+        precise_total_amount_cents=[None] * count,
+        raw=events,
+    )
+    return ReadBatch(answer, columns)
+
+
+def mixed_batch(
+    organization_id: uuid.UUID,
+    events: list[Any],
+    fields: list[UsualFields | None],
+    now_ms: int,
+    created_at: str,
+    limits: Limits,
+) -> ReadBatch | None:
+    """A batch with events of other shapes (or too large): event by event."""
     max_bytes = limits.max_event_bytes
     now_text, now_column = iso_text(now_ms), datetime_text(now_ms)
     answer: list[dict[str, Any]] = []
@@ -40,10 +117,9 @@ def read_batch(
     transaction_ids, codes = columns.transaction_id, columns.code
     timestamps, stored_properties = columns.timestamp, columns.properties
     amounts, raws = columns.precise_total_amount_cents, columns.raw
-    for index, event in enumerate(events):
-        fields = usual_fields(event, latest_ms) if type(event) is dict else None
-        if fields is not None and len(orjson.dumps(event)) <= max_bytes:
-            transaction_id, subscription, code, customer, timestamp, properties = fields
+    for index, (event, usual) in enumerate(zip(events, fields, strict=True)):
+        if usual is not None and len(orjson.dumps(event)) <= max_bytes:
+            transaction_id, subscription, code, customer, timestamp, properties = usual
             answer.append(
                 lago_event_body(
                     "",  # the batch's ids are computed at once, below

@@ -218,7 +218,7 @@ def validate_event(
 UsualFields = tuple[str, str, str, str | None, int | None, dict[str, Any] | None]
 
 
-def usual_fields(event: dict[str, Any], latest_ms: int) -> UsualFields | None:
+def usual_fields(event: Any, latest_ms: int) -> UsualFields | None:
     """The fields of an event of the usual shape, else None (the full checks decide).
 
     Producers nearly always send string ids, an integer unix timestamp no later than
@@ -226,6 +226,8 @@ def usual_fields(event: dict[str, Any], latest_ms: int) -> UsualFields | None:
     clear after a few type checks, as the full checks would give it. Returns (transaction_id,
     subscription, code, customer, timestamp in seconds or None, properties).
     """
+    if type(event) is not dict:
+        return None
     transaction_id = event.get("transaction_id")
     subscription = event.get("external_subscription_id")
     code = event.get("code")

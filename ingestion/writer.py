@@ -44,6 +44,8 @@ EVENT_COLUMNS = (
     "ingested_at",
     "raw",
 )
+# Settings of the group commit's INSERTs into events (see EventWriter.insert_events).
+FLUSH_SETTINGS = {"optimize_on_insert": 0}
 INPUT_TABLE = "events_input"
 INPUT_COLUMNS = (
     "organization_id",
@@ -270,9 +272,18 @@ class EventWriter:
             return self._client
 
     def insert_events(self, columns: bytes) -> None:
-        """Insert a finished JSONColumns block into events (the group-commit path)."""
+        """Insert a finished JSONColumns block into events (the group-commit path).
+
+        Without ``optimize_on_insert`` the engine does not collapse repeated keys within the
+        block as it writes the part (a fifth of the INSERT's CPU): the table's merges collapse
+        them later, and readers never rely on merges (migration 0101).
+        """
         self.client().raw_insert(
-            EVENTS_TABLE, column_names=EVENT_COLUMNS, insert_block=columns, fmt="JSONColumns"
+            EVENTS_TABLE,
+            column_names=EVENT_COLUMNS,
+            insert_block=columns,
+            fmt="JSONColumns",
+            settings=FLUSH_SETTINGS,
         )
 
     def insert(self, rows: bytes | Iterator[bytes]) -> None:
