@@ -74,6 +74,43 @@ PAGES = ["overview", "revenue", "receivables", "usage", "customer_360", "invoice
 START = "2024-01-01"
 EVENTS_PER_INSERT = 10_000_000
 DBT_TIMEOUT_S = 4 * 3600  # rating 100M events takes a while
+# The rating benchmark's metrics (bench/rating.py): (code, aggregation, field, charge model, Lago
+# properties). Here every charge is billed in arrears; the marts count events per metric and sum
+# the metric's field, so a count, two field-summed metrics, a unique count and a max.
+CHARGES = [
+    ("api_calls", "count_agg", None, "standard", {"amount": "0.001"}),
+    (
+        "storage_gb",
+        "sum_agg",
+        "value",
+        "graduated",
+        {
+            "graduated_ranges": [
+                {"from_value": 0, "to_value": 1000, "per_unit_amount": "0.05", "flat_amount": "1"},
+                {
+                    "from_value": 1001,
+                    "to_value": None,
+                    "per_unit_amount": "0.02",
+                    "flat_amount": "0",
+                },
+            ]
+        },
+    ),
+    ("active_users", "unique_count_agg", "user", "package", {"amount": "10", "package_size": 5}),
+    (
+        "peak_cpu",
+        "max_agg",
+        "value",
+        "volume",
+        {
+            "volume_ranges": [
+                {"from_value": 0, "to_value": 50, "per_unit_amount": "2", "flat_amount": "0"},
+                {"from_value": 51, "to_value": None, "per_unit_amount": "1", "flat_amount": "10"},
+            ]
+        },
+    ),
+    ("payments", "sum_agg", "value", "percentage", {"rate": "1.5", "fixed_amount": "0.1"}),
+]
 
 
 def uuid_of(kind: str, number: str) -> str:
@@ -94,12 +131,14 @@ def generate(client: Any, customers: int, events: int, months: int) -> str:
         "insert into organizations (organization_id, name, created_at, updated_at, version)"
         f" select {org}, 'Bench organization', now64(3), now64(3), {version}"
     )
-    client.command(
-        "insert into billable_metrics (organization_id, id, code, name, aggregation_type,"
-        " created_at, updated_at, version)"
-        f" select {org}, {uuid_of('metric', '0')}, 'api_calls', 'API calls', 'count_agg',"
-        f" now64(3), now64(3), {version}"
-    )
+    for index, (code, aggregation, field, _, _) in enumerate(CHARGES):
+        field_sql = f"'{field}'" if field else "null"
+        client.command(
+            "insert into billable_metrics (organization_id, id, code, name, aggregation_type,"
+            " field_name, created_at, updated_at, version)"
+            f" select {org}, {uuid_of('metric', str(index))}, '{code}', '{code}', '{aggregation}',"
+            f" {field_sql}, now64(3), now64(3), {version}"
+        )
     # Plans 0-2 in USD, 3-5 the same in EUR: starter, growth, scale.
     client.command(
         "insert into plans (organization_id, id, code, name, interval, amount_cents,"
@@ -110,13 +149,16 @@ def generate(client: Any, customers: int, events: int, months: int) -> str:
         " [4900, 19900, 99900][number % 3 + 1], if(number >= 3, 'EUR', 'USD'),"
         f" now64(3), now64(3), {version} from numbers(6)"
     )
-    client.command(
-        "insert into charges (organization_id, id, plan_id, billable_metric_id, position,"
-        " charge_model, properties, created_at, updated_at, version)"
-        f" select {org}, {uuid_of('charge', 'number')}, {uuid_of('plan', 'number')},"
-        f" {uuid_of('metric', '0')}, 0, 'standard', '{{\"amount\": \"0.001\"}}',"
-        f" now64(3), now64(3), {version} from numbers(6)"
-    )
+    # Plan p has the first 3 + p % 3 charges (starter 3, growth 4, scale 5), all in arrears.
+    for index, (_, _, _, model, properties) in enumerate(CHARGES):
+        client.command(
+            "insert into charges (organization_id, id, plan_id, billable_metric_id, position,"
+            " charge_model, properties, created_at, updated_at, version)"
+            f" select {org}, {uuid_of('charge', f'number * 10 + {index}')},"
+            f" {uuid_of('plan', 'number')}, {uuid_of('metric', str(index))}, {index},"
+            f" '{model}', '{json.dumps(properties)}', now64(3), now64(3), {version}"
+            f" from numbers(6) where 3 + number % 3 > {index}"
+        )
     client.command(
         "insert into customers (organization_id, id, external_id, name, currency,"
         " created_at, updated_at, version)"
@@ -197,19 +239,27 @@ def generate(client: Any, customers: int, events: int, months: int) -> str:
 
 def insert_events(client: Any, customers: int, count: int, start: str, seconds: str) -> None:
     """``count`` events spread over ``seconds`` from ``start``, each ingested a minute after it
-    happened (as live traffic is), so the incremental marts see the history in time order."""
+    happened (as live traffic is), so the incremental marts see the history in time order. As in
+    the rating benchmark, an event has one of its subscription's plan's codes at random (so a
+    field-summed metric gets about a third of the events) and three properties: a value (the
+    sum and max metrics' field), a user (the unique count's) and a region."""
     org = uuid_of("org", "0")
+    codes = "[" + ", ".join(f"'{code}'" for code, *_ in CHARGES) + "]"
     # In statements of at most 10M events, each well within the client's read timeout.
     for offset in range(0, count, EVENTS_PER_INSERT):
         client.command(
             "insert into events (organization_id, external_subscription_id, transaction_id,"
             " code, timestamp, properties, ingested_at, raw)"
-            f" select {org}, concat('sub_', toString(cityHash64(number) % {customers})),"
-            f" concat(toString(toUnixTimestamp({start})), '-', toString(number)), 'api_calls',"
+            f" select {org}, concat('sub_', toString(subscription)),"
+            f" concat(toString(toUnixTimestamp({start})), '-', toString(number)),"
+            f" {codes}[1 + cityHash64(number, 2) % (3 + subscription % 3)],"
             f" toDateTime64({start} + cityHash64(number, 1) % {seconds}, 3, 'UTC') as happened,"
-            " map('region', ['eu', 'us', 'apac'][number % 3 + 1]),"
+            " map('value', toString(cityHash64(number, 3) % 100),"
+            " 'user', toString(cityHash64(number, 4) % 40),"
+            " 'region', ['eu', 'us', 'apac'][number % 3 + 1]),"
             " least(toDateTime64(happened + 60, 6, 'UTC'), now64(6)), ''"
-            f" from numbers({offset}, {min(EVENTS_PER_INSERT, count - offset)})",
+            f" from (select number, cityHash64(number) % {customers} as subscription"
+            f" from numbers({offset}, {min(EVENTS_PER_INSERT, count - offset)}))",
             settings={"max_insert_block_size": 1_000_000},
         )
 
