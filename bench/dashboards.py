@@ -19,29 +19,35 @@ Against an existing ClickHouse: set WAREHOUSE_URL / MH_WAREHOUSE_USER / MH_WAREH
 Targets (2 cores): every page's queries <= 500 ms p95; daily dbt build of the analytics marts
 <= 30 s (the first, full build of the event-scale marts reads the whole history).
 
-Where a build's warehouse CPU goes (10M events, 10,000 customers, 3 months; FORMAT Null runs of
-each model's SQL, load average 6-14 from other runs): only fct_usage_daily_by_subscription (~2.7
-CPU-s: the FINAL merge of the events ~1.5, the GROUP BY of the metric's position, subscription
-and day with the max ingested_at ~1.2; a metric's field, when one has a field, adds its lookup
-and Decimal sum ~0.8; ~4.2 when it grouped by organization and code and always summed) and
-fct_usage_daily_by_property (~1.8: the stored events per day and code ~0.5 to find the days with
-retries, then the aggregation of the stored events ~1.3; each day with a retry read with FINAL
-instead, ~2.8 per 10M events of such days) grow with the events, and only on a full build or for
-days that received events. The property mart reads the subscription mart's counts, so the two
-event scans run one after the other, each with both cores. fct_mrr_daily (~1.3 with its insert)
-grows with subscriptions and their changes; every other mart reads marts and takes under 0.3.
-The rest of a build is dbt (~6.4 CPU-s: start, parse, DDL of 19 models). Late events spread over
-every past day make a daily build re-read every day (as a full build does).
+The catalog and events are the rating benchmark's (bench/rating.py): count, two field sums,
+unique count and max metrics, 3-5 charges per plan, events with value, user and region
+properties (see CHARGES and insert_events).
 
-Before the subscription mart's two changes (its key, its sum compiled out), at 100M events
-(`--customers 10000 --events 100000000 --months 3 --repeat 10`, 2026-11-26, load average 2-5):
-the first full build of the analytics marts 32.9 s wall, 55.3 warehouse CPU-s
-(fct_usage_daily_by_subscription 20.0 s, fct_usage_daily_by_property 8.1 s, one after the other;
-before they ran side by side: 79.3 s wall, 79.4 CPU-s, 70.7 and 66.7 s); the daily build after
-1,075,268 new events 16.5 s wall, 20.8 CPU-s; the worst page p95 106 ms (the full build was
-above its 30 s target). With them (2026-11-27, load average 5-9 from other runs): the first full
-build 28.6 s wall, 46.6 warehouse CPU-s (15.9 s and 7.9 s); the daily build 16.0 s wall, 19.3
-CPU-s; the worst page p95 86.7 ms; on an idle machine, 30.2 and 33.1 s wall, 50.0 and 54.9 CPU-s
+Where a build's warehouse CPU goes (10M events, 10,000 customers, 3 months; FORMAT Null runs of
+each model's SQL, load average 5-9 from other runs): only fct_usage_daily_by_subscription (4.1-5.0
+CPU-s: the FINAL merge of the events ~1.6-2.2, the field's lookup and Decimal sum ~1.3-1.7, the
+GROUP BY of the metric's position, subscription and day with the max ingested_at the rest) and
+fct_usage_daily_by_property (4.9-5.5: the stored events per day ~0.5 to find the days with
+retries, then the three properties of every event exploded ~0.5, packed into one string key
+~1.9 and grouped ~1.8; each day with a retry read with FINAL instead; 7.8-10.1 before the packed
+key) grow with the events, and only on a full build or for days that received events. The
+property mart reads the subscription mart's counts, so the two event scans run one after the
+other, each with both cores. fct_mrr_daily (~0.8) grows with subscriptions and their changes;
+every other mart reads marts and takes under 0.7. The rest of a build is dbt (~5-6 CPU-s:
+start, parse, DDL of 19 models). Late events spread over every past day make a daily build
+re-read every day (as a full build does).
+
+On this data with the packed key (`--customers 10000 --events 10000000 --months 3 --repeat 10`,
+2026-11-27, load average 7-9): first full build 24.3 s wall, 19.5 warehouse CPU-s + 5.7 dbt;
+daily build 13.4 s wall, 9.2 CPU-s; worst page p95 102 ms.
+At 100M events on this data: not measured yet.
+
+With the earlier count-only catalog (one count metric, one region property per event), at 100M
+events (`--customers 10000 --events 100000000 --months 3 --repeat 10`): before the subscription
+mart's two changes (its key, its sum compiled out), 2026-11-26, load average 2-5: the first full
+build 32.9 s wall, 55.3 warehouse CPU-s (fct_usage_daily_by_subscription 20.0 s,
+fct_usage_daily_by_property 8.1 s, one after the other); with them, on an idle machine, 30.2 and
+33.1 s wall, 50.0 and 54.9 CPU-s; the daily build 16-18 s; the worst page p95 <= 115 ms
 (dbt_project/README.md, "Analytics marts: build benchmark").
 """
 
