@@ -40,7 +40,10 @@ re-read every day (as a full build does).
 On this data with the packed key (`--customers 10000 --events 10000000 --months 3 --repeat 10`,
 2026-11-27, load average 7-9): first full build 24.3 s wall, 19.5 warehouse CPU-s + 5.7 dbt;
 daily build 13.4 s wall, 9.2 CPU-s; worst page p95 102 ms.
-At 100M events on this data: not measured yet.
+At 100M events (`--customers 10000 --events 100000000 --months 3 --repeat 10`, 2026-11-27,
+load average 3-5): first full build 55.0 s wall, 97.3 warehouse CPU-s + 6.1 dbt
+(fct_usage_daily_by_property 25.7 s, fct_usage_daily_by_subscription 23.6 s; above its 30 s
+target); daily build after 1,075,268 new events 20.2 s wall, 28.0 CPU-s; worst page p95 86 ms.
 
 With the earlier count-only catalog (one count metric, one region property per event), at 100M
 events (`--customers 10000 --events 100000000 --months 3 --repeat 10`): before the subscription
