@@ -19,29 +19,38 @@ Against an existing ClickHouse: set WAREHOUSE_URL / MH_WAREHOUSE_USER / MH_WAREH
 Targets (2 cores): every page's queries <= 500 ms p95; daily dbt build of the analytics marts
 <= 30 s (the first, full build of the event-scale marts reads the whole history).
 
-Where a build's warehouse CPU goes (10M events, 10,000 customers, 3 months; FORMAT Null runs of
-each model's SQL, load average 6-14 from other runs): only fct_usage_daily_by_subscription (~2.7
-CPU-s: the FINAL merge of the events ~1.5, the GROUP BY of the metric's position, subscription
-and day with the max ingested_at ~1.2; a metric's field, when one has a field, adds its lookup
-and Decimal sum ~0.8; ~4.2 when it grouped by organization and code and always summed) and
-fct_usage_daily_by_property (~1.8: the stored events per day and code ~0.5 to find the days with
-retries, then the aggregation of the stored events ~1.3; each day with a retry read with FINAL
-instead, ~2.8 per 10M events of such days) grow with the events, and only on a full build or for
-days that received events. The property mart reads the subscription mart's counts, so the two
-event scans run one after the other, each with both cores. fct_mrr_daily (~1.3 with its insert)
-grows with subscriptions and their changes; every other mart reads marts and takes under 0.3.
-The rest of a build is dbt (~6.4 CPU-s: start, parse, DDL of 19 models). Late events spread over
-every past day make a daily build re-read every day (as a full build does).
+The catalog and events are the rating benchmark's (bench/rating.py): count, two field sums,
+unique count and max metrics, 3-5 charges per plan, events with value, user and region
+properties (see CHARGES and insert_events).
 
-Before the subscription mart's two changes (its key, its sum compiled out), at 100M events
-(`--customers 10000 --events 100000000 --months 3 --repeat 10`, 2026-11-26, load average 2-5):
-the first full build of the analytics marts 32.9 s wall, 55.3 warehouse CPU-s
-(fct_usage_daily_by_subscription 20.0 s, fct_usage_daily_by_property 8.1 s, one after the other;
-before they ran side by side: 79.3 s wall, 79.4 CPU-s, 70.7 and 66.7 s); the daily build after
-1,075,268 new events 16.5 s wall, 20.8 CPU-s; the worst page p95 106 ms (the full build was
-above its 30 s target). With them (2026-11-27, load average 5-9 from other runs): the first full
-build 28.6 s wall, 46.6 warehouse CPU-s (15.9 s and 7.9 s); the daily build 16.0 s wall, 19.3
-CPU-s; the worst page p95 86.7 ms; on an idle machine, 30.2 and 33.1 s wall, 50.0 and 54.9 CPU-s
+Where a build's warehouse CPU goes (10M events, 10,000 customers, 3 months; FORMAT Null runs of
+each model's SQL, load average 5-9 from other runs): only fct_usage_daily_by_subscription (4.1-5.0
+CPU-s: the FINAL merge of the events ~1.6-2.2, the field's lookup and Decimal sum ~1.3-1.7, the
+GROUP BY of the metric's position, subscription and day with the max ingested_at the rest) and
+fct_usage_daily_by_property (4.9-5.5: the stored events per day ~0.5 to find the days with
+retries, then the three properties of every event exploded ~0.5, packed into one string key
+~1.9 and grouped ~1.8; each day with a retry read with FINAL instead; 7.8-10.1 before the packed
+key) grow with the events, and only on a full build or for days that received events. The
+property mart reads the subscription mart's counts, so the two event scans run one after the
+other, each with both cores. fct_mrr_daily (~0.8) grows with subscriptions and their changes;
+every other mart reads marts and takes under 0.7. The rest of a build is dbt (~5-6 CPU-s:
+start, parse, DDL of 19 models). Late events spread over every past day make a daily build
+re-read every day (as a full build does).
+
+On this data with the packed key (`--customers 10000 --events 10000000 --months 3 --repeat 10`,
+2026-11-27, load average 7-9): first full build 24.3 s wall, 19.5 warehouse CPU-s + 5.7 dbt;
+daily build 13.4 s wall, 9.2 CPU-s; worst page p95 102 ms.
+At 100M events (`--customers 10000 --events 100000000 --months 3 --repeat 10`, 2026-11-27,
+load average 3-5): first full build 55.0 s wall, 97.3 warehouse CPU-s + 6.1 dbt
+(fct_usage_daily_by_property 25.7 s, fct_usage_daily_by_subscription 23.6 s; above its 30 s
+target); daily build after 1,075,268 new events 20.2 s wall, 28.0 CPU-s; worst page p95 86 ms.
+
+With the earlier count-only catalog (one count metric, one region property per event), at 100M
+events (`--customers 10000 --events 100000000 --months 3 --repeat 10`): before the subscription
+mart's two changes (its key, its sum compiled out), 2026-11-26, load average 2-5: the first full
+build 32.9 s wall, 55.3 warehouse CPU-s (fct_usage_daily_by_subscription 20.0 s,
+fct_usage_daily_by_property 8.1 s, one after the other); with them, on an idle machine, 30.2 and
+33.1 s wall, 50.0 and 54.9 CPU-s; the daily build 16-18 s; the worst page p95 <= 115 ms
 (dbt_project/README.md, "Analytics marts: build benchmark").
 """
 
@@ -74,6 +83,43 @@ PAGES = ["overview", "revenue", "receivables", "usage", "customer_360", "invoice
 START = "2024-01-01"
 EVENTS_PER_INSERT = 10_000_000
 DBT_TIMEOUT_S = 4 * 3600  # rating 100M events takes a while
+# The rating benchmark's metrics (bench/rating.py): (code, aggregation, field, charge model, Lago
+# properties). Here every charge is billed in arrears; the marts count events per metric and sum
+# the metric's field, so a count, two field-summed metrics, a unique count and a max.
+CHARGES = [
+    ("api_calls", "count_agg", None, "standard", {"amount": "0.001"}),
+    (
+        "storage_gb",
+        "sum_agg",
+        "value",
+        "graduated",
+        {
+            "graduated_ranges": [
+                {"from_value": 0, "to_value": 1000, "per_unit_amount": "0.05", "flat_amount": "1"},
+                {
+                    "from_value": 1001,
+                    "to_value": None,
+                    "per_unit_amount": "0.02",
+                    "flat_amount": "0",
+                },
+            ]
+        },
+    ),
+    ("active_users", "unique_count_agg", "user", "package", {"amount": "10", "package_size": 5}),
+    (
+        "peak_cpu",
+        "max_agg",
+        "value",
+        "volume",
+        {
+            "volume_ranges": [
+                {"from_value": 0, "to_value": 50, "per_unit_amount": "2", "flat_amount": "0"},
+                {"from_value": 51, "to_value": None, "per_unit_amount": "1", "flat_amount": "10"},
+            ]
+        },
+    ),
+    ("payments", "sum_agg", "value", "percentage", {"rate": "1.5", "fixed_amount": "0.1"}),
+]
 
 
 def uuid_of(kind: str, number: str) -> str:
@@ -94,12 +140,14 @@ def generate(client: Any, customers: int, events: int, months: int) -> str:
         "insert into organizations (organization_id, name, created_at, updated_at, version)"
         f" select {org}, 'Bench organization', now64(3), now64(3), {version}"
     )
-    client.command(
-        "insert into billable_metrics (organization_id, id, code, name, aggregation_type,"
-        " created_at, updated_at, version)"
-        f" select {org}, {uuid_of('metric', '0')}, 'api_calls', 'API calls', 'count_agg',"
-        f" now64(3), now64(3), {version}"
-    )
+    for index, (code, aggregation, field, _, _) in enumerate(CHARGES):
+        field_sql = f"'{field}'" if field else "null"
+        client.command(
+            "insert into billable_metrics (organization_id, id, code, name, aggregation_type,"
+            " field_name, created_at, updated_at, version)"
+            f" select {org}, {uuid_of('metric', str(index))}, '{code}', '{code}', '{aggregation}',"
+            f" {field_sql}, now64(3), now64(3), {version}"
+        )
     # Plans 0-2 in USD, 3-5 the same in EUR: starter, growth, scale.
     client.command(
         "insert into plans (organization_id, id, code, name, interval, amount_cents,"
@@ -110,13 +158,16 @@ def generate(client: Any, customers: int, events: int, months: int) -> str:
         " [4900, 19900, 99900][number % 3 + 1], if(number >= 3, 'EUR', 'USD'),"
         f" now64(3), now64(3), {version} from numbers(6)"
     )
-    client.command(
-        "insert into charges (organization_id, id, plan_id, billable_metric_id, position,"
-        " charge_model, properties, created_at, updated_at, version)"
-        f" select {org}, {uuid_of('charge', 'number')}, {uuid_of('plan', 'number')},"
-        f" {uuid_of('metric', '0')}, 0, 'standard', '{{\"amount\": \"0.001\"}}',"
-        f" now64(3), now64(3), {version} from numbers(6)"
-    )
+    # Plan p has the first 3 + p % 3 charges (starter 3, growth 4, scale 5), all in arrears.
+    for index, (_, _, _, model, properties) in enumerate(CHARGES):
+        client.command(
+            "insert into charges (organization_id, id, plan_id, billable_metric_id, position,"
+            " charge_model, properties, created_at, updated_at, version)"
+            f" select {org}, {uuid_of('charge', f'number * 10 + {index}')},"
+            f" {uuid_of('plan', 'number')}, {uuid_of('metric', str(index))}, {index},"
+            f" '{model}', '{json.dumps(properties)}', now64(3), now64(3), {version}"
+            f" from numbers(6) where 3 + number % 3 > {index}"
+        )
     client.command(
         "insert into customers (organization_id, id, external_id, name, currency,"
         " created_at, updated_at, version)"
@@ -197,19 +248,27 @@ def generate(client: Any, customers: int, events: int, months: int) -> str:
 
 def insert_events(client: Any, customers: int, count: int, start: str, seconds: str) -> None:
     """``count`` events spread over ``seconds`` from ``start``, each ingested a minute after it
-    happened (as live traffic is), so the incremental marts see the history in time order."""
+    happened (as live traffic is), so the incremental marts see the history in time order. As in
+    the rating benchmark, an event has one of its subscription's plan's codes at random (so a
+    field-summed metric gets about a third of the events) and three properties: a value (the
+    sum and max metrics' field), a user (the unique count's) and a region."""
     org = uuid_of("org", "0")
+    codes = "[" + ", ".join(f"'{code}'" for code, *_ in CHARGES) + "]"
     # In statements of at most 10M events, each well within the client's read timeout.
     for offset in range(0, count, EVENTS_PER_INSERT):
         client.command(
             "insert into events (organization_id, external_subscription_id, transaction_id,"
             " code, timestamp, properties, ingested_at, raw)"
-            f" select {org}, concat('sub_', toString(cityHash64(number) % {customers})),"
-            f" concat(toString(toUnixTimestamp({start})), '-', toString(number)), 'api_calls',"
+            f" select {org}, concat('sub_', toString(subscription)),"
+            f" concat(toString(toUnixTimestamp({start})), '-', toString(number)),"
+            f" {codes}[1 + cityHash64(number, 2) % (3 + subscription % 3)],"
             f" toDateTime64({start} + cityHash64(number, 1) % {seconds}, 3, 'UTC') as happened,"
-            " map('region', ['eu', 'us', 'apac'][number % 3 + 1]),"
+            " map('value', toString(cityHash64(number, 3) % 100),"
+            " 'user', toString(cityHash64(number, 4) % 40),"
+            " 'region', ['eu', 'us', 'apac'][number % 3 + 1]),"
             " least(toDateTime64(happened + 60, 6, 'UTC'), now64(6)), ''"
-            f" from numbers({offset}, {min(EVENTS_PER_INSERT, count - offset)})",
+            f" from (select number, cityHash64(number) % {customers} as subscription"
+            f" from numbers({offset}, {min(EVENTS_PER_INSERT, count - offset)}))",
             settings={"max_insert_block_size": 1_000_000},
         )
 

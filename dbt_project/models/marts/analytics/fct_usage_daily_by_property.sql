@@ -25,15 +25,27 @@
 -- It reads the events itself rather than deriving from fct_usage_daily_by_subscription: a
 -- breakdown by property value kept per subscription would be as large as the events for any
 -- numeric property (the metric's field).
-{# The columns of both reads below: events per organization, day, code and property. #}
-{% set property_counts -%}
-    e.organization_id as organization_id,
-        toDate(e.timestamp, 'UTC') as date,
-        e.code as billable_metric_code,
-        property_key,
-        property_value,
-        count() as events_count,
-        max(e.ingested_at) as last_ingested_at
+-- Grouped by one string that packs the whole key (organization, day, code, property key and
+-- value; the day, organization and lengths in fixed width, so two keys pack alike only when they
+-- are equal) rather than by the five columns: the engine groups several columns holding strings
+-- by serializing them row by row, which cost more than packing one string and hashing it (on
+-- 10M events with three properties each, ~4 against ~7 warehouse CPU-s). Unpacked per group.
+{# The columns of both reads below: one row per event property, with its packed key. #}
+{% set packed_properties -%}
+    arrayJoin(arrayMap(
+            (property_key, property_value) -> concat(
+                toFixedString(reinterpretAsString(e.organization_id), 16),
+                toFixedString(reinterpretAsString(toDate(e.timestamp, 'UTC')), 2),
+                toFixedString(reinterpretAsString(toUInt32(length(e.code))), 4),
+                e.code,
+                toFixedString(reinterpretAsString(toUInt32(length(property_key))), 4),
+                property_key,
+                property_value
+            ),
+            e.properties.keys,
+            e.properties.values
+        )) as packed_key,
+        e.ingested_at as ingested_at
 {%- endset %}
 
 with
@@ -74,25 +86,53 @@ days_with_retries as (
 (select groupUniqArray(date) from days_with_retries) as retried_days,
 
 properties_of_days_without_retries as (
-    select {{ property_counts }}
+    select {{ packed_properties }}
     from {{ source('warehouse', 'events') }} as e
-    array join e.properties.keys as property_key, e.properties.values as property_value
     where {{ events_to_aggregate('e') }}
         and toDate(e.timestamp, 'UTC') not in (select arrayJoin(retried_days))
-    group by organization_id, date, billable_metric_code, property_key, property_value
 ),
 
 properties_of_days_with_retries as (
-    select {{ property_counts }}
+    select {{ packed_properties }}
     from {{ source('warehouse', 'events') }} as e final
-    array join e.properties.keys as property_key, e.properties.values as property_value
     -- Before FINAL merges (a sorting key column, which retries share): only these days' events
     -- are merged. Nothing is read when there are none.
     prewhere toDate(e.timestamp, 'UTC') in (select arrayJoin(retried_days))
     where {{ events_to_aggregate('e') }}
-    group by organization_id, date, billable_metric_code, property_key, property_value
+),
+
+packed_counts as (
+    select packed_key, count() as events_count, max(ingested_at) as last_ingested_at
+    from (
+        select * from properties_of_days_without_retries
+        union all
+        select * from properties_of_days_with_retries
+    )
+    group by packed_key
+),
+
+-- The packed key's layout: organization (16 bytes), day (2), code's length (4), code, property
+-- key's length (4), property key, property value (the rest).
+unpacked_counts as (
+    select
+        reinterpretAsUUID(substring(packed_key, 1, 16)) as organization_id,
+        reinterpretAsDate(substring(packed_key, 17, 2)) as date,
+        reinterpretAsUInt32(substring(packed_key, 19, 4)) as code_length,
+        toLowCardinality(substring(packed_key, 23, code_length)) as billable_metric_code,
+        reinterpretAsUInt32(substring(packed_key, 23 + code_length, 4)) as key_length,
+        substring(packed_key, 27 + code_length, key_length) as property_key,
+        substring(packed_key, 27 + code_length + key_length) as property_value,
+        events_count,
+        last_ingested_at
+    from packed_counts
 )
 
-select * from properties_of_days_without_retries
-union all
-select * from properties_of_days_with_retries
+select
+    organization_id,
+    date,
+    billable_metric_code,
+    property_key,
+    property_value,
+    events_count,
+    last_ingested_at
+from unpacked_counts
