@@ -73,6 +73,9 @@ from typing import Any
 from unittest import mock
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+# The rating benchmark's metrics and charges (a count, two field-summed metrics, a unique count and
+# a max), so the marts build over the same data; here every charge is billed in arrears.
+from bench.rating import CHARGES  # noqa: E402
 from tests.analytics.dbt_runner import run_dbt  # noqa: E402
 from tests.conftest import start_embedded_server  # noqa: E402
 from warehouse.client import get_client  # noqa: E402
@@ -83,43 +86,6 @@ PAGES = ["overview", "revenue", "receivables", "usage", "customer_360", "invoice
 START = "2024-01-01"
 EVENTS_PER_INSERT = 10_000_000
 DBT_TIMEOUT_S = 4 * 3600  # rating 100M events takes a while
-# The rating benchmark's metrics (bench/rating.py): (code, aggregation, field, charge model, Lago
-# properties). Here every charge is billed in arrears; the marts count events per metric and sum
-# the metric's field, so a count, two field-summed metrics, a unique count and a max.
-CHARGES = [
-    ("api_calls", "count_agg", None, "standard", {"amount": "0.001"}),
-    (
-        "storage_gb",
-        "sum_agg",
-        "value",
-        "graduated",
-        {
-            "graduated_ranges": [
-                {"from_value": 0, "to_value": 1000, "per_unit_amount": "0.05", "flat_amount": "1"},
-                {
-                    "from_value": 1001,
-                    "to_value": None,
-                    "per_unit_amount": "0.02",
-                    "flat_amount": "0",
-                },
-            ]
-        },
-    ),
-    ("active_users", "unique_count_agg", "user", "package", {"amount": "10", "package_size": 5}),
-    (
-        "peak_cpu",
-        "max_agg",
-        "value",
-        "volume",
-        {
-            "volume_ranges": [
-                {"from_value": 0, "to_value": 50, "per_unit_amount": "2", "flat_amount": "0"},
-                {"from_value": 51, "to_value": None, "per_unit_amount": "1", "flat_amount": "10"},
-            ]
-        },
-    ),
-    ("payments", "sum_agg", "value", "percentage", {"rate": "1.5", "fixed_amount": "0.1"}),
-]
 
 
 def uuid_of(kind: str, number: str) -> str:
