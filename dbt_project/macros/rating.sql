@@ -394,6 +394,19 @@
     {%- endif %}
 {%- endmacro %}
 
+{#- A bucket's units by its aggregation type, from `figures`: per aggregation type in use, the
+    SQL of its figure (count_agg and sum_agg always; sum_agg also serves custom_agg). A type
+    without a figure gives 0 (compiled out: not in use). -#}
+{% macro units_by_aggregation(aggregation_type, figures) -%}
+    toDecimal128(multiIf(
+        {{ aggregation_type }} = 'count_agg', toDecimal128({{ figures['count_agg'] }}, 12),
+        {{ aggregation_type }} in ('sum_agg', 'custom_agg'), {{ figures['sum_agg'] }},
+        {%- for type in ['max_agg', 'latest_agg', 'unique_count_agg'] if type in figures %}
+        {{ aggregation_type }} = '{{ type }}', toDecimal128({{ figures[type] }}, 12),
+        {%- endfor %}
+        toDecimal128(0, 12)), 12)
+{%- endmacro %}
+
 {#- Units per subscription x charge x period x filter x group, in two set-based passes: per
     distinct value (unique_count: a value counts unless its last operation is `remove`), then per
     bucket. Percentage charges also get their event values and running totals in timestamp order.
@@ -498,20 +511,11 @@
         cast(map() as Map(String, String)) as grouped_by,
         {%- endif %}
         sum(value_events) as events_count,
-        toDecimal128(multiIf(
-            aggregation_type = 'count_agg', toDecimal128(sum(value_events), 12),
-            aggregation_type in ('sum_agg', 'custom_agg'), sum(value_sum),
-            {%- if uses.max %}
-            aggregation_type = 'max_agg', ifNull(max(value_max), {{ zero }}),
-            {%- endif %}
-            {%- if uses.latest %}
-            aggregation_type = 'latest_agg',
-                greatest(ifNull(argMax(latest_value, latest_at), {{ zero }}), {{ zero }}),
-            {%- endif %}
-            {%- if uses.unique_count %}
-            aggregation_type = 'unique_count_agg', toDecimal128(countIf(last_operation != 'remove'), 12),
-            {%- endif %}
-            {{ zero }}), 12) as raw_units,
+        {%- set figures = {'count_agg': 'sum(value_events)', 'sum_agg': 'sum(value_sum)'} %}
+        {%- if uses.max %}{% do figures.update({'max_agg': 'ifNull(max(value_max), ' ~ zero ~ ')'}) %}{% endif %}
+        {%- if uses.latest %}{% do figures.update({'latest_agg': 'greatest(ifNull(argMax(latest_value, latest_at), ' ~ zero ~ '), ' ~ zero ~ ')'}) %}{% endif %}
+        {%- if uses.unique_count %}{% do figures.update({'unique_count_agg': "countIf(last_operation != 'remove')"}) %}{% endif %}
+        {{ units_by_aggregation('aggregation_type', figures) }} as raw_units,
         {%- if uses.prorated %}
         if(any(is_prorated) = 1 and aggregation_type in ('sum_agg', 'unique_count_agg'),
            toDecimal128(ceil({{ money_div('sum(value_days)', 'any(period_days)') }}, 5), 12),
@@ -578,7 +582,7 @@
             greatest(ifNull(argMax(latest_value, latest_at), {{ zero }}), {{ zero }}) as latest_value,
             {%- endif %}
             {%- if 'unique_count_agg' in aggregations %}
-            toDecimal128(countIf(last_operation != 'remove'), 12) as unique_count,
+            countIf(last_operation != 'remove') as unique_count,
             {%- endif %}
             sum(precise_cents_sum) as precise_total_amount_cents,
             min(first_at) as first_event_at,
@@ -595,19 +599,10 @@
         {{ nil_uuid() }} as charge_filter_id,
         cast(map() as Map(String, String)) as grouped_by,
         u.events_count as events_count,
-        toDecimal128(multiIf(
-            c.aggregation_type = 'count_agg', toDecimal128(u.events_count, 12),
-            c.aggregation_type in ('sum_agg', 'custom_agg'), u.value_sum,
-            {%- if 'max_agg' in aggregations %}
-            c.aggregation_type = 'max_agg', u.value_max,
-            {%- endif %}
-            {%- if 'latest_agg' in aggregations %}
-            c.aggregation_type = 'latest_agg', u.latest_value,
-            {%- endif %}
-            {%- if 'unique_count_agg' in aggregations %}
-            c.aggregation_type = 'unique_count_agg', u.unique_count,
-            {%- endif %}
-            {{ zero }}), 12) as raw_units,
+        {%- set figures = {'count_agg': 'u.events_count', 'sum_agg': 'u.value_sum'} %}
+        {%- for type, column in [('max_agg', 'value_max'), ('latest_agg', 'latest_value'), ('unique_count_agg', 'unique_count')]
+              if type in aggregations %}{% do figures.update({type: 'u.' ~ column}) %}{% endfor %}
+        {{ units_by_aggregation('c.aggregation_type', figures) }} as raw_units,
         raw_units as prorated_units,
         cast([] as Array(Tuple(Decimal(38, 12), Decimal(38, 12)))) as prorated_segments,
         u.precise_total_amount_cents as precise_total_amount_cents,
