@@ -2,6 +2,7 @@
 
 Run: .venv/bin/python bench/rating.py [--events 1000000] [--subscriptions 10000]
      [--heavy-permille 20] [--seed 42] [--loop-sample 100] [--skip-loop] [--check-refresh]
+     [--keep-warehouse DIR]
 
 Synthetic but realistic data in a fresh embedded warehouse, generated inside the warehouse
 (INSERT ... SELECT over numbers() in chunks of 10M rows, with a seeded hash per column, so a seed
@@ -357,9 +358,18 @@ def main() -> None:
     parser.add_argument("--skip-loop", action="store_true", help="skip the per-subscription loop")
     parser.add_argument("--check-refresh", action="store_true",
                         help="compare the incremental day with a full refresh")  # fmt: skip
+    parser.add_argument("--keep-warehouse", type=Path, metavar="DIR",
+                        help="build the warehouse in DIR (new or empty) and keep its data and "
+                        "dbt target there, to profile the day's compiled SQL")  # fmt: skip
     options = parser.parse_args()
 
-    workdir = Path(tempfile.mkdtemp(prefix="bench_rating_"))
+    if options.keep_warehouse is not None:
+        workdir = options.keep_warehouse
+        workdir.mkdir(parents=True, exist_ok=True)
+        if any(workdir.iterdir()):
+            raise SystemExit(f"--keep-warehouse: {workdir} is not empty")
+    else:
+        workdir = Path(tempfile.mkdtemp(prefix="bench_rating_"))
     server, url, password, _ = start_embedded_server(workdir / "data", workdir / "server.log")
     try:
         assert server.process is not None
@@ -431,8 +441,13 @@ def main() -> None:
                   f"{extrapolated / full.wall:.1f}x the set-based build's wall time, "
                   f"{loop_cpu * scale / full.warehouse_cpu:.1f}x its warehouse CPU")  # fmt: skip
     finally:
-        server.stop()
-        shutil.rmtree(workdir, ignore_errors=True)  # 100M events take several GB
+        server.stop()  # the warehouse's memory is freed either way
+        if options.keep_warehouse is None:
+            shutil.rmtree(workdir, ignore_errors=True)  # 100M events take several GB
+        else:
+            print(f"warehouse kept in {workdir}: serve it with `meterhouse warehouse serve "
+                  f"--data-dir {workdir / 'data'}`, database {DATABASE}; dbt target in "
+                  f"{workdir / 'dbt_target'}")  # fmt: skip
 
 
 if __name__ == "__main__":
