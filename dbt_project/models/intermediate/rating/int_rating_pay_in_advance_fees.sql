@@ -1,4 +1,7 @@
-{{ config(materialized='table', order_by='(organization_id, subscription_id, charge_id, period_from)') }}
+{{ config(materialized='table', order_by='(organization_id, subscription_id, charge_id, period_from)',
+          query_settings={'max_bytes_before_external_group_by': 3000000000,
+                          'max_bytes_before_external_sort': 3000000000,
+                          'enable_materialized_cte': 1}) }}
 -- One fee per event of a pay-in-advance charge, up to the rating instant. Only the periods of
 -- plans that have such a charge are rated, and only their subscriptions' events are read (the
 -- IN set on the events' primary-key prefix, on a full build too): the events of the other
@@ -24,18 +27,31 @@ subscription_spans as (
     group by organization_id, external_subscription_id
 ),
 
--- The events an incremental run reads: from that month on, every rated subscription's; before
--- it, only those of the subscriptions whose periods begin earlier (on a day, the anniversary
--- periods opened in March), so the primary key skips the granules of the others' earlier
--- events instead of reading, hashing and deduplicating them to drop them at the placement. Every
--- event at or after its own subscription's first rated period is read, as before, so the fees
--- are the same (an earlier version of a re-sent id only counted within its own subscription's
--- span). At 100M events a granule holds a few subscriptions' month of events, so the pruning
--- is sharp; at 10M it is weak (a granule holds ~25).
-events_to_rate as (
+-- The earliest span start of each subscription id (over organizations), as two sorted arrays.
+span_starts as (
+    select groupArray(external_subscription_id) as subscription_ids, groupArray(span_from) as span_froms
+    from (
+        select external_subscription_id, min(span_from) as span_from
+        from subscription_spans
+        group by external_subscription_id
+        order by external_subscription_id)
+),
+
+-- The events an incremental run reads, read once (MATERIALIZED: scoped_events reads them three
+-- times, for the re-sent set, the single-version events and the re-sent ones; re-reading the
+-- stored events each time decompressed every event's properties of the earlier months again).
+-- From the latest span's month on, every rated subscription's events; before it, only those of
+-- the subscriptions whose periods begin earlier (on a day, the anniversary periods opened in
+-- March), each from its own span's start, rather than every rated subscription's from the
+-- earliest span of all. Every event at or after its own subscription's first rated period is
+-- still read, so the fees are the same: an event before it finds no period to be placed in, and
+-- an earlier version of a re-sent id only counted within its own subscription's span.
+events_to_rate as materialized (
     select *
     from {{ source('warehouse', 'events') }}
     where timestamp >= (select toStartOfMonth(max(span_from)) from subscription_spans)
+        and organization_id in (select organization_id from subscription_spans)
+        and external_subscription_id in (select external_subscription_id from subscription_spans)
     union all
     select *
     from {{ source('warehouse', 'events') }}
@@ -46,6 +62,9 @@ events_to_rate as (
         and external_subscription_id in (
             select external_subscription_id from subscription_spans
             where span_from < (select toStartOfMonth(max(span_from)) from subscription_spans))
+        and timestamp >= transform(external_subscription_id,
+            (select subscription_ids from span_starts), (select span_froms from span_starts),
+            toDateTime64('2299-12-31 00:00:00', 3, 'UTC'))
 )
 {%- endif %}
 
