@@ -56,6 +56,7 @@ events_to_rate as materialized (
     select *
     from {{ source('warehouse', 'events') }}
     where timestamp < (select toStartOfMonth(max(span_from)) from subscription_spans)
+        and timestamp >= (select min(span_from) from subscription_spans)
         and organization_id in (
             select organization_id from subscription_spans
             where span_from < (select toStartOfMonth(max(span_from)) from subscription_spans))
