@@ -45,15 +45,18 @@ span_starts as (
 -- March), each from its own span's start, rather than every rated subscription's from the
 -- earliest span of all. Every event at or after its own subscription's first rated period is
 -- still read, so the fees are the same: an event before it finds no period to be placed in, and
--- an earlier version of a re-sent id only counted within its own subscription's span.
+-- an earlier version of a re-sent id only counted within its own subscription's span. Only the
+-- columns scoped_events reads are held (not the raw payload).
 events_to_rate as materialized (
-    select *
+    select organization_id, external_subscription_id, transaction_id, code, timestamp, properties,
+        precise_total_amount_cents, ingested_at
     from {{ source('warehouse', 'events') }}
     where timestamp >= (select toStartOfMonth(max(span_from)) from subscription_spans)
         and organization_id in (select organization_id from subscription_spans)
         and external_subscription_id in (select external_subscription_id from subscription_spans)
     union all
-    select *
+    select organization_id, external_subscription_id, transaction_id, code, timestamp, properties,
+        precise_total_amount_cents, ingested_at
     from {{ source('warehouse', 'events') }}
     where timestamp < (select toStartOfMonth(max(span_from)) from subscription_spans)
         and timestamp >= (select min(span_from) from subscription_spans)
