@@ -1,14 +1,17 @@
 """Ingest benchmark: the engine's ceiling, then bulk, batch and single events through the API.
 
 Run: .venv/bin/python bench/ingest.py [--events 300000] [--batch-seconds 15]
-     [--batch-clients 8] [--single-seconds 15] [--single-clients 64] [--workers N]
+     [--batch-clients 8,32] [--single-seconds 15] [--single-clients 64] [--workers N]
      [--phases ceiling,bulk,batch,single,http]
 
 (a) ceiling: chDB in-process INSERTs the NDJSON file's rows through the same write path as the
     API (events_input -> views -> events), and, for reference, the file as typed JSONEachRow
-    into a plain table; (b) bulk NDJSON through the API; (c) Lago batches of 1,000
-    events; (d) single-event POSTs from 64 concurrent keep-alive clients. Prints events/s,
-    p50/p99 request latency, the ingest processes' peak RSS and the ratios to (a).
+    into a plain table; (b) bulk NDJSON through the API; (c) Lago batches of 1,000 events,
+    from 8 concurrent producers (all their waiting requests fit in one flush, so the ingest
+    service and the warehouse take turns) and from 32 (a producer fleet larger than a flush:
+    the next group parses while the warehouse commits the last); (d) single-event POSTs from
+    64 concurrent keep-alive clients. Prints events/s, p50/p99 request latency, the ingest
+    processes' peak RSS and the ratios to (a).
 (c) and (d) are driven by wrk (installed with apt-get when missing) running
 bench/ingest_wrk.lua, so the load generator costs little of the CPU the server needs; every
 event gets its own transaction_id, and afterwards the warehouse must hold every acknowledged
@@ -312,7 +315,12 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=300_000, help="events of the NDJSON file")
     parser.add_argument("--batch-seconds", type=int, default=15, help="length of phase (c)")
     parser.add_argument("--batch-size", type=int, default=1_000, help="events per batch")
-    parser.add_argument("--batch-clients", type=int, default=8)
+    parser.add_argument(
+        "--batch-clients",
+        type=lambda text: [int(part) for part in text.split(",")],
+        default=[8, 32],
+        help="concurrent batch producers, one run of phase (c) per comma-separated figure",
+    )
     parser.add_argument("--single-seconds", type=int, default=15, help="length of phase (d)")
     parser.add_argument("--single-clients", type=int, default=64)
     parser.add_argument(
@@ -479,9 +487,10 @@ class Phases:
         if "bulk" in args.phases:
             self.bulk_phase(ndjson, headers, ceilings, cpu)
         if "batch" in args.phases:
-            label = f"(c) batch JSON ({args.batch_size}/request, {args.batch_clients} clients)"
-            self.wrk_phase(label, "batch", args.batch_size, args.batch_clients,
-                           args.batch_seconds, ceiling, cpu)  # fmt: skip
+            for clients in args.batch_clients:
+                label = f"(c) batch JSON ({args.batch_size}/request, {clients} clients)"
+                self.wrk_phase(label, "batch", args.batch_size, clients, args.batch_seconds,
+                               ceiling, cpu)  # fmt: skip
         if "single" in args.phases:
             label = f"(d) single events ({args.single_clients} keep-alive clients)"
             self.wrk_phase(label, "single", 1, args.single_clients, args.single_seconds,

@@ -93,8 +93,11 @@ class HotRoutes:
                 authorization = value.decode("latin-1")
             elif name == b"content-type":
                 content_type = value.decode("latin-1")
-        organization = await organization_for(authorization, state)
-        body = await read_body(receive, max_json_bytes(state))
+        # Until its body is in, the request will join the group that is gathering; from then on
+        # the handler runs without yielding until the buffer holds its events.
+        with state.buffer.receiving():
+            organization = await organization_for(authorization, state)
+            body = await read_body(receive, max_json_bytes(state))
         if batch:
             return await ingest_batch(body, state, organization)
         return await ingest_event(body, content_type, state, organization)
