@@ -192,24 +192,44 @@ class RssSampler:
 
 
 class CpuMeter:
-    """CPU time the ingest service and the warehouse spend per event in one phase."""
+    """CPU time the ingest service and the warehouse spend per event in one phase, and how the
+    ingest service's event loop spent the phase."""
 
     def __init__(self, ingest: ProcessTree, warehouse: ProcessTree) -> None:
         self.trees = (ingest, warehouse)
         self.start = (0.0, 0.0)
+        self.loop_start = (0.0, 0.0, 0.0)
         self.last_us_per_event = 0.0
 
     def begin(self) -> None:
         self.start = (self.trees[0].cpu_seconds(), self.trees[1].cpu_seconds())
+        self.loop_start = self.event_loop_times()
+
+    def event_loop_times(self) -> tuple[float, float, float]:
+        """(wall, on a CPU, waiting for a CPU) seconds of the ingest process's main thread, the
+        event loop of a single worker (/proc/PID/task/PID/schedstat)."""
+        pid = self.trees[0].pid
+        running, waiting = Path(f"/proc/{pid}/task/{pid}/schedstat").read_text().split()[:2]
+        return time.perf_counter(), int(running) / 1e9, int(waiting) / 1e9
 
     def report(self, events: int) -> str:
         ingest, warehouse = (
             t.cpu_seconds() - s for t, s in zip(self.trees, self.start, strict=True)
         )
         self.last_us_per_event = (ingest + warehouse) / events * 1e6
+        wall, running, waiting = (
+            b - a for a, b in zip(self.loop_start, self.event_loop_times(), strict=True)
+        )
+        loop = ""
+        if len(self.trees[0].pids()) == 1:  # one worker: the event loop is the main thread
+            idle = max(wall - running - waiting, 0.0)
+            loop = (
+                f"; event loop running {running / wall:.0%}, waiting for a CPU "
+                f"{waiting / wall:.0%}, idle {idle / wall:.0%}"
+            )
         return (
             f"CPU per event: ingest {ingest / events * 1e6:.1f} us, "
-            f"warehouse {warehouse / events * 1e6:.1f} us"
+            f"warehouse {warehouse / events * 1e6:.1f} us{loop}"
         )
 
 
