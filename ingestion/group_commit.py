@@ -7,9 +7,11 @@ warehouse acknowledged the INSERT. A group is flushed
   leaves the rest for the next one), even while an INSERT is in flight: with more producers
   than one flush holds, the next group parses while the warehouse commits the last one;
 - otherwise only when no INSERT is in flight, and then at once when as many events wait as the
-  last flush answered (its clients are back, so waiting longer only delays them), or after
-  ``flush_interval_s`` once no request is still being received (a body being read will join
-  this group; ``max_gather_s`` bounds that wait, so a slow sender cannot hold back the others).
+  last flush answered (its clients are back, so waiting longer only delays them), or once
+  ``flush_interval_s`` has passed since the group began and since the last flush ended (its
+  clients get that long to come back) and no request is still being received (a body being
+  read will join this group; ``max_gather_s`` bounds that wait, so a slow sender cannot hold
+  back the others).
 While one INSERT runs, the next group gathers, so flushes grow with load. A failed INSERT fails
 every request in it (503: the client retries, and transaction_id makes the retry harmless).
 Every request brings events already validated, as the events table's columns, so a flush is one
@@ -87,6 +89,7 @@ class GroupCommitBuffer:
         self._inflight_flushes = 0
         # Events the last completed flush answered: under steady load, as many come back.
         self._last_flush_events = 0
+        self._last_flush_ended = 0.0  # event loop time
         self._wakeup = asyncio.Event()  # something waits
         self._changed = asyncio.Event()  # a request arrived or a flush ended: check again
         self._task: asyncio.Task[None] | None = None
@@ -175,8 +178,10 @@ class GroupCommitBuffer:
             now = loop.time()
             if self._everyone_is_back():
                 return
-            if now - began < self.flush_interval_s:
-                timeout = began + self.flush_interval_s - now
+            # The clients of the last flush get the interval to come back, too.
+            interval_ends = max(began, self._last_flush_ended) + self.flush_interval_s
+            if now < interval_ends:
+                timeout = interval_ends - now
             elif self._receiving and now - free_since < self.max_gather_s:
                 timeout = free_since + self.max_gather_s - now
             else:
@@ -218,6 +223,7 @@ class GroupCommitBuffer:
             self._buffered -= events
             self.metrics.buffered_events = self._buffered
             self._last_flush_events = events
+            self._last_flush_ended = asyncio.get_running_loop().time()
             self._changed.set()
         self.metrics.flush_events.observe(events)
         self.metrics.flush_seconds.observe(time.perf_counter() - started)
