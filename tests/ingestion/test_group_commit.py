@@ -121,19 +121,28 @@ def test_a_flush_starts_once_the_clients_of_the_last_one_are_back(warehouse: War
 
 
 class RecordingWriter(EventWriter):
-    """Notes when each INSERT starts and ends, by its number of events."""
+    """Notes when each INSERT starts and ends, by its number of events; ``slow_s`` more for
+    the first INSERT, as a warehouse that is slow for a while."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, slow_s: float = 0.0) -> None:
         super().__init__(settings)
         self.log: list[tuple[str, int]] = []
+        self.times: dict[tuple[str, int], float] = {}
+        self.slow_s = slow_s
 
     def insert_events(self, columns: bytes) -> None:
         events = len(orjson.loads(columns)["transaction_id"])
-        self.log.append(("start", events))
+        self.note("start", events)
         try:
+            time.sleep(self.slow_s)
+            self.slow_s = 0.0
             super().insert_events(columns)
         finally:
-            self.log.append(("end", events))
+            self.note("end", events)
+
+    def note(self, what: str, events: int) -> None:
+        self.log.append((what, events))
+        self.times[what, events] = time.monotonic()
 
 
 def test_a_full_group_does_not_wait_for_the_insert_in_flight(silent_warehouse: str) -> None:
@@ -221,3 +230,28 @@ def test_a_request_still_being_received_joins_the_group(warehouse: Warehouse) ->
 
     metrics = asyncio.run(scenario())
     assert (sum(metrics.flush_events.counts), metrics.flush_events.total) == (2, 3)
+
+
+def test_the_clients_of_the_last_flush_get_the_interval_to_come_back(
+    warehouse: Warehouse,
+) -> None:
+    """A request that waited for a slow INSERT is not flushed alone the moment it ends: the
+    other clients of that flush get the flush interval to come back and join it."""
+    writer = RecordingWriter(warehouse.settings(), slow_s=0.6)
+    interval_s = 0.3
+
+    async def scenario() -> None:
+        buffer = GroupCommitBuffer(
+            writer, IngestMetrics(), flush_interval_s=interval_s, flush_max_events=100,
+            max_buffered_events=100,
+        )  # fmt: skip
+        buffer.start()
+        slow = asyncio.create_task(buffer.write(stamp(), events(2)))  # flushed after 0.3 s
+        await asyncio.sleep(interval_s + 0.1)
+        await asyncio.gather(slow, buffer.write(stamp(), events(1)))  # waits for the INSERT
+        await buffer.stop()
+
+    asyncio.run(scenario())
+    assert writer.log == [("start", 2), ("end", 2), ("start", 1), ("end", 1)]
+    # Its group began long before, but it still waited the interval after the flush ended.
+    assert writer.times["start", 1] - writer.times["end", 2] > 0.6 * interval_s
