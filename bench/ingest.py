@@ -1,14 +1,17 @@
 """Ingest benchmark: the engine's ceiling, then bulk, batch and single events through the API.
 
 Run: .venv/bin/python bench/ingest.py [--events 300000] [--batch-seconds 15]
-     [--batch-clients 8] [--single-seconds 15] [--single-clients 64] [--workers N]
+     [--batch-clients 8,32] [--single-seconds 15] [--single-clients 64] [--workers N]
      [--phases ceiling,bulk,batch,single,http]
 
 (a) ceiling: chDB in-process INSERTs the NDJSON file's rows through the same write path as the
     API (events_input -> views -> events), and, for reference, the file as typed JSONEachRow
-    into a plain table; (b) bulk NDJSON through the API; (c) Lago batches of 1,000
-    events; (d) single-event POSTs from 64 concurrent keep-alive clients. Prints events/s,
-    p50/p99 request latency, the ingest processes' peak RSS and the ratios to (a).
+    into a plain table; (b) bulk NDJSON through the API; (c) Lago batches of 1,000 events,
+    from 8 concurrent producers (all their waiting requests fit in one flush, so the ingest
+    service and the warehouse take turns) and from 32 (a producer fleet larger than a flush:
+    the next group parses while the warehouse commits the last); (d) single-event POSTs from
+    64 concurrent keep-alive clients. Prints events/s, p50/p99 request latency, the ingest
+    processes' peak RSS and the ratios to (a).
 (c) and (d) are driven by wrk (installed with apt-get when missing) running
 bench/ingest_wrk.lua, so the load generator costs little of the CPU the server needs; every
 event gets its own transaction_id, and afterwards the warehouse must hold every acknowledged
@@ -189,24 +192,44 @@ class RssSampler:
 
 
 class CpuMeter:
-    """CPU time the ingest service and the warehouse spend per event in one phase."""
+    """CPU time the ingest service and the warehouse spend per event in one phase, and how the
+    ingest service's event loop spent the phase."""
 
     def __init__(self, ingest: ProcessTree, warehouse: ProcessTree) -> None:
         self.trees = (ingest, warehouse)
         self.start = (0.0, 0.0)
+        self.loop_start = (0.0, 0.0, 0.0)
         self.last_us_per_event = 0.0
 
     def begin(self) -> None:
         self.start = (self.trees[0].cpu_seconds(), self.trees[1].cpu_seconds())
+        self.loop_start = self.event_loop_times()
+
+    def event_loop_times(self) -> tuple[float, float, float]:
+        """(wall, on a CPU, waiting for a CPU) seconds of the ingest process's main thread, the
+        event loop of a single worker (/proc/PID/task/PID/schedstat)."""
+        pid = self.trees[0].pid
+        running, waiting = Path(f"/proc/{pid}/task/{pid}/schedstat").read_text().split()[:2]
+        return time.perf_counter(), int(running) / 1e9, int(waiting) / 1e9
 
     def report(self, events: int) -> str:
         ingest, warehouse = (
             t.cpu_seconds() - s for t, s in zip(self.trees, self.start, strict=True)
         )
         self.last_us_per_event = (ingest + warehouse) / events * 1e6
+        wall, running, waiting = (
+            b - a for a, b in zip(self.loop_start, self.event_loop_times(), strict=True)
+        )
+        loop = ""
+        if len(self.trees[0].pids()) == 1:  # one worker: the event loop is the main thread
+            idle = max(wall - running - waiting, 0.0)
+            loop = (
+                f"; event loop running {running / wall:.0%}, waiting for a CPU "
+                f"{waiting / wall:.0%}, idle {idle / wall:.0%}"
+            )
         return (
             f"CPU per event: ingest {ingest / events * 1e6:.1f} us, "
-            f"warehouse {warehouse / events * 1e6:.1f} us"
+            f"warehouse {warehouse / events * 1e6:.1f} us{loop}"
         )
 
 
@@ -312,7 +335,12 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=300_000, help="events of the NDJSON file")
     parser.add_argument("--batch-seconds", type=int, default=15, help="length of phase (c)")
     parser.add_argument("--batch-size", type=int, default=1_000, help="events per batch")
-    parser.add_argument("--batch-clients", type=int, default=8)
+    parser.add_argument(
+        "--batch-clients",
+        type=lambda text: [int(part) for part in text.split(",")],
+        default=[8, 32],
+        help="concurrent batch producers, one run of phase (c) per comma-separated figure",
+    )
     parser.add_argument("--single-seconds", type=int, default=15, help="length of phase (d)")
     parser.add_argument("--single-clients", type=int, default=64)
     parser.add_argument(
@@ -479,9 +507,10 @@ class Phases:
         if "bulk" in args.phases:
             self.bulk_phase(ndjson, headers, ceilings, cpu)
         if "batch" in args.phases:
-            label = f"(c) batch JSON ({args.batch_size}/request, {args.batch_clients} clients)"
-            self.wrk_phase(label, "batch", args.batch_size, args.batch_clients,
-                           args.batch_seconds, ceiling, cpu)  # fmt: skip
+            for clients in args.batch_clients:
+                label = f"(c) batch JSON ({args.batch_size}/request, {clients} clients)"
+                self.wrk_phase(label, "batch", args.batch_size, clients, args.batch_seconds,
+                               ceiling, cpu)  # fmt: skip
         if "single" in args.phases:
             label = f"(d) single events ({args.single_clients} keep-alive clients)"
             self.wrk_phase(label, "single", 1, args.single_clients, args.single_seconds,

@@ -1,15 +1,23 @@
 """Group commit: concurrent requests share one INSERT, and each is answered after it.
 
-A request hands its validated events to the buffer and waits. The flusher takes everything waiting
-(after at most ``flush_interval_s``, or at once when ``flush_max_events`` are waiting, or when no
-INSERT is in flight and as many events wait as the last flush answered: the clients it answered are
-back, so waiting longer only delays them), sends it as one INSERT and then resolves every request of
-that flush: success only once the warehouse acknowledged the INSERT. While one INSERT runs, the next
-group gathers, so batches grow with load. A failed INSERT fails every request in it (503: the client
-retries, and transaction_id makes the retry harmless). Every request brings events already
-validated, as the events table's columns, so a flush is one INSERT straight into ``events``: the
-engine has nothing left to refuse. The buffer holds at most ``max_buffered_events``; beyond that
-requests are refused at once, so memory stays bounded while the warehouse is down.
+A request hands its validated events to the buffer and waits. The flusher sends the waiting
+events as one INSERT and then resolves every request of that flush: success only once the
+warehouse acknowledged the INSERT. A group is flushed
+- as soon as it holds ``flush_max_events`` (a flush takes whole requests up to that size and
+  leaves the rest for the next one), even while an INSERT is in flight: with more producers
+  than one flush holds, the next group parses while the warehouse commits the last one;
+- otherwise only when no INSERT is in flight, and then at once when as many events wait as the
+  last flush answered (its clients are back, so waiting longer only delays them), or once
+  ``flush_interval_s`` has passed since the group began and since the last flush ended (its
+  clients get that long to come back) and no request is still being received (a body being
+  read will join this group; ``max_gather_s`` bounds that wait, so a slow sender cannot hold
+  back the others).
+While one INSERT runs, the next group gathers, so flushes grow with load. A failed INSERT fails
+every request in it (503: the client retries, and transaction_id makes the retry harmless).
+Every request brings events already validated, as the events table's columns, so a flush is one
+INSERT straight into ``events``: the engine has nothing left to refuse. The buffer holds at most
+``max_buffered_events``; beyond that requests are refused at once, so memory stays bounded
+while the warehouse is down.
 """
 
 from __future__ import annotations
@@ -18,6 +26,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from clickhouse_connect.driver.exceptions import DatabaseError, OperationalError
@@ -49,6 +58,12 @@ class PendingWrite:
         return len(self.events)
 
 
+# A request still being received holds back a group past the flush interval by at most this
+# much: long enough for the bodies of a round of large batches to be read and parsed, short
+# enough that a client sending its body slowly delays the others little.
+MAX_GATHER_S = 0.2
+
+
 class GroupCommitBuffer:
     def __init__(
         self,
@@ -59,24 +74,28 @@ class GroupCommitBuffer:
         flush_max_events: int,
         max_buffered_events: int,
         max_inflight_flushes: int = 2,
+        max_gather_s: float = MAX_GATHER_S,
     ) -> None:
         self.writer = writer
         self.metrics = metrics
         self.flush_interval_s = flush_interval_s
         self.flush_max_events = flush_max_events
         self.max_buffered_events = max_buffered_events
+        self.max_gather_s = max_gather_s
         self._pending: list[PendingWrite] = []
         self._buffered = 0  # waiting and in flight: what max_buffered_events bounds
         self._waiting = 0  # waiting for the next flush
+        self._receiving = 0  # requests whose body is still being read
         self._inflight_flushes = 0
         # Events the last completed flush answered: under steady load, as many come back.
         self._last_flush_events = 0
-        self._wakeup = asyncio.Event()
-        self._full = asyncio.Event()
+        self._last_flush_ended = 0.0  # event loop time
+        self._wakeup = asyncio.Event()  # something waits
+        self._changed = asyncio.Event()  # a request arrived or a flush ended: check again
         self._task: asyncio.Task[None] | None = None
         self._closing = False
-        # Two INSERTs in flight: one gathers rows while the warehouse commits the other.
-        self._inflight = asyncio.Semaphore(max_inflight_flushes)
+        # Two INSERTs in flight: a full group need not wait for the previous INSERT.
+        self.max_inflight_flushes = max_inflight_flushes
         self._flushes: set[asyncio.Task[None]] = set()
 
     def start(self) -> None:
@@ -86,10 +105,21 @@ class GroupCommitBuffer:
         """Flush what is waiting, then stop; requests arriving afterwards are refused."""
         self._closing = True
         self._wakeup.set()
-        self._full.set()
+        self._changed.set()
         if self._task is not None:
             await self._task
         await asyncio.gather(*self._flushes)
+
+    @contextlib.contextmanager
+    def receiving(self) -> Iterator[None]:
+        """Around reading a request's body (the caller then validates it and calls ``write``
+        without yielding to the event loop): a group past its flush interval waits for it."""
+        self._receiving += 1
+        try:
+            yield
+        finally:
+            self._receiving -= 1
+            self._changed.set()
 
     async def write(self, stamp: RequestStamp, events: EventColumns) -> None:
         """Return once the events are committed; WarehouseUnavailable when they were not."""
@@ -104,9 +134,15 @@ class GroupCommitBuffer:
         self._waiting += pending.size
         self.metrics.buffered_events = self._buffered
         self._wakeup.set()
-        if self._buffered >= self.flush_max_events or self._everyone_is_back():
-            self._full.set()
+        self._changed.set()
+        if self._waiting >= self.flush_max_events and self._can_flush():
+            # Full: its INSERT starts now rather than after the requests the event loop has
+            # lined up (each a batch to parse), so the warehouse is not kept waiting.
+            self._start_flush(self._take())
         await pending.done
+
+    def _can_flush(self) -> bool:
+        return self._inflight_flushes < self.max_inflight_flushes
 
     def _everyone_is_back(self) -> bool:
         """Nothing in flight and as many events waiting as the last flush answered.
@@ -120,43 +156,81 @@ class GroupCommitBuffer:
     async def _run(self) -> None:
         while True:
             await self._wakeup.wait()
-            if not self._closing and self._buffered < self.flush_max_events:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._full.wait(), self.flush_interval_s)
-            await self._inflight.acquire()
-            batch, self._pending = self._pending, []
-            self._waiting = 0
-            self._wakeup.clear()
-            self._full.clear()
-            if batch:
-                self._inflight_flushes += 1
-                flush = asyncio.create_task(self._flush(batch))
-                self._flushes.add(flush)
-                flush.add_done_callback(self._flushes.discard)
-            else:
-                self._inflight.release()
+            await self._gather()
+            if self._pending and self._can_flush():
+                self._start_flush(self._take())
+            elif self._pending:  # full, but two INSERTs in flight: gather again once one ends
+                self._changed.clear()
+                await self._changed.wait()
             if self._closing and not self._pending:
                 return
 
-    async def _flush(self, batch: list[PendingWrite]) -> None:
-        events = sum(item.size for item in batch)
+    async def _gather(self) -> None:
+        """Wait until the waiting group is to be flushed (see the module's docstring)."""
+        loop = asyncio.get_running_loop()
+        began = free_since = loop.time()
+        while self._pending and not self._closing and self._waiting < self.flush_max_events:
+            self._changed.clear()
+            if self._inflight_flushes:  # until it ends, or more requests arrive
+                await self._changed.wait()
+                free_since = loop.time()
+                continue
+            now = loop.time()
+            if self._everyone_is_back():
+                return
+            # The clients of the last flush get the interval to come back, too.
+            interval_ends = max(began, self._last_flush_ended) + self.flush_interval_s
+            if now < interval_ends:
+                timeout = interval_ends - now
+            elif self._receiving and now - free_since < self.max_gather_s:
+                timeout = free_since + self.max_gather_s - now
+            else:
+                return
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._changed.wait(), timeout)
+
+    def _take(self) -> list[PendingWrite]:
+        """The oldest waiting requests, whole, up to ``flush_max_events`` (at least one)."""
+        count = taken = 0
+        for item in self._pending:
+            if taken >= self.flush_max_events:
+                break
+            count += 1
+            taken += item.size
+        batch, self._pending = self._pending[:count], self._pending[count:]
+        self._waiting -= taken
+        if not self._pending:
+            self._wakeup.clear()
+        return batch
+
+    def _start_flush(self, batch: list[PendingWrite]) -> None:
+        """Start the INSERT of these requests (in a thread) and settle them when it ends."""
         started = time.perf_counter()
+        insert = self._insert(batch)
+        self._inflight_flushes += 1
+        flush = asyncio.create_task(self._flush(batch, insert, started))
+        self._flushes.add(flush)
+        flush.add_done_callback(self._flushes.discard)
+
+    async def _flush(
+        self, batch: list[PendingWrite], insert: asyncio.Future[None], started: float
+    ) -> None:
+        events = sum(item.size for item in batch)
         try:
-            await self._commit(batch)
+            await self._commit(batch, insert)
         finally:
-            self._inflight.release()
             self._inflight_flushes -= 1
             self._buffered -= events
             self.metrics.buffered_events = self._buffered
             self._last_flush_events = events
-            if self._everyone_is_back():
-                self._full.set()
+            self._last_flush_ended = asyncio.get_running_loop().time()
+            self._changed.set()
         self.metrics.flush_events.observe(events)
         self.metrics.flush_seconds.observe(time.perf_counter() - started)
 
-    async def _commit(self, group: list[PendingWrite]) -> None:
+    async def _commit(self, group: list[PendingWrite], insert: asyncio.Future[None]) -> None:
         try:
-            await self._insert(group)
+            await insert
         except Exception as exc:
             log.warning("group commit of %d requests failed: %s", len(group), exc)
             self.metrics.flush_failures += 1
@@ -172,9 +246,11 @@ class GroupCommitBuffer:
             for item in group:
                 _settle(item, None)
 
-    async def _insert(self, group: list[PendingWrite]) -> None:
+    def _insert(self, group: list[PendingWrite]) -> asyncio.Future[None]:
+        """The INSERT of these requests' events, started at once in a thread."""
         body = event_columns((item.stamp, item.events) for item in group)
-        await asyncio.to_thread(self.writer.insert_events, body)
+        loop = asyncio.get_running_loop()
+        return loop.run_in_executor(None, self.writer.insert_events, body)
 
     async def _commit_alone(self, item: PendingWrite) -> None:
         try:

@@ -8,6 +8,7 @@ import time
 import uuid
 from collections.abc import Iterator
 
+import orjson
 import pytest
 
 from ingestion.group_commit import BufferFull, GroupCommitBuffer, WarehouseUnavailable
@@ -117,3 +118,140 @@ def test_a_flush_starts_once_the_clients_of_the_last_one_are_back(warehouse: War
         await buffer.stop()
 
     asyncio.run(scenario())
+
+
+class RecordingWriter(EventWriter):
+    """Notes when each INSERT starts and ends, by its number of events; ``slow_s`` more for
+    the first INSERT, as a warehouse that is slow for a while."""
+
+    def __init__(self, settings: Settings, slow_s: float = 0.0) -> None:
+        super().__init__(settings)
+        self.log: list[tuple[str, int]] = []
+        self.times: dict[tuple[str, int], float] = {}
+        self.slow_s = slow_s
+
+    def insert_events(self, columns: bytes) -> None:
+        events = len(orjson.loads(columns)["transaction_id"])
+        self.note("start", events)
+        try:
+            time.sleep(self.slow_s)
+            self.slow_s = 0.0
+            super().insert_events(columns)
+        finally:
+            self.note("end", events)
+
+    def note(self, what: str, events: int) -> None:
+        self.log.append((what, events))
+        self.times[what, events] = time.monotonic()
+
+
+def test_a_full_group_does_not_wait_for_the_insert_in_flight(silent_warehouse: str) -> None:
+    """With more producers than one flush holds, the next group's INSERT overlaps the last one;
+    a group below the size waits for the INSERT in flight instead of going out small."""
+    writer = RecordingWriter(Settings(warehouse_url=silent_warehouse, ingest_insert_timeout_s=1))
+
+    async def scenario() -> None:
+        buffer = GroupCommitBuffer(
+            writer, IngestMetrics(), flush_interval_s=0.001, flush_max_events=4,
+            max_buffered_events=100,
+        )  # fmt: skip
+
+        async def request(count: int) -> None:
+            with pytest.raises(WarehouseUnavailable):  # the silent warehouse times out
+                await buffer.write(stamp(), events(count))
+
+        buffer.start()
+        first = asyncio.create_task(request(1))  # flushed after the interval
+        await asyncio.sleep(0.2)
+        full = asyncio.create_task(request(4))  # flush_max_events: its own INSERT at once
+        await asyncio.sleep(0)
+        small = asyncio.create_task(request(2))
+        await asyncio.gather(first, full, small)
+        await buffer.stop()
+
+    asyncio.run(scenario())
+    log = writer.log
+    assert log.index(("start", 4)) < log.index(("end", 1))  # two INSERTs in flight
+    assert log.index(("end", 4)) < log.index(("start", 2))  # the small group waited
+    assert len(log) == 6
+
+
+def test_a_flush_takes_whole_requests_up_to_its_size(warehouse: Warehouse) -> None:
+    good_stamps = [stamp() for _ in range(3)]
+
+    async def scenario() -> IngestMetrics:
+        metrics = IngestMetrics()
+        buffer = GroupCommitBuffer(
+            EventWriter(warehouse.settings()), metrics, flush_interval_s=0.001,
+            flush_max_events=3, max_buffered_events=100,
+        )  # fmt: skip
+        buffer.start()
+        # The second request fills the group (4 events >= 3): both go; the third goes next.
+        await asyncio.gather(*(buffer.write(s, events(2)) for s in good_stamps))
+        await buffer.stop()
+        return metrics
+
+    metrics = asyncio.run(scenario())
+    assert sum(metrics.flush_events.counts) == 2
+    assert metrics.flush_events.total == 6
+    stored = warehouse.client().command(
+        "SELECT count() FROM events WHERE organization_id IN {orgs:Array(UUID)}",
+        parameters={"orgs": [s.organization_id for s in good_stamps]},
+    )
+    assert stored == 6
+
+
+def test_a_request_still_being_received_joins_the_group(warehouse: Warehouse) -> None:
+    """Past the flush interval, a group waits for bodies still being read (they join it), for
+    at most max_gather_s."""
+
+    async def scenario() -> IngestMetrics:
+        metrics = IngestMetrics()
+        buffer = GroupCommitBuffer(
+            EventWriter(warehouse.settings()), metrics, flush_interval_s=0.001,
+            flush_max_events=100, max_buffered_events=100, max_gather_s=60.0,
+        )  # fmt: skip
+        buffer.start()
+        with buffer.receiving():
+            first = asyncio.create_task(buffer.write(stamp(), events(1)))
+            done, _ = await asyncio.wait({first}, timeout=0.3)
+            assert not done  # held back by the request being received
+            # Its body is in: it joins the group, which then goes at once.
+            second = asyncio.create_task(buffer.write(stamp(), events(1)))
+            await asyncio.sleep(0)
+        await asyncio.wait_for(asyncio.gather(first, second), 20)
+        assert (sum(metrics.flush_events.counts), metrics.flush_events.total) == (1, 2)
+        # A body that never finishes holds the next group back for max_gather_s only.
+        buffer.max_gather_s = 0.2
+        with buffer.receiving():
+            await asyncio.wait_for(buffer.write(stamp(), events(1)), 20)
+        await buffer.stop()
+        return metrics
+
+    metrics = asyncio.run(scenario())
+    assert (sum(metrics.flush_events.counts), metrics.flush_events.total) == (2, 3)
+
+
+def test_the_clients_of_the_last_flush_get_the_interval_to_come_back(
+    warehouse: Warehouse,
+) -> None:
+    """A request that waited for a slow INSERT is not flushed alone the moment it ends: the
+    other clients of that flush get the flush interval to come back and join it."""
+    writer = RecordingWriter(warehouse.settings(), slow_s=0.6)
+    interval_s = 0.3
+
+    async def scenario() -> None:
+        buffer = GroupCommitBuffer(
+            writer, IngestMetrics(), flush_interval_s=interval_s, flush_max_events=100,
+            max_buffered_events=100,
+        )  # fmt: skip
+        buffer.start()
+        slow = asyncio.create_task(buffer.write(stamp(), events(2)))  # flushed after 0.3 s
+        await asyncio.sleep(interval_s + 0.1)
+        await asyncio.gather(slow, buffer.write(stamp(), events(1)))  # waits for the INSERT
+        await buffer.stop()
+
+    asyncio.run(scenario())
+    assert writer.log == [("start", 2), ("end", 2), ("start", 1), ("end", 1)]
+    # Its group began long before, but it still waited the interval after the flush ended.
+    assert writer.times["start", 1] - writer.times["end", 2] > 0.6 * interval_s
