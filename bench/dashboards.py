@@ -42,7 +42,9 @@ On this data with the packed key (`--customers 10000 --events 10000000 --months 
 2026-11-27, load average 7-9): first full build 24.3 s wall, 19.5 warehouse CPU-s + 5.7 dbt;
 daily build 13.4 s wall, 9.2 CPU-s; worst page p95 102 ms. The same command before and after
 the 6-byte event key, one after the other at a load average of 9-15: first full build 29.4 and
-25.0 warehouse CPU-s (118.7 and 68.4 s wall).
+25.0 warehouse CPU-s (118.7 and 68.4 s wall). At 100M with it, at a load average of 17.6 at
+the start (2026-11-27 08:15-08:30): 109.2 s wall, 131.3 warehouse CPU-s, not comparable with
+the idle figures below (background merges of the new events and contention included).
 At 100M events (`--customers 10000 --events 100000000 --months 3 --repeat 10`, 2026-11-27,
 load average 3-5): first full build 55.0 s wall, 97.3 warehouse CPU-s + 6.1 dbt
 (fct_usage_daily_by_property 25.7 s, fct_usage_daily_by_subscription 23.6 s; above its 30 s
