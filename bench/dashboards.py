@@ -27,10 +27,11 @@ Where a build's warehouse CPU goes (10M events, 10,000 customers, 3 months; FORM
 each model's SQL, load average 5-9 from other runs): only fct_usage_daily_by_subscription (4.1-5.0
 CPU-s: the FINAL merge of the events ~1.6-2.2, the field's lookup and Decimal sum ~1.3-1.7, the
 GROUP BY of the metric's position, subscription and day with the max ingested_at the rest) and
-fct_usage_daily_by_property (4.9-5.5: the stored events per day ~0.5 to find the days with
-retries, then the three properties of every event exploded ~0.5, packed into one string key
-~1.9 and grouped ~1.8; each day with a retry read with FINAL instead; 7.8-10.1 before the packed
-key) grow with the events, and only on a full build or for days that received events. The
+fct_usage_daily_by_property (3.7-6.8 with the 6-byte event part of its key, 4.7-6.8 before at
+the same load: the stored events per day ~0.5 to find the days with retries, then the three
+properties of every event exploded ~0.5, packed into one string key and grouped; each day with
+a retry read with FINAL instead; 7.8-10.1 before the packed key) grow with the events, and only
+on a full build or for days that received events. The
 property mart reads the subscription mart's counts, so the two event scans run one after the
 other, each with both cores. fct_mrr_daily (~0.8) grows with subscriptions and their changes;
 every other mart reads marts and takes under 0.7. The rest of a build is dbt (~5-6 CPU-s:
@@ -39,7 +40,11 @@ re-read every day (as a full build does).
 
 On this data with the packed key (`--customers 10000 --events 10000000 --months 3 --repeat 10`,
 2026-11-27, load average 7-9): first full build 24.3 s wall, 19.5 warehouse CPU-s + 5.7 dbt;
-daily build 13.4 s wall, 9.2 CPU-s; worst page p95 102 ms.
+daily build 13.4 s wall, 9.2 CPU-s; worst page p95 102 ms. The same command before and after
+the 6-byte event key, one after the other at a load average of 9-15: first full build 29.4 and
+25.0 warehouse CPU-s (118.7 and 68.4 s wall). At 100M with it, at a load average of 17.6 at
+the start (2026-11-27 08:15-08:30): 109.2 s wall, 131.3 warehouse CPU-s, not comparable with
+the idle figures below (background merges of the new events and contention included).
 At 100M events (`--customers 10000 --events 100000000 --months 3 --repeat 10`, 2026-11-27,
 load average 3-5): first full build 55.0 s wall, 97.3 warehouse CPU-s + 6.1 dbt
 (fct_usage_daily_by_property 25.7 s, fct_usage_daily_by_subscription 23.6 s; above its 30 s

@@ -22,6 +22,7 @@ from warehouse.migrate import migrate
 
 MODELS = ["+fct_usage_daily_by_subscription", "fct_usage_daily_by_property"]
 AS_OF = "2024-02-01T00:00:00"
+LONG_KEY = "k" * 300
 
 
 def insert_events(
@@ -87,7 +88,7 @@ def test_a_build_reaggregates_only_days_with_new_events(
     insert_events(client, org, [
         ("t1", "2024-01-10T10:00:00", {"gb": "1.5", "region": "eu"}, later),  # a retry
         ("t6", "2024-01-10T23:00:00", {"gb": "4", "region": "eu"}, later),  # late, old day
-        ("t7", "2024-01-12T08:00:00", {"gb": "3", "region": "us"}, ""),  # a new day
+        ("t7", "2024-01-12T08:00:00", {"gb": "3", "region": "us", LONG_KEY: "t7"}, ""),  # new day
         # Ingested long before the watermark (an insert that became visible very late), on a
         # day that gets no new event: Jan 9 is not read again, t8 waits for a full refresh.
         ("t8", "2024-01-09T09:00:00", {"gb": "100"}, ""),
@@ -95,7 +96,8 @@ def test_a_build_reaggregates_only_days_with_new_events(
     # A code without a metric, retried (two inserts, so both rows are stored): left out of the
     # subscription mart, so the property mart reads its day with FINAL and counts it once.
     for ingested_at in ("", later):
-        insert_events(client, org, [("c1", "2024-01-12T08:30:00", {"page": "home"}, ingested_at)],
+        insert_events(client, org, [("c1", "2024-01-12T08:30:00",
+                                     {"page": "home", LONG_KEY: "c1"}, ingested_at)],
                       code="clicks")  # fmt: skip
     run_models(env, target)
 
@@ -125,6 +127,14 @@ def test_a_build_reaggregates_only_days_with_new_events(
         "select date, billable_metric_code, property_value, events_count"
         " from fct_usage_daily_by_property where property_key = 'page'",
     ) == [(date(2024, 1, 12), "clicks", "home", 1)]  # c1 once, though stored twice
+    # A property key of 255 bytes and more is packed with a longer length field, for an event of
+    # a metric's code (t7) and of a code without a metric (c1) alike.
+    assert rows(
+        client,
+        "select billable_metric_code, property_key, property_value, events_count"
+        " from fct_usage_daily_by_property where length(property_key) > 100"
+        " order by property_value",
+    ) == [("clicks", LONG_KEY, "c1", 1), ("storage", LONG_KEY, "t7", 1)]
     assert (
         client.command(
             "select sum(events_count) from fct_usage_daily_by_property"

@@ -30,25 +30,61 @@
 -- are equal) rather than by the five columns: the engine groups several columns holding strings
 -- by serializing them row by row, which cost more than packing one string and hashing it (on
 -- 10M events with three properties each, ~4 against ~7 warehouse CPU-s). Unpacked per group.
-{# The columns of both reads below: one row per event property, with its packed key. #}
+-- An event whose organization and code are among the billable metrics' packs its part of the
+-- key in 6 bytes (the numbers of its organization and code in `known`, and the day) instead of
+-- 22 and more: with short property keys and values the whole key then stays within 24 bytes,
+-- which the engine's string hash table keeps and compares as fixed-size words rather than
+-- hashing a string stored apart (on 10M events ~15-20% less warehouse CPU for this model). Any
+-- other event packs its organization and code themselves.
+{# The event's part of the key (`event_key`, once per event) and the property columns, for both
+   reads below; then one row per event property with its whole packed key. #}
 {% set packed_properties -%}
-    arrayJoin(arrayMap(
-            (property_key, property_value) -> concat(
+    concat(
+            event_key,
+            if(length(property_key) < 255, char(length(property_key)), concat(char(255),
+                toFixedString(reinterpretAsString(toUInt32(length(property_key))), 4))),
+            property_key,
+            property_value
+        ) as packed_key,
+        ingested_at
+{%- endset %}
+{% set event_properties -%}
+    if(
+            organization_index != 0 and code_index != 0,
+            concat(
+                toFixedString(reinterpretAsString(organization_index), 2),
+                toFixedString(reinterpretAsString(code_index), 2),
+                toFixedString(reinterpretAsString(toDate(e.timestamp, 'UTC')), 2)
+            ),
+            concat(
+                '\0\0',
                 toFixedString(reinterpretAsString(e.organization_id), 16),
                 toFixedString(reinterpretAsString(toDate(e.timestamp, 'UTC')), 2),
                 toFixedString(reinterpretAsString(toUInt32(length(e.code))), 4),
-                e.code,
-                toFixedString(reinterpretAsString(toUInt32(length(property_key))), 4),
-                property_key,
-                property_value
-            ),
-            e.properties.keys,
-            e.properties.values
-        )) as packed_key,
+                e.code
+            )
+        ) as event_key,
+        toUInt16(transform(e.organization_id, known.1, arrayEnumerate(known.1), 0))
+            as organization_index,
+        -- Evaluated on the LowCardinality code's dictionary, not per event.
+        toUInt16(transform(e.code, known.2, arrayEnumerate(known.2), 0)) as code_index,
+        e.properties.keys as property_keys,
+        e.properties.values as property_values,
         e.ingested_at as ingested_at
 {%- endset %}
 
 with
+    -- The organizations and codes of the billable metrics, numbered (at most 65,535 of each, so
+    -- a number fits two bytes): an event of a known organization and code packs its key with
+    -- their numbers, any other event with the organization and code themselves.
+    (
+        select (
+            arraySlice(groupUniqArray(organization_id), 1, 65535),
+            arraySlice(groupUniqArray(toString(billable_metric_code)), 1, 65535)
+        )
+        from {{ ref('stg_warehouse__billable_metrics') }}
+    ) as known,
+
 {% if is_incremental() %}
 changed_days as (
     {{ days_with_new_events(this) }}
@@ -85,15 +121,15 @@ days_with_retries as (
 -- day and code cost more than FINAL saved whenever any day had a retry.
 (select groupUniqArray(date) from days_with_retries) as retried_days,
 
-properties_of_days_without_retries as (
-    select {{ packed_properties }}
+events_of_days_without_retries as (
+    select {{ event_properties }}
     from {{ source('warehouse', 'events') }} as e
     where {{ events_to_aggregate('e') }}
         and toDate(e.timestamp, 'UTC') not in (select arrayJoin(retried_days))
 ),
 
-properties_of_days_with_retries as (
-    select {{ packed_properties }}
+events_of_days_with_retries as (
+    select {{ event_properties }}
     from {{ source('warehouse', 'events') }} as e final
     -- Before FINAL merges (a sorting key column, which retries share): only these days' events
     -- are merged. Nothing is read when there are none.
@@ -104,24 +140,47 @@ properties_of_days_with_retries as (
 packed_counts as (
     select packed_key, count() as events_count, max(ingested_at) as last_ingested_at
     from (
-        select * from properties_of_days_without_retries
-        union all
-        select * from properties_of_days_with_retries
+        select {{ packed_properties }}
+        from (
+            select * from events_of_days_without_retries
+            union all
+            select * from events_of_days_with_retries
+        )
+        array join property_keys as property_key, property_values as property_value
     )
     group by packed_key
 ),
 
--- The packed key's layout: organization (16 bytes), day (2), code's length (4), code, property
--- key's length (4), property key, property value (the rest).
+-- The packed key's layout: the event's part, either the organization's and the code's numbers
+-- in `known` (2 bytes each, the organization's never 0) and the day (2), or two zero bytes, the
+-- organization (16), the day (2), the code's length (4) and the code; then the property key's
+-- length (1 byte below 255, else 255 and 4 bytes), the property key, the property value (the
+-- rest).
 unpacked_counts as (
     select
-        reinterpretAsUUID(substring(packed_key, 1, 16)) as organization_id,
-        reinterpretAsDate(substring(packed_key, 17, 2)) as date,
-        reinterpretAsUInt32(substring(packed_key, 19, 4)) as code_length,
-        toLowCardinality(substring(packed_key, 23, code_length)) as billable_metric_code,
-        reinterpretAsUInt32(substring(packed_key, 23 + code_length, 4)) as key_length,
-        substring(packed_key, 27 + code_length, key_length) as property_key,
-        substring(packed_key, 27 + code_length + key_length) as property_value,
+        substring(packed_key, 1, 2) != '\0\0' as is_known,
+        if(is_known, 0, reinterpretAsUInt32(substring(packed_key, 21, 4))) as code_length,
+        if(is_known, 7, 25 + code_length) as key_length_at,
+        reinterpretAsUInt8(substring(packed_key, key_length_at, 1)) as short_key_length,
+        if(
+            short_key_length < 255,
+            short_key_length,
+            reinterpretAsUInt32(substring(packed_key, key_length_at + 1, 4))
+        ) as key_length,
+        key_length_at + if(short_key_length < 255, 1, 5) as key_at,
+        if(
+            is_known,
+            known.1[reinterpretAsUInt16(substring(packed_key, 1, 2))],
+            reinterpretAsUUID(substring(packed_key, 3, 16))
+        ) as organization_id,
+        reinterpretAsDate(substring(packed_key, if(is_known, 5, 19), 2)) as date,
+        toLowCardinality(if(
+            is_known,
+            known.2[reinterpretAsUInt16(substring(packed_key, 3, 2))],
+            substring(packed_key, 25, code_length)
+        )) as billable_metric_code,
+        substring(packed_key, key_at, key_length) as property_key,
+        substring(packed_key, key_at + key_length) as property_value,
         events_count,
         last_ingested_at
     from packed_counts
