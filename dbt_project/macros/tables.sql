@@ -23,6 +23,24 @@
         {{ adapter.get_model_settings(model, config.get('engine', default='MergeTree')) }}
         as
         {{ sql }}
-        {{ adapter.get_model_query_settings(model) }}
+        {{ query_settings_clause() }}
+    {%- endif %}
+{%- endmacro %}
+
+{#- The model's `query_settings`, plus its `incremental_query_settings` on an incremental rating
+    run: a setting an incremental run's query needs (`enable_materialized_cte` for the
+    pay-in-advance events it reads once) can cost the full build's query more (~10% of its
+    warehouse CPU at 10M for that one), and dbt fixes a model's config when it parses. -#}
+{% macro query_settings_clause() -%}
+    {%- set settings = {} %}
+    {%- do settings.update(config.get('query_settings') or {}) %}
+    {%- if config.get('incremental_query_settings') and rating_is_incremental() %}
+        {%- do settings.update(config.get('incremental_query_settings')) %}
+    {%- endif %}
+    {%- if settings %}
+        settings
+        {%- for name, value in settings.items() %}
+        {{ name }} = {{ value if value is number else "'" ~ value ~ "'" }}{{ ',' if not loop.last }}
+        {%- endfor %}
     {%- endif %}
 {%- endmacro %}

@@ -1,7 +1,5 @@
 {{ config(materialized='table', order_by='(organization_id, subscription_id, charge_id, period_from)',
-          query_settings={'max_bytes_before_external_group_by': 3000000000,
-                          'max_bytes_before_external_sort': 3000000000,
-                          'enable_materialized_cte': 1}) }}
+          incremental_query_settings={'enable_materialized_cte': 1}) }}
 -- One fee per event of a pay-in-advance charge, up to the rating instant. Only the periods of
 -- plans that have such a charge are rated, and only their subscriptions' events are read (the
 -- IN set on the events' primary-key prefix, on a full build too): the events of the other
