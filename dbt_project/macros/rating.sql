@@ -28,8 +28,13 @@
     With by_subscription, only the periods' subscriptions are read: `IN` sets on the events'
     primary-key prefix, so a run over some subscriptions' periods (an incremental run, the
     pay-in-advance charges' plans, a view rated on read) skips the other subscriptions' granules
-    and rows instead of reading, hashing and joining every event of the periods' months. -#}
-{% macro scoped_events(periods, until=none, events=none, carry_recurring=false, code_filter=none, by_subscription=false) -%}
+    and rows instead of reading, hashing and joining every event of the periods' months.
+    With materialize_resent (the query must set `enable_materialized_cte`), the re-sent set is
+    computed once, as `resent_name`: otherwise the warehouse builds it twice, once for each
+    branch's `IN` (each a `GROUP BY` of every event's hash in the span, run as the query is
+    analysed). -#}
+{% macro scoped_events(periods, until=none, events=none, carry_recurring=false, code_filter=none, by_subscription=false,
+                       materialize_resent=false, resent_name='resent_transactions') -%}
     {%- set source_events = events or source('warehouse', 'events') %}
     {#- The time span of every period together: a run over a few open periods (an incremental
         day) reads only their months' partitions, not the whole history, before any join. -#}
@@ -71,7 +76,7 @@
         from {{ periods }}
         group by organization_id, external_subscription_id
     ),
-    resent_transactions as (
+    {{ resent_name }} as {{ 'materialized ' if materialize_resent }}(
         select {{ transaction_hash }} as transaction_hash
         from {{ source_events }}
         where {{ within_all_periods }}
@@ -88,7 +93,7 @@
             precise_total_amount_cents, ingested_at
         from {{ source_events }}
         where {{ within_all_periods }}
-            and {{ transaction_hash }} not in resent_transactions
+            and {{ transaction_hash }} not in {{ resent_name }}
             {%- if code_filter %}
             and {{ code_filter }}
             {%- endif %}
@@ -113,7 +118,7 @@
                 select organization_id, external_subscription_id, transaction_id, code, timestamp, properties,
                     precise_total_amount_cents, ingested_at
                 from {{ source_events }}
-                where {{ within_all_periods }} and {{ transaction_hash }} in resent_transactions
+                where {{ within_all_periods }} and {{ transaction_hash }} in {{ resent_name }}
             ) as e
             {{ within_subscription_span }}
             group by organization_id, external_subscription_id, transaction_id
@@ -171,7 +176,8 @@
     expression replaces the event's field_name property with its result before anything reads
     it, as Lago stores it (no result, e.g. a missing property: the property is removed).
     carry_recurring defaults to arrears charges; a caller whose pay_in_advance is an SQL
-    expression says whether to carry. `events`, `by_subscription`: see scoped_events.
+    expression says whether to carry. `events`, `by_subscription`, `materialize_resent`: see
+    scoped_events.
     `features` (usage_in_use): compile in only the recurring metrics' carrying, filters, groups
     and expressions the catalog uses; without filters, groups or expressions an event's
     properties map is read for its value and operation only (and not carried past its
@@ -179,7 +185,8 @@
     `by_metric` (arrears usage only, where usage_by_metric(features) holds): an event is placed
     once in its period and metric rather than once per charge of the plan on that metric, with
     no charge fields (see charge_usage's metric_periods). -#}
-{% macro charge_events(periods, pay_in_advance=0, until=none, events=none, carry_recurring=none, by_subscription=false, features=none, by_metric=false) -%}
+{% macro charge_events(periods, pay_in_advance=0, until=none, events=none, carry_recurring=none, by_subscription=false, features=none, by_metric=false,
+                       materialize_resent=false) -%}
     {%- set carry_recurring = (pay_in_advance == 0) if carry_recurring is none else carry_recurring %}
     {#- Without a recurring metric, no event is carried and none is read before the periods. -#}
     {%- set carry_recurring = carry_recurring and (features is none or features.recurring) %}
@@ -293,7 +300,8 @@
                 select organization_id, billable_metric_code from {{ ref('stg_warehouse__billable_metrics') }} where recurring = 1)
             {%- endif %}
         {%- endset %}
-        from ({{ scoped_events(periods, until, events, carry_recurring, code_filter, by_subscription) }}) as e
+        from ({{ scoped_events(periods, until, events, carry_recurring, code_filter, by_subscription, materialize_resent,
+                               'resent_carried_transactions' if carried else 'resent_transactions') }}) as e
         {%- if carried %}
         -- Recurring metrics: an event counts in its own period and in every later one.
         inner join period_charges as p
@@ -775,11 +783,13 @@
     Every running figure is a window aggregate whose frame starts at the bucket's first event:
     one aggregate state per bucket, a few scalars per event. Nothing copies the earlier events
     into each row, so memory stays bounded however many events a bucket holds.
-    `events`, `by_subscription`: see scoped_events; `pricing`: see charge_fees. `features`
+    `events`, `by_subscription`, `materialize_resent`: see scoped_events; `pricing`: see
+    charge_fees. `features`
     (usage_in_use(1)): place the events with only the filters, groups and fields in use (see
     charge_events), run only the window aggregates of the aggregation types in use (the sum is
     every other type's) and prorate only if a charge is prorated; none: everything. -#}
-{% macro pay_in_advance_charge_fees(periods, until, events=none, by_subscription=false, pricing=none, features=none) -%}
+{% macro pay_in_advance_charge_fees(periods, until, events=none, by_subscription=false, pricing=none, features=none,
+                                    materialize_resent=false) -%}
     {%- set pricing = pricing or {} %}
     {%- set uses_prorated = features is none or features.prorated %}
     {#- The running units of each aggregation type but the sum, the default. -#}
@@ -792,7 +802,8 @@
     {%- do running_units.append("aggregation_type = '" ~ aggregation_type ~ "', " ~ units) %}
     {%- endif %}
     {%- endfor %}
-    with events as ({{ charge_events(periods, 1, until, events, by_subscription=by_subscription, features=features) }}),
+    with events as ({{ charge_events(periods, 1, until, events, by_subscription=by_subscription, features=features,
+                                     materialize_resent=materialize_resent) }}),
     charges as ({{ rated_charges(1) }}),
     cumulative as (
         select

@@ -27,16 +27,12 @@
     {%- endif %}
 {%- endmacro %}
 
-{#- The model's `query_settings`, plus its `incremental_query_settings` on an incremental rating
-    run: a setting an incremental run's query needs (`enable_materialized_cte` for the
-    pay-in-advance events it reads once) can cost the full build's query more (~10% of its
-    warehouse CPU at 10M for that one), and dbt fixes a model's config when it parses. -#}
+{#- The project's `query_settings`, plus the model's own `model_query_settings` (a model's
+    `query_settings` would replace the project's rather than add to them). -#}
 {% macro query_settings_clause() -%}
     {%- set settings = {} %}
     {%- do settings.update(config.get('query_settings') or {}) %}
-    {%- if config.get('incremental_query_settings') and rating_is_incremental() %}
-        {%- do settings.update(config.get('incremental_query_settings')) %}
-    {%- endif %}
+    {%- do settings.update(config.get('model_query_settings') or {}) %}
     {%- if settings %}
         settings
         {%- for name, value in settings.items() %}

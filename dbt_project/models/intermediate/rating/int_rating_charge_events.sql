@@ -5,10 +5,12 @@
 -- subscriptions it rates. Only the filters, groups and expressions in use are compiled in; when
 -- nothing tells two charges on one metric apart, each event is placed once in its period and
 -- metric (usage_by_metric), and int_rating_charge_usage gives the metric's usage to its charges.
+-- The re-sent transactions' set is computed once, a materialized CTE (the setting is
+-- int_rating_charge_usage's, into which this model is inlined).
 {%- set features = usage_in_use(0) %}
 with closed_charge_periods as (
     select * from {{ ref('int_rating_periods') }} where period_kind = 'charges' and is_closed
 )
 
 select * from ({{ charge_events('closed_charge_periods', by_subscription=rating_is_incremental(), features=features,
-                                by_metric=usage_by_metric(features)) }})
+                                by_metric=usage_by_metric(features), materialize_resent=true) }})

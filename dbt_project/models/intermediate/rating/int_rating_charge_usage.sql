@@ -1,4 +1,6 @@
-{{ config(materialized='table', order_by='(organization_id, subscription_id, charge_id, period_from)') }}
+{#- enable_materialized_cte: int_rating_charge_events computes its re-sent set once. -#}
+{{ config(materialized='table', order_by='(organization_id, subscription_id, charge_id, period_from)',
+          model_query_settings={'enable_materialized_cte': 1}) }}
 {#- Parsed without the catalog (usage_in_use is none then), so the periods the per-metric usage
     is given to charges with are declared here. -#}
 {%- if not execute %}
