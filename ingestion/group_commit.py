@@ -49,8 +49,8 @@ class BufferFull(WarehouseUnavailable):
 # A request of at least this many events (a batch) is written as its own JSONColumns block as
 # soon as it arrives, while its objects are still in the CPU's caches, and the flush joins the
 # blocks (the engine reads several blocks of one INSERT into one part). Smaller requests
-# (single events) keep their columns until the flush writes them as one block: a block per
-# single event would cost the engine more per INSERT.
+# (single events) keep their columns until the flush writes them as one block, as before, so
+# a flush of single events stays one block for the engine to read.
 OWN_BLOCK_MIN_EVENTS = 100
 
 
