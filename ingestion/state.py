@@ -52,13 +52,24 @@ class RecentKeys:
         self._current: set[int] = set()
         self._previous: set[int] = set()
 
+    @staticmethod
+    def keys(
+        organization_id: uuid.UUID, subscriptions: list[str], transaction_ids: list[str]
+    ) -> list[int]:
+        """The keys of these events, for ``count_seen_keys``: taken as soon as a request is
+        read, while its strings are still in the CPU's caches, and checked once it commits."""
+        organization = organization_id.int  # hashing a UUID runs Python code: once per call
+        return list(map(hash, zip(repeat(organization), subscriptions, transaction_ids)))
+
     def count_seen(
         self, organization_id: uuid.UUID, subscriptions: list[str], transaction_ids: list[str]
     ) -> int:
         """How many of these keys were seen before, earlier in this process or earlier among
         these; remembers them all."""
-        organization = organization_id.int  # hashing a UUID runs Python code: once per call
-        digests = list(map(hash, zip(repeat(organization), subscriptions, transaction_ids)))
+        return self.count_seen_keys(self.keys(organization_id, subscriptions, transaction_ids))
+
+    def count_seen_keys(self, digests: list[int]) -> int:
+        """``count_seen`` of keys already taken (``keys``)."""
         distinct = set(digests)
         new = distinct - self._current
         new -= self._previous

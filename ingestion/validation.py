@@ -21,7 +21,8 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import ROUND_DOWN, Decimal, InvalidOperation
-from typing import Any
+from itertools import chain, repeat
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -246,6 +247,74 @@ def usual_fields(event: Any, latest_ms: int) -> UsualFields | None:
     ):
         return None
     return transaction_id, subscription, code, customer, timestamp, properties
+
+
+class UsualColumns(NamedTuple):
+    """A batch's fields as columns, when every event has the usual shape (``usual_columns``)."""
+
+    transaction_ids: list[str]
+    subscriptions: list[str]
+    codes: list[str]
+    customers: list[str | None]
+    timestamps: list[int | None]
+    properties: list[dict[str, Any] | None]
+
+
+NONE_TYPE = type(None)
+STR_TYPE = frozenset({str})
+STR_OR_NONE = frozenset({str, NONE_TYPE})
+DICT_OR_NONE = frozenset({dict, NONE_TYPE})
+INT_TYPE = frozenset({int})
+INT_OR_NONE = frozenset({int, NONE_TYPE})
+NONE_ONLY = frozenset({NONE_TYPE})
+
+
+def usual_columns(events: list[Any], latest_ms: int) -> UsualColumns | None:
+    """The fields of a batch whose events all have the usual shape, as columns; else None.
+
+    The verdict of ``usual_fields`` on every event, reached column by column: each field is
+    taken from all events by one ``map`` and checked by the set of its types (and its
+    extremes), so no Python code runs per event. None when any event has another shape (the
+    caller then goes event by event).
+    """
+    if not events:
+        return UsualColumns([], [], [], [], [], [])
+    if set(map(type, events)) != {dict}:
+        return None
+
+    def column(name: str) -> list[Any]:
+        return list(map(dict.get, events, repeat(name)))
+
+    transaction_ids, subscriptions, codes = (
+        column("transaction_id"),
+        column("external_subscription_id"),
+        column("code"),
+    )
+    if (
+        set(map(type, chain(transaction_ids, subscriptions, codes))) != STR_TYPE
+        or "" in transaction_ids
+        or "" in subscriptions
+        or "" in codes
+    ):
+        return None
+    customers, properties = column("external_customer_id"), column("properties")
+    if not set(map(type, customers)) <= STR_OR_NONE or not set(map(type, properties)) <= (
+        DICT_OR_NONE
+    ):
+        return None
+    if set(map(type, column("precise_total_amount_cents"))) != NONE_ONLY:
+        return None
+    timestamps = column("timestamp")
+    kinds = set(map(type, timestamps))
+    if kinds == INT_TYPE:
+        given = timestamps
+    elif kinds <= INT_OR_NONE:
+        given = [timestamp for timestamp in timestamps if timestamp is not None]
+    else:
+        return None
+    if given and not (min(given) >= 0 and max(given) * 1000 <= latest_ms):
+        return None
+    return UsualColumns(transaction_ids, subscriptions, codes, customers, timestamps, properties)
 
 
 def latest_timestamp_ms(now_ms: int, limits: Limits) -> int:

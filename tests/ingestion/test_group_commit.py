@@ -11,7 +11,12 @@ from collections.abc import Iterator
 import orjson
 import pytest
 
-from ingestion.group_commit import BufferFull, GroupCommitBuffer, WarehouseUnavailable
+from ingestion.group_commit import (
+    OWN_BLOCK_MIN_EVENTS,
+    BufferFull,
+    GroupCommitBuffer,
+    WarehouseUnavailable,
+)
 from ingestion.metrics import IngestMetrics
 from ingestion.validation import ValidEvent
 from ingestion.writer import EventColumns, EventWriter, RequestStamp
@@ -255,3 +260,40 @@ def test_the_clients_of_the_last_flush_get_the_interval_to_come_back(
     assert writer.log == [("start", 2), ("end", 2), ("start", 1), ("end", 1)]
     # Its group began long before, but it still waited the interval after the flush ended.
     assert writer.times["start", 1] - writer.times["end", 2] > 0.6 * interval_s
+
+
+def test_batches_written_on_arrival_join_the_flush_of_smaller_requests(
+    warehouse: Warehouse,
+) -> None:
+    """A request of OWN_BLOCK_MIN_EVENTS events or more is written as its own block when it
+    arrives; one INSERT carries it with the block of the smaller requests, each row under its
+    own request's organization and time of receipt."""
+    sizes = [OWN_BLOCK_MIN_EVENTS, 1, OWN_BLOCK_MIN_EVENTS + 1, 2]
+    requests = [(stamp(), events(size)) for size in sizes]
+
+    async def scenario() -> IngestMetrics:
+        metrics = IngestMetrics()
+        buffer = GroupCommitBuffer(
+            EventWriter(warehouse.settings()), metrics, flush_interval_s=0.05,
+            flush_max_events=10_000, max_buffered_events=10_000,
+        )  # fmt: skip
+        buffer.start()
+        await asyncio.gather(*(buffer.write(s, e) for s, e in requests))
+        await buffer.stop()
+        return metrics
+
+    metrics = asyncio.run(scenario())
+    assert sum(metrics.flush_events.counts) == 1  # one INSERT for the four requests
+    stored = (
+        warehouse.client()
+        .query(
+            "SELECT organization_id, toUnixTimestamp64Micro(ingested_at), count() FROM events "
+            "WHERE organization_id IN {orgs:Array(UUID)} GROUP BY 1, 2",
+            parameters={"orgs": [s.organization_id for s, _ in requests]},
+        )
+        .result_rows
+    )
+    assert sorted(stored) == sorted(
+        (s.organization_id, s.ingested_at_us, size)
+        for (s, _), size in zip(requests, sizes, strict=True)
+    )

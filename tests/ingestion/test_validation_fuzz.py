@@ -6,7 +6,7 @@ by batches.read_batch, one event each and all of them as one batch; in the sessi
 An event must be accepted by both sides or rejected by both, and an accepted event must get the
 same timestamp and stored row on every path, and the same answer from the batch reader's
 shortcut as from the full rules. The usual-shape shortcuts must give the verdict of the full
-rules.
+rules, and the batch reader's column-by-column check that of the event-by-event one.
 """
 
 from __future__ import annotations
@@ -25,7 +25,15 @@ from hypothesis import strategies as st
 
 from ingestion.batches import read_batch
 from ingestion.responses import lago_event
-from ingestion.validation import Limits, ValidEvent, _common_event, validate_event
+from ingestion.validation import (
+    Limits,
+    ValidEvent,
+    _common_event,
+    latest_timestamp_ms,
+    usual_columns,
+    usual_fields,
+    validate_event,
+)
 from ingestion.writer import EventColumns, EventWriter, RequestStamp, event_columns, tsv_rows
 from meterhouse.orgs import Organization, create_organization
 from tests.conftest import Warehouse
@@ -149,6 +157,27 @@ def test_usual_shape_shortcut_gives_the_verdict_of_the_full_rules(event: dict[st
     assert (batch is not None) == isinstance(full, ValidEvent)
     if batch is not None and isinstance(full, ValidEvent):
         assert batch.answer == [lago_event(org, full, "at")]
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    batch=st.lists(usual_events, max_size=4)
+    | st.lists(st.one_of(usual_events, events, json_values), max_size=4)
+)
+def test_batch_columns_give_the_verdicts_of_the_usual_fields(batch: list[Any]) -> None:
+    """usual_columns checks a batch column by column: usual only when usual_fields finds every
+    event usual, and then the very same values, transposed."""
+    latest_ms = latest_timestamp_ms(NOW_MS, LIMITS)
+    fields = [usual_fields(event, latest_ms) for event in batch]
+    columns = usual_columns(batch, latest_ms)
+    if None in fields:
+        assert columns is None
+        return
+    assert columns is not None
+    transposed = [list(column) for column in zip(*fields, strict=True)] or [[]] * 6
+    assert [list(map(id, column)) for column in columns] == [
+        list(map(id, column)) for column in transposed
+    ]
 
 
 @pytest.fixture(scope="module")
