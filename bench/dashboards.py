@@ -51,6 +51,16 @@ load average 3-5): first full build 55.0 s wall, 97.3 warehouse CPU-s + 6.1 dbt
 (fct_usage_daily_by_property 25.7 s, fct_usage_daily_by_subscription 23.6 s; above its 30 s
 target); daily build after 1,075,268 new events 20.2 s wall, 28.0 CPU-s; worst page p95 86 ms.
 
+With each metric declaring region as a filter and the property mart keeping declared keys only
+(2026-11-27): at 10M, first full build 22.0 and 21.7 warehouse CPU-s + 5.5 and 5.6 dbt (27.7
+and 61.2 s wall, load 3-5 and 9-20) against 18.3 and 20.8 before (13.7 and 43.5 s wall, load
+5-7 and 6-9): within the noise of the background merges of the just generated events (the
+property mart's own SQL, FORMAT Null, ~3.0 against 4.0-4.4); daily build 12.0 and 13.2 CPU-s;
+worst page p95 124 and 270 ms. At 100M, one run under a load of 6-13 (10:34-10:56 UTC): first
+full build 74.5 s wall, 91.3 warehouse CPU-s + 4.5 dbt (fct_usage_daily_by_subscription 35.9 s,
+fct_usage_daily_by_property 34.0 s); daily build 46.3 s wall, 33.9 CPU-s; worst page p95 111 ms
+(usage+region 111 ms); not comparable with the idle figures below, an idle re-run is needed.
+
 With the earlier count-only catalog (one count metric, one region property per event), at 100M
 events (`--customers 10000 --events 100000000 --months 3 --repeat 10`): before the subscription
 mart's two changes (its key, its sum compiled out), 2026-11-26, load average 2-5: the first full
