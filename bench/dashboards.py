@@ -4,9 +4,9 @@ Generates a billing history in the engine (customers on three plans in two curre
 churn, usage events, monthly invoices with payments and refunds), builds the marts with dbt, then
 times the marts' daily build after one more day of events (the incremental marts re-aggregate
 that day only), then records the queries each dashboards page runs (Streamlit AppTest, first
-load with every filter at its default; "usage+region" is the Usage page filtered by an event
-property) and replays them without cache, page by page, reporting p50/p95 of the page total and
-its slowest query.
+load with every filter at its default; "usage+region" is the Usage page filtered by region, an
+event property every metric declares, so read from fct_usage_daily_by_property) and replays
+them without cache, page by page, reporting p50/p95 of the page total and its slowest query.
 
 Each build prints its wall time and CPU seconds: the warehouse's (when its process runs on this
 machine: the embedded server the benchmark starts, or --warehouse-pid) and dbt's. On a shared
@@ -20,17 +20,18 @@ Targets (2 cores): every page's queries <= 500 ms p95; daily dbt build of the an
 <= 30 s (the first, full build of the event-scale marts reads the whole history).
 
 The catalog and events are the rating benchmark's (bench/rating.py): count, two field sums,
-unique count and max metrics, 3-5 charges per plan, events with value, user and region
-properties (see CHARGES and insert_events).
+unique count and max metrics, each declaring region (eu, us) as a filter, 3-5 charges per plan,
+events with value, user and region properties (see CHARGES and insert_events).
 
 Where a build's warehouse CPU goes (10M events, 10,000 customers, 3 months; FORMAT Null runs of
 each model's SQL, load average 5-9 from other runs): only fct_usage_daily_by_subscription (4.1-5.0
 CPU-s: the FINAL merge of the events ~1.6-2.2, the field's lookup and Decimal sum ~1.3-1.7, the
 GROUP BY of the metric's position, subscription and day with the max ingested_at the rest) and
-fct_usage_daily_by_property (3.7-6.8 with the 6-byte event part of its key, 4.7-6.8 before at
-the same load: the stored events per day ~0.5 to find the days with retries, then the three
-properties of every event exploded ~0.5, packed into one string key and grouped; each day with
-a retry read with FINAL instead; 7.8-10.1 before the packed key) grow with the events, and only
+fct_usage_daily_by_property (~3.0 since it keeps each metric's declared filter keys only, here
+region, one row per event instead of three, against 4.0-4.4 before at the same load of 4-7:
+the events' scan with the metric lookup ~0.8, reading the properties map and looking up the key
+~1.2, grouping ~0.8-1.0, the stored counts per day ~0.3 to find the days with retries; each day
+with a retry read with FINAL instead) grow with the events, and only
 on a full build or for days that received events. The
 property mart reads the subscription mart's counts, so the two event scans run one after the
 other, each with both cores. fct_mrr_daily (~0.8) grows with subscriptions and their changes;
@@ -49,6 +50,16 @@ At 100M events (`--customers 10000 --events 100000000 --months 3 --repeat 10`, 2
 load average 3-5): first full build 55.0 s wall, 97.3 warehouse CPU-s + 6.1 dbt
 (fct_usage_daily_by_property 25.7 s, fct_usage_daily_by_subscription 23.6 s; above its 30 s
 target); daily build after 1,075,268 new events 20.2 s wall, 28.0 CPU-s; worst page p95 86 ms.
+
+With each metric declaring region as a filter and the property mart keeping declared keys only
+(2026-11-27): at 10M, first full build 22.0 and 21.7 warehouse CPU-s + 5.5 and 5.6 dbt (27.7
+and 61.2 s wall, load 3-5 and 9-20) against 18.3 and 20.8 before (13.7 and 43.5 s wall, load
+5-7 and 6-9): within the noise of the background merges of the just generated events (the
+property mart's own SQL, FORMAT Null, ~3.0 against 4.0-4.4); daily build 12.0 and 13.2 CPU-s;
+worst page p95 124 and 270 ms. At 100M, one run under a load of 6-13 (10:34-10:56 UTC): first
+full build 74.5 s wall, 91.3 warehouse CPU-s + 4.5 dbt (fct_usage_daily_by_subscription 35.9 s,
+fct_usage_daily_by_property 34.0 s); daily build 46.3 s wall, 33.9 CPU-s; worst page p95 111 ms
+(usage+region 111 ms); not comparable with the idle figures below, an idle re-run is needed.
 
 With the earlier count-only catalog (one count metric, one region property per event), at 100M
 events (`--customers 10000 --events 100000000 --months 3 --repeat 10`): before the subscription
@@ -87,6 +98,9 @@ from warehouse.client import get_client  # noqa: E402
 from warehouse.migrate import migrate  # noqa: E402
 from warehouse.settings import Settings  # noqa: E402
 
+# Each metric declares its events' region as a filter, as bench/rating.py's catalog does: the
+# property mart keeps that key only, and "usage+region" reads it there.
+METRIC_FILTERS = "map('region', ['eu', 'us'])"
 PAGES = ["overview", "revenue", "receivables", "usage", "customer_360", "invoices"]
 START = "2024-01-01"
 EVENTS_PER_INSERT = 10_000_000
@@ -115,9 +129,9 @@ def generate(client: Any, customers: int, events: int, months: int) -> str:
         field_sql = f"'{field}'" if field else "null"
         client.command(
             "insert into billable_metrics (organization_id, id, code, name, aggregation_type,"
-            " field_name, created_at, updated_at, version)"
+            " field_name, filters, created_at, updated_at, version)"
             f" select {org}, {uuid_of('metric', str(index))}, '{code}', '{code}', '{aggregation}',"
-            f" {field_sql}, now64(3), now64(3), {version}"
+            f" {field_sql}, {METRIC_FILTERS}, now64(3), now64(3), {version}"
         )
     # Plans 0-2 in USD, 3-5 the same in EUR: starter, growth, scale.
     client.command(
@@ -272,11 +286,14 @@ def record_page_queries(env: dict[str, str]) -> dict[str, list[tuple[str, dict[s
                 raise RuntimeError(f"{page}: {app.exception[0].message}")
             queries[page] = list(recorded)
             if page == "usage":
-                # The same page filtered by an event property.
+                # The same page filtered by region, a property every metric declares: read
+                # from the property rollup.
                 recorded.clear()
-                app.text_input(key="usage_property_key").set_value("region").run()
+                app.selectbox(key="usage_property_key").set_value("region").run()
                 queries["usage+region"] = list(recorded)
-                app.text_input(key="usage_property_key").set_value("").run()
+                if not any("fct_usage_daily_by_property" in sql for sql, _ in recorded):
+                    sys.exit("usage+region did not read fct_usage_daily_by_property")
+                app.selectbox(key="usage_property_key").set_value(None).run()
     return queries
 
 

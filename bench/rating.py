@@ -122,11 +122,13 @@ def seed_catalog(client: Client, organization_id: str, subscriptions: int) -> No
     )
     for index, (code, aggregation, field, _, _) in enumerate(CHARGES):
         field_sql = f"'{field}'" if field else "NULL"
+        # Each metric declares its events' region as a filter, which no charge filter uses: fees
+        # are those of metrics without filters, as in Lago.
         client.command(
             f"INSERT INTO billable_metrics (organization_id, id, code, name, aggregation_type, "
-            f"field_name, created_at, updated_at, version) SELECT {org}, "
+            f"field_name, filters, created_at, updated_at, version) SELECT {org}, "
             f"{ids.format(kind='metric', n=index)}, '{code}', '{code}', '{aggregation}', "
-            f"{field_sql}, {common}"
+            f"{field_sql}, map('region', ['eu', 'us']), {common}"
         )
     for plan in range(PLANS):
         client.command(

@@ -1,8 +1,10 @@
 """Reading the marts for the dashboards: one cached client per warehouse, cached query results.
 
-Every page reads dbt marts (never raw events: the usage filter by event property reads a daily
-rollup of the properties) through clickhouse-connect, with bound parameters. Results are cached
-for a minute, so moving between pages and filters does not query the warehouse again.
+Every page reads dbt marts through clickhouse-connect, with bound parameters. The one exception
+is the live Usage page's filter by a property no billable metric declares: it reads the events
+table, bounded by organization and date range (a declared property reads its daily rollup).
+Results are cached for a minute, so moving between pages and filters does not query the
+warehouse again.
 """
 
 from __future__ import annotations

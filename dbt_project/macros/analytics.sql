@@ -37,3 +37,9 @@
         ~ " final where is_deleted = 0 and ifNull(field_name, '') != ''") -%}
     {{ return(found.rows[0][0] > 0) }}
 {%- endmacro %}
+
+{#- Whether the model is compiled for a dbt unit test, where each source is a CTE of fixture rows
+    (no duplicates to merge): FINAL and PREWHERE do not apply to a CTE. -#}
+{% macro is_unit_test() -%}
+    {{ return(model is mapping and model.get('resource_type') == 'unit_test') }}
+{%- endmacro %}

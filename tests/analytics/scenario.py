@@ -2,8 +2,9 @@
 
 - alice: basic (100.00/month) from Jan 1, upgraded to pro (300.00/month) on Feb 15.
 - bob: basic from Jan 1, terminated Feb 10 (churn), subscribes again on Mar 5 (reactivation).
-- carol: pro from Feb 1 with usage: 100 api calls in February (60 with region eu, 40 us),
-  40 in March, at 0.50 each.
+- carol: pro from Feb 1 with usage: 100 api calls in February (60 with region eu, 40 us; every
+  fourth, 25, from client cli), 40 in March, at 0.50 each. The metric declares region as a
+  filter (values eu, us), not client.
 Invoices (all USD, net 14 days unless said): alice's February invoice paid on time with a 20.00
 refund; bob's February invoice paid late (Mar 20); carol's March invoice and alice's March
 invoice unpaid; carol's April invoice not yet due; a draft for bob that must count nowhere.
@@ -116,7 +117,7 @@ def build_revenue_scenario(
     client: Client, organization_id: uuid.UUID | None = None
 ) -> RevenueScenario:
     catalog = Catalog(client, organization_id) if organization_id else Catalog(client)
-    calls = catalog.metric("api_calls", "count_agg")
+    calls = catalog.metric("api_calls", "count_agg", filters={"region": ["eu", "us"]})
     basic = catalog.plan("basic", amount_cents=10_000)
     pro = catalog.plan("pro", amount_cents=30_000)
     catalog.charge(pro, calls, "standard", {"amount": "0.5"})
@@ -141,7 +142,10 @@ def build_revenue_scenario(
         [
             {
                 "timestamp": f"2024-02-{1 + n % 28:02d}T10:00:00",
-                "properties": {"region": "eu" if n < 60 else "us"},
+                "properties": {
+                    "region": "eu" if n < 60 else "us",
+                    "client": "cli" if n % 4 == 0 else "web",
+                },
             }
             for n in range(100)
         ]

@@ -16,6 +16,8 @@ from tests.analytics.conftest import AnalyticsDatabase
 from tests.support.processes import REPO_ROOT
 
 APP = str(REPO_ROOT / "dashboards" / "app.py")
+# The Usage page's choice of a property no metric declares (a page script, not importable).
+UNDECLARED = "Another property (read live from the events)"
 
 
 @pytest.fixture
@@ -75,11 +77,22 @@ def test_usage_page(app: AppTest) -> None:
     assert metric(app, "Events") == "140"
     app.date_input(key="date_range").set_value((date(2024, 2, 1), date(2024, 2, 29))).run()
     assert metric(app, "Events") == "100"
-    app.text_input(key="usage_property_key").set_value("region").run()
+    # The metric declares region (eu, us): offered, read from the property rollup.
+    assert app.selectbox(key="usage_property_key").options == ["region", UNDECLARED]
+    app.selectbox(key="usage_property_key").set_value("region").run()
     assert metric(app, "Events") == "100"  # every February event has a region
-    app.text_input(key="usage_property_value").set_value("eu").run()
+    assert app.selectbox(key="usage_property_value").options == ["eu", "us"]
+    app.selectbox(key="usage_property_value").set_value("eu").run()
     assert not app.exception
     assert metric(app, "Events") == "60"
+    # client is declared by no metric: read live from the events, and said so.
+    app.selectbox(key="usage_property_key").set_value(UNDECLARED).run()
+    app.text_input(key="usage_other_property").set_value("client").run()
+    assert not app.exception
+    assert metric(app, "Events") == "100"  # every February event has a client
+    assert any("read live from the events table" in c.value for c in app.caption)
+    app.text_input(key="usage_other_value").set_value("cli").run()
+    assert metric(app, "Events") == "25"  # n = 0, 4, ..., 96
 
 
 def test_customer_360_page(app: AppTest) -> None:

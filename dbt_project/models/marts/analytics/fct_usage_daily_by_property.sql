@@ -5,85 +5,71 @@
     engine='MergeTree',
     order_by='(organization_id, property_key, property_value, date, billable_metric_code)',
 ) }}
--- Events per UTC day, event code and property (key and value), aggregated from the events once
--- per day like fct_usage_daily_by_subscription, for the Usage page's filter by event property:
--- an event counts once under each of its properties. Sorted by property first: the page asks
--- for one key (and maybe one value) over a date range. A property whose values are all distinct
--- (an id) makes this table as large as a day of events: such filters belong in SQL on the
--- events table.
+-- Events per UTC day, metric and DECLARED property (key and value), aggregated from the events
+-- once per day like fct_usage_daily_by_subscription, for the Usage page's filter by event
+-- property. A property is declared when the event's billable metric (its organization and code)
+-- lists the key in its filters (Lago's billable metric filters, OpenMeter's meter groupBy): an
+-- event of such a metric counts once under each declared key it carries, with its actual value
+-- (any value, not only the listed ones; an event without the key is not counted under it).
+-- Every other property (amounts, user ids, keys no metric declares) and every event of a code
+-- without filters stays out: rolling them all up made this table as large as the events. The
+-- page reads those live from the events table. Charges' grouped_by keys are not kept: they are
+-- typically per-user or per-workspace ids, as many values as events (the fees by group already
+-- carry them), and a key worth filtering on is declared as a filter (a charge filter's keys
+-- must be).
+-- A metric's filters changed, or declared on a metric that already has events, reach past days
+-- with `dbt run --full-refresh` (as a change of field_name does in the subscription mart).
 -- Deduplicated without FINAL where there is nothing to deduplicate: an organization's day whose
--- events as stored are exactly as many as fct_usage_daily_by_subscription counted with FINAL
--- (built just before, in the same run) holds no retry. The count after FINAL only grows between
--- the two reads and stored events are never fewer than it, so equal counts mean no retry at all
--- (the one exception: a failed ingest request's rows deleted in between, ingestion's
--- all-or-nothing rollback). Days where every organization passes are aggregated straight from
--- the stored events; the other days (retries not yet merged away, codes without a metric, days
--- newer than that count) are read with FINAL. On 10M events without retries this model's warehouse CPU fell from 2.8
--- to 1.8 CPU-s; with retries on a few days it stays where it was. A retry that lands between
--- the two reads of one build counts twice until the next build re-aggregates its day (its
--- ingested_at is past the watermark), as an insert in flight is.
--- It reads the events itself rather than deriving from fct_usage_daily_by_subscription: a
--- breakdown by property value kept per subscription would be as large as the events for any
--- numeric property (the metric's field).
--- Grouped by one string that packs the whole key (organization, day, code, property key and
--- value; the day, organization and lengths in fixed width, so two keys pack alike only when they
--- are equal) rather than by the five columns: the engine groups several columns holding strings
--- by serializing them row by row, which cost more than packing one string and hashing it (on
--- 10M events with three properties each, ~4 against ~7 warehouse CPU-s). Unpacked per group.
--- An event whose organization and code are among the billable metrics' packs its part of the
--- key in 6 bytes (the numbers of its organization and code in `known`, and the day) instead of
--- 22 and more: with short property keys and values the whole key then stays within 24 bytes,
--- which the engine's string hash table keeps and compares as fixed-size words rather than
--- hashing a string stored apart (on 10M events ~15-20% less warehouse CPU for this model). Any
--- other event packs its organization and code themselves.
-{# The event's part of the key (`event_key`, once per event) and the property columns, for both
-   reads below; then one row per event property with its whole packed key. #}
-{% set packed_properties -%}
-    concat(
-            event_key,
-            if(length(property_key) < 255, char(length(property_key)), concat(char(255),
-                toFixedString(reinterpretAsString(toUInt32(length(property_key))), 4))),
-            property_key,
-            property_value
-        ) as packed_key,
-        ingested_at
-{%- endset %}
-{% set event_properties -%}
-    if(
-            organization_index != 0 and code_index != 0,
-            concat(
-                toFixedString(reinterpretAsString(organization_index), 2),
-                toFixedString(reinterpretAsString(code_index), 2),
-                toFixedString(reinterpretAsString(toDate(e.timestamp, 'UTC')), 2)
-            ),
-            concat(
-                '\0\0',
-                toFixedString(reinterpretAsString(e.organization_id), 16),
-                toFixedString(reinterpretAsString(toDate(e.timestamp, 'UTC')), 2),
-                toFixedString(reinterpretAsString(toUInt32(length(e.code))), 4),
-                e.code
-            )
-        ) as event_key,
-        toUInt16(transform(e.organization_id, known.1, arrayEnumerate(known.1), 0))
-            as organization_index,
-        -- Evaluated on the LowCardinality code's dictionary, not per event.
-        toUInt16(transform(e.code, known.2, arrayEnumerate(known.2), 0)) as code_index,
+-- stored events of the declaring metrics' codes are exactly as many as
+-- fct_usage_daily_by_subscription counted for those codes with FINAL (built just before, in the
+-- same run) holds no retry among them. The count after FINAL only grows between the two reads
+-- and stored events are never fewer than it, so equal counts mean no retry at all (the one
+-- exception: a failed ingest request's rows deleted in between, ingestion's all-or-nothing
+-- rollback). Days where every organization passes are aggregated straight from the stored
+-- events; the other days (retries not yet merged away, a declaring code sent to an organization
+-- without that metric, days newer than that count) are read with FINAL. A retry that lands
+-- between the two reads of one build counts twice until the next build re-aggregates its day
+-- (its ingested_at is past the watermark), as an insert in flight is.
+-- Each declared key is looked up in the event's properties (a metric declares few keys) rather
+-- than exploding the whole map. Grouped by the metric's number, the day, the key's number and
+-- the value; the organization, code and key come back from the numbers per group. (Packing the
+-- four into one string, as the former every-property version did, measured no cheaper here.)
+{# The declared metric's number, the day and the properties of each event of a declaring
+   metric, for both reads below. #}
+{% set declared_metric_events -%}
+    transform(
+            cityHash64(e.organization_id, e.code), declared.1, arrayEnumerate(declared.1), 0
+        ) as metric_index,
+        toDate(e.timestamp, 'UTC') as date,
         e.properties.keys as property_keys,
         e.properties.values as property_values,
         e.ingested_at as ingested_at
 {%- endset %}
+{#- Exact: a hash that meets a metric's is kept only for that metric's own organization and
+    code. #}
+{% set of_declared_metric -%}
+    metric_index != 0
+        and e.organization_id = declared.2[metric_index]
+        and e.code = declared.3[metric_index]
+{%- endset %}
 
 with
-    -- The organizations and codes of the billable metrics, numbered (at most 65,535 of each, so
-    -- a number fits two bytes): an event of a known organization and code packs its key with
-    -- their numbers, any other event with the organization and code themselves.
+    -- The billable metrics that declare filters, numbered, found by a hash of organization and
+    -- code: their organizations, codes and declared keys.
     (
         select (
-            arraySlice(groupUniqArray(organization_id), 1, 65535),
-            arraySlice(groupUniqArray(toString(billable_metric_code)), 1, 65535)
+            groupArray(cityHash64(organization_id, billable_metric_code)),
+            groupArray(organization_id),
+            groupArray(billable_metric_code),
+            groupArray(arraySort(mapKeys(filters))),
+            throwIf(
+                uniqExact(cityHash64(organization_id, billable_metric_code)) != count(),
+                'two billable metrics share a metric lookup hash'
+            )
         )
         from {{ ref('stg_warehouse__billable_metrics') }}
-    ) as known,
+        where notEmpty(filters)
+    ) as declared,
 
 {% if is_incremental() %}
 changed_days as (
@@ -91,8 +77,10 @@ changed_days as (
 ),
 {% endif %}
 
--- Per organization and day: the sum over codes is as telling as each code's count (the count
--- after FINAL never exceeds the stored one, code by code), and these keys group faster.
+-- Per organization and day, the events of the declaring metrics' codes (a check on the
+-- LowCardinality code's dictionary, not per event): the sum over codes is as telling as each
+-- code's count (the count after FINAL never exceeds the stored one, code by code), and these
+-- keys group faster.
 stored_counts as (
     select
         e.organization_id as organization_id,
@@ -100,12 +88,14 @@ stored_counts as (
         count() as events_count
     from {{ source('warehouse', 'events') }} as e
     where {{ events_to_aggregate('e') }}
+        and e.code in (select arrayJoin(declared.3))
     group by organization_id, date
 ),
 
 deduplicated_counts as (
     select organization_id, date, sum(events_count) as events_count
     from {{ ref('fct_usage_daily_by_subscription') }}
+    where billable_metric_code in (select arrayJoin(declared.3))
     group by organization_id, date
 ),
 
@@ -122,68 +112,72 @@ days_with_retries as (
 (select groupUniqArray(date) from days_with_retries) as retried_days,
 
 events_of_days_without_retries as (
-    select {{ event_properties }}
+    select {{ declared_metric_events }}
     from {{ source('warehouse', 'events') }} as e
     where {{ events_to_aggregate('e') }}
         and toDate(e.timestamp, 'UTC') not in (select arrayJoin(retried_days))
+        and {{ of_declared_metric }}
 ),
 
 events_of_days_with_retries as (
-    select {{ event_properties }}
+    select {{ declared_metric_events }}
+    {% if is_unit_test() -%}
+    from {{ source('warehouse', 'events') }} as e
+    where toDate(e.timestamp, 'UTC') in (select arrayJoin(retried_days))
+    {%- else -%}
     from {{ source('warehouse', 'events') }} as e final
     -- Before FINAL merges (a sorting key column, which retries share): only these days' events
     -- are merged. Nothing is read when there are none.
     prewhere toDate(e.timestamp, 'UTC') in (select arrayJoin(retried_days))
-    where {{ events_to_aggregate('e') }}
+    where 1
+    {%- endif %}
+        and {{ events_to_aggregate('e') }}
+        and {{ of_declared_metric }}
 ),
 
-packed_counts as (
-    select packed_key, count() as events_count, max(ingested_at) as last_ingested_at
-    from (
-        select {{ packed_properties }}
-        from (
-            select * from events_of_days_without_retries
-            union all
-            select * from events_of_days_with_retries
-        )
-        array join property_keys as property_key, property_values as property_value
-    )
-    group by packed_key
-),
-
--- The packed key's layout: the event's part, either the organization's and the code's numbers
--- in `known` (2 bytes each, the organization's never 0) and the day (2), or two zero bytes, the
--- organization (16), the day (2), the code's length (4) and the code; then the property key's
--- length (1 byte below 255, else 255 and 4 bytes), the property key, the property value (the
--- rest).
-unpacked_counts as (
+-- One row per event and declared key it carries: the key's position among the event's
+-- properties gives its value.
+declared_properties as (
     select
-        substring(packed_key, 1, 2) != '\0\0' as is_known,
-        if(is_known, 0, reinterpretAsUInt32(substring(packed_key, 21, 4))) as code_length,
-        if(is_known, 7, 25 + code_length) as key_length_at,
-        reinterpretAsUInt8(substring(packed_key, key_length_at, 1)) as short_key_length,
-        if(
-            short_key_length < 255,
-            short_key_length,
-            reinterpretAsUInt32(substring(packed_key, key_length_at + 1, 4))
-        ) as key_length,
-        key_length_at + if(short_key_length < 255, 1, 5) as key_at,
-        if(
-            is_known,
-            known.1[reinterpretAsUInt16(substring(packed_key, 1, 2))],
-            reinterpretAsUUID(substring(packed_key, 3, 16))
-        ) as organization_id,
-        reinterpretAsDate(substring(packed_key, if(is_known, 5, 19), 2)) as date,
-        toLowCardinality(if(
-            is_known,
-            known.2[reinterpretAsUInt16(substring(packed_key, 3, 2))],
-            substring(packed_key, 25, code_length)
-        )) as billable_metric_code,
-        substring(packed_key, key_at, key_length) as property_key,
-        substring(packed_key, key_at + key_length) as property_value,
+        metric_index,
+        date,
+        key_number,
+        indexOf(property_keys, declared_key) as key_position,
+        property_values[key_position] as property_value,
+        ingested_at
+    from (
+        select * from events_of_days_without_retries
+        union all
+        select * from events_of_days_with_retries
+    )
+    array join
+        declared.4[metric_index] as declared_key,
+        arrayEnumerate(declared.4[metric_index]) as key_number
+    where key_position != 0
+),
+
+declared_counts as (
+    select
+        metric_index,
+        date,
+        key_number,
+        property_value,
+        count() as events_count,
+        max(ingested_at) as last_ingested_at
+    from declared_properties
+    group by metric_index, date, key_number, property_value
+),
+
+named_counts as (
+    select
+        declared.2[metric_index] as organization_id,
+        date,
+        toLowCardinality(declared.3[metric_index]) as billable_metric_code,
+        declared.4[metric_index][key_number] as property_key,
+        property_value,
         events_count,
         last_ingested_at
-    from packed_counts
+    from declared_counts
 )
 
 select
@@ -194,4 +188,4 @@ select
     property_value,
     events_count,
     last_ingested_at
-from unpacked_counts
+from named_counts
