@@ -59,7 +59,10 @@ property mart's own SQL, FORMAT Null, ~3.0 against 4.0-4.4); daily build 12.0 an
 worst page p95 124 and 270 ms. At 100M, one run under a load of 6-13 (10:34-10:56 UTC): first
 full build 74.5 s wall, 91.3 warehouse CPU-s + 4.5 dbt (fct_usage_daily_by_subscription 35.9 s,
 fct_usage_daily_by_property 34.0 s); daily build 46.3 s wall, 33.9 CPU-s; worst page p95 111 ms
-(usage+region 111 ms); not comparable with the idle figures below, an idle re-run is needed.
+(usage+region 111 ms); not comparable with the idle figures. Re-run idle (11:53-12:00 UTC,
+load average 2-7 from its own generation and merges): first full build 49.2 s wall, 86.4
+warehouse CPU-s + 5.8 dbt (fct_usage_daily_by_subscription 26.8 s, fct_usage_daily_by_property
+17.2 s; above its 30 s target); daily build 22.3 s wall, 31.3 CPU-s; worst page p95 148 ms.
 
 With the earlier count-only catalog (one count metric, one region property per event), at 100M
 events (`--customers 10000 --events 100000000 --months 3 --repeat 10`): before the subscription
