@@ -7,6 +7,7 @@ import socket
 import time
 import uuid
 from collections.abc import Iterator
+from typing import Any
 
 import orjson
 import pytest
@@ -45,6 +46,19 @@ def stamp() -> RequestStamp:
     return RequestStamp(uuid.uuid4(), uuid.uuid4(), now_us, now_us // 1000, 1024)
 
 
+def started_buffer(
+    warehouse: Warehouse, metrics: IngestMetrics, interval_s: float, max_events: int, **limits: Any
+) -> GroupCommitBuffer:
+    """A started buffer writing to the test warehouse, with room for 100 events unless told."""
+    limits.setdefault("max_buffered_events", 100)
+    buffer = GroupCommitBuffer(
+        EventWriter(warehouse.settings()), metrics, flush_interval_s=interval_s,
+        flush_max_events=max_events, **limits,
+    )  # fmt: skip
+    buffer.start()
+    return buffer
+
+
 def test_full_buffer_refuses_at_once_and_waiting_requests_fail_without_ack(
     silent_warehouse: str,
 ) -> None:
@@ -80,11 +94,7 @@ def test_a_refused_request_does_not_hold_back_the_others(warehouse: Warehouse) -
     good_stamp, bad_stamp = stamp(), stamp()
 
     async def scenario() -> tuple[BaseException | None, BaseException | None]:
-        buffer = GroupCommitBuffer(
-            EventWriter(warehouse.settings()), IngestMetrics(), flush_interval_s=0.05,
-            flush_max_events=100, max_buffered_events=100,
-        )  # fmt: skip
-        buffer.start()
+        buffer = started_buffer(warehouse, IngestMetrics(), 0.05, 100)
         outcomes = await asyncio.gather(
             buffer.write(good_stamp, good), buffer.write(bad_stamp, bad), return_exceptions=True
         )
@@ -106,11 +116,7 @@ def test_a_flush_starts_once_the_clients_of_the_last_one_are_back(warehouse: War
 
     async def scenario() -> None:
         metrics = IngestMetrics()
-        buffer = GroupCommitBuffer(
-            EventWriter(warehouse.settings()), metrics, flush_interval_s=0.01,
-            flush_max_events=100, max_buffered_events=100,
-        )  # fmt: skip
-        buffer.start()
+        buffer = started_buffer(warehouse, metrics, 0.01, 100)
         await buffer.write(stamp(), events(2))  # flushed after the interval
         buffer.flush_interval_s = 60.0
         # One event of the two the last flush answered: the interval applies.
@@ -186,11 +192,7 @@ def test_a_flush_takes_whole_requests_up_to_its_size(warehouse: Warehouse) -> No
 
     async def scenario() -> IngestMetrics:
         metrics = IngestMetrics()
-        buffer = GroupCommitBuffer(
-            EventWriter(warehouse.settings()), metrics, flush_interval_s=0.001,
-            flush_max_events=3, max_buffered_events=100,
-        )  # fmt: skip
-        buffer.start()
+        buffer = started_buffer(warehouse, metrics, 0.001, 3)
         # The second request fills the group (4 events >= 3): both go; the third goes next.
         await asyncio.gather(*(buffer.write(s, events(2)) for s in good_stamps))
         await buffer.stop()
@@ -212,11 +214,7 @@ def test_a_request_still_being_received_joins_the_group(warehouse: Warehouse) ->
 
     async def scenario() -> IngestMetrics:
         metrics = IngestMetrics()
-        buffer = GroupCommitBuffer(
-            EventWriter(warehouse.settings()), metrics, flush_interval_s=0.001,
-            flush_max_events=100, max_buffered_events=100, max_gather_s=60.0,
-        )  # fmt: skip
-        buffer.start()
+        buffer = started_buffer(warehouse, metrics, 0.001, 100, max_gather_s=60.0)
         with buffer.receiving():
             first = asyncio.create_task(buffer.write(stamp(), events(1)))
             done, _ = await asyncio.wait({first}, timeout=0.3)
@@ -273,11 +271,7 @@ def test_batches_written_on_arrival_join_the_flush_of_smaller_requests(
 
     async def scenario() -> IngestMetrics:
         metrics = IngestMetrics()
-        buffer = GroupCommitBuffer(
-            EventWriter(warehouse.settings()), metrics, flush_interval_s=0.05,
-            flush_max_events=10_000, max_buffered_events=10_000,
-        )  # fmt: skip
-        buffer.start()
+        buffer = started_buffer(warehouse, metrics, 0.05, 10_000, max_buffered_events=10_000)
         await asyncio.gather(*(buffer.write(s, e) for s, e in requests))
         await buffer.stop()
         return metrics
