@@ -29,7 +29,7 @@
     table (the view may not exist yet when a fresh project is compiled). True while dbt parses
     and in unit tests (every branch compiled). -#}
 {% macro billable_metrics_have_fields() -%}
-    {%- if not execute or (model is mapping and model.get('resource_type') == 'unit_test') -%}
+    {%- if not execute or is_unit_test() -%}
         {{ return(true) }}
     {%- endif -%}
     {%- set found = run_query(
@@ -42,4 +42,37 @@
     (no duplicates to merge): FINAL and PREWHERE do not apply to a CTE. -#}
 {% macro is_unit_test() -%}
     {{ return(model is mapping and model.get('resource_type') == 'unit_test') }}
+{%- endmacro %}
+
+{#- Billable metrics numbered for a lookup per event, found by a hash of organization and code
+    (a number groups faster than a UUID and a code). In a tuple built from
+    stg_warehouse__billable_metrics: metric_lookup_keys() as its first three elements (hash,
+    organization, code), then the model's own, and metric_lookup_check() to fail the build when
+    two metrics share a hash. -#}
+{% macro metric_lookup_keys() -%}
+    groupArray(cityHash64(organization_id, billable_metric_code)),
+            groupArray(organization_id),
+            groupArray(billable_metric_code)
+{%- endmacro %}
+
+{% macro metric_lookup_check() -%}
+    throwIf(
+                uniqExact(cityHash64(organization_id, billable_metric_code)) != count(),
+                'two billable metrics share a metric lookup hash'
+            )
+{%- endmacro %}
+
+{#- An event's metric number in `lookup` (0: none); of_metric keeps it only for the metric's own
+    organization and code, so a hash that meets a metric's by chance is left out. -#}
+{% macro metric_number(lookup, alias='e') -%}
+    transform(
+            cityHash64({{ alias }}.organization_id, {{ alias }}.code), {{ lookup }}.1,
+            arrayEnumerate({{ lookup }}.1), 0
+        )
+{%- endmacro %}
+
+{% macro of_metric(lookup, number='metric_index', alias='e') -%}
+    {{ number }} != 0
+        and {{ alias }}.organization_id = {{ lookup }}.2[{{ number }}]
+        and {{ alias }}.code = {{ lookup }}.3[{{ number }}]
 {%- endmacro %}

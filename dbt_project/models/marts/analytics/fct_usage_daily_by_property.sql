@@ -37,20 +37,11 @@
 {# The declared metric's number, the day and the properties of each event of a declaring
    metric, for both reads below. #}
 {% set declared_metric_events -%}
-    transform(
-            cityHash64(e.organization_id, e.code), declared.1, arrayEnumerate(declared.1), 0
-        ) as metric_index,
+    {{ metric_number('declared') }} as metric_index,
         toDate(e.timestamp, 'UTC') as date,
         e.properties.keys as property_keys,
         e.properties.values as property_values,
         e.ingested_at as ingested_at
-{%- endset %}
-{#- Exact: a hash that meets a metric's is kept only for that metric's own organization and
-    code. #}
-{% set of_declared_metric -%}
-    metric_index != 0
-        and e.organization_id = declared.2[metric_index]
-        and e.code = declared.3[metric_index]
 {%- endset %}
 
 with
@@ -58,14 +49,9 @@ with
     -- code: their organizations, codes and declared keys.
     (
         select (
-            groupArray(cityHash64(organization_id, billable_metric_code)),
-            groupArray(organization_id),
-            groupArray(billable_metric_code),
+            {{ metric_lookup_keys() }},
             groupArray(arraySort(mapKeys(filters))),
-            throwIf(
-                uniqExact(cityHash64(organization_id, billable_metric_code)) != count(),
-                'two billable metrics share a metric lookup hash'
-            )
+            {{ metric_lookup_check() }}
         )
         from {{ ref('stg_warehouse__billable_metrics') }}
         where notEmpty(filters)
@@ -116,7 +102,7 @@ events_of_days_without_retries as (
     from {{ source('warehouse', 'events') }} as e
     where {{ events_to_aggregate('e') }}
         and toDate(e.timestamp, 'UTC') not in (select arrayJoin(retried_days))
-        and {{ of_declared_metric }}
+        and {{ of_metric('declared') }}
 ),
 
 events_of_days_with_retries as (
@@ -132,7 +118,7 @@ events_of_days_with_retries as (
     where 1
     {%- endif %}
         and {{ events_to_aggregate('e') }}
-        and {{ of_declared_metric }}
+        and {{ of_metric('declared') }}
 ),
 
 -- One row per event and declared key it carries: the key's position among the event's

@@ -29,14 +29,9 @@
 with
     (
         select (
-            groupArray(cityHash64(organization_id, billable_metric_code)),
-            groupArray(organization_id),
-            groupArray(billable_metric_code),
+            {{ metric_lookup_keys() }},
             groupArray(ifNull(field_name, '')),
-            throwIf(
-                uniqExact(cityHash64(organization_id, billable_metric_code)) != count(),
-                'two billable metrics share a metric lookup hash'
-            ){% if not sums_fields %},
+            {{ metric_lookup_check() }}{% if not sums_fields %},
             throwIf(
                 countIf(ifNull(field_name, '') != '') > 0,
                 'a billable metric got a field during the build: build again'
@@ -53,18 +48,14 @@ changed_days as (
 
 metric_events as (
     select
-        transform(
-            cityHash64(e.organization_id, e.code), metrics.1, arrayEnumerate(metrics.1), 0
-        ) as metric_index,
+        {{ metric_number('metrics') }} as metric_index,
         e.external_subscription_id as external_subscription_id,
         toDate(e.timestamp, 'UTC') as date,
         {% if sums_fields %}e.properties[metrics.4[metric_index]] as field_value,{% endif %}
         e.ingested_at as ingested_at
     from {{ source('warehouse', 'events') }} as e final
     where {{ events_to_aggregate('e') }}
-        and metric_index != 0
-        and e.organization_id = metrics.2[metric_index]
-        and e.code = metrics.3[metric_index]
+        and {{ of_metric('metrics') }}
 ),
 
 daily_by_metric_index as (
