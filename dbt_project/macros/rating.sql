@@ -468,11 +468,12 @@
             -- aggregated (-If) only over the events of those charges: a state per event of every
             -- other charge would be computed for nothing.
             {%- if uses.latest %}
-            argMaxIf(value, (timestamp, ingested_at), aggregation_type = 'latest_agg') as latest_value,
-            maxIf((timestamp, ingested_at), aggregation_type = 'latest_agg') as latest_at,
+            argMaxIf(value, {{ event_order('timestamp', 'ingested_at') }}, aggregation_type = 'latest_agg') as latest_value,
+            maxIf({{ event_order('timestamp', 'ingested_at') }}, aggregation_type = 'latest_agg') as latest_at,
             {%- endif %}
             {%- if uses.unique_count %}
-            argMaxIf(operation_type, (timestamp, ingested_at), aggregation_type = 'unique_count_agg') as last_operation,
+            argMaxIf(operation_type = 'remove', {{ event_order('timestamp', 'ingested_at') }}, aggregation_type = 'unique_count_agg')
+                as last_removed,
             {%- endif %}
             sum(ifNull(precise_total_amount_cents, {{ zero }})) as precise_cents_sum,
             min(timestamp) as first_at,
@@ -522,7 +523,7 @@
         {%- set figures = {'count_agg': 'sum(value_events)', 'sum_agg': 'sum(value_sum)'} %}
         {%- if uses.max %}{% do figures.update({'max_agg': 'ifNull(max(value_max), ' ~ zero ~ ')'}) %}{% endif %}
         {%- if uses.latest %}{% do figures.update({'latest_agg': 'greatest(ifNull(argMax(latest_value, latest_at), ' ~ zero ~ '), ' ~ zero ~ ')'}) %}{% endif %}
-        {%- if uses.unique_count %}{% do figures.update({'unique_count_agg': "countIf(last_operation != 'remove')"}) %}{% endif %}
+        {%- if uses.unique_count %}{% do figures.update({'unique_count_agg': 'countIf(last_removed = 0)'}) %}{% endif %}
         {{ units_by_aggregation('aggregation_type', figures) }} as raw_units,
         {%- if uses.prorated %}
         if(any(is_prorated) = 1 and aggregation_type in ('sum_agg', 'unique_count_agg'),
@@ -559,7 +560,7 @@
             {{ group_columns }},
             {%- if 'unique_count_agg' in aggregations %}
             if(is_unique_count = 1, value_text, '') as unique_value,
-            argMaxIf(operation_type, (timestamp, ingested_at), is_unique_count = 1) as last_operation,
+            argMaxIf(operation_type = 'remove', {{ event_order('timestamp', 'ingested_at') }}, is_unique_count = 1) as last_removed,
             {%- endif %}
             count() as value_events,
             sum(ifNull(value, {{ zero }})) as value_sum,
@@ -567,8 +568,8 @@
             max(value) as value_max,
             {%- endif %}
             {%- if 'latest_agg' in aggregations %}
-            argMaxIf(value, (timestamp, ingested_at), is_latest = 1) as latest_value,
-            maxIf((timestamp, ingested_at), is_latest = 1) as latest_at,
+            argMaxIf(value, {{ event_order('timestamp', 'ingested_at') }}, is_latest = 1) as latest_value,
+            maxIf({{ event_order('timestamp', 'ingested_at') }}, is_latest = 1) as latest_at,
             {%- endif %}
             sum(ifNull(precise_total_amount_cents, {{ zero }})) as precise_cents_sum,
             min(timestamp) as first_at,
@@ -590,7 +591,7 @@
             greatest(ifNull(argMax(latest_value, latest_at), {{ zero }}), {{ zero }}) as latest_value,
             {%- endif %}
             {%- if 'unique_count_agg' in aggregations %}
-            countIf(last_operation != 'remove') as unique_count,
+            countIf(last_removed = 0) as unique_count,
             {%- endif %}
             sum(precise_cents_sum) as precise_total_amount_cents,
             min(first_at) as first_event_at,
