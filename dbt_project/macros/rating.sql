@@ -304,8 +304,12 @@
             {%- endif %}
         -- Only the events of metrics with a charge of this kind, and in each branch only its
         -- own (recurring metrics or the others), so no event is deduplicated twice.
+        {#- Two one-column sets rather than one set of (organization, code) tuples, which costs
+            several times more per event read (at 10M events ~1 warehouse CPU-s of the arrears
+            query): a code charged only in another organization passes, and the placement, keyed
+            by organization and code, drops it. The recurring split stays exact (tuples). #}
         {%- set code_filter -%}
-            (organization_id, code) in (select organization_id, billable_metric_code from charges)
+            code in (select billable_metric_code from charges) and organization_id in (select organization_id from charges)
             {%- if carry_recurring %}
             and (organization_id, code) {{ '' if carried else 'not ' }}in (
                 select organization_id, billable_metric_code from {{ ref('stg_warehouse__billable_metrics') }} where recurring = 1)
