@@ -5,3 +5,61 @@
     {%- set fees = adapter.get_relation(database=this.database, schema=this.schema, identifier='fct_fees') %}
     {{- return(fees is not none and not flags.FULL_REFRESH) -}}
 {%- endmacro %}
+
+{#- The CTEs that read, once, the events an incremental run's rating query needs for `periods`
+    (a CTE of the periods to rate), ending with `events_to_rate`, to pass to charge_events as its
+    `events` (the query must set `enable_materialized_cte`). MATERIALIZED: scoped_events reads its
+    events three times, for the re-sent set, the single-version events and the re-sent ones, and
+    re-reading the stored events each time decompressed the properties of every event of the
+    subscriptions' granules again. From the latest span's month on, every rated subscription's
+    events; before it, only those of the subscriptions whose periods begin earlier (on a day, the
+    anniversary periods opened in March and the closed periods with late events), each from its
+    own span's start, rather than every rated subscription's from the earliest span of all. Every
+    event at or after its own subscription's first rated period is still read, so the fees are the
+    same: an event before it finds no period to be placed in, and an earlier version of a re-sent
+    id only counted within its own subscription's span. Not for recurring metrics, whose earlier
+    events are carried into the periods. Only the columns scoped_events reads are held (not the
+    raw payload). -#}
+{% macro incremental_events(periods) -%}
+-- Where each subscription's periods to rate begin.
+subscription_spans as (
+    select organization_id, external_subscription_id, min(period_from) as span_from
+    from {{ periods }}
+    group by organization_id, external_subscription_id
+),
+
+-- The earliest span start of each subscription id (over organizations), as two sorted arrays.
+span_starts as (
+    select groupArray(external_subscription_id) as subscription_ids, groupArray(span_from) as span_froms
+    from (
+        select external_subscription_id, min(span_from) as span_from
+        from subscription_spans
+        group by external_subscription_id
+        order by external_subscription_id)
+),
+
+events_to_rate as materialized (
+    select organization_id, external_subscription_id, transaction_id, code, timestamp, properties,
+        precise_total_amount_cents, ingested_at
+    from {{ source('warehouse', 'events') }}
+    where timestamp >= (select toStartOfMonth(max(span_from)) from subscription_spans)
+        and timestamp <= (select max(period_to) from {{ periods }})
+        and organization_id in (select organization_id from subscription_spans)
+        and external_subscription_id in (select external_subscription_id from subscription_spans)
+    union all
+    select organization_id, external_subscription_id, transaction_id, code, timestamp, properties,
+        precise_total_amount_cents, ingested_at
+    from {{ source('warehouse', 'events') }}
+    where timestamp < (select toStartOfMonth(max(span_from)) from subscription_spans)
+        and timestamp >= (select min(span_from) from subscription_spans)
+        and organization_id in (
+            select organization_id from subscription_spans
+            where span_from < (select toStartOfMonth(max(span_from)) from subscription_spans))
+        and external_subscription_id in (
+            select external_subscription_id from subscription_spans
+            where span_from < (select toStartOfMonth(max(span_from)) from subscription_spans))
+        and timestamp >= transform(external_subscription_id,
+            (select subscription_ids from span_starts), (select span_froms from span_starts),
+            toDateTime64('2299-12-31 00:00:00', 3, 'UTC'))
+)
+{%- endmacro %}
