@@ -11,7 +11,6 @@ later at the provider, as a refund to a closed card does.
 from __future__ import annotations
 
 import json
-import subprocess
 import time
 import uuid
 from collections.abc import Iterator
@@ -48,6 +47,7 @@ from tests.invoicing.stripe_support import (
     register_webhook,
     webhook_catcher,
 )
+from tests.support.pdf import pdf_text
 from tests.support.processes import ServiceProcess, free_port, meterhouse_command
 
 DAY = date(2024, 5, 1)
@@ -130,7 +130,7 @@ def test_invoice_listing_detail_fees_and_pdf(billing: Billing, tmp_path: Path) -
     assert pdf.headers["content-type"] == "application/pdf"
     path = tmp_path / "invoice.pdf"
     path.write_bytes(pdf.content)
-    text = subprocess.run(["pdftotext", str(path), "-"], capture_output=True, text=True).stdout
+    text = pdf_text(path)
     assert invoice.number in text and "150.00" in text
     missing = billing.get("/api/v1/invoices/00000000-0000-0000-0000-000000000000")
     assert missing.status_code == 404 and missing.json()["code"] == "invoice_not_found"

@@ -2,31 +2,14 @@
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
-import pytest
 from PIL import Image
 
 from orchestration.invoices.pdf import PdfInvoice, PdfLine, render_invoice_pdf
-
-
-def poppler() -> None:
-    """poppler-utils renders and reads PDFs; install it when the machine lacks it."""
-    if shutil.which("pdftoppm") is None:
-        subprocess.run(
-            ["apt-get", "install", "-y", "poppler-utils"], check=False, capture_output=True
-        )
-    if shutil.which("pdftoppm") is None:
-        pytest.fail("poppler-utils (pdftoppm) is needed to check the PDF invoice")
-
-
-def read_text(path: Path, *options: str) -> str:
-    command = ["pdftotext", *options, str(path), "-"]
-    return subprocess.run(command, check=True, capture_output=True, text=True).stdout
+from tests.support.pdf import pdf_text, render_first_page_png
 
 
 def sample() -> PdfInvoice:
@@ -56,22 +39,15 @@ def sample() -> PdfInvoice:
 
 
 def test_pdf_renders_and_reads_back(tmp_path: Path) -> None:
-    poppler()
     pdf = render_invoice_pdf(sample())
     assert pdf.startswith(b"%PDF-")
     path = tmp_path / "invoice.pdf"
     path.write_bytes(pdf)
-    subprocess.run(
-        ["pdftoppm", "-png", "-r", "60", "-singlefile", str(path), str(tmp_path / "page")],
-        check=True,
-    )
-    image = Image.open(tmp_path / "page.png").convert("L")
+    image = Image.open(render_first_page_png(path, tmp_path / "page")).convert("L")
     assert image.size[0] > 400 and image.size[1] > 600
     dark = sum(image.histogram()[:128])
     assert dark > 2000  # text was drawn, not a blank page
-    text = subprocess.run(
-        ["pdftotext", "-layout", str(path), "-"], check=True, capture_output=True, text=True
-    ).stdout
+    text = pdf_text(path, "-layout")
     for expected in (
         "Invoice",
         "ACM-202402-001",
@@ -91,15 +67,12 @@ def test_pdf_renders_and_reads_back(tmp_path: Path) -> None:
 
 
 def test_zero_decimal_currency_and_draft_title(tmp_path: Path) -> None:
-    poppler()
     base = sample()
     draft = PdfInvoice(
         **{**base.__dict__, "status": "draft", "currency": "JPY", "total_amount_cents": 1234567}
     )
     path = tmp_path / "draft.pdf"
     path.write_bytes(render_invoice_pdf(draft))
-    text = subprocess.run(
-        ["pdftotext", str(path), "-"], check=True, capture_output=True, text=True
-    ).stdout
+    text = pdf_text(path)
     assert "Draft invoice" in text
     assert "1,234,567 JPY" in text
