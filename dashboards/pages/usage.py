@@ -96,11 +96,9 @@ with st.expander("Filter by event property"):
         placeholder="No property filter",
         help="The properties the metrics declare as filters, from their daily rollup.",
     )
-    if property_key == UNDECLARED:
+    live = property_key == UNDECLARED
+    if live:
         property_key = st.text_input("Undeclared property", key="usage_other_property").strip()
-        live = True
-    else:
-        live = False
     if property_key and not live:
         # The declared values, and any other value the events carried in the range.
         seen = query(
