@@ -6,7 +6,11 @@ poured tier by tier up to each tier's capacity), volume prices all units at exac
 package is monotone in the units.
 
 Event streams: random streams rated three ways give the same fees: inserted in timestamp order;
-shuffled with duplicated deliveries; shuffled and split over three incremental `rate run`s.
+shuffled with duplicated deliveries; shuffled and split over three incremental `rate run`s, with
+earlier versions of some transactions (another value, code or time of the same day) sent in the
+same or an earlier run. Each stream goes to a subscription billed in arrears and, moved into its
+open period, to one with pay-in-advance charges, which the incremental runs re-price from the
+store of its events (int_rating_open_advance_events).
 """
 
 from __future__ import annotations
@@ -232,11 +236,39 @@ def seed_stream_catalog(catalog: Catalog) -> None:
     catalog.charge(plan, storage, "graduated", graduated)
     catalog.charge(plan, users, "package", {"amount": "3", "package_size": 2, "free_units": 1})
     catalog.subscription("s1", customer, plan, "2024-01-01")
+    # In advance, on an anniversary period still open at AS_OF (March 20 - April 19), which
+    # receives every event (in_open_period): each run that brings events re-prices it, from the
+    # store once it holds the subscription.
+    advance = catalog.plan("advance")
+    catalog.charge(advance, calls, "standard", {"amount": "0.35"}, pay_in_advance=True)
+    catalog.charge(advance, storage, "graduated", graduated, pay_in_advance=True)
+    catalog.subscription("s2", customer, advance, "2024-03-20", billing_time="anniversary")
 
 
 def insert_stream(catalog: Catalog, events: list[dict[str, Any]]) -> None:
     for event in events:
         catalog.events("s1", event["code"], [event])
+        catalog.events("s2", event["code"], [in_open_period(event)])
+
+
+def in_open_period(event: dict[str, Any]) -> dict[str, Any]:
+    """The event moved to a day of March 20th-29th (s2's open period), by its own day: the
+    versions of one transaction, sent on one day, stay on one day."""
+    day = datetime.fromisoformat(event["timestamp"]).timetuple().tm_yday % 10
+    return {**event, "timestamp": f"2024-03-{20 + day}{event['timestamp'][10:]}"}
+
+
+def earlier_version(event: dict[str, Any], shuffler: random.Random) -> dict[str, Any]:
+    """A version of the event sent before it: another value, code or second of the same day (so
+    the same period: a re-sent event that moves to another period is re-rated by a full refresh
+    only)."""
+    day = event["timestamp"][:10]
+    return {
+        **event,
+        "code": shuffler.choice(["calls", "storage", "users"]),
+        "properties": {**event["properties"], "value": shuffler.randint(0, 30)},
+        "timestamp": f"{day}T{shuffler.randint(0, 23):02}:{shuffler.randint(0, 59):02}:00",
+    }
 
 
 def comparable_fees(warehouse: Warehouse, organization_id: uuid.UUID) -> list[tuple[Any, ...]]:
@@ -278,6 +310,10 @@ def test_fees_do_not_depend_on_ingestion_order_duplicates_or_incremental_runs(
         shuffled = shuffler.sample(events, len(events))
         cuts = sorted(shuffler.sample(range(len(shuffled) + 1), 2))
         batches = [shuffled[: cuts[0]], shuffled[cuts[0] : cuts[1]], shuffled[cuts[1] :]]
+        # Some transactions are sent first in another version, in the same or an earlier run.
+        for number in range(3):
+            for event in [event for event in batches[number] if shuffler.random() < 0.3]:
+                batches[shuffler.randint(0, number)].insert(0, earlier_version(event, shuffler))
         variants.append((ordered, redelivered, split, batches))
 
     for batch_number in range(3):
