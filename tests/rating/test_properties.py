@@ -9,8 +9,8 @@ Event streams: random streams rated three ways give the same fees: inserted in t
 shuffled with duplicated deliveries; shuffled and split over three incremental `rate run`s, with
 earlier versions of some transactions (another value, code or time of the same day) sent in the
 same or an earlier run. Each stream goes to a subscription billed in arrears and, moved into its
-open period, to one with pay-in-advance charges, which the incremental runs re-price from the
-store of its events (int_rating_open_advance_events).
+open period, to one with pay-in-advance charges, which each incremental run re-prices with every
+version sent so far.
 """
 
 from __future__ import annotations
@@ -237,8 +237,7 @@ def seed_stream_catalog(catalog: Catalog) -> None:
     catalog.charge(plan, users, "package", {"amount": "3", "package_size": 2, "free_units": 1})
     catalog.subscription("s1", customer, plan, "2024-01-01")
     # In advance, on an anniversary period still open at AS_OF (March 20 - April 19), which
-    # receives every event (in_open_period): each run that brings events re-prices it, from the
-    # store once it holds the subscription.
+    # receives every event (in_open_period): each run that brings events re-prices it.
     advance = catalog.plan("advance")
     catalog.charge(advance, calls, "standard", {"amount": "0.35"}, pay_in_advance=True)
     catalog.charge(advance, storage, "graduated", graduated, pay_in_advance=True)

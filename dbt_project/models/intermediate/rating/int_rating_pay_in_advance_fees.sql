@@ -1,13 +1,11 @@
 {{ config(materialized='table', order_by='(organization_id, subscription_id, charge_id, period_from)',
           model_query_settings={'enable_materialized_cte': 1}) }}
--- depends_on: {{ ref('int_rating_open_advance_events') }}
 -- One fee per event of a pay-in-advance charge, up to the rating instant. Only the periods of
 -- plans that have such a charge are rated, and only their subscriptions' events are read (the
 -- IN set on the events' primary-key prefix, on a full build too): the events of the other
 -- subscriptions are never read, hashed or deduplicated here, nor, on an incremental run, those
 -- of the subscriptions without a period to rate (the others are read once, each from its own
--- first period to rate: incremental_events; the open periods' events from the compact store of
--- int_rating_open_advance_events where it covers them). Only the charge models and rounding precisions
+-- first period to rate: incremental_events). Only the charge models and rounding precisions
 -- and the usage features (aggregation types, filters, groups, expressions, proration) of the
 -- pay-in-advance charges in use are compiled in. The re-sent transactions' set is computed once
 -- (a materialized CTE, see scoped_events).
@@ -21,7 +19,7 @@ with started_charge_periods as (
 )
 {%- if incremental %},
 
-{{ incremental_events('started_charge_periods', store=ref('int_rating_open_advance_events')) }}
+{{ incremental_events('started_charge_periods') }}
 {%- endif %}
 
 select * from ({{ pay_in_advance_charge_fees('started_charge_periods', rating_as_of(),
