@@ -8,12 +8,20 @@ load with every filter at its default; "usage+region" is the Usage page filtered
 event property every metric declares, so read from fct_usage_daily_by_property) and replays
 them without cache, page by page, reporting p50/p95 of the page total and its slowest query.
 
+Before each timed build (the marts' first build, after the rating models they read; the daily
+build, after the day's events) the benchmark waits until the engine's background merges have
+settled (bench/merges.py: no merge running and no part changed for 30 s, at most 30 min) and
+prints the wait, the warehouse CPU seconds it took and the events' parts per month: the builds
+read the parts the engine's own merges leave, nothing is forced. --no-settle times each build
+right after its load, beside those merges.
+
 Each build prints its wall time and CPU seconds: the warehouse's (when its process runs on this
 machine: the embedded server the benchmark starts, or --warehouse-pid) and dbt's. On a shared
 machine wall times mostly measure waiting for a core; CPU seconds compare across runs.
 
 Run: .venv/bin/python bench/dashboards.py                      # small and quick (~3 minutes)
      .venv/bin/python bench/dashboards.py --customers 10000 --events 100000000 --months 3
+     [--no-settle]
 Against an existing ClickHouse: set WAREHOUSE_URL / MH_WAREHOUSE_USER / MH_WAREHOUSE_PASSWORD
 (and --warehouse-pid for its CPU seconds when it runs on this machine).
 Targets (2 cores): every page's queries <= 500 ms p95; daily dbt build of the analytics marts
@@ -84,7 +92,7 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -94,6 +102,7 @@ from unittest import mock
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 # The rating benchmark's metrics and charges (a count, two field-summed metrics, a unique count and
 # a max), so the marts build over the same data; here every charge is billed in arrears.
+from bench.merges import cpu_seconds, settle_and_report  # noqa: E402
 from bench.rating import CHARGES  # noqa: E402
 from tests.analytics.dbt_runner import run_dbt  # noqa: E402
 from tests.conftest import start_embedded_server  # noqa: E402
@@ -364,14 +373,6 @@ def warehouse_env(
             server.stop()
 
 
-def cpu_seconds(pid: int | None) -> float:
-    """User + system CPU seconds of a process so far (0 when unknown)."""
-    if pid is None:
-        return 0.0
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def children_cpu_seconds() -> float:
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime
@@ -406,7 +407,9 @@ def run_analytics(env: dict[str, str], target: Path, as_of: str, pid: int | None
     return build
 
 
-def build_marts(env: dict[str, str], target: Path, as_of: str, pid: int | None) -> None:
+def build_marts(
+    env: dict[str, str], target: Path, as_of: str, pid: int | None, settle: Callable[[str], None]
+) -> None:
     """Seed, build the rating models the marts read, then the marts from scratch (timed)."""
     parents = [
         "--select",
@@ -420,6 +423,7 @@ def build_marts(env: dict[str, str], target: Path, as_of: str, pid: int | None) 
         if result.returncode:
             sys.exit(f"dbt {step[0]} failed:\n{result.stdout}")
     print(f"rating models and seeds the marts read: {time.perf_counter() - started:.1f} s")
+    settle("the history's load and the rating models")
     build = run_analytics(env, target, as_of, pid)
     print(
         f"first (full) build of the analytics marts: {build}"
@@ -435,6 +439,11 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=20, help="replays of each page's queries")
     parser.add_argument(
         "--warehouse-pid", type=int, help="process id of the WAREHOUSE_URL server, for its CPU-s"
+    )
+    parser.add_argument(
+        "--no-settle",
+        action="store_true",
+        help="time each build right after its events' load, beside the engine's merges of them",
     )
     args = parser.parse_args()
     database = f"bench_dashboards_{secrets.token_hex(3)}"
@@ -453,8 +462,13 @@ def main() -> None:
             f"generated {args.customers} customers, {args.events} events, {args.months} months"
             f" of invoices in {time.perf_counter() - started:.1f} s (rating instant {as_of})"
         )
+
+        def settle(after: str) -> None:
+            if not args.no_settle:
+                settle_and_report(client, pid, database, after)
+
         with tempfile.TemporaryDirectory(prefix="bench-dbt-") as target:
-            build_marts(env, Path(target), as_of, pid)
+            build_marts(env, Path(target), as_of, pid, settle)
             # The next day's build: one more day of events, then the marts again.
             day = args.events // (31 * args.months) or 1
             insert_events(
@@ -464,6 +478,7 @@ def main() -> None:
                 f"addMonths(toDateTime('{START}'), {args.months})",
                 "86400",
             )
+            settle("the first build and the day's load")
             build = run_analytics(env, Path(target), as_of, pid)
             print(
                 f"daily build of the analytics marts after {day} new events: {build}"

@@ -2,7 +2,7 @@
 
 Run: .venv/bin/python bench/rating.py [--events 1000000] [--subscriptions 10000]
      [--heavy-permille 20] [--seed 42] [--loop-sample 100] [--skip-loop] [--check-refresh]
-     [--keep-warehouse DIR]
+     [--keep-warehouse DIR] [--no-settle]
 
 Synthetic but realistic data in a fresh embedded warehouse, generated inside the warehouse
 (INSERT ... SELECT over numbers() in chunks of 10M rows, with a seeded hash per column, so a seed
@@ -10,6 +10,13 @@ gives the same events): 10,000 subscriptions on 5 plans with 3-5 charges each (s
 graduated sum, package unique count, volume max, and a pay-in-advance percentage with free
 events), calendar and anniversary billing, events spread over January-March 2024, 2% of them from
 one heavy subscription. Measures:
+  - the load's merges: once the history is generated, the benchmark waits until the engine's
+    background merges have settled (bench/merges.py: no merge running and no part changed for
+    30 s, at most 30 min) and prints the wait, the warehouse CPU seconds it took (part of the
+    load's cost, not of a build) and the events' parts per month before and after; it waits
+    the same way after the day's events, before timing the day. The builds then read the parts
+    the engine's own merges leave (nothing is forced), as in a warehouse that received the
+    events over time. --no-settle times each build right after its load, beside those merges;
   - full build: `meterhouse rate run --full-refresh --as-of 2024-04-01` (every period of the three
     months closed): wall time, events rated per second, CPU seconds of the warehouse process,
     peak RSS of the warehouse process, the slowest models;
@@ -44,6 +51,7 @@ from pathlib import Path
 from clickhouse_connect.driver.client import Client
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench.merges import cpu_seconds, settle_and_report  # noqa: E402
 from meterhouse.orgs import create_organization  # noqa: E402
 from meterhouse.rating import dbt_environment  # noqa: E402
 from tests.conftest import start_embedded_server  # noqa: E402
@@ -245,13 +253,6 @@ class PeakMemory:
         self._thread.join()
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time a process has used so far: unlike wall time, it barely moves when
-    other work shares the cores."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 @dataclass
 class RatingRun:
     wall: float  # seconds, the whole command as a user runs it
@@ -363,6 +364,9 @@ def main() -> None:
     parser.add_argument("--keep-warehouse", type=Path, metavar="DIR",
                         help="build the warehouse in DIR (new or empty) and keep its data and "
                         "dbt target there, to profile the day's compiled SQL")  # fmt: skip
+    parser.add_argument("--no-settle", action="store_true",
+                        help="time each build right after its events' load, beside the "
+                        "engine's merges of them")  # fmt: skip
     options = parser.parse_args()
 
     if options.keep_warehouse is not None:
@@ -396,6 +400,8 @@ def main() -> None:
               f"in {time.perf_counter() - started:.1f} s "
               f"({options.heavy_permille / 10:g}% from one subscription)")  # fmt: skip
 
+        if not options.no_settle:
+            settle_and_report(client, pid, DATABASE, "the history's load")
         target = workdir / "dbt_target"
         with PeakMemory(pid) as memory:
             full = rate(settings, target, pid, "--full-refresh", "--as-of", "2024-04-01T00:00:00")
@@ -414,6 +420,8 @@ def main() -> None:
         one_percent = max(options.subscriptions // 100, 1)
         insert_events(client, organization_id, late_events, options.subscriptions,
                       "2024-03-01", 31 * 86400, "late", options.seed + 2, one_percent)  # fmt: skip
+        if not options.no_settle:
+            settle_and_report(client, pid, DATABASE, "the full build and the day's load")
         with PeakMemory(pid) as memory:
             day = rate(settings, target, pid, "--as-of", "2024-04-02T00:00:00")
         print(f"incremental day ({day_events:,} new + {late_events:,} late events): "

@@ -21,6 +21,7 @@ from pathlib import Path
 import chdb
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench.merges import wait_until_no_merge_runs  # noqa: E402
 from tests.conftest import start_embedded_server  # noqa: E402
 from warehouse.client import get_client  # noqa: E402
 from warehouse.settings import Settings  # noqa: E402
@@ -53,13 +54,6 @@ def timed(fn) -> float:  # type: ignore[no-untyped-def]
     started = time.perf_counter()
     fn()
     return time.perf_counter() - started
-
-
-def settle(count_merges) -> None:  # type: ignore[no-untyped-def]
-    """Wait until no background merge runs, so one side's merges do not slow the other side."""
-    deadline = time.monotonic() + 120
-    while int(count_merges()) and time.monotonic() < deadline:
-        time.sleep(0.05)
 
 
 def request_threads_cpu_s(pid: int) -> float:
@@ -165,8 +159,8 @@ def compare(local: InProcess, remote: Server, blocks: list[bytes], rounds: int, 
         sides = [("local", local), ("remote", remote)]
         timings = {}
         for name, side in sides if number % 2 == 0 else reversed(sides):
-            settle(local.merges)
-            settle(remote.merges)
+            wait_until_no_merge_runs(local.merges)
+            wait_until_no_merge_runs(remote.merges)
             cpu_before, server_before = side.cpu_s(), remote.server_cpu_s()
             timings[name] = timed(lambda: side.insert(chunk))  # noqa: B023
             cpu[name] += side.cpu_s() - cpu_before
@@ -175,8 +169,8 @@ def compare(local: InProcess, remote: Server, blocks: list[bytes], rounds: int, 
         totals["local"] += timings["local"]
         totals["remote"] += timings["remote"]
         round_ratios.append(timings["remote"] / timings["local"])
-    settle(local.merges)
-    settle(remote.merges)
+    wait_until_no_merge_runs(local.merges)
+    wait_until_no_merge_runs(remote.merges)
     return {
         "insert_s": (totals["local"], totals["remote"]),
         "insert_cpu_s": (cpu["local"], cpu["remote"]),
