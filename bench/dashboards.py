@@ -102,7 +102,8 @@ from unittest import mock
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 # The rating benchmark's metrics and charges (a count, two field-summed metrics, a unique count and
 # a max), so the marts build over the same data; here every charge is billed in arrears.
-from bench.merges import cpu_seconds, settle_and_report  # noqa: E402
+from bench.merges import settle_and_report  # noqa: E402
+from bench.process import cpu_seconds  # noqa: E402
 from bench.rating import CHARGES  # noqa: E402
 from tests.analytics.dbt_runner import run_dbt  # noqa: E402
 from tests.conftest import start_embedded_server  # noqa: E402

@@ -23,7 +23,6 @@ with p99 <= 25 ms; ingest RSS <= 400 MB.
 from __future__ import annotations
 
 import argparse
-import os
 import resource
 import shutil
 import subprocess
@@ -43,6 +42,7 @@ import orjson
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from clickhouse_connect.driver.client import Client  # noqa: E402
 
+from bench.process import cpu_seconds  # noqa: E402
 from ingestion.writer import INPUT_TABLE, RequestStamp, tsv_rows_from_chunks  # noqa: E402
 from meterhouse.orgs import create_organization  # noqa: E402
 from tests.conftest import start_embedded_server  # noqa: E402
@@ -129,8 +129,6 @@ def timed_insert(conn: Any, sql: str, fmt: str, chunks: list[bytes]) -> tuple[fl
 class ProcessTree:
     """A process and its descendants (the uvicorn workers), read from /proc."""
 
-    CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-
     def __init__(self, pid: int) -> None:
         self.pid = pid
 
@@ -159,14 +157,13 @@ class ProcessTree:
         return total
 
     def cpu_seconds(self) -> float:
-        ticks = 0
+        total = 0.0
         for pid in self.pids():
             try:
-                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
+                total += cpu_seconds(pid)
+            except OSError:  # a worker that exited meanwhile
                 continue
-            ticks += int(fields[11]) + int(fields[12])  # utime, stime
-        return ticks / self.CLOCK_TICKS
+        return total
 
 
 class RssSampler:

@@ -9,12 +9,12 @@ wait and the warehouse's CPU seconds meanwhile, the load's cost, before the buil
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
+
+from bench.process import cpu_seconds
 
 # The engine looks for a merge to start when a part is added or a merge ends, else every 5 s
 # (merge_selecting_sleep_ms), backing off towards 60 s while it finds none. Once no merge runs
@@ -24,15 +24,6 @@ QUIET_S = 30.0
 # Bounded, so a benchmark cannot hang on a merge that never ends.
 TIMEOUT_S = 1800.0
 POLL_S = 1.0
-
-
-def cpu_seconds(pid: int | None) -> float:
-    """User + system CPU seconds of a process so far (0 when unknown): unlike wall time, they
-    barely move when other work shares the cores."""
-    if pid is None:
-        return 0.0
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def wait_until_no_merge_runs(count_merges: Callable[[], object], timeout_s: float = 120) -> None:

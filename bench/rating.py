@@ -51,7 +51,8 @@ from pathlib import Path
 from clickhouse_connect.driver.client import Client
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from bench.merges import cpu_seconds, settle_and_report  # noqa: E402
+from bench.merges import settle_and_report  # noqa: E402
+from bench.process import cpu_seconds  # noqa: E402
 from meterhouse.orgs import create_organization  # noqa: E402
 from meterhouse.rating import dbt_environment  # noqa: E402
 from tests.conftest import start_embedded_server  # noqa: E402
