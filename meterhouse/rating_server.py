@@ -269,9 +269,10 @@ class RatingServer:
         except (ValueError, KeyError, TypeError) as exc:
             self._finish(pending, {"exit": SERVER_FAILED, "error": f"bad request: {exc}"})
             return
-        if self.running is not None or self.queue:
+        ahead = len(self.queue) + (self.running is not None)
+        if ahead:
             with contextlib.suppress(OSError):
-                _send(pending.connection, {"queued": len(self.queue) + 1})
+                _send(pending.connection, {"queued": ahead})
         self.queue.append(pending)
 
     def _hang_up(self, pending: Pending) -> None:
