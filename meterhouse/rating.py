@@ -277,6 +277,7 @@ def rate_with_dbt(
 
 @contextmanager
 def progress_display(show: bool) -> Iterator[Progress | None]:
+    """dbt's progress node by node on stderr, or None when not shown."""
     if not show:
         yield None
         return
