@@ -9,9 +9,13 @@ from pathlib import Path
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
-def cpu_seconds(pid: int | None) -> float:
-    """User + system CPU seconds of a process so far (0 when unknown)."""
+def cpu_seconds(pid: int | None, *, with_children: bool = False) -> float:
+    """User + system CPU seconds of a process so far (0 when unknown); ``with_children`` adds
+    those of the children it has waited for (a server that forks a process per request)."""
     if pid is None:
         return 0.0
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+    ticks = int(fields[11]) + int(fields[12])
+    if with_children:
+        ticks += int(fields[13]) + int(fields[14])
+    return ticks / CLOCK_TICKS

@@ -2,7 +2,7 @@
 
 Run: .venv/bin/python bench/rating.py [--events 1000000] [--subscriptions 10000]
      [--heavy-permille 20] [--seed 42] [--loop-sample 100] [--skip-loop] [--check-refresh]
-     [--keep-warehouse DIR] [--no-settle]
+     [--keep-warehouse DIR] [--no-settle] [--cold]
 
 Synthetic but realistic data in a fresh embedded warehouse, generated inside the warehouse
 (INSERT ... SELECT over numbers() in chunks of 10M rows, with a seeded hash per column, so a seed
@@ -24,6 +24,12 @@ one heavy subscription. Measures:
     subscriptions in March) rated by a plain `meterhouse rate run --as-of 2024-04-02`, and its
     share of the full build (wall time and warehouse CPU); with --check-refresh, a full refresh
     at the same instant must give the same fees fingerprint;
+  - the rating path: once the history is loaded, the benchmark starts the warm rating process
+    (`meterhouse rate serve`, as `meterhouse up` does: dbt imported, the project parsed, a
+    forked child per run) and prints what its warm-up cost, once; both timed runs are then
+    `meterhouse rate run` commands that hand their run to it, and their CPU seconds are the
+    command's plus the server's (its children's included). --cold times them without a server:
+    each command imports dbt and parses the project itself;
   - the per-subscription loop: one aggregation query per subscription x charge x period, the
     way request-time billing engines rate, timed on a sample and extrapolated to every
     subscription, and its ratio to the full build.
@@ -55,6 +61,7 @@ from bench.merges import settle_and_report  # noqa: E402
 from bench.process import cpu_seconds  # noqa: E402
 from meterhouse.orgs import create_organization  # noqa: E402
 from meterhouse.rating import dbt_environment  # noqa: E402
+from meterhouse.rating_server import SOCKET_NAME, answers  # noqa: E402
 from tests.conftest import start_embedded_server  # noqa: E402
 from tests.support.processes import REPO_ROOT, meterhouse_command  # noqa: E402
 from warehouse.client import get_client  # noqa: E402
@@ -271,15 +278,70 @@ class RatingRun:
         )
 
 
-def rate(settings: Settings, target: Path, warehouse_pid: int, *args: str) -> RatingRun:
-    """One `meterhouse rate run` as a user runs it, with dbt's own timings of the models."""
-    environment = {
+def rating_environment(settings: Settings, workdir: Path) -> dict[str, str]:
+    """The environment of the rating commands and of the rating server: the bench's warehouse,
+    dbt target and Meterhouse home."""
+    target = workdir / "dbt_target"
+    return {
         **os.environ,
         **dbt_environment(settings),
         "DBT_TARGET_PATH": str(target),
         "DBT_LOG_PATH": str(target / "logs"),
+        "MH_HOME": str(workdir / "home"),
     }
+
+
+class RatingServer:
+    """`meterhouse rate serve` started as `meterhouse up` starts it, waited for until warm."""
+
+    def __init__(self, environment: dict[str, str], workdir: Path) -> None:
+        self.socket = workdir / "home" / SOCKET_NAME
+        self.log = (workdir / "rating-server.log").open("wb")
+        self.process = subprocess.Popen(
+            meterhouse_command("rate", "serve"),
+            env=environment,
+            cwd=REPO_ROOT,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def wait_warm(self, timeout_s: float = 300) -> None:
+        deadline = time.monotonic() + timeout_s
+        while not answers(self.socket):
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit(f"the rating server did not start: see {self.log.name}")
+            time.sleep(0.1)
+
+    def cpu_seconds(self) -> float:
+        return cpu_seconds(self.process.pid, with_children=True)
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=60)
+        self.log.close()
+
+
+def start_rating_server(environment: dict[str, str], workdir: Path) -> RatingServer:
+    started = time.perf_counter()
+    server = RatingServer(environment, workdir)
+    server.wait_warm()
+    print(f"rating server warm (`meterhouse rate serve`: dbt imported, project parsed) in "
+          f"{time.perf_counter() - started:.1f} s, {server.cpu_seconds():.1f} CPU-s, "
+          "once")  # fmt: skip
+    return server
+
+
+def rate(
+    environment: dict[str, str],
+    target: Path,
+    warehouse_pid: int,
+    server: RatingServer | None,
+    *args: str,
+) -> RatingRun:
+    """One `meterhouse rate run` as a user runs it, with dbt's own timings of the models."""
     cpu_before = cpu_seconds(warehouse_pid)
+    server_before = server.cpu_seconds() if server else 0.0
     children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     result = subprocess.run(
@@ -295,6 +357,8 @@ def rate(settings: Settings, target: Path, warehouse_pid: int, *args: str) -> Ra
     dbt_cpu = (children.ru_utime + children.ru_stime) - (
         children_before.ru_utime + children_before.ru_stime
     )
+    if server is not None:
+        dbt_cpu += server.cpu_seconds() - server_before
     if result.returncode != 0:
         raise SystemExit(f"rate run failed:\n{result.stdout[-4000:]}\n{result.stderr[-2000:]}")
     run_results = json.loads((target / "run_results.json").read_text())
@@ -368,6 +432,8 @@ def main() -> None:
     parser.add_argument("--no-settle", action="store_true",
                         help="time each build right after its events' load, beside the "
                         "engine's merges of them")  # fmt: skip
+    parser.add_argument("--cold", action="store_true",
+                        help="no rating server: each run starts dbt in a new process")  # fmt: skip
     options = parser.parse_args()
 
     if options.keep_warehouse is not None:
@@ -378,6 +444,7 @@ def main() -> None:
     else:
         workdir = Path(tempfile.mkdtemp(prefix="bench_rating_"))
     server, url, password, _ = start_embedded_server(workdir / "data", workdir / "server.log")
+    rating_server: RatingServer | None = None
     try:
         assert server.process is not None
         pid = server.process.pid
@@ -404,8 +471,14 @@ def main() -> None:
         if not options.no_settle:
             settle_and_report(client, pid, DATABASE, "the history's load")
         target = workdir / "dbt_target"
+        environment = rating_environment(settings, workdir)
+        if options.cold:
+            print("rating path: cold (no rating server, dbt started by each command)")
+        else:
+            rating_server = start_rating_server(environment, workdir)
         with PeakMemory(pid) as memory:
-            full = rate(settings, target, pid, "--full-refresh", "--as-of", "2024-04-01T00:00:00")
+            full = rate(environment, target, pid, rating_server,
+                        "--full-refresh", "--as-of", "2024-04-01T00:00:00")  # fmt: skip
         fees = client.query("SELECT count(), sum(amount_cents) FROM fct_fees").result_rows[0]
         print(f"full build: {full.summary()}; {options.events / full.wall:,.0f} events/s rated, "
               f"{fees[0]:,} fees, peak warehouse RSS {memory.peak_mib:,.0f} MiB")  # fmt: skip
@@ -424,7 +497,7 @@ def main() -> None:
         if not options.no_settle:
             settle_and_report(client, pid, DATABASE, "the full build and the day's load")
         with PeakMemory(pid) as memory:
-            day = rate(settings, target, pid, "--as-of", "2024-04-02T00:00:00")
+            day = rate(environment, target, pid, rating_server, "--as-of", "2024-04-02T00:00:00")
         print(f"incremental day ({day_events:,} new + {late_events:,} late events): "
               f"{day.summary()}; peak warehouse RSS {memory.peak_mib:,.0f} MiB")  # fmt: skip
         cpu_share = 100 * day.warehouse_cpu / full.warehouse_cpu
@@ -434,7 +507,8 @@ def main() -> None:
         incremental_fees = fees_fingerprint(client)
         print(f"fees fingerprint after the incremental day: {incremental_fees}")
         if options.check_refresh:
-            rate(settings, target, pid, "--full-refresh", "--as-of", "2024-04-02T00:00:00")
+            rate(environment, target, pid, rating_server,
+                 "--full-refresh", "--as-of", "2024-04-02T00:00:00")  # fmt: skip
             refreshed_fees = fees_fingerprint(client)
             verdict = "same fees" if refreshed_fees == incremental_fees else "DIFFERENT FEES"
             print(f"full refresh at the same instant: {refreshed_fees} ({verdict})")
@@ -452,6 +526,8 @@ def main() -> None:
                   f"{extrapolated / full.wall:.1f}x the set-based build's wall time, "
                   f"{loop_cpu * scale / full.warehouse_cpu:.1f}x its warehouse CPU")  # fmt: skip
     finally:
+        if rating_server is not None:
+            rating_server.stop()
         server.stop()  # the warehouse's memory is freed either way
         if options.keep_warehouse is None:
             shutil.rmtree(workdir, ignore_errors=True)  # 100M events take several GB

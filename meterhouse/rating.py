@@ -5,7 +5,9 @@
 reads its profile from the environment, which this module derives from the one settings object,
 so dbt always talks to the warehouse every other process uses. dbt runs inside this process
 (dbt's programmatic runner): an incremental run pays for one interpreter and, thanks to partial
-parsing, for no parse of the project.
+parsing, for no parse of the project. When a rating server (``meterhouse rate serve``,
+``meterhouse/rating_server.py``) rates for the same warehouse, project and dbt target, the run is
+handed to it instead and skips dbt's imports and warm-up.
 """
 
 from __future__ import annotations
@@ -32,7 +34,11 @@ if TYPE_CHECKING:
     from dbt.cli.main import dbtRunnerResult
     from dbt_common.events.base_types import EventMsg
 
-DBT_PROJECT_DIR = Path(__file__).resolve().parent.parent / "dbt_project"
+# The dbt project that rates: the one beside this package, or another checkout of it
+# (MH_DBT_PROJECT_DIR, e.g. a copy whose models are being edited).
+DBT_PROJECT_DIR = Path(
+    os.environ.get("MH_DBT_PROJECT_DIR") or Path(__file__).resolve().parent.parent / "dbt_project"
+).resolve()
 # fct_fees and everything it needs, the current-usage and fee-estimate views the billing API
 # reads, the view that lists the events of a fee, and the views invoicing rates on read (open
 # periods with usage thresholds, new pay-in-advance events).
@@ -190,11 +196,9 @@ def _exit_code(result: dbtRunnerResult, on_line: Callable[[str], None]) -> int:
     return 1
 
 
-def run_dbt(
-    args: Sequence[str], settings: Settings, *, progress: Progress | None = None
-) -> DbtResult:
-    """Run dbt to completion, advancing ``progress`` (if given) as nodes finish."""
-    result = DbtResult(returncode=1)
+def collect_output(result: DbtResult, progress: Progress | None = None) -> Callable[[str], None]:
+    """A receiver of dbt's log lines that keeps them in ``result`` and advances ``progress``
+    (if given) as nodes finish."""
     task = progress.add_task("dbt", total=None) if progress else None
 
     def on_line(line: str) -> None:
@@ -207,8 +211,7 @@ def run_dbt(
         else:
             progress.update(task, completed=event.index, total=event.total)
 
-    result.returncode = invoke_dbt(args, settings, on_line)
-    return result
+    return on_line
 
 
 def dbt_target_path() -> Path:
@@ -260,23 +263,49 @@ def _record_unit_tests_passed(request: RatingRequest, settings: Settings) -> Non
     record.write_text(unit_tests_fingerprint(request, settings))
 
 
-def rate(request: RatingRequest, settings: Settings, *, show_progress: bool = True) -> DbtResult:
-    """Build the rating lineage for ``request``; dbt's output is kept in the result."""
+def rate_with_dbt(
+    request: RatingRequest, settings: Settings, on_line: Callable[[str], None]
+) -> int:
+    """Rate ``request`` with dbt in this process (``meterhouse rate run`` without a server, or
+    the server's child for one run); dbt's exit code."""
     unit_tests = unit_tests_needed(request, settings)
-    args = request.dbt_args(unit_tests=unit_tests)
-    if not show_progress:
-        result = run_dbt(args, settings)
-    else:
-        columns = (
-            TextColumn("[bold]{task.description:<60}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-        )
-        with Progress(*columns, console=Console(stderr=True), transient=False) as progress:
-            result = run_dbt(args, settings, progress=progress)
-    if result.ok and unit_tests:
+    code = invoke_dbt(request.dbt_args(unit_tests=unit_tests), settings, on_line)
+    if code == 0 and unit_tests:
         _record_unit_tests_passed(request, settings)
+    return code
+
+
+@contextmanager
+def progress_display(show: bool) -> Iterator[Progress | None]:
+    """dbt's progress node by node on stderr, or None when not shown."""
+    if not show:
+        yield None
+        return
+    columns = (
+        TextColumn("[bold]{task.description:<60}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=Console(stderr=True), transient=False) as progress:
+        yield progress
+
+
+def rate(request: RatingRequest, settings: Settings, *, show_progress: bool = True) -> DbtResult:
+    """Build the rating lineage for ``request``; dbt's output is kept in the result. The run is
+    handed to the rating server (``meterhouse rate serve``) when one rates for this warehouse,
+    project and dbt target, else dbt runs in this process."""
+    from meterhouse import rating_server  # the socket client; dbt is imported by a run only
+
+    result = DbtResult(returncode=1)
+    with progress_display(show_progress) as progress:
+        on_line = collect_output(result, progress)
+        server = rating_server.connect(settings)
+        if server is not None:
+            typer.echo(f"rating on the rating server (pid {server.pid}, {server.path})", err=True)
+            result.returncode = server.rate(request, on_line)
+        else:
+            result.returncode = rate_with_dbt(request, settings, on_line)
     return result
 
 
@@ -339,3 +368,17 @@ def analytics_command(
     and analysts read, from the rated fees and the invoices: after `meterhouse bill`."""
     request = RatingRequest(as_of=as_of, select=ANALYTICS_SELECTOR, run_tests=tests)
     _run_or_exit(request, progress)
+
+
+@app.command("serve")
+def serve_command() -> None:
+    """Keep a rating process warm (dbt imported, the project parsed) on a unix socket under the
+    Meterhouse home: `rate run` and `rate analytics` for the same warehouse hand their runs to
+    it, one at a time, and start in a fraction of the time. `meterhouse up` starts it."""
+    from meterhouse import rating_server
+
+    try:
+        rating_server.serve(get_settings())
+    except rating_server.RatingServerError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from exc

@@ -60,6 +60,8 @@ class Service:
     one_shot: bool = False  # a step that runs to completion (migrate, rate, bill)
     credentials: str = ""
     env: Mapping[str, str] = field(default_factory=dict)  # on top of the supervisor's
+    # A service on a unix socket (the rating server) is ready once it greets there instead.
+    health_socket: Path | None = None
 
 
 @dataclass
@@ -138,6 +140,16 @@ def localstripe_service(port: int) -> Service:
     return Service("localstripe", command, health, url, port, credentials=LOCALSTRIPE_KEY)
 
 
+def rating_service(settings: Settings) -> Service:
+    """The warm rating process: the demo's rating and every later `meterhouse rate run` for this
+    home hand their dbt runs to it."""
+    from meterhouse.rating_server import socket_path
+
+    path = socket_path(settings)
+    return Service("rating", meterhouse("rate", "serve"), "", f"unix:{path}", None,
+                   health_socket=path)  # fmt: skip
+
+
 def services(settings: Settings, *, with_localstripe: bool, analyst_password: str) -> list[Service]:
     """Every service of the local product, in start order."""
     table: list[Service] = []
@@ -184,6 +196,7 @@ def services(settings: Settings, *, with_localstripe: bool, analyst_password: st
     )
     if with_localstripe:
         table.append(localstripe_service(settings.localstripe_port))
+    table.append(rating_service(settings))
     port = settings.dagster_port
     command = meterhouse("orchestration", "serve", "--port", str(port))
     table.append(Service("dagster", command, _http(port, "/server_info"), _http(port), port))
@@ -380,17 +393,14 @@ class Supervisor:
                     raise SupervisorError(
                         f"{child.service.name} exited with code {code} before it was ready"
                     )
-                try:
-                    if client.get(child.service.health_url).status_code < 500:
-                        return
-                except httpx.HTTPError:
-                    pass
+                if _answers(child.service, client):
+                    return
                 if time.monotonic() >= deadline:
                     break
                 time.sleep(0.2)
+        where = child.service.health_socket or child.service.health_url
         raise SupervisorError(
-            f"{child.service.name} did not answer {child.service.health_url} "
-            f"within {self.startup_timeout_s:.0f} s"
+            f"{child.service.name} did not answer {where} within {self.startup_timeout_s:.0f} s"
         )
 
     def step(self, name: str, command: list[str]) -> None:
@@ -420,6 +430,17 @@ class Supervisor:
             _signal_group(child.process.pid, signal.SIGKILL)
             child.process.wait()
         self.children.clear()
+
+
+def _answers(service: Service, client: httpx.Client) -> bool:
+    if service.health_socket is not None:
+        from meterhouse.rating_server import answers
+
+        return answers(service.health_socket)
+    try:
+        return client.get(service.health_url).status_code < 500
+    except httpx.HTTPError:
+        return False
 
 
 def _signal_group(pgid: int, signum: int) -> None:
@@ -643,7 +664,7 @@ def check_ports(table: list[Service]) -> None:
 # Started one after the other; then together (they need the warehouse, not each other); then
 # last, after the demo is billed: Dagster's daemon must not invoice it day by day meanwhile.
 STARTED_FIRST = ("warehouse", "migrate")
-STARTED_TOGETHER = ("ingest", "billing-api", "localstripe", "dashboards")
+STARTED_TOGETHER = ("ingest", "billing-api", "localstripe", "dashboards", "rating")
 STARTED_LAST = ("dagster", "dbt-docs")
 
 
@@ -672,7 +693,7 @@ def bring_up(supervisor: Supervisor, table: list[Service], settings: Settings, d
     files = DemoFiles(supervisor, settings) if demo and warehouse_is_empty(settings) else None
     create_default_organization(settings)
     supervisor.run_together(group(STARTED_TOGETHER))
-    clock.lap("services up (warehouse to dashboards)")
+    clock.lap("services up (warehouse to dashboards, rating)")
     if files is None:
         supervisor.run_together(group(STARTED_LAST))
         clock.lap("dagster and dbt docs up")

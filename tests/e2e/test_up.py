@@ -170,6 +170,8 @@ def test_up_serves_everything_loads_the_demo_and_stops_cleanly(running: Up) -> N
     api_key = secrets["MH_BOOTSTRAP_API_KEY"]
     analyst_password = secrets["MH_WAREHOUSE_ANALYST_PASSWORD"]
     assert api_key in running.output() and analyst_password in running.output()
+    # The demo's rating and revenue marts ran on the warm rating server `up` started.
+    assert running.output().count("rating on the rating server") == 2, running.tail()
 
     pages = {
         "warehouse": "/ping",
