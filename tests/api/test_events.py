@@ -8,7 +8,7 @@ from urllib.parse import quote
 
 import httpx
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from lago_python_client.exceptions import LagoApiError
 from lago_python_client.models import BillableMetric, Event, Plan, Subscription
@@ -145,6 +145,8 @@ estimate_bodies = (
     max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(body=estimate_bodies, transaction_id=st.text(min_size=1, max_size=30))
+@example(body={"event": {}}, transaction_id=".")
+@example(body={"event": {}}, transaction_id="..")
 def test_random_requests_never_fail_the_server(
     tenant: Tenant, api_url: str, body: Any, transaction_id: str
 ) -> None:
@@ -152,6 +154,7 @@ def test_random_requests_never_fail_the_server(
     estimate = httpx.post(f"{api_url}/api/v1/events/estimate_fees", json=body, headers=headers)
     assert estimate.status_code in (400, 404, 422), estimate.text
     assert estimate.json()["status"] == estimate.status_code
-    path = quote(transaction_id.encode("utf-8", "surrogatepass"), safe="")
+    # Dots encoded too: a client resolves a literal "." or ".." segment before sending.
+    path = quote(transaction_id.encode("utf-8", "surrogatepass"), safe="").replace(".", "%2E")
     found = httpx.get(f"{api_url}/api/v1/events/{path}", headers=headers)
     assert found.status_code == 404, found.text
