@@ -63,7 +63,7 @@ from meterhouse.orgs import create_organization  # noqa: E402
 from meterhouse.rating import dbt_environment  # noqa: E402
 from meterhouse.rating_server import SOCKET_NAME, answers  # noqa: E402
 from tests.conftest import start_embedded_server  # noqa: E402
-from tests.support.processes import REPO_ROOT, meterhouse_command  # noqa: E402
+from tests.support.processes import REPO_ROOT, ServiceProcess, meterhouse_command  # noqa: E402
 from warehouse.client import get_client  # noqa: E402
 from warehouse.migrate import migrate  # noqa: E402
 from warehouse.settings import Settings  # noqa: E402
@@ -291,41 +291,28 @@ def rating_environment(settings: Settings, workdir: Path) -> dict[str, str]:
     }
 
 
-class RatingServer:
+class RatingServer(ServiceProcess):
     """`meterhouse rate serve` started as `meterhouse up` starts it, waited for until warm."""
 
     def __init__(self, environment: dict[str, str], workdir: Path) -> None:
-        self.socket = workdir / "home" / SOCKET_NAME
-        self.log = (workdir / "rating-server.log").open("wb")
-        self.process = subprocess.Popen(
+        socket = workdir / "home" / SOCKET_NAME
+        super().__init__(
             meterhouse_command("rate", "serve"),
+            f"unix:{socket}",
             env=environment,
-            cwd=REPO_ROOT,
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
+            log_path=workdir / "rating-server.log",
+            startup_timeout=300,
+            ready=lambda: answers(socket),
         )
 
-    def wait_warm(self, timeout_s: float = 300) -> None:
-        deadline = time.monotonic() + timeout_s
-        while not answers(self.socket):
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit(f"the rating server did not start: see {self.log.name}")
-            time.sleep(0.1)
-
     def cpu_seconds(self) -> float:
-        return cpu_seconds(self.process.pid, with_children=True)
-
-    def stop(self) -> None:
-        self.process.terminate()
-        self.process.wait(timeout=60)
-        self.log.close()
+        return cpu_seconds(self.process.pid if self.process else None, with_children=True)
 
 
 def start_rating_server(environment: dict[str, str], workdir: Path) -> RatingServer:
     started = time.perf_counter()
     server = RatingServer(environment, workdir)
-    server.wait_warm()
+    server.start()
     print(f"rating server warm (`meterhouse rate serve`: dbt imported, project parsed) in "
           f"{time.perf_counter() - started:.1f} s, {server.cpu_seconds():.1f} CPU-s, "
           "once")  # fmt: skip

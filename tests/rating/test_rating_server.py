@@ -25,7 +25,7 @@ from tests.conftest import Warehouse
 from tests.rating.catalog import Catalog
 from tests.rating.conftest import fees_of
 from tests.rating.test_incremental import by_fee
-from tests.support.processes import REPO_ROOT, free_port, meterhouse_command
+from tests.support.processes import REPO_ROOT, ServiceProcess, free_port, meterhouse_command
 
 AS_OF = "2024-03-01T00:00:00"
 HANDED_OVER = "rating on the rating server"
@@ -72,28 +72,25 @@ class Rating:
         return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
 
 
-class ServerProcess:
+class ServerProcess(ServiceProcess):
     """`meterhouse rate serve` started as `meterhouse up` starts it, stopped with SIGTERM."""
 
     def __init__(self, rating: Rating, log: Path) -> None:
-        self.rating = rating
-        self.log = log.open("wb")
-        self.process = subprocess.Popen(
+        super().__init__(
             meterhouse_command("rate", "serve"),
+            f"unix:{rating.socket}",
             env=rating.env,
-            cwd=REPO_ROOT,
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
+            log_path=log,
+            startup_timeout=RUN_TIMEOUT_S,
+            ready=lambda: answers(rating.socket),
         )
-        deadline = time.monotonic() + RUN_TIMEOUT_S
-        while not answers(rating.socket):
-            assert self.process.poll() is None, log.read_text()
-            assert time.monotonic() < deadline, "the rating server did not warm up"
-            time.sleep(0.2)
+        self.rating = rating
+        self.start()
 
     def rating_child(self, timeout_s: float = 60) -> int:
         """The pid of the process rating a run, once the server has forked it (a fork runs the
         server's command line; dbt's multiprocessing also starts a resource tracker)."""
+        assert self.process is not None
         pid = self.process.pid
         children = Path(f"/proc/{pid}/task/{pid}/children")
         command_line = Path(f"/proc/{pid}/cmdline").read_bytes()
@@ -105,12 +102,6 @@ class ServerProcess:
                         return int(child)
             assert time.monotonic() < deadline, "the server started no run"
             time.sleep(0.05)
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-        self.process.wait(timeout=60)
-        self.log.close()
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import httpx
@@ -55,7 +55,8 @@ def meterhouse_command(*args: str) -> list[str]:
 
 
 class ServiceProcess:
-    """A server started as a user starts it, waited for over HTTP, stopped with SIGTERM."""
+    """A server started as a user starts it, waited for over HTTP (or by ``ready``, for one on
+    a unix socket), stopped with SIGTERM."""
 
     def __init__(
         self,
@@ -66,9 +67,11 @@ class ServiceProcess:
         log_path: Path,
         cwd: Path = REPO_ROOT,
         startup_timeout: float = 60.0,
+        ready: Callable[[], bool] | None = None,
     ) -> None:
         self.command = list(command)
         self.health_url = health_url
+        self.ready = ready or self._answers_http
         self.env = {**os.environ, **(env or {})}
         self.log_path = log_path
         self.cwd = cwd
@@ -97,14 +100,17 @@ class ServiceProcess:
                 raise RuntimeError(
                     f"{self.command} exited with {self.process.returncode}:\n{self.log_tail()}"
                 )
-            try:
-                if httpx.get(self.health_url, timeout=1.0).status_code < 500:
-                    return
-            except httpx.HTTPError:
-                pass
+            if self.ready():
+                return
             time.sleep(0.1)
         self.stop()
         raise TimeoutError(f"{self.health_url} did not answer in time:\n{self.log_tail()}")
+
+    def _answers_http(self) -> bool:
+        try:
+            return httpx.get(self.health_url, timeout=1.0).status_code < 500
+        except httpx.HTTPError:
+            return False
 
     def log_tail(self, lines: int = 40) -> str:
         if not self.log_path.exists():
