@@ -104,9 +104,14 @@ class ServerProcess(ServiceProcess):
             time.sleep(0.05)
 
 
-@pytest.fixture
-def served(warehouse: Warehouse, tmp_path: Path) -> Iterator[ServerProcess]:
-    server = ServerProcess(Rating.at(tmp_path, warehouse.env), tmp_path / "server.log")
+@pytest.fixture(scope="module")
+def served(
+    warehouse: Warehouse, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServerProcess]:
+    """One server for the tests that leave it serving (each warm-up imports dbt and parses the
+    project: seconds)."""
+    root = tmp_path_factory.mktemp("served")
+    server = ServerProcess(Rating.at(root, warehouse.env), root / "server.log")
     try:
         yield server
     finally:
