@@ -19,8 +19,11 @@
     same: an event before it finds no period to be placed in, and an earlier version of a re-sent
     id only counted within its own subscription's span. Not for recurring metrics, whose earlier
     events are carried into the periods. Only the columns scoped_events reads are held (not the
-    raw payload). -#}
-{% macro incremental_events(periods) -%}
+    raw payload). `continued` (a CTE of organization and subscription ids) and `continued_since`
+    (an instant): those subscriptions' events are read only where ingested after that instant
+    (their earlier ones are taken as placed by the previous run, see
+    int_rating_pay_in_advance_fees). -#}
+{% macro incremental_events(periods, continued=none, continued_since=none) -%}
 -- Where each subscription's periods to rate begin.
 subscription_spans as (
     select organization_id, external_subscription_id, min(period_from) as span_from
@@ -46,6 +49,7 @@ events_to_rate as materialized (
         and timestamp <= (select max(period_to) from {{ periods }})
         and organization_id in (select organization_id from subscription_spans)
         and external_subscription_id in (select external_subscription_id from subscription_spans)
+        {{- continued_events_only(continued, continued_since) }}
     union all
     select organization_id, external_subscription_id, transaction_id, code, timestamp, properties,
         precise_total_amount_cents, ingested_at
@@ -61,5 +65,36 @@ events_to_rate as materialized (
         and timestamp >= transform(external_subscription_id,
             (select subscription_ids from span_starts), (select span_froms from span_starts),
             toDateTime64('2299-12-31 00:00:00', 3, 'UTC'))
+        {{- continued_events_only(continued, continued_since) }}
 )
+{%- endmacro %}
+
+{#- The condition that reads the `continued` subscriptions' events only where ingested after
+    `since` (nothing when `continued` is none). -#}
+{% macro continued_events_only(continued, since) -%}
+    {%- if continued %}
+        and (ingested_at > {{ since }}
+            or (organization_id, external_subscription_id) not in (
+                select organization_id, external_subscription_id from {{ continued }}))
+    {%- endif %}
+{%- endmacro %}
+
+{#- This rating table as the previous run left it, when it holds the placed events a run can
+    continue from (a table built before they were kept does not): none otherwise. -#}
+{% macro previous_placed_events() -%}
+    {%- set previous = adapter.get_relation(database=this.database, schema=this.schema, identifier=this.identifier) %}
+    {%- if previous is none or not execute %}{{ return(none) }}{% endif %}
+    {%- set names = adapter.get_columns_in_relation(previous) | map(attribute='name') | list %}
+    {{- return(previous if 'placed_event' in names and 'catalog_fingerprint' in names else none) -}}
+{%- endmacro %}
+
+{#- A fingerprint of everything placing and pricing a pay-in-advance event reads from the
+    catalog (its charges, their filters, the billable metrics): placed events stored under
+    another one are placed again. -#}
+{% macro pay_in_advance_catalog_fingerprint() -%}
+    (
+        (select sum(cityHash64(formatRow('TSV', *))) from {{ ref('stg_warehouse__charges') }} where pay_in_advance = 1)
+        + (select sum(cityHash64(formatRow('TSV', *))) from {{ ref('stg_warehouse__charge_filters') }})
+        + (select sum(cityHash64(formatRow('TSV', *))) from {{ ref('stg_warehouse__billable_metrics') }})
+    )
 {%- endmacro %}

@@ -390,3 +390,39 @@ def test_open_periods_rated_over_several_runs_equal_a_full_refresh(
     assert (advance_fees["a1"], advance_fees["a2"], advance_fees["a3"]) == (1000, 600, 200)
     # s8: d1 re-sent with 7 seats.
     assert advance_fees["d1"] == 1400
+
+
+def test_an_open_periods_earlier_events_come_from_the_previous_runs_placed_events(
+    warehouse: Warehouse, rater: Rater
+) -> None:
+    """An incremental run does not read an open period's earlier events again: it takes them as
+    the previous run placed them. Seen by removing one from the events table behind the rating's
+    back (as a failed ingest request's rollback would): its fee stays until a full refresh."""
+    client = warehouse.client()
+    catalog = Catalog(client)
+    customer = catalog.customer("c1")
+    seat_metric = catalog.metric("seats", "sum_agg", "n")
+    plan = catalog.plan("advance", amount_cents=1000)
+    catalog.charge(plan, seat_metric, "standard", {"amount": "2"}, pay_in_advance=True)
+    catalog.subscription("s9", customer, plan, "2024-01-01")
+    seats("s9", catalog, ("2024-03-02", 3, "e1"))
+    rater.run("--as-of", "2024-03-03T00:00:00", "--no-tests")
+
+    client.command(
+        "ALTER TABLE events DELETE WHERE organization_id = {o:UUID} AND transaction_id = 'e1'",
+        parameters={"o": catalog.organization_id},
+        settings={"mutations_sync": 2},
+    )
+    seats("s9", catalog, ("2024-03-03T05:00:00", 1, "e2"))
+
+    def advance_cents() -> dict[str | None, int]:
+        return {
+            fee["source_transaction_id"]: fee["amount_cents"]
+            for fee in fees_of(client, catalog.organization_id)
+            if fee["billable_metric_code"] == "seats"
+        }
+
+    rater.run("--as-of", "2024-03-04T00:00:00", "--no-tests")
+    assert advance_cents() == {"e1": 600, "e2": 200}  # 3 seats at 2.00, then 1 more
+    rater.run("--as-of", "2024-03-04T00:00:00", "--full-refresh", "--no-tests")
+    assert advance_cents() == {"e2": 200}
