@@ -1,4 +1,4 @@
-{{ config(materialized='table', order_by='(organization_id, subscription_id, charge_id, period_from)',
+{{ config(materialized='table', order_by='(organization_id, subscription_id, period_from, charge_id)',
           model_query_settings={'enable_materialized_cte': 1}) }}
 -- One fee per event of a pay-in-advance charge, up to the rating instant. Only the periods of
 -- plans that have such a charge are rated, and only their subscriptions' events are read (the
@@ -70,8 +70,11 @@ continued_subscriptions as (
 placed_before as (
     select {{ placed_event_fields('placed_event') }}
     from {{ previous }}
-    where (organization_id, external_subscription_id) in (select organization_id, external_subscription_id from continued_subscriptions)
-        and (subscription_id, period_from) in (select subscription_id, period_from from started_charge_periods)
+    -- Sorted by period within a subscription, so the primary key skips every other period (after
+    -- a full build the table holds every period).
+    where (organization_id, subscription_id, period_from) in (
+            select organization_id, subscription_id, period_from from started_charge_periods)
+        and (organization_id, external_subscription_id) in (select organization_id, external_subscription_id from continued_subscriptions)
         and (organization_id, external_subscription_id, source_transaction_id) not in (
             select organization_id, external_subscription_id, transaction_id from events_to_rate)
 )
