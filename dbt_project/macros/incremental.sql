@@ -22,7 +22,7 @@
     raw payload). `continued` (a CTE of organization and subscription ids) and `continued_since`
     (an instant): those subscriptions' events are read only where ingested after that instant
     (their earlier ones are taken as placed by the previous run, see
-    int_rating_pay_in_advance_fees). -#}
+    int_rating_pay_in_advance_events). -#}
 {% macro incremental_events(periods, continued=none, continued_since=none) -%}
 -- Where each subscription's periods to rate begin.
 subscription_spans as (
@@ -31,12 +31,22 @@ subscription_spans as (
     group by organization_id, external_subscription_id
 ),
 
+-- The spans whose events are read before the latest span's month whatever their ingestion: the
+-- continued subscriptions' are read in a branch of their own.
+spans_read_whole as (
+    select * from subscription_spans
+    {%- if continued %}
+    where (organization_id, external_subscription_id) not in (
+        select organization_id, external_subscription_id from {{ continued }})
+    {%- endif %}
+),
+
 -- The earliest span start of each subscription id (over organizations), as two sorted arrays.
 span_starts as (
     select groupArray(external_subscription_id) as subscription_ids, groupArray(span_from) as span_froms
     from (
         select external_subscription_id, min(span_from) as span_from
-        from subscription_spans
+        from spans_read_whole
         group by external_subscription_id
         order by external_subscription_id)
 ),
@@ -49,46 +59,53 @@ events_to_rate as materialized (
         and timestamp <= (select max(period_to) from {{ periods }})
         and organization_id in (select organization_id from subscription_spans)
         and external_subscription_id in (select external_subscription_id from subscription_spans)
-        {{- continued_events_only(continued, continued_since) }}
+        {%- if continued %}
+        and (ingested_at > {{ continued_since }}
+            or (organization_id, external_subscription_id) not in (
+                select organization_id, external_subscription_id from {{ continued }}))
+        {%- endif %}
     union all
     select organization_id, external_subscription_id, transaction_id, code, timestamp, properties,
         precise_total_amount_cents, ingested_at
     from {{ source('warehouse', 'events') }}
     where timestamp < (select toStartOfMonth(max(span_from)) from subscription_spans)
-        and timestamp >= (select min(span_from) from subscription_spans)
+        and timestamp >= (select min(span_from) from spans_read_whole)
         and organization_id in (
-            select organization_id from subscription_spans
+            select organization_id from spans_read_whole
             where span_from < (select toStartOfMonth(max(span_from)) from subscription_spans))
         and external_subscription_id in (
-            select external_subscription_id from subscription_spans
+            select external_subscription_id from spans_read_whole
             where span_from < (select toStartOfMonth(max(span_from)) from subscription_spans))
         and timestamp >= transform(external_subscription_id,
             (select subscription_ids from span_starts), (select span_froms from span_starts),
             toDateTime64('2299-12-31 00:00:00', 3, 'UTC'))
-        {{- continued_events_only(continued, continued_since) }}
+        {%- if continued %}
+        -- A continued subscription sharing its id with one read whole in another organization.
+        and (organization_id, external_subscription_id) not in (
+            select organization_id, external_subscription_id from {{ continued }})
+    union all
+    select organization_id, external_subscription_id, transaction_id, code, timestamp, properties,
+        precise_total_amount_cents, ingested_at
+    from {{ source('warehouse', 'events') }}
+    where ingested_at > {{ continued_since }}
+        and timestamp < (select toStartOfMonth(max(span_from)) from subscription_spans)
+        and timestamp >= (
+            select min(span_from) from subscription_spans
+            where (organization_id, external_subscription_id) in (
+                select organization_id, external_subscription_id from {{ continued }}))
+        and (organization_id, external_subscription_id) in (
+            select organization_id, external_subscription_id from {{ continued }})
+        {%- endif %}
 )
 {%- endmacro %}
 
-{#- The condition that reads the `continued` subscriptions' events only where ingested after
-    `since` (nothing when `continued` is none). -#}
-{% macro continued_events_only(continued, since) -%}
-    {%- if continued %}
-        and (ingested_at > {{ since }}
-            or (organization_id, external_subscription_id) not in (
-                select organization_id, external_subscription_id from {{ continued }}))
-    {%- endif %}
+{#- This model's table as the previous run left it (none on a full refresh or the first run). -#}
+{% macro previous_run_table() -%}
+    {%- if not execute or not rating_is_incremental() %}{{ return(none) }}{% endif %}
+    {{- return(adapter.get_relation(database=this.database, schema=this.schema, identifier=this.identifier)) -}}
 {%- endmacro %}
 
-{#- This rating table as the previous run left it, when it holds the placed events a run can
-    continue from (a table built before they were kept does not): none otherwise. -#}
-{% macro previous_placed_events() -%}
-    {%- set previous = adapter.get_relation(database=this.database, schema=this.schema, identifier=this.identifier) %}
-    {%- if previous is none or not execute %}{{ return(none) }}{% endif %}
-    {%- set names = adapter.get_columns_in_relation(previous) | map(attribute='name') | list %}
-    {{- return(previous if 'placed_event' in names and 'catalog_fingerprint' in names else none) -}}
-{%- endmacro %}
-
-{#- A fingerprint of everything placing and pricing a pay-in-advance event reads from the
+{#- A fingerprint of everything placing a pay-in-advance event reads from the
     catalog (its charges, their filters, the billable metrics): placed events stored under
     another one are placed again. -#}
 {% macro pay_in_advance_catalog_fingerprint() -%}
@@ -97,4 +114,20 @@ events_to_rate as materialized (
         + (select sum(cityHash64(formatRow('TSV', *))) from {{ ref('stg_warehouse__charge_filters') }})
         + (select sum(cityHash64(formatRow('TSV', *))) from {{ ref('stg_warehouse__billable_metrics') }})
     )
+{%- endmacro %}
+
+{#- The run's start, as fct_fees stamps its fees (`rated_at`): an event ingested after it is
+    read again by the next incremental run. -#}
+{% macro rating_started_at() -%}
+    toDateTime64('{{ run_started_at.strftime("%Y-%m-%d %H:%M:%S.%f") }}', 6, 'UTC')
+{%- endmacro %}
+
+{#- The started charge periods of the plans that have a pay-in-advance charge: the periods whose
+    events the pay-in-advance fees are placed in and priced over. -#}
+{% macro started_pay_in_advance_periods() -%}
+    select *
+    from {{ ref('int_rating_periods') }}
+    where period_kind = 'charges'
+        and (organization_id, plan_id) in (
+            select organization_id, plan_id from {{ ref('stg_warehouse__charges') }} where pay_in_advance = 1)
 {%- endmacro %}

@@ -791,23 +791,11 @@
 
 
 {#- The columns of an event placed in its period and charge (charge_events' output), in one
-    order: a union of placed events names them, and a stored `placed_event` tuple keeps them in
-    this order (placed_event_fields unpacks it). -#}
-{% macro placed_event_names() -%}
-    {{ return(['organization_id', 'subscription_id', 'period_from', 'charge_id', 'charge_model', 'aggregation_type',
-               'filter_index', 'charge_filter_id', 'grouped_by', 'transaction_id', 'timestamp', 'ingested_at',
-               'value_text', 'value', 'operation_type', 'precise_total_amount_cents', 'prorated', 'event_date',
-               'service_from_date', 'service_to_date', 'full_days']) }}
-{%- endmacro %}
-
+    order, for a union or a table of placed events. -#}
 {% macro placed_event_columns() -%}
-    {{ placed_event_names() | join(', ') }}
-{%- endmacro %}
-
-{% macro placed_event_fields(tuple_column) -%}
-    {%- for name in placed_event_names() %}
-        {{ tuple_column }}.{{ loop.index }} as {{ name }}{{ ',' if not loop.last }}
-    {%- endfor %}
+    organization_id, subscription_id, period_from, charge_id, charge_model, aggregation_type, filter_index,
+    charge_filter_id, grouped_by, transaction_id, timestamp, ingested_at, value_text, value, operation_type,
+    precise_total_amount_cents, prorated, event_date, service_from_date, service_to_date, full_days
 {%- endmacro %}
 
 
@@ -825,11 +813,11 @@
     (usage_in_use(1)): place the events with only the filters, groups and fields in use (see
     charge_events), run only the window aggregates of the aggregation types in use (the sum is
     every other type's) and prorate only if a charge is prorated; none: everything.
-    `placed` names a CTE of events already placed in their periods (placed_event_columns), priced
-    with those charge_events places; `keep_placed` keeps each fee's placed event as the tuple
-    `placed_event`, for a later run to take as `placed` (see int_rating_pay_in_advance_fees). -#}
+    `placed`: a relation of the events already placed in `periods` (placed_event_columns, placed
+    with `features`), priced instead of placing them here; the guard of `features` still fails the
+    query when the catalog's charges use another. -#}
 {% macro pay_in_advance_charge_fees(periods, until, events=none, by_subscription=false, pricing=none, features=none,
-                                    materialize_resent=false, placed=none, keep_placed=false) -%}
+                                    materialize_resent=false, placed=none) -%}
     {%- set pricing = pricing or {} %}
     {%- set uses_prorated = features is none or features.prorated %}
     {#- The running units of each aggregation type but the sum, the default. -#}
@@ -842,15 +830,12 @@
     {%- do running_units.append("aggregation_type = '" ~ aggregation_type ~ "', " ~ units) %}
     {%- endif %}
     {%- endfor %}
-    {%- set placed_events = charge_events(periods, 1, until, events, by_subscription=by_subscription, features=features,
-                                          materialize_resent=materialize_resent) %}
     with events as (
         {%- if placed %}
-        select {{ placed_event_columns() }} from ({{ placed_events }})
-        union all
-        select {{ placed_event_columns() }} from {{ placed }}
+        select {{ placed_event_columns() }} from {{ placed }} where {{ usage_features_guard(features, 1) }}
         {%- else %}
-        {{ placed_events }}
+        {{ charge_events(periods, 1, until, events, by_subscription=by_subscription, features=features,
+                         materialize_resent=materialize_resent) }}
         {%- endif %}
     ),
     charges as ({{ rated_charges(1) }}),
@@ -859,9 +844,6 @@
             organization_id, subscription_id, period_from, charge_id, charge_filter_id, grouped_by,
             transaction_id, timestamp, ingested_at, value_or_zero,
             ifNull(precise_total_amount_cents, toDecimal128(0, 12)) as precise_cents,
-            {%- if keep_placed %}
-            tuple({{ placed_event_columns() }}) as placed_event,
-            {%- endif %}
             row_number() over bucket as position,
             {%- if running_units %}
             toDecimal128(multiIf(
@@ -923,9 +905,6 @@
             r.precise_after - r.precise_cents as precise_before,
             {{ bucket_price_columns('is_default_bucket', 'c', 'f') }}
             r.position as position,
-            {%- if keep_placed %}
-            r.placed_event as placed_event,
-            {%- endif %}
             -- Prorated (standard) charges bill an increase for the days left in the period.
             {%- if uses_prorated %}
             c.prorated as prorated,

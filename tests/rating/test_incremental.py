@@ -404,7 +404,7 @@ def test_an_open_periods_earlier_events_come_from_the_previous_runs_placed_event
     seat_metric = catalog.metric("seats", "sum_agg", "n")
     plan = catalog.plan("advance", amount_cents=1000)
     catalog.charge(plan, seat_metric, "standard", {"amount": "2"}, pay_in_advance=True)
-    catalog.subscription("s9", customer, plan, "2024-01-01")
+    catalog.subscription("s9", customer, plan, "2024-03-01")
     seats("s9", catalog, ("2024-03-02", 3, "e1"))
     rater.run("--as-of", "2024-03-03T00:00:00", "--no-tests")
 

@@ -212,5 +212,5 @@ fees as (
 
 select
     *,
-    toDateTime64('{{ run_started_at.strftime("%Y-%m-%d %H:%M:%S.%f") }}', 6, 'UTC') as rated_at
+    {{ rating_started_at() }} as rated_at
 from ({{ fee_rows('fees') }})
