@@ -99,10 +99,15 @@ events_to_rate as materialized (
 )
 {%- endmacro %}
 
-{#- This model's table as the previous run left it (none on a full refresh or the first run). -#}
-{% macro previous_run_table() -%}
+{#- This model's table as the previous run left it, when it has every column of `columns` (a table
+    from an earlier version without them is not continued from): none on a full refresh or the
+    first run. -#}
+{% macro previous_run_table(columns) -%}
     {%- if not execute or not rating_is_incremental() %}{{ return(none) }}{% endif %}
-    {{- return(adapter.get_relation(database=this.database, schema=this.schema, identifier=this.identifier)) -}}
+    {%- set previous = adapter.get_relation(database=this.database, schema=this.schema, identifier=this.identifier) %}
+    {%- if previous is none %}{{ return(none) }}{% endif %}
+    {%- set names = adapter.get_columns_in_relation(previous) | map(attribute='name') | list %}
+    {{- return(previous if columns | reject('in', names) | list | length == 0 else none) -}}
 {%- endmacro %}
 
 {#- A fingerprint of everything placing a pay-in-advance event reads from the

@@ -31,7 +31,8 @@ class Runs:
     first: list[FeeRow]  # fees after the first run
     second: list[FeeRow]  # fees after the second
     stale_usage_sql: str  # the usage query compiled by the first run
-    stale_in_advance_sql: str  # the pay-in-advance query compiled by the first run
+    stale_in_advance_sql: str  # the pay-in-advance pricing query compiled by the first run
+    stale_in_advance_events_sql: str  # the pay-in-advance placement query compiled by the first run
 
 
 @pytest.fixture(scope="module")
@@ -68,6 +69,8 @@ def runs(warehouse: Warehouse, tmp_path_factory: pytest.TempPathFactory) -> Runs
     stale_usage_sql = compiled.read_text()
     [compiled] = Path(target, "compiled").rglob("int_rating_pay_in_advance_fees.sql")
     stale_in_advance_sql = compiled.read_text()
+    [compiled] = Path(target, "compiled").rglob("int_rating_pay_in_advance_events.sql")
+    stale_in_advance_events_sql = compiled.read_text()
 
     growth = catalog.plan("growth")
     storage = catalog.metric("storage", "sum_agg", "gb")
@@ -165,7 +168,16 @@ def runs(warehouse: Warehouse, tmp_path_factory: pytest.TempPathFactory) -> Runs
     catalog.events("s2", "seats", [{"timestamp": "2024-01-17T10:00:00", "properties": {"n": "31"}}])
     rater.run("--no-tests", "--as-of", "2024-02-02T00:00:00")
     second = fees_of(catalog.client, catalog.organization_id)
-    return Runs(catalog.client, s1, s2, first, second, stale_usage_sql, stale_in_advance_sql)
+    return Runs(
+        catalog.client,
+        s1,
+        s2,
+        first,
+        second,
+        stale_usage_sql,
+        stale_in_advance_sql,
+        stale_in_advance_events_sql,
+    )
 
 
 def test_the_first_run_rates_its_count_charge(runs: Runs) -> None:
@@ -243,6 +255,15 @@ def test_a_query_compiled_before_a_feature_was_added_fails_rather_than_ignore_it
         runs.client.query(runs.stale_usage_sql)
 
 
-def test_a_pay_in_advance_query_compiled_before_a_feature_was_added_fails(runs: Runs) -> None:
+def test_a_pay_in_advance_pricing_query_compiled_before_a_feature_was_added_fails(
+    runs: Runs,
+) -> None:
     with pytest.raises(DatabaseError, match="was added to the catalog during the run"):
         runs.client.query(runs.stale_in_advance_sql)
+
+
+def test_a_pay_in_advance_placement_query_compiled_before_a_feature_was_added_fails(
+    runs: Runs,
+) -> None:
+    with pytest.raises(DatabaseError, match="was added to the catalog during the run"):
+        runs.client.query(runs.stale_in_advance_events_sql)

@@ -12,7 +12,9 @@
 -- pay-in-advance catalog: the next incremental run takes a subscription's earlier events from
 -- here instead of reading and placing them again (on a day, the anniversary periods opened last
 -- month hold most of the events re-priced, and placing them was most of the pricing's cost).
-{%- set previous = previous_run_table() %}
+{%- set previous = previous_run_table(placed_event_columns().split(',') | map('trim') | list
+                                     + ['external_subscription_id', 'period_to', 'timezone', 'plan_id', 'plan_version',
+                                        'rated_at', 'rated_until', 'catalog_fingerprint']) %}
 with started_charge_periods as ({{ started_pay_in_advance_periods() }})
 {%- if previous %},
 
