@@ -392,40 +392,54 @@ def test_open_periods_rated_over_several_runs_equal_a_full_refresh(
     assert advance_fees["d1"] == 1400
 
 
+class PlacedEventsCase:
+    """An organization with one pay-in-advance seat charge (2.00 per seat), whose events can be
+    removed behind the rating's back (as a failed ingest request's rollback would) to show which
+    run placed them."""
+
+    def __init__(self, warehouse: Warehouse) -> None:
+        self.client = warehouse.client()
+        self.catalog = Catalog(self.client)
+        self.customer = self.catalog.customer("c1")
+        seat_metric = self.catalog.metric("seats", "sum_agg", "n")
+        self.plan = self.catalog.plan("advance", amount_cents=1000)
+        self.catalog.charge(
+            self.plan, seat_metric, "standard", {"amount": "2"}, pay_in_advance=True
+        )
+
+    def delete_event(self, transaction_id: str) -> None:
+        self.client.command(
+            "ALTER TABLE events DELETE"
+            " WHERE organization_id = {o:UUID} AND transaction_id = {t:String}",
+            parameters={"o": self.catalog.organization_id, "t": transaction_id},
+            settings={"mutations_sync": 2},
+        )
+
+    def advance_cents(self) -> dict[str | None, int]:
+        return {
+            fee["source_transaction_id"]: fee["amount_cents"]
+            for fee in fees_of(self.client, self.catalog.organization_id)
+            if fee["billable_metric_code"] == "seats"
+        }
+
+
 def test_an_open_periods_earlier_events_come_from_the_previous_runs_placed_events(
     warehouse: Warehouse, rater: Rater
 ) -> None:
     """An incremental run does not read an open period's earlier events again: it takes them as
     the previous run placed them. Seen by removing one from the events table behind the rating's
-    back (as a failed ingest request's rollback would): its fee stays until a full refresh."""
-    client = warehouse.client()
-    catalog = Catalog(client)
-    customer = catalog.customer("c1")
-    seat_metric = catalog.metric("seats", "sum_agg", "n")
-    plan = catalog.plan("advance", amount_cents=1000)
-    catalog.charge(plan, seat_metric, "standard", {"amount": "2"}, pay_in_advance=True)
-    catalog.subscription("s9", customer, plan, "2024-03-01")
-    seats("s9", catalog, ("2024-03-02", 3, "e1"))
+    back: its fee stays until a full refresh."""
+    case = PlacedEventsCase(warehouse)
+    case.catalog.subscription("s9", case.customer, case.plan, "2024-03-01")
+    seats("s9", case.catalog, ("2024-03-02", 3, "e1"))
     rater.run("--as-of", "2024-03-03T00:00:00", "--no-tests")
 
-    client.command(
-        "ALTER TABLE events DELETE WHERE organization_id = {o:UUID} AND transaction_id = 'e1'",
-        parameters={"o": catalog.organization_id},
-        settings={"mutations_sync": 2},
-    )
-    seats("s9", catalog, ("2024-03-03T05:00:00", 1, "e2"))
-
-    def advance_cents() -> dict[str | None, int]:
-        return {
-            fee["source_transaction_id"]: fee["amount_cents"]
-            for fee in fees_of(client, catalog.organization_id)
-            if fee["billable_metric_code"] == "seats"
-        }
-
+    case.delete_event("e1")
+    seats("s9", case.catalog, ("2024-03-03T05:00:00", 1, "e2"))
     rater.run("--as-of", "2024-03-04T00:00:00", "--no-tests")
-    assert advance_cents() == {"e1": 600, "e2": 200}  # 3 seats at 2.00, then 1 more
+    assert case.advance_cents() == {"e1": 600, "e2": 200}  # 3 seats at 2.00, then 1 more
     rater.run("--as-of", "2024-03-04T00:00:00", "--full-refresh", "--no-tests")
-    assert advance_cents() == {"e2": 200}
+    assert case.advance_cents() == {"e2": 200}
 
 
 def test_a_continued_period_reads_its_new_events_before_the_latest_rated_month(
@@ -434,35 +448,20 @@ def test_a_continued_period_reads_its_new_events_before_the_latest_rated_month(
     """A continued subscription whose open period began a month before another rated period
     reads its new events of that earlier month (the events' read before the latest rated month),
     and still takes its earlier ones from the previous run's placed events."""
-    client = warehouse.client()
-    catalog = Catalog(client)
-    customer = catalog.customer("c1")
-    seat_metric = catalog.metric("seats", "sum_agg", "n")
-    plan = catalog.plan("advance", amount_cents=1000)
-    catalog.charge(plan, seat_metric, "standard", {"amount": "2"}, pay_in_advance=True)
+    case = PlacedEventsCase(warehouse)
     # March 15th - April 14th is open on April 2nd; s11's April period is the latest rated.
-    catalog.subscription("s10", customer, plan, "2024-03-15", billing_time="anniversary")
-    catalog.subscription("s11", customer, plan, "2024-04-01")
-    seats("s10", catalog, ("2024-03-20", 3, "e1"))
+    case.catalog.subscription(
+        "s10", case.customer, case.plan, "2024-03-15", billing_time="anniversary"
+    )
+    case.catalog.subscription("s11", case.customer, case.plan, "2024-04-01")
+    seats("s10", case.catalog, ("2024-03-20", 3, "e1"))
     rater.run("--as-of", "2024-04-02T00:00:00", "--no-tests")
 
-    client.command(
-        "ALTER TABLE events DELETE WHERE organization_id = {o:UUID} AND transaction_id = 'e1'",
-        parameters={"o": catalog.organization_id},
-        settings={"mutations_sync": 2},
-    )
-    seats("s10", catalog, ("2024-03-25", 1, "e2"))
-    seats("s11", catalog, ("2024-04-02T05:00:00", 2, "e3"))
-
-    def advance_cents() -> dict[str | None, int]:
-        return {
-            fee["source_transaction_id"]: fee["amount_cents"]
-            for fee in fees_of(client, catalog.organization_id)
-            if fee["billable_metric_code"] == "seats"
-        }
-
+    case.delete_event("e1")
+    seats("s10", case.catalog, ("2024-03-25", 1, "e2"))
+    seats("s11", case.catalog, ("2024-04-02T05:00:00", 2, "e3"))
     rater.run("--as-of", "2024-04-03T00:00:00", "--no-tests")
     # s10: 3 seats at 2.00 (placed by the first run), then 1 more; s11: 2 seats.
-    assert advance_cents() == {"e1": 600, "e2": 200, "e3": 400}
+    assert case.advance_cents() == {"e1": 600, "e2": 200, "e3": 400}
     rater.run("--as-of", "2024-04-03T00:00:00", "--full-refresh", "--no-tests")
-    assert advance_cents() == {"e2": 200, "e3": 400}
+    assert case.advance_cents() == {"e2": 200, "e3": 400}
