@@ -100,10 +100,9 @@ events_to_rate as materialized (
 {%- endmacro %}
 
 {#- This model's table as the previous run left it, when it has every column of `columns` (a table
-    from an earlier version without them is not continued from): none on a full refresh or the
-    first run. -#}
+    from an earlier version without them is not continued from); none when there is none. -#}
 {% macro previous_run_table(columns) -%}
-    {%- if not execute or not rating_is_incremental() %}{{ return(none) }}{% endif %}
+    {%- if not execute %}{{ return(none) }}{% endif %}
     {%- set previous = adapter.get_relation(database=this.database, schema=this.schema, identifier=this.identifier) %}
     {%- if previous is none %}{{ return(none) }}{% endif %}
     {%- set names = adapter.get_columns_in_relation(previous) | map(attribute='name') | list %}

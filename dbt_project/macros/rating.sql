@@ -791,11 +791,16 @@
 
 
 {#- The columns of an event placed in its period and charge (charge_events' output), in one
-    order, for a union or a table of placed events. -#}
+    order, for a union or a table of placed events: their names, and as a select list. -#}
+{% macro placed_event_names() -%}
+    {{ return(['organization_id', 'subscription_id', 'period_from', 'charge_id', 'charge_model', 'aggregation_type',
+               'filter_index', 'charge_filter_id', 'grouped_by', 'transaction_id', 'timestamp', 'ingested_at',
+               'value_text', 'value', 'operation_type', 'precise_total_amount_cents', 'prorated', 'event_date',
+               'service_from_date', 'service_to_date', 'full_days']) }}
+{%- endmacro %}
+
 {% macro placed_event_columns() -%}
-    organization_id, subscription_id, period_from, charge_id, charge_model, aggregation_type, filter_index,
-    charge_filter_id, grouped_by, transaction_id, timestamp, ingested_at, value_text, value, operation_type,
-    precise_total_amount_cents, prorated, event_date, service_from_date, service_to_date, full_days
+    {{ placed_event_names() | join(', ') }}
 {%- endmacro %}
 
 

@@ -12,9 +12,10 @@
 -- pay-in-advance catalog: the next incremental run takes a subscription's earlier events from
 -- here instead of reading and placing them again (on a day, the anniversary periods opened last
 -- month hold most of the events re-priced, and placing them was most of the pricing's cost).
-{%- set previous = previous_run_table(placed_event_columns().split(',') | map('trim') | list
-                                     + ['external_subscription_id', 'period_to', 'timezone', 'plan_id', 'plan_version',
-                                        'rated_at', 'rated_until', 'catalog_fingerprint']) %}
+{%- set incremental = rating_is_incremental() %}
+{%- set previous = previous_run_table(placed_event_names() + [
+        'external_subscription_id', 'period_to', 'timezone', 'plan_id', 'plan_version',
+        'rated_at', 'rated_until', 'catalog_fingerprint']) if incremental else none %}
 with started_charge_periods as ({{ started_pay_in_advance_periods() }})
 {%- if previous %},
 
@@ -78,7 +79,7 @@ placed_before as (
         and (organization_id, external_subscription_id, transaction_id) not in (
             select organization_id, external_subscription_id, transaction_id from events_to_rate)
 )
-{%- elif rating_is_incremental() %},
+{%- elif incremental %},
 
 {{ incremental_events('started_charge_periods') }}
 {%- endif %},
@@ -86,7 +87,7 @@ placed_before as (
 placed as (
     select {{ placed_event_columns() }}
     from ({{ charge_events('started_charge_periods', 1, rating_as_of(),
-                           events='events_to_rate' if rating_is_incremental() else none, by_subscription=true,
+                           events='events_to_rate' if incremental else none, by_subscription=true,
                            features=usage_in_use(1), materialize_resent=true) }})
     {%- if previous %}
     union all

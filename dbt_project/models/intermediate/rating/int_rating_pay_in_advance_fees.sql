@@ -5,6 +5,6 @@
 -- of the pay-in-advance charges in use are compiled in.
 with started_charge_periods as ({{ started_pay_in_advance_periods() }})
 
-select * from ({{ pay_in_advance_charge_fees('started_charge_periods', rating_as_of(), by_subscription=true,
+select * from ({{ pay_in_advance_charge_fees('started_charge_periods', rating_as_of(),
                                          pricing=pricing_in_use(1), features=usage_in_use(1),
                                          placed=ref('int_rating_pay_in_advance_events')) }})
