@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from tests.analytics.dbt_runner import run_dbt
 from tests.conftest import Warehouse
 from tests.rating.catalog import Catalog
 from tests.rating.conftest import FeeRow, Rater, fees_of
@@ -415,6 +416,16 @@ class PlacedEventsCase:
             settings={"mutations_sync": 2},
         )
 
+    def placed_transactions(self) -> list[str]:
+        return sorted(
+            row[0]
+            for row in self.client.query(
+                "SELECT transaction_id FROM int_rating_pay_in_advance_events"
+                " WHERE organization_id = {o:UUID}",
+                parameters={"o": self.catalog.organization_id},
+            ).result_rows
+        )
+
     def advance_cents(self) -> dict[str | None, int]:
         return {
             fee["source_transaction_id"]: fee["amount_cents"]
@@ -450,3 +461,27 @@ def test_open_periods_earlier_events_come_from_the_previous_runs_placed_events(
     assert case.advance_cents() == {"e1": 600, "e2": 400, "e3": 200, "e4": 800}
     rater.run("--as-of", "2024-04-03T00:00:00", "--full-refresh", "--no-tests")
     assert case.advance_cents() == {"e3": 200, "e4": 800}
+
+
+def test_a_placement_run_alone_continues_no_subscription_from_another_runs_set(
+    warehouse: Warehouse, rater: Rater
+) -> None:
+    """The placement continues only the subscriptions its own run found. Run alone with dbt,
+    after a full rating run found s12 continued, it reads s12 whole: an event removed since
+    behind the rating's back is no longer placed."""
+    case = PlacedEventsCase(warehouse)
+    case.catalog.subscription("s12", case.customer, case.plan, "2024-04-01")
+    seats("s12", case.catalog, ("2024-04-01T10:00:00", 2, "e5"))
+    rater.run("--as-of", "2024-04-02T00:00:00", "--no-tests")
+    seats("s12", case.catalog, ("2024-04-02T05:00:00", 4, "e6"))
+    rater.run("--as-of", "2024-04-03T00:00:00", "--no-tests")
+    assert case.placed_transactions() == ["e5", "e6"]
+
+    case.delete_event("e5")
+    seats("s12", case.catalog, ("2024-04-02T06:00:00", 1, "e7"))
+    models = ["int_rating_periods", "int_rating_pay_in_advance_events"]
+    result = run_dbt(
+        ["run", "--select", *models], warehouse.env, rater.target_path, "2024-04-03 00:00:00.000"
+    )
+    assert result.returncode == 0, result.stdout
+    assert case.placed_transactions() == ["e6", "e7"]
