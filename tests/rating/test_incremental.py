@@ -441,7 +441,8 @@ def test_open_periods_earlier_events_come_from_the_previous_runs_placed_events(
     the previous run placed them, and reads only the events ingested since. Seen by removing the
     earlier events from the events table behind the rating's back: their fees stay until a full
     refresh. s10's open period begins a month before the latest rated one (s11's), so its new
-    event comes through the read of the earlier months."""
+    event comes through the read of the earlier months. The placement continues only the
+    subscriptions its own run found: run alone with dbt, it reads both whole."""
     case = PlacedEventsCase(warehouse)
     # March 15th - April 14th is open on April 2nd; s11's April period is the latest rated.
     case.catalog.subscription(
@@ -459,29 +460,15 @@ def test_open_periods_earlier_events_come_from_the_previous_runs_placed_events(
     rater.run("--as-of", "2024-04-03T00:00:00", "--no-tests")
     # s10: 3 seats at 2.00, then 1 more; s11: 2 seats, then 4 more.
     assert case.advance_cents() == {"e1": 600, "e2": 400, "e3": 200, "e4": 800}
-    rater.run("--as-of", "2024-04-03T00:00:00", "--full-refresh", "--no-tests")
-    assert case.advance_cents() == {"e3": 200, "e4": 800}
-
-
-def test_a_placement_run_alone_continues_no_subscription_from_another_runs_set(
-    warehouse: Warehouse, rater: Rater
-) -> None:
-    """The placement continues only the subscriptions its own run found. Run alone with dbt,
-    after a full rating run found s12 continued, it reads s12 whole: an event removed since
-    behind the rating's back is no longer placed."""
-    case = PlacedEventsCase(warehouse)
-    case.catalog.subscription("s12", case.customer, case.plan, "2024-04-01")
-    seats("s12", case.catalog, ("2024-04-01T10:00:00", 2, "e5"))
-    rater.run("--as-of", "2024-04-02T00:00:00", "--no-tests")
-    seats("s12", case.catalog, ("2024-04-02T05:00:00", 4, "e6"))
-    rater.run("--as-of", "2024-04-03T00:00:00", "--no-tests")
-    assert case.placed_transactions() == ["e5", "e6"]
-
-    case.delete_event("e5")
-    seats("s12", case.catalog, ("2024-04-02T06:00:00", 1, "e7"))
+    assert case.placed_transactions() == ["e1", "e2", "e3", "e4"]
+    seats("s10", case.catalog, ("2024-03-26", 1, "e5"))
+    seats("s11", case.catalog, ("2024-04-02T06:00:00", 1, "e6"))
+    # The placement alone, beside the continued set the run above left: s10 and s11 read whole.
     models = ["int_rating_periods", "int_rating_pay_in_advance_events"]
     result = run_dbt(
         ["run", "--select", *models], warehouse.env, rater.target_path, "2024-04-03 00:00:00.000"
     )
     assert result.returncode == 0, result.stdout
-    assert case.placed_transactions() == ["e6", "e7"]
+    assert case.placed_transactions() == ["e3", "e4", "e5", "e6"]
+    rater.run("--as-of", "2024-04-03T00:00:00", "--full-refresh", "--no-tests")
+    assert case.advance_cents() == {"e3": 200, "e4": 800, "e5": 200, "e6": 200}
