@@ -99,24 +99,18 @@ events_to_rate as materialized (
 )
 {%- endmacro %}
 
-{#- This model's table (or the model `identifier`'s) as the previous run left it, when it has
-    every column of `columns` (a table from an earlier version without them is not continued
-    from); none when there is none. -#}
-{% macro previous_run_table(columns, identifier=this.identifier) -%}
-    {%- if not execute %}{{ return(none) }}{% endif %}
-    {%- set previous = adapter.get_relation(database=this.database, schema=this.schema, identifier=identifier) %}
+{#- int_rating_pay_in_advance_events as the previous run left it, on an incremental run, when it
+    has every column a continuation reads (a table from an earlier version without them is not
+    continued from); none otherwise. -#}
+{% macro previous_placed_events() -%}
+    {%- if not execute or not rating_is_incremental() %}{{ return(none) }}{% endif %}
+    {%- set previous = adapter.get_relation(database=this.database, schema=this.schema,
+                                            identifier='int_rating_pay_in_advance_events') %}
     {%- if previous is none %}{{ return(none) }}{% endif %}
+    {%- set columns = placed_event_names() + ['external_subscription_id', 'period_to', 'timezone', 'plan_id',
+                                               'plan_version', 'rated_at', 'rated_until', 'catalog_fingerprint'] %}
     {%- set names = adapter.get_columns_in_relation(previous) | map(attribute='name') | list %}
     {{- return(previous if columns | reject('in', names) | list | length == 0 else none) -}}
-{%- endmacro %}
-
-{#- int_rating_pay_in_advance_events as the previous run left it, on an incremental run (see
-    previous_run_table); none otherwise. -#}
-{% macro previous_placed_events() -%}
-    {{- return(previous_run_table(placed_event_names() + [
-            'external_subscription_id', 'period_to', 'timezone', 'plan_id', 'plan_version',
-            'rated_at', 'rated_until', 'catalog_fingerprint'], 'int_rating_pay_in_advance_events')
-        if rating_is_incremental() else none) -}}
 {%- endmacro %}
 
 {#- A fingerprint of everything placing a pay-in-advance event reads from the
