@@ -146,8 +146,8 @@
                      {{ operations }}, arrayEnumerate({{ operations }}))])[1]
 {%- endmacro %}
 
-{#- The usage features of the catalog's charges of one kind (pay_in_advance 0 or 1), read when dbt
-    runs, as pricing_in_use reads the charge models: a per-run table compiles into its placement
+{#- The usage features of the run's charges of one kind (pay_in_advance 0 or 1; the run's copy of
+    the catalog, rating_catalog), read when dbt runs, as pricing_in_use reads the charge models: a per-run table compiles into its placement
     and aggregation of every event only what they use (charge_events' and charge_usage's
     `features`). A dict of `aggregations` (the metrics' aggregation types), `filters` (a charge
     has a filter), `grouped_by` (a charge or filter groups), `expressions` (a metric has one),
@@ -159,7 +159,7 @@
     {%- if not execute or (model is mapping and model.get('resource_type') == 'unit_test') -%}
         {{ return(none) }}
     {%- endif -%}
-    {%- set found = run_query(usage_features_query(pay_in_advance, '`' ~ target.schema ~ '`')) -%}
+    {%- set found = run_query(usage_features_query(pay_in_advance)) -%}
     {%- set row = found.rows[0] -%}
     {#- More field names than this: read the properties map (one tuple element and one branch per
         name would cost more than the map). -#}
@@ -184,28 +184,27 @@
                        or features.prorated or features.ordered)) }}
 {%- endmacro %}
 
-{#- The live charges of one kind with what usage_in_use reads of them and their metric, from the
-    stored tables (no ref: the guard of a model whose unit tests give only its own inputs). -#}
-{% macro usage_charges(pay_in_advance, database) -%}
-    select c.organization_id as organization_id, c.id as charge_id, c.charge_model as charge_model,
+{#- The run's charges of one kind with what usage_in_use reads of them and their metric. -#}
+{% macro usage_charges(pay_in_advance) -%}
+    select c.organization_id as organization_id, c.charge_id as charge_id, c.charge_model as charge_model,
         c.grouped_by as grouped_by, c.prorated as prorated, m.aggregation_type as aggregation_type,
         m.expression as expression, m.field_name as field_name, m.recurring as recurring
-    from {{ database }}.charges as c final
-    inner join (select * from {{ database }}.billable_metrics final where is_deleted = 0) as m
-        on m.organization_id = c.organization_id and m.id = c.billable_metric_id
-    where c.is_deleted = 0 and c.pay_in_advance = {{ pay_in_advance }}
+    from {{ rating_catalog('charges') }} as c
+    inner join {{ rating_catalog('billable_metrics') }} as m
+        on m.organization_id = c.organization_id and m.billable_metric_id = c.billable_metric_id
+    where c.pay_in_advance = {{ pay_in_advance }}
 {%- endmacro %}
 
-{#- The live charge filters, from the stored tables (see usage_charges). -#}
-{% macro usage_charge_filters(database) -%}
-    select organization_id, charge_id, grouped_by from {{ database }}.charge_filters final where is_deleted = 0
+{#- The run's charge filters (see usage_charges). -#}
+{% macro usage_charge_filters() -%}
+    select organization_id, charge_id, grouped_by from {{ rating_catalog('charge_filters') }}
 {%- endmacro %}
 
 {#- One row of the usage features of the live charges of one kind (see usage_in_use). -#}
-{% macro usage_features_query(pay_in_advance, database) -%}
-    with charges as ({{ usage_charges(pay_in_advance, database) }}),
+{% macro usage_features_query(pay_in_advance) -%}
+    with charges as ({{ usage_charges(pay_in_advance) }}),
     filters as (
-        select grouped_by from ({{ usage_charge_filters(database) }})
+        select grouped_by from ({{ usage_charge_filters() }})
         where (organization_id, charge_id) in (select organization_id, charge_id from charges)
     )
     select
@@ -227,17 +226,16 @@
      or ({{ prorated }} = 1 and {{ charge_model }} = 'graduated' and {{ aggregation_type }} = 'sum_agg'))
 {%- endmacro %}
 
-{#- A condition that fails the query when the catalog's charges of one kind use a feature
-    `features` compiles out: added during the run, after dbt read it (usage_in_use); the next run
-    compiles it in. A scalar subquery over a few catalog rows, evaluated once per query, not per
+{#- A condition that fails the query when the run's charges of one kind use a feature `features`
+    compiles out: the run's copy of the catalog replaced after dbt read it (usage_in_use), by
+    another run; the next run compiles it in. A scalar subquery over a few catalog rows, evaluated once per query, not per
     event. true without features. -#}
 {% macro usage_features_guard(features, pay_in_advance) -%}
     {%- if features is none -%}
     true
     {%- else -%}
     {%- set compiled_out = [] %}
-    {%- set database = '`' ~ target.schema ~ '`' %}
-    {%- set filters = usage_charge_filters(database) %}
+    {%- set filters = usage_charge_filters() %}
     {%- do compiled_out.append("aggregation_type not in ('" ~ (features.aggregations + ['']) | join("', '") ~ "')") %}
     {%- if not features.filters %}
     {%- do compiled_out.append("(organization_id, charge_id) in (select organization_id, charge_id from (" ~ filters ~ "))") %}
@@ -266,7 +264,7 @@
     {%- do compiled_out.append(ordered_events_condition('charge_model', 'aggregation_type', 'prorated')) %}
     {%- endif %}
     (select throwIf(count() > 0, 'a usage feature (aggregation, filter, grouped_by, expression, proration) was added to the catalog during the run: rate again')
-     from ({{ usage_charges(pay_in_advance, database) }}) where {{ compiled_out | join(' or ') }}) = 0
+     from ({{ usage_charges(pay_in_advance) }}) where {{ compiled_out | join(' or ') }}) = 0
     {%- endif -%}
 {%- endmacro %}
 

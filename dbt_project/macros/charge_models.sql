@@ -242,7 +242,8 @@
 {%- endmacro %}
 
 {#- The catalog in use, read when dbt runs: the charge models and the metric rounding precisions of
-    the charges of one kind (pay_in_advance 0 or 1). A per-run table compiles in only these (see
+    the run's charges of one kind (pay_in_advance 0 or 1; the run's copy of the catalog,
+    rating_catalog). A per-run table compiles in only these (see
     charge_amount's `models`, round_units' `precisions`): the warehouse analyses every branch
     of the inlined pricing whether a row needs it or not. Views rated on read keep every model,
     since the catalog changes after they are created. none (every branch) while dbt parses, and
@@ -251,13 +252,12 @@
     {%- if not execute or (model is mapping and model.get('resource_type') == 'unit_test') -%}
         {{ return(none) }}
     {%- endif -%}
-    {%- set database = '`' ~ target.schema ~ '`' -%}
-    {%- set charges = database ~ ".charges final where is_deleted = 0 and pay_in_advance = " ~ pay_in_advance -%}
+    {%- set charges = rating_catalog('charges') ~ " where pay_in_advance = " ~ pay_in_advance -%}
     {%- set models = run_query("select distinct charge_model from " ~ charges ~ " order by charge_model") -%}
     {%- set precisions = run_query(
-        "select distinct ifNull(rounding_precision, 0) as precision from " ~ database ~ ".billable_metrics final"
-        ~ " where is_deleted = 0 and rounding_function is not null"
-        ~ " and id in (select billable_metric_id from " ~ charges ~ ") order by precision") -%}
+        "select distinct ifNull(rounding_precision, 0) as precision from " ~ rating_catalog('billable_metrics')
+        ~ " where rounding_function is not null"
+        ~ " and billable_metric_id in (select billable_metric_id from " ~ charges ~ ") order by precision") -%}
     {{ return({'models': models.rows | map(attribute=0) | list,
                'precisions': precisions.rows | map(attribute=0) | map('int') | list}) }}
 {%- endmacro %}

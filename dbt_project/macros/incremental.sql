@@ -118,9 +118,9 @@ events_to_rate as materialized (
     another one are placed again. -#}
 {% macro pay_in_advance_catalog_fingerprint() -%}
     (
-        (select sum(cityHash64(formatRow('TSV', *))) from {{ ref('stg_warehouse__charges') }} where pay_in_advance = 1)
-        + (select sum(cityHash64(formatRow('TSV', *))) from {{ ref('stg_warehouse__charge_filters') }})
-        + (select sum(cityHash64(formatRow('TSV', *))) from {{ ref('stg_warehouse__billable_metrics') }})
+        (select sum(cityHash64(formatRow('TSV', *))) from {{ rating_catalog('charges') }} where pay_in_advance = 1)
+        + (select sum(cityHash64(formatRow('TSV', *))) from {{ rating_catalog('charge_filters') }})
+        + (select sum(cityHash64(formatRow('TSV', *))) from {{ rating_catalog('billable_metrics') }})
     )
 {%- endmacro %}
 
@@ -137,5 +137,5 @@ events_to_rate as materialized (
     from {{ ref('int_rating_periods') }}
     where period_kind = 'charges'
         and (organization_id, plan_id) in (
-            select organization_id, plan_id from {{ ref('stg_warehouse__charges') }} where pay_in_advance = 1)
+            select organization_id, plan_id from {{ rating_catalog('charges') }} where pay_in_advance = 1)
 {%- endmacro %}

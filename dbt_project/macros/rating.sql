@@ -5,6 +5,19 @@
 
 {% macro nil_uuid() -%}toUUID('00000000-0000-0000-0000-000000000000'){%- endmacro %}
 
+{#- The catalog relation the rating reads (`name`: charges, charge_filters or billable_metrics):
+    the run's copy, int_rating_<name>, in a model that declares it as a parent (the models a
+    rating run builds, with `depends_on`; their unit tests give the copies as inputs), the live
+    staging view otherwise (the views rated on read, and while dbt parses). The copies are tables
+    of a few rows made at the run's start: the warehouse analyses a view again at each
+    reference, and the catalog views (FINAL, JSON prices parsed) made up about a third of the
+    rating queries' planning. The whole run also reads one catalog. -#}
+{% macro rating_catalog(name) -%}
+    {%- set copy = 'int_rating_' ~ name %}
+    {%- set reads_copy = execute and ('model.' ~ project_name ~ '.' ~ copy) in model.depends_on.nodes %}
+    {{- return(ref(copy) if reads_copy else ref('stg_warehouse__' ~ name)) -}}
+{%- endmacro %}
+
 {#- Deduplicated events within the periods' time span, for the caller to place in the periods
     (charge_events): an event outside its own subscription's periods, or of a subscription without
     one, finds no period there and drops out. A correction that moves an event's timestamp out of
@@ -44,7 +57,7 @@
         and (timestamp >= (select min(period_from) from {{ periods }})
             {%- if carry_recurring %}
              or (organization_id, code) in (
-                 select organization_id, billable_metric_code from {{ ref('stg_warehouse__billable_metrics') }} where recurring = 1)
+                 select organization_id, billable_metric_code from {{ rating_catalog('billable_metrics') }} where recurring = 1)
             {%- endif %})
         {%- if by_subscription %}
         {#- Two one-column sets rather than one set of (organization, subscription) tuples: the
@@ -66,7 +79,7 @@
             and (e.timestamp >= spans.span_from
                 {%- if carry_recurring %}
                  or (e.organization_id, e.code) in (
-                     select organization_id, billable_metric_code from {{ ref('stg_warehouse__billable_metrics') }} where recurring = 1)
+                     select organization_id, billable_metric_code from {{ rating_catalog('billable_metrics') }} where recurring = 1)
                 {%- endif %})
             {%- if until %}
             and e.timestamp <= {{ until }}
@@ -151,8 +164,8 @@
         m.rounding_precision as rounding_precision,
         m.recurring as recurring,
         m.expression as expression
-    from {{ ref('stg_warehouse__charges') }} as c
-    inner join {{ ref('stg_warehouse__billable_metrics') }} as m
+    from {{ rating_catalog('charges') }} as c
+    inner join {{ rating_catalog('billable_metrics') }} as m
         on m.organization_id = c.organization_id and m.billable_metric_id = c.billable_metric_id
     where c.pay_in_advance = {{ pay_in_advance }}
 {%- endmacro %}
@@ -228,7 +241,7 @@
             arraySort(f -> (-f.3, f.4, f.5),
                       groupArray(tuple(charge_filter_id, filter_values, specificity, created_at, position, grouped_by)))
                 as filters
-        from {{ ref('stg_warehouse__charge_filters') }}
+        from {{ rating_catalog('charge_filters') }}
         group by organization_id, charge_id
     ),
     {%- endif %}
@@ -312,7 +325,7 @@
             code in (select billable_metric_code from charges) and organization_id in (select organization_id from charges)
             {%- if carry_recurring %}
             and (organization_id, code) {{ '' if carried else 'not ' }}in (
-                select organization_id, billable_metric_code from {{ ref('stg_warehouse__billable_metrics') }} where recurring = 1)
+                select organization_id, billable_metric_code from {{ rating_catalog('billable_metrics') }} where recurring = 1)
             {%- endif %}
         {%- endset %}
         from ({{ scoped_events(periods, until, events, carry_recurring, code_filter, by_subscription, materialize_resent,
@@ -665,7 +678,7 @@
     buckets as (
         select organization_id, charge_id, {{ nil_uuid() }} as charge_filter_id from charges
         union all
-        select organization_id, charge_id, charge_filter_id from {{ ref('stg_warehouse__charge_filters') }}
+        select organization_id, charge_id, charge_filter_id from {{ rating_catalog('charge_filters') }}
     ),
     -- Every charge x filter bucket of every period, joined to its usage groups; a bucket without
     -- usage keeps one row with zero units and the empty group (join defaults).
@@ -766,7 +779,7 @@
             r.event_times as event_times
         from rated_buckets as r
         inner join charges as c on c.organization_id = r.organization_id and c.charge_id = r.bucket_charge_id
-        left join {{ ref('stg_warehouse__charge_filters') }} as f
+        left join {{ rating_catalog('charge_filters') }} as f
             on f.organization_id = r.organization_id and f.charge_filter_id = r.bucket_filter_id
     ),
     -- Units, then amounts, each at its own query level: the price expressions refer to `units`
@@ -924,7 +937,7 @@
             and p.subscription_id = r.subscription_id
             and p.period_from = r.period_from
         inner join charges as c on c.organization_id = r.organization_id and c.charge_id = r.charge_id
-        left join {{ ref('stg_warehouse__charge_filters') }} as f
+        left join {{ rating_catalog('charge_filters') }} as f
             on f.organization_id = r.organization_id and f.charge_filter_id = r.charge_filter_id
     ),
     -- The running figures that need the price: the peak before each event, and the percentage

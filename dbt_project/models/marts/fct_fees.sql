@@ -6,6 +6,7 @@
     order_by='(organization_id, subscription_id, billing_date, fee_id)',
     pre_hook="{% if is_incremental() %}delete from {{ this }} where (subscription_id, period_from) in (select subscription_id, period_from from {{ ref('int_rating_periods') }}){% endif %}",
 ) }}
+-- depends_on: {{ ref('int_rating_charges') }}, {{ ref('int_rating_charge_filters') }}, {{ ref('int_rating_billable_metrics') }}
 -- Every fee due up to the rating instant, one row per fee (zero amounts included, as Lago shows
 -- them): subscription fees (in advance or in arrears, prorated by day), charge fees per filter and
 -- group (in arrears, or per event for pay-in-advance charges), per-charge minimum-spend true-ups
@@ -133,7 +134,7 @@ charge_fees_with_minimum as (
         f.charge_version as charge_version,
         c.min_amount_cents as min_amount_cents, p.service_days as service_days, p.full_days as full_days
     from charge_fees as f
-    inner join {{ ref('stg_warehouse__charges') }} as c
+    inner join {{ rating_catalog('charges') }} as c
         on c.organization_id = f.organization_id and c.charge_id = assumeNotNull(f.charge_id)
     inner join periods as p
         on p.organization_id = f.organization_id and p.subscription_id = f.subscription_id

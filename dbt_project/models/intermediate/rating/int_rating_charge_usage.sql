@@ -2,9 +2,10 @@
 {{ config(materialized='table', order_by='(organization_id, subscription_id, charge_id, period_from)',
           model_query_settings={'enable_materialized_cte': 1}) }}
 {#- Parsed without the catalog (usage_in_use is none then), so the periods the per-metric usage
-    is given to charges with are declared here. -#}
+    is given to charges with, and the run's catalog, are declared here. -#}
 {%- if not execute %}
--- depends_on: {{ ref('int_rating_periods') }}, {{ ref('stg_warehouse__charges') }}, {{ ref('stg_warehouse__billable_metrics') }}
+-- depends_on: {{ ref('int_rating_periods') }}
+-- depends_on: {{ ref('int_rating_charges') }}, {{ ref('int_rating_charge_filters') }}, {{ ref('int_rating_billable_metrics') }}
 {%- endif %}
 {%- set features = usage_in_use(0) %}
 -- Units per subscription x charge x charge period x filter x group for this run's periods, with

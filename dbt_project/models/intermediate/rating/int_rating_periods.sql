@@ -8,6 +8,8 @@
 -- recurring metric carries a late event into), or billed within the
 -- requested rate_from..rate_to range. A subscription period and the charge
 -- periods inside it are always rated together (commitment true-ups add them up).
+-- The recurring metrics come from the live view, not the run's copy (rating_catalog): the run's
+-- first table is built beside the copies rather than after them (~0.45 s each on a day).
 {%- set fees = adapter.get_relation(database=this.database, schema=this.schema, identifier='fct_fees') %}
 {%- set incremental = rating_is_incremental() %}
 with due_periods as (
