@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +18,8 @@ from pathlib import Path
 import pytest
 from clickhouse_connect.driver.client import Client
 
-from tests.support.processes import ServiceProcess, free_port, meterhouse_command
+from meterhouse.rating_server import SOCKET_NAME, answers
+from tests.support.processes import REPO_ROOT, ServiceProcess, free_port, meterhouse_command
 from warehouse.client import get_client
 from warehouse.migrate import migrate
 from warehouse.settings import Settings
@@ -125,3 +127,60 @@ def warehouse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Warehouse]:
 @pytest.fixture(scope="session")
 def admin_client(warehouse: Warehouse) -> Client:
     return warehouse.client()
+
+
+@dataclass
+class Rater:
+    """Runs the rating CLI as a user would, with its own dbt target and log directories (and
+    Meterhouse home, where a rating server may listen)."""
+
+    warehouse: Warehouse
+    target_path: Path
+    home: Path | None = None
+
+    @property
+    def environment(self) -> dict[str, str]:
+        return {
+            **os.environ,
+            **self.warehouse.env,
+            **({"MH_HOME": str(self.home)} if self.home else {}),
+            "DBT_TARGET_PATH": str(self.target_path),
+            "DBT_LOG_PATH": str(self.target_path / "logs"),
+        }
+
+    def run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        result = subprocess.run(
+            meterhouse_command("rate", "run", "--no-progress", *args),
+            env=self.environment,
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=900,
+        )
+        if check and result.returncode != 0:
+            raise AssertionError(f"meterhouse rate run failed:\n{result.stdout}\n{result.stderr}")
+        return result
+
+
+@pytest.fixture(scope="session")
+def rater(warehouse: Warehouse, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rater]:
+    """The rating CLI, handing its runs to one warm rating process for the session (`meterhouse
+    rate serve`, as `meterhouse up` starts it): each run starts dbt's models ~3 s sooner than a
+    new process would. The in-process path has tests of its own (test_rate_command.py,
+    test_rating_server.py, and the tests that rate a warehouse of their own)."""
+    root = tmp_path_factory.mktemp("rating")
+    rater = Rater(warehouse, root / "dbt_target", root / "home")
+    socket = rater.home / SOCKET_NAME
+    server = ServiceProcess(
+        meterhouse_command("rate", "serve"),
+        f"unix:{socket}",
+        env=rater.environment,
+        log_path=root / "server.log",
+        startup_timeout=600,
+        ready=lambda: answers(socket),
+    )
+    server.start()
+    try:
+        yield rater
+    finally:
+        server.stop()

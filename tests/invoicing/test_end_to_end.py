@@ -8,14 +8,11 @@ adds them following Stripe's API reference. They exist in the test harness only.
 
 from __future__ import annotations
 
-import os
-import subprocess
 import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -30,9 +27,9 @@ from orchestration.invoices.assets import invoice_payments, invoices, invoicing_
 from orchestration.resources import PaymentProvidersResource, WarehouseResource
 from orchestration.stripe.provider import PaymentProvider, ProviderInvoice, PushResult
 from orchestration.stripe.stripe_provider import StripeProvider
-from tests.conftest import Warehouse
+from tests.conftest import Rater, Warehouse
 from tests.invoicing.stripe_support import STRIPE_TEST_KEY, localstripe, register_webhook
-from tests.support.processes import REPO_ROOT, ServiceProcess, free_port, meterhouse_command
+from tests.support.processes import ServiceProcess, free_port, meterhouse_command
 
 WEBHOOK_SECRET = "whsec_end_to_end"
 MARCH_BILLING_DAY = date(2023, 4, 1)
@@ -45,25 +42,11 @@ class Stack:
     client: Client
     lago: Any  # lago-python-client's mixins are not typed precisely enough for mypy
     stripe_url: str
-    dbt_target: Path
+    rater: Rater
     organization_id: uuid.UUID
 
     def rate(self, as_of: str) -> None:
-        environment = {
-            **os.environ,
-            **self.warehouse.env,
-            "DBT_TARGET_PATH": str(self.dbt_target),
-            "DBT_LOG_PATH": str(self.dbt_target / "logs"),
-        }
-        done = subprocess.run(
-            meterhouse_command("rate", "run", "--no-progress", "--no-tests", "--as-of", as_of),
-            env=environment,
-            cwd=REPO_ROOT,
-            capture_output=True,
-            text=True,
-            timeout=900,
-        )
-        assert done.returncode == 0, f"{done.stdout}\n{done.stderr}"
+        self.rater.run("--no-tests", "--as-of", as_of)
 
     def resources(self, provider: PaymentProvidersResource | None = None) -> dict[str, Any]:
         return {
@@ -105,7 +88,10 @@ class Stack:
 
 @pytest.fixture(scope="module")
 def stack(
-    warehouse: Warehouse, admin_client: Client, tmp_path_factory: pytest.TempPathFactory
+    warehouse: Warehouse,
+    admin_client: Client,
+    rater: Rater,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Stack]:
     logs = tmp_path_factory.mktemp("end_to_end")
     with localstripe(logs) as stripe_url:
@@ -131,7 +117,7 @@ def stack(
                 admin_client,
                 lago,
                 stripe_url,
-                logs / "dbt",
+                rater,
                 organization.organization_id,
             )
 

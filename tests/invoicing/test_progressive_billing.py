@@ -8,13 +8,10 @@ with timestamps of a minute ago.
 
 from __future__ import annotations
 
-import os
-import subprocess
 import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -35,8 +32,8 @@ from orchestration.invoices.assets import pay_in_advance_invoices, progressive_b
 from orchestration.invoices.billing import bill_day
 from orchestration.invoices.jobs import pay_in_advance_events, usage_threshold_crossings
 from orchestration.resources import WarehouseResource
-from tests.conftest import Warehouse
-from tests.support.processes import REPO_ROOT, ServiceProcess, free_port, meterhouse_command
+from tests.conftest import Rater, Warehouse
+from tests.support.processes import ServiceProcess, free_port, meterhouse_command
 
 NOW = datetime.now(UTC)
 MONTH_START = NOW.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
@@ -51,25 +48,10 @@ class Tenant:
     api_url: str
     api_key: str
     organization_id: uuid.UUID
-    dbt_target: Path
+    rater: Rater
 
     def rate(self, as_of: datetime) -> None:
-        done = subprocess.run(
-            meterhouse_command(
-                "rate", "run", "--no-progress", "--no-tests", "--as-of", as_of.isoformat()[:19]
-            ),
-            env={
-                **os.environ,
-                **self.warehouse.env,
-                "DBT_TARGET_PATH": str(self.dbt_target),
-                "DBT_LOG_PATH": str(self.dbt_target / "logs"),
-            },
-            cwd=REPO_ROOT,
-            capture_output=True,
-            text=True,
-            timeout=900,
-        )
-        assert done.returncode == 0, f"{done.stdout}\n{done.stderr}"
+        self.rater.run("--no-tests", "--as-of", as_of.isoformat()[:19])
 
     def resources(self) -> dict[str, Any]:
         return {
@@ -142,7 +124,10 @@ class Tenant:
 
 @pytest.fixture(scope="module")
 def tenant(
-    warehouse: Warehouse, admin_client: Client, tmp_path_factory: pytest.TempPathFactory
+    warehouse: Warehouse,
+    admin_client: Client,
+    rater: Rater,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Tenant]:
     logs = tmp_path_factory.mktemp("progressive_billing")
     port = free_port()
@@ -164,7 +149,7 @@ def tenant(
             api_url,
             api_key,
             organization.organization_id,
-            logs / "dbt",
+            rater,
         )
 
 

@@ -1,14 +1,11 @@
-"""Rating fixtures: run ``meterhouse rate run`` against the session warehouse, read fees back."""
+"""Rating fixtures: read fees back; the billing API and tenants that send events through it."""
 
 from __future__ import annotations
 
-import os
 import secrets
-import subprocess
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,41 +13,8 @@ from clickhouse_connect.driver.client import Client
 from lago_python_client.client import Client as LagoClient
 
 from meterhouse.orgs import create_organization
-from tests.conftest import Warehouse
-from tests.support.processes import REPO_ROOT, ServiceProcess, free_port, meterhouse_command
-
-
-@dataclass
-class Rater:
-    """Runs the rating CLI as a user would, with its own dbt target and log directories."""
-
-    warehouse: Warehouse
-    target_path: Path
-
-    def run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        environment = {
-            **os.environ,
-            **self.warehouse.env,
-            "DBT_TARGET_PATH": str(self.target_path),
-            "DBT_LOG_PATH": str(self.target_path / "logs"),
-        }
-        result = subprocess.run(
-            meterhouse_command("rate", "run", "--no-progress", *args),
-            env=environment,
-            cwd=REPO_ROOT,
-            capture_output=True,
-            text=True,
-            timeout=900,
-        )
-        if check and result.returncode != 0:
-            raise AssertionError(f"meterhouse rate run failed:\n{result.stdout}\n{result.stderr}")
-        return result
-
-
-@pytest.fixture(scope="session")
-def rater(warehouse: Warehouse, tmp_path_factory: pytest.TempPathFactory) -> Rater:
-    return Rater(warehouse, tmp_path_factory.mktemp("dbt_target"))
-
+from tests.conftest import Rater, Warehouse
+from tests.support.processes import ServiceProcess, free_port, meterhouse_command
 
 FeeRow = dict[str, Any]
 

@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 
 from tests.analytics.dbt_runner import run_dbt
-from tests.conftest import Warehouse
+from tests.conftest import Rater, Warehouse
 from tests.rating.catalog import Catalog
-from tests.rating.conftest import FeeRow, Rater, fees_of
+from tests.rating.conftest import FeeRow, fees_of
 
 FIRST_RUN = "2024-03-01T00:00:00"  # January and February closed, March open
 NEXT_DAY = "2024-03-02T00:00:00"

@@ -29,9 +29,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.conftest import Warehouse
+from tests.conftest import Rater, Warehouse
 from tests.rating.catalog import Catalog
-from tests.rating.conftest import Rater, fees_of
+from tests.rating.conftest import fees_of
 from tests.support.processes import REPO_ROOT, VENV_BIN
 
 CASE_PARAMETERS = (

@@ -14,7 +14,8 @@ import pytest
 from clickhouse_connect.driver.client import Client
 from lago_python_client.models import BillableMetric, Charge, Charges, Event, Plan, Subscription
 
-from tests.rating.conftest import Rater, Tenant, fees_of
+from tests.conftest import Rater
+from tests.rating.conftest import Tenant, fees_of
 
 pytestmark = pytest.mark.usefixtures("rating_views")
 

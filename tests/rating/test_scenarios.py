@@ -31,10 +31,10 @@ from typing import Any
 import pytest
 from clickhouse_connect.driver.client import Client
 
-from tests.conftest import Warehouse
+from tests.conftest import Rater, Warehouse
 from tests.rating.api_catalog import ApiCatalog
 from tests.rating.catalog import Catalog
-from tests.rating.conftest import FeeRow, Rater, fees_of
+from tests.rating.conftest import FeeRow, fees_of
 
 AS_OF = "2024-07-01T00:00:00"
 

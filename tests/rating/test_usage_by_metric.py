@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Warehouse
+from tests.conftest import Rater, Warehouse
 from tests.rating.catalog import Catalog
-from tests.rating.conftest import FeeRow, Rater, fees_of, january_charge_fees
+from tests.rating.conftest import FeeRow, fees_of, january_charge_fees
 from warehouse.migrate import migrate
 
 
