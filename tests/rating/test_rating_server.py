@@ -25,7 +25,13 @@ from tests.conftest import Warehouse
 from tests.rating.catalog import Catalog
 from tests.rating.conftest import fees_of
 from tests.rating.test_incremental import by_fee
-from tests.support.processes import REPO_ROOT, ServiceProcess, free_port, meterhouse_command
+from tests.support.processes import (
+    REPO_ROOT,
+    VENV_BIN,
+    ServiceProcess,
+    free_port,
+    meterhouse_command,
+)
 
 AS_OF = "2024-03-01T00:00:00"
 HANDED_OVER = "rating on the rating server"
@@ -152,6 +158,30 @@ def test_a_run_through_the_server_rates_the_fees_of_a_run_in_process(
 
     assert {fee["fee_type"] for fee in fees_in_process} == {"charge", "subscription"}
     assert by_fee(fees_through_server) == by_fee(fees_in_process)
+
+
+def test_a_run_that_parses_the_project_anew_is_rated(
+    warehouse: Warehouse, served: ServerProcess
+) -> None:
+    """dbt run by hand on the server's target with variables leaves a saved parse that no longer
+    applies, so the next run parses the whole project again, in the process forked for it."""
+    catalog_with_usage(warehouse)
+    by_hand = subprocess.run(
+        [str(VENV_BIN / "dbt"), "parse", "--project-dir", str(DBT_PROJECT_DIR),
+         "--profiles-dir", str(DBT_PROJECT_DIR), "--vars", "{rating_as_of: '2024-03-01'}"],
+        env=served.rating.env, cwd=REPO_ROOT, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert by_hand.returncode == 0, by_hand.stdout
+    log = Path(served.rating.env["DBT_LOG_PATH"]) / "dbt.log"
+    logged_before = len(log.read_text())
+    run = served.rating.command("--as-of", AS_OF, "--no-tests")
+    try:
+        _, stderr = run.communicate(timeout=300)
+    finally:
+        run.kill()
+    assert HANDED_OVER in stderr
+    assert run.returncode == 0, stderr
+    assert "Unable to do partial parsing" in log.read_text()[logged_before:]
 
 
 def test_dbts_exit_code_and_error_pass_through_the_server(tmp_path: Path) -> None:
