@@ -299,7 +299,9 @@ class RatingServer:
             return
         pending = self.queue.popleft()
         assert pending.request is not None
-        if threading.active_count() != 1:  # a fork copies no thread but the caller's
+        # A fork copies no thread but the caller's: Python's and native ones (a library's
+        # thread pool) alike, counted by the kernel.
+        if len(os.listdir("/proc/self/task")) != 1:
             raise RuntimeError("the rating server started a thread: forking is no longer safe")
         parent = os.getpid()
         pid = os.fork()

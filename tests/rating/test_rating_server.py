@@ -1,8 +1,8 @@
 """The warm rating process (`meterhouse rate serve`): `meterhouse rate run` hands its run to it
 when it rates for the same warehouse, project and dbt target, and gets the same fees, output and
-exit code as in-process; runs are queued one behind the other; an edited model is rated as
-edited; a server killed mid-run ends its client with an error, not a hang; without a server the
-command rates in its own process."""
+exit code as in-process, even when its forked process has to parse the whole project anew; runs
+are queued one behind the other; an edited model is rated as edited; a server killed mid-run ends
+its client with an error, not a hang; without a server the command rates in its own process."""
 
 from __future__ import annotations
 
@@ -25,13 +25,7 @@ from tests.conftest import Warehouse
 from tests.rating.catalog import Catalog
 from tests.rating.conftest import fees_of
 from tests.rating.test_incremental import by_fee
-from tests.support.processes import (
-    REPO_ROOT,
-    VENV_BIN,
-    ServiceProcess,
-    free_port,
-    meterhouse_command,
-)
+from tests.support.processes import REPO_ROOT, ServiceProcess, free_port, meterhouse_command
 
 AS_OF = "2024-03-01T00:00:00"
 HANDED_OVER = "rating on the rating server"
@@ -150,38 +144,22 @@ def test_a_run_through_the_server_rates_the_fees_of_a_run_in_process(
     assert HANDED_OVER not in in_process.stderr
     fees_in_process = fees_of(warehouse.client(), catalog.organization_id)
 
+    # Without its saved parse (a target cleaned by hand), the run's forked process parses the
+    # whole project anew, as a new process would.
+    target = Path(served.rating.env["DBT_TARGET_PATH"])
+    (target / "partial_parse.msgpack").unlink()
+    log = target / "logs" / "dbt.log"
+    logged_before = len(log.read_text()) if log.exists() else 0  # the warm-up logs nothing
     through_server = served.rating.run("--as-of", AS_OF, "--full-refresh", "--no-tests")
     assert through_server.returncode == 0, through_server.stderr
     assert HANDED_OVER in through_server.stderr
+    logged = log.read_text()[logged_before:]
+    assert "Unable to do partial parsing because saved manifest not found" in logged
     assert "Done." in through_server.stdout  # dbt's last line, streamed back
     fees_through_server = fees_of(warehouse.client(), catalog.organization_id)
 
     assert {fee["fee_type"] for fee in fees_in_process} == {"charge", "subscription"}
     assert by_fee(fees_through_server) == by_fee(fees_in_process)
-
-
-def test_a_run_that_parses_the_project_anew_is_rated(
-    warehouse: Warehouse, served: ServerProcess
-) -> None:
-    """dbt run by hand on the server's target with variables leaves a saved parse that no longer
-    applies, so the next run parses the whole project again, in the process forked for it."""
-    catalog_with_usage(warehouse)
-    by_hand = subprocess.run(
-        [str(VENV_BIN / "dbt"), "parse", "--project-dir", str(DBT_PROJECT_DIR),
-         "--profiles-dir", str(DBT_PROJECT_DIR), "--vars", "{rating_as_of: '2024-03-01'}"],
-        env=served.rating.env, cwd=REPO_ROOT, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
-    assert by_hand.returncode == 0, by_hand.stdout
-    log = Path(served.rating.env["DBT_LOG_PATH"]) / "dbt.log"
-    logged_before = len(log.read_text())
-    run = served.rating.command("--as-of", AS_OF, "--no-tests")
-    try:
-        _, stderr = run.communicate(timeout=300)
-    finally:
-        run.kill()
-    assert HANDED_OVER in stderr
-    assert run.returncode == 0, stderr
-    assert "Unable to do partial parsing" in log.read_text()[logged_before:]
 
 
 def test_dbts_exit_code_and_error_pass_through_the_server(tmp_path: Path) -> None:
