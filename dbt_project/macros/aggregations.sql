@@ -147,8 +147,8 @@
 {%- endmacro %}
 
 {#- The usage features of the run's charges of one kind (pay_in_advance 0 or 1; the run's copy of
-    the catalog, rating_catalog), read when dbt runs, as pricing_in_use reads the charge models: a per-run table compiles into its placement
-    and aggregation of every event only what they use (charge_events' and charge_usage's
+    the catalog, rating_catalog), read when dbt runs, as pricing_in_use reads the charge models:
+    a per-run table compiles into its placement and aggregation of every event only what they use (charge_events' and charge_usage's
     `features`). A dict of `aggregations` (the metrics' aggregation types), `filters` (a charge
     has a filter), `grouped_by` (a charge or filter groups), `expressions` (a metric has one),
     `prorated` (a prorated charge), `ordered` (a charge that keeps its events in order:
@@ -200,7 +200,7 @@
     select organization_id, charge_id, grouped_by from {{ rating_catalog('charge_filters') }}
 {%- endmacro %}
 
-{#- One row of the usage features of the live charges of one kind (see usage_in_use). -#}
+{#- One row of the usage features of the run's charges of one kind (see usage_in_use). -#}
 {% macro usage_features_query(pay_in_advance) -%}
     with charges as ({{ usage_charges(pay_in_advance) }}),
     filters as (
@@ -228,8 +228,8 @@
 
 {#- A condition that fails the query when the run's charges of one kind use a feature `features`
     compiles out: the run's copy of the catalog replaced after dbt read it (usage_in_use), by
-    another run; the next run compiles it in. A scalar subquery over a few catalog rows, evaluated once per query, not per
-    event. true without features. -#}
+    another run; the next run compiles it in. A scalar subquery over a few catalog rows,
+    evaluated once per query, not per event. true without features. -#}
 {% macro usage_features_guard(features, pay_in_advance) -%}
     {%- if features is none -%}
     true

@@ -18,6 +18,14 @@
     {{- return(ref(copy) if reads_copy else ref('stg_warehouse__' ~ name)) -}}
 {%- endmacro %}
 
+{#- The run's copies of the catalog, for a per-run model's `depends_on` comment (rating_catalog
+    reads a copy only in a model that declares it). -#}
+{% macro rating_catalog_copies() -%}
+    {%- for name in ['charges', 'charge_filters', 'billable_metrics'] -%}
+        {{ ref('int_rating_' ~ name) }}{{ ', ' if not loop.last }}
+    {%- endfor -%}
+{%- endmacro %}
+
 {#- Deduplicated events within the periods' time span, for the caller to place in the periods
     (charge_events): an event outside its own subscription's periods, or of a subscription without
     one, finds no period there and drops out. A correction that moves an event's timestamp out of

@@ -6,7 +6,7 @@
     order_by='(organization_id, subscription_id, billing_date, fee_id)',
     pre_hook="{% if is_incremental() %}delete from {{ this }} where (subscription_id, period_from) in (select subscription_id, period_from from {{ ref('int_rating_periods') }}){% endif %}",
 ) }}
--- depends_on: {{ ref('int_rating_charges') }}, {{ ref('int_rating_charge_filters') }}, {{ ref('int_rating_billable_metrics') }}
+-- depends_on: {{ rating_catalog_copies() }}
 -- Every fee due up to the rating instant, one row per fee (zero amounts included, as Lago shows
 -- them): subscription fees (in advance or in arrears, prorated by day), charge fees per filter and
 -- group (in arrears, or per event for pay-in-advance charges), per-charge minimum-spend true-ups

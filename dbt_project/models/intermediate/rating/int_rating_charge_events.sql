@@ -1,5 +1,5 @@
 {{ config(materialized='ephemeral') }}
--- depends_on: {{ ref('int_rating_charges') }}, {{ ref('int_rating_charge_filters') }}, {{ ref('int_rating_billable_metrics') }}
+-- depends_on: {{ rating_catalog_copies() }}
 -- The deduplicated events of the closed charge periods of this run, placed in their period,
 -- arrears charge, filter and group. Ephemeral: streamed straight into the usage aggregation
 -- rather than written out event by event. An incremental run reads only the events of the

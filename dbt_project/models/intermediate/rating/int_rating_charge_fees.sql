@@ -1,5 +1,5 @@
 {{ config(materialized='table', order_by='(organization_id, subscription_id, charge_id, period_from)') }}
--- depends_on: {{ ref('int_rating_charges') }}, {{ ref('int_rating_charge_filters') }}, {{ ref('int_rating_billable_metrics') }}
+-- depends_on: {{ rating_catalog_copies() }}
 -- Rated arrears charge fees of this run's closed charge periods, with only the charge models and
 -- rounding precisions in use compiled in.
 with closed_charge_periods as (

@@ -5,7 +5,7 @@
     is given to charges with, and the run's catalog, are declared here. -#}
 {%- if not execute %}
 -- depends_on: {{ ref('int_rating_periods') }}
--- depends_on: {{ ref('int_rating_charges') }}, {{ ref('int_rating_charge_filters') }}, {{ ref('int_rating_billable_metrics') }}
+-- depends_on: {{ rating_catalog_copies() }}
 {%- endif %}
 {%- set features = usage_in_use(0) %}
 -- Units per subscription x charge x charge period x filter x group for this run's periods, with

@@ -1,5 +1,5 @@
 {{ config(materialized='table', order_by='(organization_id, external_subscription_id)') }}
--- depends_on: {{ ref('int_rating_charges') }}, {{ ref('int_rating_charge_filters') }}, {{ ref('int_rating_billable_metrics') }}
+-- depends_on: {{ rating_catalog_copies() }}
 -- The subscriptions whose earlier pay-in-advance events this run takes as the previous run placed
 -- them (int_rating_pay_in_advance_events as it left it): every period of theirs rated now that
 -- the previous run placed events in is shaped alike, the pay-in-advance catalog is the same, and

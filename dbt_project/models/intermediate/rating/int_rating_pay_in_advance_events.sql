@@ -1,6 +1,6 @@
 {{ config(materialized='table', order_by='(organization_id, subscription_id, period_from, charge_id)',
           model_query_settings={'enable_materialized_cte': 1}) }}
--- depends_on: {{ ref('int_rating_charges') }}, {{ ref('int_rating_charge_filters') }}, {{ ref('int_rating_billable_metrics') }}
+-- depends_on: {{ rating_catalog_copies() }}
 -- depends_on: {{ ref('int_rating_pay_in_advance_continued_subscriptions') }}
 -- The deduplicated events of this run's started charge periods for a pay-in-advance charge, up
 -- to the rating instant, placed in their period, charge, filter and group
