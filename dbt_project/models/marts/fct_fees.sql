@@ -4,6 +4,7 @@
     on_schema_change='append_new_columns',
     engine='ReplacingMergeTree',
     order_by='(organization_id, subscription_id, billing_date, fee_id)',
+    query_settings={'optimize_on_insert': 0},
     pre_hook="{% if is_incremental() %}delete from {{ this }} where (subscription_id, period_from) in (select subscription_id, period_from from {{ ref('int_rating_periods') }}){% endif %}",
 ) }}
 -- depends_on: {{ rating_catalog_copies() }}
@@ -19,6 +20,10 @@
 -- subscription and period start), so no fee id is stored twice and no second delete by fee id
 -- (dbt's delete+insert, through a copy of the new fees) is needed. A full refresh gives the same
 -- fee ids.
+-- The run's fees are written as they are (optimize_on_insert = 0): the engine would otherwise pass
+-- every written block through ReplacingMergeTree's merge to collapse rows sharing the sorting key,
+-- and a run writes each fee id once (the data tests check it), so that pass found nothing while
+-- costing about as much CPU as writing the fees (4.3M fees: 3.4-3.7 s against 1.7 s).
 with periods as (
     select * from {{ ref('int_rating_periods') }}
 ),
