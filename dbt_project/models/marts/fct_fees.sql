@@ -23,7 +23,7 @@
 -- The run's fees are written as they are (optimize_on_insert = 0): the engine would otherwise pass
 -- every written block through ReplacingMergeTree's merge to collapse rows sharing the sorting key,
 -- and a run writes each fee id once (the data tests check it), so that pass found nothing while
--- costing about as much CPU as writing the fees (4.3M fees: 3.4-3.7 s against 1.7 s).
+-- costing about as much CPU as writing the fees (4.3M fees: 3.4-3.7 s against 1.7-2.0 s).
 with periods as (
     select * from {{ ref('int_rating_periods') }}
 ),
