@@ -29,6 +29,7 @@ from api.storage.catalog import CatalogStore, Row
 from api.storage.events import event_subscription, latest_event
 from api.storage.lookups import find_by
 from ingestion.writer import property_text
+from warehouse.views import view_query
 
 router = APIRouter(prefix="/api/v1/events", tags=["events"])
 
@@ -36,16 +37,6 @@ router = APIRouter(prefix="/api/v1/events", tags=["events"])
 NUMERIC_AGGREGATIONS = {"sum_agg", "max_agg", "latest_agg", "weighted_sum_agg"}
 # What fits precise_total_amount_cents' Decimal(38, 12).
 MAX_PRECISE_CENTS = Decimal(10) ** 26
-
-ESTIMATED_FEES_SQL = """
-SELECT *
-FROM fct_estimated_fees(
-    organization_id = {org:UUID}, external_subscription_id = {sub:String}, code = {code:String},
-    transaction_id = {transaction_id:String}, property_keys = {keys:Array(String)},
-    property_values = {values:Array(String)},
-    precise_total_amount_cents = {precise_total_amount_cents:String})
-ORDER BY charge_id
-"""
 
 
 @router.get("/{transaction_id:path}")
@@ -119,16 +110,18 @@ def estimated_fee_rows(
     store: CatalogStore, caller: Caller, event: EstimatedEvent, properties: dict[str, str]
 ) -> list[Row]:
     amount = event.precise_total_amount_cents
+    # fct_estimated_fees' stored query rather than the view (warehouse/views.py: why).
+    view = view_query(store.client, "fct_estimated_fees")
     result = store.client.query(
-        ESTIMATED_FEES_SQL,
+        f"SELECT * FROM ({view}) ORDER BY charge_id",
         parameters={
-            "org": caller.organization_id,
-            "sub": event.external_subscription_id,
+            "organization_id": caller.organization_id,
+            "external_subscription_id": event.external_subscription_id,
             "code": event.code,
             # A fresh id: the estimated event never meets a stored one in deduplication.
             "transaction_id": f"estimate-{uuid.uuid4()}",
-            "keys": list(properties),
-            "values": list(properties.values()),
+            "property_keys": list(properties),
+            "property_values": list(properties.values()),
             "precise_total_amount_cents": "" if amount is None else str(amount),
         },
     )

@@ -1,7 +1,7 @@
 """Usage of a customer's subscription, as Lago serves it.
 
 - ``GET /api/v1/customers/{external_customer_id}/current_usage?external_subscription_id=``: the
-  open billing period, fresh to the last ingested event. It reads the dbt view
+  open billing period, fresh to the last ingested event. It runs the query of the dbt view
   ``fct_current_usage``, which rates the open period with the same macros as ``fct_fees``: this
   router only shapes rows, it prices nothing.
 - ``GET /api/v1/customers/{external_customer_id}/past_usage?external_subscription_id=``: closed
@@ -24,6 +24,7 @@ from api.deps import Caller, CurrentCaller, Store
 from api.errors import NotFound
 from api.storage.catalog import CatalogStore
 from api.storage.lookups import find_by
+from warehouse.views import view_query
 
 router = APIRouter(prefix="/api/v1/customers", tags=["usage"])
 
@@ -34,12 +35,18 @@ USAGE_COLUMNS = """
     billable_metric_name, aggregation_type, grouped_by, units, events_count, amount_cents
 """
 
-CURRENT_USAGE_SQL = f"""
+
+def current_usage_sql(view: str) -> str:
+    """The usage rows of one subscription from ``view``, fct_current_usage's stored query, whose
+    parameters are organization_id and external_subscription_id (warehouse/views.py: why the
+    query rather than the view)."""
+    return f"""
 SELECT {USAGE_COLUMNS}
-FROM fct_current_usage(organization_id = {{org:UUID}}, external_subscription_id = {{sub:String}})
+FROM ({view})
 WHERE external_customer_id = {{customer:String}}
 ORDER BY billable_metric_code, charge_id, toString(charge_filter_id), toString(grouped_by)
 """
+
 
 PAST_USAGE_SQL = f"""
 SELECT {USAGE_COLUMNS}
@@ -225,10 +232,10 @@ def current_usage(
     find_customer_subscription(store, caller, external_customer_id, external_subscription_id)
     rows = query_usage(
         store,
-        CURRENT_USAGE_SQL,
+        current_usage_sql(view_query(store.client, "fct_current_usage")),
         {
-            "org": caller.organization_id,
-            "sub": external_subscription_id,
+            "organization_id": caller.organization_id,
+            "external_subscription_id": external_subscription_id,
             "customer": external_customer_id,
         },
     )
