@@ -148,13 +148,14 @@
 
 {#- The usage features of the run's charges of one kind (pay_in_advance 0 or 1; the run's copy of
     the catalog, rating_catalog), read when dbt runs, as pricing_in_use reads the charge models:
-    a per-run table compiles into its placement and aggregation of every event only what they use (charge_events' and charge_usage's
-    `features`). A dict of `aggregations` (the metrics' aggregation types), `filters` (a charge
-    has a filter), `grouped_by` (a charge or filter groups), `expressions` (a metric has one),
-    `prorated` (a prorated charge), `ordered` (a charge that keeps its events in order:
-    percentage, weighted sum, prorated graduated sum), `recurring` (a recurring metric) and
-    `field_names` (the metrics' fields, sorted; none when there are too many to read one by one). none (everything) while dbt parses and in
-    unit tests, whose catalog is their fixture rows. -#}
+    a per-run table compiles into its placement and aggregation of every event only what they
+    use (charge_events' and charge_usage's `features`). A dict of `aggregations` (the metrics'
+    aggregation types), `filters` (a charge has a filter), `grouped_by` (a charge or filter
+    groups), `expressions` (a metric has one), `prorated` (a prorated charge), `ordered` (a
+    charge that keeps its events in order: percentage, weighted sum, prorated graduated sum),
+    `recurring` (a recurring metric) and `field_names` (the metrics' fields, sorted; none when
+    there are too many to read one by one). none (everything) while dbt parses and in unit
+    tests, whose catalog is their fixture rows. -#}
 {% macro usage_in_use(pay_in_advance) -%}
     {%- if not execute or (model is mapping and model.get('resource_type') == 'unit_test') -%}
         {{ return(none) }}
