@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import gc
 import json
 import os
 import selectors
@@ -304,9 +305,14 @@ class RatingServer:
         if len(os.listdir("/proc/self/task")) != 1:
             raise RuntimeError("the rating server started a thread: forking is no longer safe")
         parent = os.getpid()
+        # The child's garbage collector would otherwise walk the warm process's objects (dbt's
+        # modules, the parsed project), writing to each one's header and so copying nearly every
+        # page the fork shares: ~0.2 s of a run's parse. Frozen, it leaves them alone.
+        gc.freeze()
         pid = os.fork()
         if pid == 0:
             self._rate_in_child(pending, parent)
+        gc.unfreeze()
         pidfd = os.pidfd_open(pid)
         self.running = Running(pending, pid, pidfd)
         self.selector.register(pidfd, selectors.EVENT_READ, self._child_exited)
