@@ -141,17 +141,23 @@ class DayReader:
     """The queries of one billing day. ``fees_table`` is the rating mart (``fct_fees``)."""
 
     def __init__(
-        self, client: Client, fees_table: str = "fct_fees", customers_sql: str | None = None
+        self,
+        client: Client,
+        fees_table: str = "fct_fees",
+        customers_sql: str | None = None,
+        parameters: dict[str, Any] | None = None,
     ) -> None:
         """``customers_sql`` (columns organization_id, customer_id) replaces the day's customers,
-        for invoices that do not come from the rating mart (one-off invoices)."""
+        for invoices that do not come from the rating mart (one-off invoices). ``parameters`` are
+        bound to the ``{name:Type}`` placeholders of ``fees_table`` (a view's stored query)."""
         self.client = client
         self.fees_table = fees_table
         self.customers = customers_sql or self.DAY_CUSTOMERS
+        self.parameters = parameters
 
     def _rows(self, sql: str, day: date) -> list[dict[str, Any]]:
         sql = sql.replace("{fees}", self.fees_table).replace("{day}", _day_literal(day))
-        return list(self.client.query(sql).named_results())
+        return list(self.client.query(sql, parameters=self.parameters).named_results())
 
     # Customers that have fees on the day, as a subquery every other query reuses.
     DAY_CUSTOMERS = (
@@ -195,7 +201,9 @@ class DayReader:
             """
         sql = sql.replace("{fees}", self.fees_table).replace("{day}", _day_literal(day))
         # Column-oriented and positional: the fee list is the one large read of a billing day.
-        columns = self.client.query(sql, column_oriented=True).result_columns
+        columns = self.client.query(
+            sql, parameters=self.parameters, column_oriented=True
+        ).result_columns
         return list(map(Fee, *columns)) if columns else []
 
     def context(self, day: date) -> DayContext:

@@ -18,20 +18,24 @@ from clickhouse_connect.driver.client import Client
 from orchestration.invoices.billing import BillingDayResult, bill_fees
 from orchestration.invoices.context import DayReader, Fee
 from orchestration.invoices.progressive import customers_literal
+from warehouse.views import view_query
 
 
-def pay_in_advance_fees_since(ingested_after: datetime) -> str:
-    """The rated-on-read fees of periods with events ingested after the instant (UTC)."""
+def pay_in_advance_fees_reader(client: Client, ingested_after: datetime) -> DayReader:
+    """A reader of the rated-on-read fees of periods with events ingested after the instant
+    (UTC). It runs the view's stored query with the instant bound rather than selecting from the
+    view, which costs the warehouse ~2 s more per read (warehouse/views.py)."""
     instant = ingested_after.astimezone(UTC) if ingested_after.tzinfo else ingested_after
     literal = instant.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
-    return f"fct_pay_in_advance_fees_since(ingested_after = '{literal}')"
+    fees = f"({view_query(client, 'fct_pay_in_advance_fees_since')})"
+    return DayReader(client, fees, parameters={"ingested_after": literal})
 
 
 def invoice_new_pay_in_advance_fees(
     client: Client, ingested_after: datetime, now: datetime
 ) -> list[BillingDayResult]:
     """Invoice the pay-in-advance fees of events ingested after ``ingested_after``."""
-    fees = DayReader(client, pay_in_advance_fees_since(ingested_after)).pending_fees()
+    fees = pay_in_advance_fees_reader(client, ingested_after).pending_fees()
     by_day: dict[date, list[Fee]] = defaultdict(list)
     for fee in fees:
         by_day[fee.billing_date].append(fee)
