@@ -1,7 +1,7 @@
 """Parameterized views, queried through their own query.
 
-The views that rate on read (``fct_current_usage``, ``fct_estimated_fees``) are parameterized
-views built by dbt. Selecting from such a view cost the warehouse about twice as much as running
+The views that rate on read (``fct_current_usage``, ``fct_estimated_fees``,
+``fct_pay_in_advance_fees_since``) are parameterized views built by dbt. Selecting from such a view cost the warehouse about twice as much as running
 the view's stored query with the same parameters bound (on the 1M rating benchmark's warehouse:
 current usage 4.6-5.4 s against 2.2-2.5 s, a fee estimate 3.3-3.7 s against 1.8-2.3 s; most of
 either is the analysis of the inlined rating macros). So callers read the view's query from the
