@@ -39,6 +39,7 @@ from orchestration.invoices.context import (
 from orchestration.invoices.ids import record_id
 from orchestration.invoices.money import from_cents
 from orchestration.invoices.records import InvoiceRecord
+from warehouse.views import view_query
 
 OPEN_PERIOD_FEES = "fct_open_period_fees"
 THRESHOLD_PLANS = "SELECT plan_id FROM usage_thresholds FINAL WHERE is_deleted = 0"
@@ -192,8 +193,11 @@ class ProgressiveBilling:
         )
 
     def _open_period_fees(self) -> list[Fee]:
+        # The view's stored query rather than the view: the warehouse spends about a second less
+        # analysing it (warehouse/views.py).
+        fees = view_query(self.client, OPEN_PERIOD_FEES)
         columns = self.client.query(
-            f"SELECT {', '.join(FEE_COLUMNS)} FROM {OPEN_PERIOD_FEES} "
+            f"SELECT {', '.join(FEE_COLUMNS)} FROM ({fees}) "
             "ORDER BY organization_id, subscription_id, fee_id",
             column_oriented=True,
         ).result_columns
