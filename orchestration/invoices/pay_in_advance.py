@@ -24,7 +24,7 @@ from warehouse.views import view_query
 def pay_in_advance_fees_reader(client: Client, ingested_after: datetime) -> DayReader:
     """A reader of the rated-on-read fees of periods with events ingested after the instant
     (UTC). It runs the view's stored query with the instant bound rather than selecting from the
-    view, which costs the warehouse ~2 s more per read (warehouse/views.py)."""
+    view, which costs the warehouse 1-2 s more per read (warehouse/views.py)."""
     instant = ingested_after.astimezone(UTC) if ingested_after.tzinfo else ingested_after
     literal = instant.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
     fees = f"({view_query(client, 'fct_pay_in_advance_fees_since')})"
