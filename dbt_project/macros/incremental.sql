@@ -131,11 +131,20 @@ events_to_rate as materialized (
 {%- endmacro %}
 
 {#- The started charge periods of the plans that have a pay-in-advance charge: the periods whose
-    events the pay-in-advance fees are placed in and priced over. -#}
-{% macro started_pay_in_advance_periods() -%}
+    events the pay-in-advance fees are placed in and priced over. Read from
+    int_rating_pay_in_advance_periods when the calling model declares it (`depends_on`) and the
+    run built it first (it is selected); otherwise, and in that table's own query, filtered out of
+    int_rating_periods, so a model run alone reads the periods its own run rated. -#}
+{% macro started_pay_in_advance_periods(from_periods_table=true) -%}
+    {%- set table = 'int_rating_pay_in_advance_periods' %}
+    {%- set node = 'model.' ~ project_name ~ '.' ~ table %}
+    {%- if from_periods_table and execute and node in model.depends_on.nodes and node in selected_resources %}
+    select * except (continues_placement, rated_at) from {{ ref(table) }}
+    {%- else %}
     select *
     from {{ ref('int_rating_periods') }}
     where period_kind = 'charges'
         and (organization_id, plan_id) in (
             select organization_id, plan_id from {{ rating_catalog('charges') }} where pay_in_advance = 1)
+    {%- endif %}
 {%- endmacro %}

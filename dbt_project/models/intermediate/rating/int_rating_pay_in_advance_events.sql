@@ -1,7 +1,7 @@
 {{ config(materialized='table', order_by='(organization_id, subscription_id, period_from, charge_id)',
           model_query_settings={'enable_materialized_cte': 1}) }}
 -- depends_on: {{ rating_catalog_copies() }}
--- depends_on: {{ ref('int_rating_pay_in_advance_continued_subscriptions') }}
+-- depends_on: {{ ref('int_rating_pay_in_advance_periods') }}
 -- The deduplicated events of this run's started charge periods for a pay-in-advance charge, up
 -- to the rating instant, placed in their period, charge, filter and group
 -- (int_rating_pay_in_advance_fees prices them). Only the periods of plans that have such a
@@ -12,7 +12,7 @@
 -- re-sent transactions' set is computed once (a materialized CTE, see scoped_events).
 -- Kept as a table with the run's start, its rating instant and a fingerprint of the
 -- pay-in-advance catalog: the next incremental run takes the earlier events of the subscriptions
--- int_rating_pay_in_advance_continued_subscriptions finds from here instead of reading and
+-- int_rating_pay_in_advance_periods marks as continued from here instead of reading and
 -- placing them again (on a day, the anniversary periods opened last month hold most of the
 -- events re-priced, and placing them was most of the pricing's cost).
 {%- set incremental = rating_is_incremental() %}
@@ -27,9 +27,9 @@ previous_run as (
 -- The subscriptions whose earlier events are taken from the previous run (the others are read
 -- from the events table whole, as on a run without a previous one), as this run found them.
 continued_subscriptions as (
-    select organization_id, external_subscription_id
-    from {{ ref('int_rating_pay_in_advance_continued_subscriptions') }}
-    where rated_at = {{ rating_started_at() }}
+    select distinct organization_id, external_subscription_id
+    from {{ ref('int_rating_pay_in_advance_periods') }}
+    where rated_at = {{ rating_started_at() }} and continues_placement = 1
 ),
 
 {{ incremental_events('started_charge_periods', continued='continued_subscriptions',

@@ -1,5 +1,6 @@
 {{ config(materialized='table', order_by='(organization_id, subscription_id, charge_id, period_from)') }}
 -- depends_on: {{ rating_catalog_copies() }}
+-- depends_on: {{ ref('int_rating_pay_in_advance_periods') }}
 -- One fee per event of a pay-in-advance charge, up to the rating instant: the events of this
 -- run's started charge periods as int_rating_pay_in_advance_events placed them, priced. Only the
 -- charge models and rounding precisions and the usage features (aggregation types, proration)
