@@ -718,6 +718,86 @@ def test_in_advance_yearly_fee_is_billed_at_the_period_start(rated: Rated) -> No
     assert fees[0]["period_to"] == datetime(2025, 1, 14, 23, 59, 59, 999000)
 
 
+@api_scenario
+def yearly_charges_billed_monthly(catalog: ApiCatalog) -> None:
+    customer = catalog.customer("c1")
+    calls = catalog.metric("calls", "count_agg")
+    calendar = catalog.plan(
+        "yearly-calendar", interval="yearly", amount_cents=36600, pay_in_advance=True,
+        bill_charges_monthly=True,
+    )  # fmt: skip
+    catalog.charge(calendar, calls, "standard", {"amount": "1"})
+    catalog.subscription("calendar", customer, calendar, "2024-02-10")
+    anniversary = catalog.plan("yearly-anniversary", interval="yearly", bill_charges_monthly=True)
+    catalog.charge(anniversary, calls, "standard", {"amount": "1"})
+    catalog.subscription(
+        "anniversary", customer, anniversary, "2024-01-31T09:00:00", billing_time="anniversary"
+    )
+    catalog.events(
+        "calendar",
+        "calls",
+        [{"timestamp": "2024-02-20T10:00:00"}] * 2
+        + [{"timestamp": "2024-03-05T10:00:00"}] * 3
+        + [{"timestamp": "2024-06-30T23:00:00"}],
+    )
+    catalog.events(
+        "anniversary",
+        "calls",
+        [{"timestamp": "2024-02-28T12:00:00"}]
+        + [{"timestamp": "2024-02-29T12:00:00"}] * 2
+        + [{"timestamp": "2024-06-29T12:00:00"}] * 4,
+    )
+
+
+def test_yearly_plans_bill_their_charges_monthly(rated: Rated) -> None:
+    def of(subscription: str) -> list[FeeRow]:
+        return rated.fees(
+            "yearly_charges_billed_monthly", f"external_subscription_id = '{subscription}'"
+        )
+
+    calendar = of("calendar")
+    # The year in advance from February 10th: 10 Feb..31 Dec = 326 of 366 days of 366.00.
+    assert [(fee["fee_type"], fee["amount_cents"]) for fee in calendar][-1] == (
+        "subscription",
+        32600,
+    )
+    assert calendar[-1]["billing_date"] == date(2024, 2, 10)
+    assert calendar[-1]["period_to"] == datetime(2024, 12, 31, 23, 59, 59, 999000)
+    # Charges month by month, the first from the subscription's start: 2 calls in February,
+    # 3 in March, none in April and May, 1 in June (closed at the rating instant).
+    charges = [fee for fee in calendar if fee["fee_type"] == "charge"]
+    assert cents(charges) == [200, 300, 0, 0, 100]
+    assert [fee["period_from"].date() for fee in charges] == [
+        date(2024, 2, 10),
+        date(2024, 3, 1),
+        date(2024, 4, 1),
+        date(2024, 5, 1),
+        date(2024, 6, 1),
+    ]
+    assert [fee["billing_date"] for fee in charges] == [date(2024, m, 1) for m in range(3, 8)]
+
+    anniversary = of("anniversary")
+    # In arrears, the year is still open: charge fees only, each month from the 31st
+    # anniversary (the last day of shorter months): 1 call on Feb 28th, 2 on Feb 29th (the next
+    # month), 4 on June 29th (the month of May 31st-June 29th).
+    assert {fee["fee_type"] for fee in anniversary} == {"charge"}
+    assert cents(anniversary) == [100, 200, 0, 0, 400]
+    assert [fee["period_from"].date() for fee in anniversary] == [
+        date(2024, 1, 31),
+        date(2024, 2, 29),
+        date(2024, 3, 31),
+        date(2024, 4, 30),
+        date(2024, 5, 31),
+    ]
+    assert [fee["billing_date"] for fee in anniversary] == [
+        date(2024, 2, 29),
+        date(2024, 3, 31),
+        date(2024, 4, 30),
+        date(2024, 5, 31),
+        date(2024, 6, 30),
+    ]
+
+
 # --- pay in advance, minimums ------------------------------------------------------------------
 
 
