@@ -6,12 +6,16 @@
   router only shapes rows, it prices nothing.
 - ``GET /api/v1/customers/{external_customer_id}/past_usage?external_subscription_id=``: closed
   periods, from the charge fees of ``fct_fees``.
+
+Both add the taxes an invoice would: each fee is taxed with the tax codes the rating gives it
+(the charge's taxes, else the plan's, else the customer's, else the organization's), and each tax
+is computed once on the sum of its fees and rounded once, half-up.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -24,6 +28,7 @@ from api.deps import Caller, CurrentCaller, Store
 from api.errors import NotFound
 from api.storage.catalog import CatalogStore
 from api.storage.lookups import find_by
+from orchestration.invoices.money import HUNDRED, round_cents
 from warehouse.views import view_query
 
 router = APIRouter(prefix="/api/v1/customers", tags=["usage"])
@@ -32,7 +37,7 @@ router = APIRouter(prefix="/api/v1/customers", tags=["usage"])
 USAGE_COLUMNS = """
     period_from, period_to, billing_date, currency, charge_id, charge_model, invoice_display_name,
     charge_filter_id, filter_display_name, filter_values, billable_metric_id, billable_metric_code,
-    billable_metric_name, aggregation_type, grouped_by, units, events_count, amount_cents
+    billable_metric_name, aggregation_type, grouped_by, units, events_count, amount_cents, tax_codes
 """
 
 
@@ -60,7 +65,8 @@ FROM (
         f.billable_metric_code AS billable_metric_code,
         m.billable_metric_name AS billable_metric_name,
         m.aggregation_type AS aggregation_type, f.grouped_by AS grouped_by, f.units AS units,
-        f.events_count AS events_count, f.amount_cents AS amount_cents
+        f.events_count AS events_count, f.amount_cents AS amount_cents,
+        f.tax_codes AS tax_codes
     FROM fct_fees AS f FINAL
     LEFT JOIN stg_warehouse__charges AS c
         ON c.organization_id = f.organization_id AND c.charge_id = assumeNotNull(f.charge_id)
@@ -108,6 +114,7 @@ class UsageRow:
     units: Decimal
     events_count: int
     amount_cents: int
+    tax_codes: list[str]
 
 
 def query_usage(store: CatalogStore, sql: str, parameters: dict[str, Any]) -> list[UsageRow]:
@@ -186,11 +193,29 @@ def present_charge(rows: Sequence[UsageRow]) -> dict[str, Any]:
     }
 
 
-def present_period(rows: Sequence[UsageRow]) -> dict[str, Any]:
-    """One period's usage in Lago's customer_usage shape (taxes are not applied here)."""
+def taxes_amount_cents(rows: Sequence[UsageRow], tax_rates: Mapping[str, Decimal]) -> int:
+    """The period's taxes as its invoice would compute them, without coupons: each tax once, on
+    the sum of the fees it applies to, rounded once."""
+    bases: dict[str, int] = {}
+    for row in rows:
+        for code in row.tax_codes:
+            bases[code] = bases.get(code, 0) + row.amount_cents
+    return sum(
+        round_cents(Decimal(base) * tax_rates.get(code, Decimal(0)) / HUNDRED)
+        for code, base in bases.items()
+    )
+
+
+def organization_tax_rates(store: CatalogStore, organization_id: uuid.UUID) -> dict[str, Decimal]:
+    return {row["code"]: row["rate"] for row in store.select("taxes", organization_id)}
+
+
+def present_period(rows: Sequence[UsageRow], tax_rates: Mapping[str, Decimal]) -> dict[str, Any]:
+    """One period's usage in Lago's customer_usage shape."""
     first = rows[0]
     charges = [list(group) for _, group in groupby(rows, key=lambda row: row.charge_id)]
     amount_cents = sum(row.amount_cents for row in rows)
+    taxes_cents = taxes_amount_cents(rows, tax_rates)
     return {
         "from_datetime": first.period_from.isoformat(timespec="seconds") + "Z",
         "to_datetime": first.period_to.isoformat(timespec="seconds") + "Z",
@@ -198,8 +223,8 @@ def present_period(rows: Sequence[UsageRow]) -> dict[str, Any]:
         "lago_invoice_id": None,
         "currency": first.currency,
         "amount_cents": amount_cents,
-        "taxes_amount_cents": 0,
-        "total_amount_cents": amount_cents,
+        "taxes_amount_cents": taxes_cents,
+        "total_amount_cents": amount_cents + taxes_cents,
         "charges_usage": [present_charge(charge_rows) for charge_rows in charges],
     }
 
@@ -241,7 +266,8 @@ def current_usage(
     )
     if not rows:
         raise NotFound("no_active_subscription")
-    return {"customer_usage": present_period(rows)}
+    tax_rates = organization_tax_rates(store, caller.organization_id)
+    return {"customer_usage": present_period(rows, tax_rates)}
 
 
 @router.get("/{external_customer_id}/past_usage")
@@ -265,7 +291,8 @@ def past_usage(
             "periods": periods_count,
         },
     )
-    periods = [present_period(period_rows) for period_rows in by_period(rows)]
+    tax_rates = organization_tax_rates(store, caller.organization_id)
+    periods = [present_period(period_rows, tax_rates) for period_rows in by_period(rows)]
     meta = {
         "current_page": 1,
         "next_page": None,

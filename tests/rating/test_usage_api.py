@@ -6,14 +6,23 @@ from __future__ import annotations
 
 import time
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
-from lago_python_client.models import BillableMetric, Charge, Charges, Event, Plan, Subscription
+from lago_python_client.models import (
+    BillableMetric,
+    Charge,
+    Charges,
+    Event,
+    Plan,
+    Subscription,
+    Tax,
+)
 from lago_python_client.models.customer_usage import CustomerUsageResponse
 
+from tests.conftest import Rater
 from tests.rating.conftest import Tenant
 
 pytestmark = pytest.mark.usefixtures("rating_views")
@@ -26,7 +35,13 @@ GRADUATED = {
 }
 
 
-def create_catalog(tenant: Tenant) -> None:
+def create_catalog(
+    tenant: Tenant,
+    *,
+    plan_tax_codes: list[str] | None = None,
+    calls_tax_codes: list[str] | None = None,
+    subscription_at: str | None = None,
+) -> None:
     calls = tenant.lago.billable_metrics.create(
         BillableMetric(
             name="API calls", code="calls", aggregation_type="sum_agg", field_name="value"
@@ -37,7 +52,12 @@ def create_catalog(tenant: Tenant) -> None:
     )
     assert calls is not None and seats is not None
     charges = [
-        Charge(billable_metric_id=calls.lago_id, charge_model="graduated", properties=GRADUATED),
+        Charge(
+            billable_metric_id=calls.lago_id,
+            charge_model="graduated",
+            properties=GRADUATED,
+            tax_codes=calls_tax_codes,
+        ),
         Charge(
             billable_metric_id=seats.lago_id,
             charge_model="standard",
@@ -46,21 +66,36 @@ def create_catalog(tenant: Tenant) -> None:
     ]
     plan = Plan(
         name="Usage", code="usage", interval="monthly", amount_cents=1000, amount_currency="EUR",
-        charges=Charges(__root__=charges),
+        charges=Charges(__root__=charges), tax_codes=plan_tax_codes,
     )  # fmt: skip
     tenant.lago.plans.create(plan)
     tenant.lago.subscriptions.create(
-        Subscription(external_customer_id="cust", plan_code="usage", external_id="sub")
+        Subscription(
+            external_customer_id="cust",
+            plan_code="usage",
+            external_id="sub",
+            subscription_at=subscription_at,
+        )
     )
 
 
-def send(tenant: Tenant, code: str, properties: dict[str, Any]) -> None:
+def create_taxes(tenant: Tenant) -> None:
+    """Two taxes for the plan and the calls charge, and an organization default that neither
+    fee falls back to."""
+    taxes = (("vat", 8.25, False), ("levy", 12.5, False), ("default", 5.0, True))
+    for code, rate, applied_to_organization in taxes:
+        tenant.lago.taxes.create(
+            Tax(name=code, code=code, rate=rate, applied_to_organization=applied_to_organization)
+        )
+
+
+def send(tenant: Tenant, code: str, properties: dict[str, Any], at: datetime | None = None) -> None:
     tenant.lago.events.create(
         Event(
             transaction_id=str(uuid.uuid4()),
             external_subscription_id="sub",
             code=code,
-            timestamp=int(datetime.now(UTC).timestamp()),
+            timestamp=int((at or datetime.now(UTC)).timestamp()),
             properties=properties,
         )
     )
@@ -120,6 +155,22 @@ def test_current_usage_prices_the_open_period_fresh_to_the_last_event(tenant: Te
     assert (calls.units, calls.amount_cents) == ("16.0", 1500)
 
 
+def test_current_usage_is_taxed_as_its_invoice_would_be(tenant: Tenant) -> None:
+    create_taxes(tenant)
+    create_catalog(tenant, plan_tax_codes=["vat"], calls_tax_codes=["levy"])
+    send(tenant, "calls", {"value": 15})
+    for region in ("eu", "eu", "us"):
+        send(tenant, "seats", {"region": region})
+
+    usage = current_usage_when(tenant, 4)
+    assert usage.amount_cents == 1450 + 900
+    # The calls charge has its own tax: 12.5% of 14.50 = 1.8125. The seats charge has none, so
+    # the plan's applies, once on both groups' fees: 8.25% of 6.00 + 3.00 = 0.7425 (rounded per
+    # fee it would be 0.50 + 0.25). The organization's default applies to neither.
+    assert usage.taxes_amount_cents == 181 + 74
+    assert usage.total_amount_cents == 2350 + 255
+
+
 def test_unknown_customer_or_subscription_is_a_404(tenant: Tenant) -> None:
     create_catalog(tenant)
     unknown_customer = get_usage(tenant, "nobody", "sub")
@@ -143,3 +194,28 @@ def test_past_usage_is_empty_before_any_period_closes(tenant: Tenant) -> None:
     create_catalog(tenant)
     past = tenant.lago.customers.past_usage("cust", "sub")
     assert past["usage_periods"] == []
+
+
+def test_past_usage_lists_the_closed_periods_with_their_taxes(tenant: Tenant, rater: Rater) -> None:
+    today = datetime.now(UTC).date()
+    last_month = (today.replace(day=1) - timedelta(days=1)).replace(day=1)
+    create_taxes(tenant)
+    create_catalog(
+        tenant,
+        plan_tax_codes=["vat"],
+        calls_tax_codes=["levy"],
+        subscription_at=f"{last_month.isoformat()}T00:00:00Z",
+    )
+    during_last_month = datetime(last_month.year, last_month.month, 15, 10, tzinfo=UTC)
+    send(tenant, "calls", {"value": 15}, at=during_last_month)
+    for region in ("eu", "eu", "us"):
+        send(tenant, "seats", {"region": region}, at=during_last_month)
+    rater.run("--no-tests")
+
+    past = tenant.lago.customers.past_usage("cust", "sub")
+    [period] = past["usage_periods"]
+    assert period.from_datetime == f"{last_month.isoformat()}T00:00:00Z"
+    assert period.amount_cents == 1450 + 900
+    # As in current usage: 12.5% of 14.50 on the calls, 8.25% once on both seats groups.
+    assert period.taxes_amount_cents == 181 + 74
+    assert period.total_amount_cents == 2350 + 255

@@ -4,7 +4,8 @@
 -- per arrears charge x filter x group (zero rows included). A parameterized view:
 --   SELECT * FROM fct_current_usage(organization_id = ..., external_subscription_id = ...)
 -- Events timestamped later in the open period count too, as in Lago, and recurring metrics carry
--- every earlier event of the subscription.
+-- every earlier event of the subscription. Each row carries the tax codes its fee would be
+-- invoiced with (the charge's, else the plan's, else the customer's, else the organization's).
 with open_periods as ({{ open_charge_periods("organization_id = {organization_id:UUID} and external_subscription_id = {external_subscription_id:String}") }}),
 
 open_events as ({{ charge_events('open_periods') }}),
@@ -37,9 +38,12 @@ select
     f.full_units as units,
     f.events_count as events_count,
     f.amount as amount,
-    {{ amount_cents('f.amount', 'f.currency') }} as amount_cents
+    {{ amount_cents('f.amount', 'f.currency') }} as amount_cents,
+    {{ fee_tax_codes('organization_taxes') }} as tax_codes
 from open_fees as f
 left join {{ ref('stg_warehouse__billable_metrics') }} as metrics
     on metrics.organization_id = f.organization_id and metrics.billable_metric_id = f.billable_metric_id
 left join {{ ref('stg_warehouse__charge_filters') }} as filters
     on filters.organization_id = f.organization_id and filters.charge_filter_id = f.charge_filter_id
+left join ({{ organization_taxes() }}) as organization_taxes
+    on organization_taxes.organization_id = f.organization_id
