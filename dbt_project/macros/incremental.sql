@@ -133,12 +133,12 @@ events_to_rate as materialized (
 {#- The started charge periods of the plans that have a pay-in-advance charge: the periods whose
     events the pay-in-advance fees are placed in and priced over. Read from
     int_rating_pay_in_advance_periods when the calling model declares it (`depends_on`) and the
-    run built it first (it is selected); otherwise, and in that table's own query, filtered out of
-    int_rating_periods, so a model run alone reads the periods its own run rated. -#}
-{% macro started_pay_in_advance_periods(from_periods_table=true) -%}
+    run built it first (it is selected); otherwise (that table's own query, a model run alone)
+    filtered out of int_rating_periods, so a model reads the periods its own run rated. -#}
+{% macro started_pay_in_advance_periods() -%}
     {%- set table = 'int_rating_pay_in_advance_periods' %}
     {%- set node = 'model.' ~ project_name ~ '.' ~ table %}
-    {%- if from_periods_table and execute and node in model.depends_on.nodes and node in selected_resources %}
+    {%- if execute and node in model.depends_on.nodes and node in selected_resources %}
     select * except (continues_placement, rated_at) from {{ ref(table) }}
     {%- else %}
     select *

@@ -15,7 +15,7 @@
 -- int_rating_periods by the catalog's plans again at each one; the placement's scalar subqueries
 -- evaluated the continued set again at each one too, materialized CTE or not.
 {%- set previous = previous_placed_events() %}
-with started_charge_periods as ({{ started_pay_in_advance_periods(from_periods_table=false) }})
+with started_charge_periods as ({{ started_pay_in_advance_periods() }})
 {%- if previous %},
 
 previous_run as (
