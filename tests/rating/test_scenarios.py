@@ -577,6 +577,18 @@ def test_the_most_specific_filter_wins_and_the_rest_uses_the_default_price(rated
 # --- subscription fees and proration -----------------------------------------------------------
 
 
+# The closed monthly periods of a 31st anniversary from 2024-01-31 by July 1st: their first days
+# (the last day of shorter months) and billing dates (the day after each period).
+MONTH_END_PERIOD_STARTS = [
+    date(2024, 1, 31),
+    date(2024, 2, 29),
+    date(2024, 3, 31),
+    date(2024, 4, 30),
+    date(2024, 5, 31),
+]
+MONTH_END_BILLING_DATES = [*MONTH_END_PERIOD_STARTS[1:], date(2024, 6, 30)]
+
+
 @api_scenario
 def month_end_anniversary(catalog: ApiCatalog) -> None:
     customer = catalog.customer("c1")
@@ -586,21 +598,8 @@ def month_end_anniversary(catalog: ApiCatalog) -> None:
 
 def test_a_31st_anniversary_falls_on_the_last_day_of_shorter_months(rated: Rated) -> None:
     fees = rated.subscription_fees("month_end_anniversary")
-    starts = [fee["period_from"].date() for fee in fees]
-    assert starts == [
-        date(2024, 1, 31),
-        date(2024, 2, 29),
-        date(2024, 3, 31),
-        date(2024, 4, 30),
-        date(2024, 5, 31),
-    ]
-    assert [fee["billing_date"] for fee in fees] == [
-        date(2024, 2, 29),
-        date(2024, 3, 31),
-        date(2024, 4, 30),
-        date(2024, 5, 31),
-        date(2024, 6, 30),
-    ]
+    assert [fee["period_from"].date() for fee in fees] == MONTH_END_PERIOD_STARTS
+    assert [fee["billing_date"] for fee in fees] == MONTH_END_BILLING_DATES
     assert cents(fees) == [3100] * 5
 
 
@@ -782,20 +781,8 @@ def test_yearly_plans_bill_their_charges_monthly(rated: Rated) -> None:
     # month), 4 on June 29th (the month of May 31st-June 29th).
     assert {fee["fee_type"] for fee in anniversary} == {"charge"}
     assert cents(anniversary) == [100, 200, 0, 0, 400]
-    assert [fee["period_from"].date() for fee in anniversary] == [
-        date(2024, 1, 31),
-        date(2024, 2, 29),
-        date(2024, 3, 31),
-        date(2024, 4, 30),
-        date(2024, 5, 31),
-    ]
-    assert [fee["billing_date"] for fee in anniversary] == [
-        date(2024, 2, 29),
-        date(2024, 3, 31),
-        date(2024, 4, 30),
-        date(2024, 5, 31),
-        date(2024, 6, 30),
-    ]
+    assert [fee["period_from"].date() for fee in anniversary] == MONTH_END_PERIOD_STARTS
+    assert [fee["billing_date"] for fee in anniversary] == MONTH_END_BILLING_DATES
 
 
 # --- pay in advance, minimums ------------------------------------------------------------------
