@@ -28,7 +28,7 @@ from api.deps import Caller, CurrentCaller, Store
 from api.errors import NotFound
 from api.storage.catalog import CatalogStore
 from api.storage.lookups import find_by
-from orchestration.invoices.money import HUNDRED, round_cents
+from orchestration.invoices.compute import FeeInput, FeeResult, Tax, apply_taxes
 from warehouse.views import view_query
 
 router = APIRouter(prefix="/api/v1/customers", tags=["usage"])
@@ -193,29 +193,37 @@ def present_charge(rows: Sequence[UsageRow]) -> dict[str, Any]:
     }
 
 
-def taxes_amount_cents(rows: Sequence[UsageRow], tax_rates: Mapping[str, Decimal]) -> int:
-    """The period's taxes as its invoice would compute them, without coupons: each tax once, on
-    the sum of the fees it applies to, rounded once."""
-    bases: dict[str, int] = {}
-    for row in rows:
-        for code in row.tax_codes:
-            bases[code] = bases.get(code, 0) + row.amount_cents
-    return sum(
-        round_cents(Decimal(base) * tax_rates.get(code, Decimal(0)) / HUNDRED)
-        for code, base in bases.items()
-    )
+def taxes_amount_cents(rows: Sequence[UsageRow], taxes: Mapping[str, Tax]) -> int:
+    """The period's taxes as its invoice would compute them (the invoice's own tax step), with no
+    coupon or credit to deduct: each tax once, on the sum of the fees it applies to. A usage row
+    has no fee id; its charge id stands in (the tax step only pairs each fee with its result)."""
+    fees = [
+        FeeInput(
+            row.charge_id,
+            row.amount_cents,
+            "charge",
+            billable_metric_id=row.billable_metric_id,
+            taxes=tuple(taxes[code] for code in row.tax_codes if code in taxes),
+        )
+        for row in rows
+    ]
+    results = [FeeResult(fee.fee_id, fee.amount_cents, 0) for fee in fees]
+    return sum(tax.amount_cents for tax in apply_taxes(fees, results))
 
 
-def organization_tax_rates(store: CatalogStore, organization_id: uuid.UUID) -> dict[str, Decimal]:
-    return {row["code"]: row["rate"] for row in store.select("taxes", organization_id)}
+def organization_taxes(store: CatalogStore, organization_id: uuid.UUID) -> dict[str, Tax]:
+    return {
+        row["code"]: Tax(row["code"], row["rate"], row["name"])
+        for row in store.select("taxes", organization_id)
+    }
 
 
-def present_period(rows: Sequence[UsageRow], tax_rates: Mapping[str, Decimal]) -> dict[str, Any]:
+def present_period(rows: Sequence[UsageRow], taxes: Mapping[str, Tax]) -> dict[str, Any]:
     """One period's usage in Lago's customer_usage shape."""
     first = rows[0]
     charges = [list(group) for _, group in groupby(rows, key=lambda row: row.charge_id)]
     amount_cents = sum(row.amount_cents for row in rows)
-    taxes_cents = taxes_amount_cents(rows, tax_rates)
+    taxes_cents = taxes_amount_cents(rows, taxes)
     return {
         "from_datetime": first.period_from.isoformat(timespec="seconds") + "Z",
         "to_datetime": first.period_to.isoformat(timespec="seconds") + "Z",
@@ -266,8 +274,8 @@ def current_usage(
     )
     if not rows:
         raise NotFound("no_active_subscription")
-    tax_rates = organization_tax_rates(store, caller.organization_id)
-    return {"customer_usage": present_period(rows, tax_rates)}
+    taxes = organization_taxes(store, caller.organization_id)
+    return {"customer_usage": present_period(rows, taxes)}
 
 
 @router.get("/{external_customer_id}/past_usage")
@@ -291,8 +299,8 @@ def past_usage(
             "periods": periods_count,
         },
     )
-    tax_rates = organization_tax_rates(store, caller.organization_id)
-    periods = [present_period(period_rows, tax_rates) for period_rows in by_period(rows)]
+    taxes = organization_taxes(store, caller.organization_id)
+    periods = [present_period(period_rows, taxes) for period_rows in by_period(rows)]
     meta = {
         "current_page": 1,
         "next_page": None,
