@@ -6,6 +6,8 @@
   "error_details": {"field": ["error_code", ...]}}``
 - 400 ``{"status": 400, "error": "Bad Request", "code": "bad_request", ...}`` for bodies that are
   not JSON objects or lack the resource envelope (Lago's "param is missing").
+- 503 ``{"status": 503, "error": "Service Unavailable", "code": "usage_not_available", ...}``
+  when usage is asked for before rating has built the views that compute it.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ REASONS = {
     404: "Not Found",
     405: "Method Not Allowed",
     422: "Unprocessable Entity",
+    503: "Service Unavailable",
 }
 
 

@@ -14,10 +14,7 @@ is computed once on the sum of its fees and rounded once, half-up.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from datetime import date, datetime
 from decimal import Decimal
 from itertools import groupby
 from typing import Annotated, Any
@@ -26,100 +23,19 @@ from fastapi import APIRouter, Query
 
 from api.deps import Caller, CurrentCaller, Store
 from api.errors import NotFound
+from api.services.usage import (
+    PAST_USAGE_SQL,
+    UsageRow,
+    current_usage_rows,
+    organization_taxes,
+    query_usage,
+    taxes_amount_cents,
+)
 from api.storage.catalog import CatalogStore
 from api.storage.lookups import find_by
-from orchestration.invoices.compute import FeeInput, FeeResult, Tax, apply_taxes
-from warehouse.views import view_query
+from orchestration.invoices.compute import Tax
 
 router = APIRouter(prefix="/api/v1/customers", tags=["usage"])
-
-# One row per charge x filter x group; both endpoints select these columns.
-USAGE_COLUMNS = """
-    period_from, period_to, billing_date, currency, charge_id, charge_model, invoice_display_name,
-    charge_filter_id, filter_display_name, filter_values, billable_metric_id, billable_metric_code,
-    billable_metric_name, aggregation_type, grouped_by, units, events_count, amount_cents, tax_codes
-"""
-
-
-def current_usage_sql(view: str) -> str:
-    """The usage rows of one subscription from ``view``, fct_current_usage's stored query, whose
-    parameters are organization_id and external_subscription_id (warehouse/views.py: why the
-    query rather than the view)."""
-    return f"""
-SELECT {USAGE_COLUMNS}
-FROM ({view})
-WHERE external_customer_id = {{customer:String}}
-ORDER BY billable_metric_code, charge_id, toString(charge_filter_id), toString(grouped_by)
-"""
-
-
-PAST_USAGE_SQL = f"""
-SELECT {USAGE_COLUMNS}
-FROM (
-    SELECT
-        f.period_from AS period_from, f.period_to AS period_to, f.billing_date AS billing_date,
-        f.currency AS currency, assumeNotNull(f.charge_id) AS charge_id,
-        c.charge_model AS charge_model, f.invoice_display_name AS invoice_display_name,
-        f.charge_filter_id AS charge_filter_id, cf.invoice_display_name AS filter_display_name,
-        cf.filter_values AS filter_values, f.billable_metric_id AS billable_metric_id,
-        f.billable_metric_code AS billable_metric_code,
-        m.billable_metric_name AS billable_metric_name,
-        m.aggregation_type AS aggregation_type, f.grouped_by AS grouped_by, f.units AS units,
-        f.events_count AS events_count, f.amount_cents AS amount_cents,
-        f.tax_codes AS tax_codes
-    FROM fct_fees AS f FINAL
-    LEFT JOIN stg_warehouse__charges AS c
-        ON c.organization_id = f.organization_id AND c.charge_id = assumeNotNull(f.charge_id)
-    LEFT JOIN stg_warehouse__billable_metrics AS m
-        ON m.organization_id = f.organization_id
-        AND m.billable_metric_id = assumeNotNull(f.billable_metric_id)
-    LEFT JOIN stg_warehouse__charge_filters AS cf
-        ON cf.organization_id = f.organization_id
-        AND cf.charge_filter_id = assumeNotNull(f.charge_filter_id)
-    WHERE f.organization_id = {{org:UUID}} AND f.external_subscription_id = {{sub:String}}
-        AND f.external_customer_id = {{customer:String}}
-        AND f.fee_type = 'charge' AND f.is_true_up = 0 AND f.pay_in_advance = 0
-        AND f.period_from IN (
-            SELECT DISTINCT period_from FROM fct_fees FINAL
-            WHERE organization_id = {{org:UUID}} AND external_subscription_id = {{sub:String}}
-                AND fee_type = 'charge' AND ({{metric:String}} = ''
-                    OR billable_metric_code = {{metric:String}})
-            ORDER BY period_from DESC
-            LIMIT {{periods:UInt32}}
-        )
-        AND ({{metric:String}} = '' OR f.billable_metric_code = {{metric:String}})
-)
-ORDER BY period_from DESC, billable_metric_code, charge_id, toString(charge_filter_id),
-    toString(grouped_by)
-"""
-
-
-@dataclass(frozen=True)
-class UsageRow:
-    period_from: datetime
-    period_to: datetime
-    billing_date: date
-    currency: str
-    charge_id: uuid.UUID
-    charge_model: str
-    invoice_display_name: str
-    charge_filter_id: uuid.UUID | None
-    filter_display_name: str | None
-    filter_values: dict[str, list[str]] | None
-    billable_metric_id: uuid.UUID
-    billable_metric_code: str
-    billable_metric_name: str
-    aggregation_type: str
-    grouped_by: dict[str, str]
-    units: Decimal
-    events_count: int
-    amount_cents: int
-    tax_codes: list[str]
-
-
-def query_usage(store: CatalogStore, sql: str, parameters: dict[str, Any]) -> list[UsageRow]:
-    result = store.client.query(sql, parameters=parameters)
-    return [UsageRow(*row) for row in result.result_rows]
 
 
 def decimal_text(value: Decimal) -> str:
@@ -193,31 +109,6 @@ def present_charge(rows: Sequence[UsageRow]) -> dict[str, Any]:
     }
 
 
-def taxes_amount_cents(rows: Sequence[UsageRow], taxes: Mapping[str, Tax]) -> int:
-    """The period's taxes as its invoice would compute them (the invoice's own tax step), with no
-    coupon or credit to deduct: each tax once, on the sum of the fees it applies to. A usage row
-    has no fee id; its charge id stands in (the tax step only pairs each fee with its result)."""
-    fees = [
-        FeeInput(
-            row.charge_id,
-            row.amount_cents,
-            "charge",
-            billable_metric_id=row.billable_metric_id,
-            taxes=tuple(taxes[code] for code in row.tax_codes if code in taxes),
-        )
-        for row in rows
-    ]
-    results = [FeeResult(fee.fee_id, fee.amount_cents, 0) for fee in fees]
-    return sum(tax.amount_cents for tax in apply_taxes(fees, results))
-
-
-def organization_taxes(store: CatalogStore, organization_id: uuid.UUID) -> dict[str, Tax]:
-    return {
-        row["code"]: Tax(row["code"], row["rate"], row["name"])
-        for row in store.select("taxes", organization_id)
-    }
-
-
 def present_period(rows: Sequence[UsageRow], taxes: Mapping[str, Tax]) -> dict[str, Any]:
     """One period's usage in Lago's customer_usage shape."""
     first = rows[0]
@@ -263,14 +154,8 @@ def current_usage(
     caller: CurrentCaller,
 ) -> dict[str, Any]:
     find_customer_subscription(store, caller, external_customer_id, external_subscription_id)
-    rows = query_usage(
-        store,
-        current_usage_sql(view_query(store.client, "fct_current_usage")),
-        {
-            "organization_id": caller.organization_id,
-            "external_subscription_id": external_subscription_id,
-            "customer": external_customer_id,
-        },
+    rows = current_usage_rows(
+        store, caller.organization_id, external_customer_id, external_subscription_id
     )
     if not rows:
         raise NotFound("no_active_subscription")

@@ -5,6 +5,7 @@ Credits and rates are decimal strings in Lago's API; they are parsed exactly, ne
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
@@ -76,6 +77,16 @@ class WalletTransactionEnvelope(Body):
     wallet_transaction: WalletTransactionInput
 
 
+@dataclass(frozen=True)
+class OngoingBalance:
+    """The balance left once draft invoices and current usage are paid, and that usage."""
+
+    usage_cents: int
+    usage_credits: Decimal
+    balance_cents: int
+    balance_credits: Decimal
+
+
 def present_wallet(
     row: Row,
     customer: Row | None,
@@ -83,6 +94,7 @@ def present_wallet(
     balance: Decimal,
     consumed: Decimal,
     balance_cents: int,
+    ongoing: OngoingBalance,
 ) -> dict[str, Any]:
     return {
         "lago_id": str(row["id"]),
@@ -97,11 +109,10 @@ def present_wallet(
         "credits_balance": decimal_text(balance),
         "balance_cents": balance_cents,
         "consumed_credits": decimal_text(consumed),
-        # Ongoing balances would subtract current usage, which rating computes: not known here.
-        "credits_ongoing_balance": decimal_text(balance),
-        "credits_ongoing_usage_balance": "0.0",
-        "ongoing_balance_cents": balance_cents,
-        "ongoing_usage_balance_cents": 0,
+        "credits_ongoing_balance": decimal_text(ongoing.balance_credits),
+        "credits_ongoing_usage_balance": decimal_text(ongoing.usage_credits),
+        "ongoing_balance_cents": ongoing.balance_cents,
+        "ongoing_usage_balance_cents": ongoing.usage_cents,
         "created_at": iso(row["created_at"]),
         "expiration_at": iso(row["expiration_at"]),
         "terminated_at": iso(row["terminated_at"]),

@@ -9,7 +9,7 @@ invoice do not count yet; credits a voided invoice gave back count once it is vo
 from __future__ import annotations
 
 import uuid
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from api.deps import Caller
@@ -18,12 +18,15 @@ from api.reference import currency_exponent
 from api.schemas.charge_models import decimal_amount
 from api.schemas.common import dump_json
 from api.schemas.subscriptions import utc
-from api.schemas.wallets import RecurringRuleInput, WalletInput, present_wallet
+from api.schemas.wallets import OngoingBalance, RecurringRuleInput, WalletInput, present_wallet
+from api.services.wallet_usage import ongoing_usage_by_wallet
 from api.storage.catalog import CatalogStore, Row, new_row, utc_now
 from api.storage.lookups import latest_by_ids, rows_by_codes, rows_by_ids
+from orchestration.invoices.compute import WalletBalance
 from orchestration.invoices.voiding import COUNTED_WALLET_TRANSACTION
 
 ZERO = Decimal(0)
+CREDIT_PLACES = Decimal("0.00001")
 
 
 def credits(value: str | None, field: str, errors: FieldErrors) -> Decimal:
@@ -95,10 +98,16 @@ def present_wallets(store: CatalogStore, caller: Caller, rows: list[Row]) -> lis
     metric_ids = [i for row in rows for i in row["applies_to_billable_metric_ids"]]
     metrics = rows_by_ids(store, "billable_metrics", org, metric_ids)
     sums = balances(store, org, [row["id"] for row in rows])
+    active = [wallet_balance(row, sums) for row in rows if row["status"] == "active"]
+    usage = ongoing_usage_by_wallet(
+        store, org, customers, active, {row["id"]: row["customer_id"] for row in rows}
+    )
     presented = []
     for row in rows:
         balance, consumed = sums.get(row["id"], (ZERO, ZERO))
         money = (balance * row["rate_amount"]).scaleb(currency_exponent(row["currency"]))
+        balance_cents = int(money.to_integral_value())
+        usage_cents = usage.get(row["id"], 0)
         presented.append(
             present_wallet(
                 row,
@@ -106,10 +115,35 @@ def present_wallets(store: CatalogStore, caller: Caller, rows: list[Row]) -> lis
                 [metrics[i]["code"] for i in row["applies_to_billable_metric_ids"] if i in metrics],
                 balance,
                 consumed,
-                int(money.to_integral_value()),
+                balance_cents,
+                OngoingBalance(
+                    usage_cents,
+                    cents_to_credits(usage_cents, row),
+                    balance_cents - usage_cents,
+                    cents_to_credits(balance_cents - usage_cents, row),
+                ),
             )
         )
     return presented
+
+
+def wallet_balance(row: Row, sums: dict[uuid.UUID, tuple[Decimal, Decimal]]) -> WalletBalance:
+    """The wallet as the invoice's wallet step sees it: its balance, rank and limits."""
+    return WalletBalance(
+        row["id"],
+        sums.get(row["id"], (ZERO, ZERO))[0],
+        row["rate_amount"],
+        row["priority"],
+        row["created_at"],
+        frozenset(row["applies_to_fee_types"]),
+        frozenset(row["applies_to_billable_metric_ids"]),
+    )
+
+
+def cents_to_credits(cents: int, wallet: Row) -> Decimal:
+    """Money in minor units as the wallet's credits, kept to Lago's 5 decimals."""
+    money = Decimal(cents).scaleb(-currency_exponent(wallet["currency"]))
+    return (money / wallet["rate_amount"]).quantize(CREDIT_PLACES, ROUND_HALF_UP)
 
 
 def valid_rule(rule: RecurringRuleInput) -> bool:

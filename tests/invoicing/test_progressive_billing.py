@@ -25,7 +25,15 @@ from dagster import (
     materialize,
 )
 from lago_python_client.client import Client as LagoClient
-from lago_python_client.models import BillableMetric, Customer, Event, Plan, Subscription, Tax
+from lago_python_client.models import (
+    BillableMetric,
+    Customer,
+    Event,
+    Plan,
+    Subscription,
+    Tax,
+    Wallet,
+)
 
 from meterhouse.orgs import create_organization
 from orchestration.invoices.assets import pay_in_advance_invoices, progressive_billing_invoices
@@ -257,6 +265,13 @@ def test_thresholds_crossed_issue_progressive_invoices_once(tenant: Tenant) -> N
     context = build_sensor_context(cursor=cursor, resources=tenant.resources())
     (request,) = list(usage_threshold_crossings(context))  # type: ignore[arg-type]
     assert isinstance(request, RunRequest)
+    # A wallet's ongoing usage: the open period's 3200 cents with 20% VAT, less the 1440 the
+    # first progressive invoice billed of it.
+    wallet = tenant.lago.wallets.create(
+        Wallet(external_customer_id="acme", rate_amount="1", currency="EUR", granted_credits="100")
+    )
+    assert (wallet.ongoing_usage_balance_cents, wallet.ongoing_balance_cents) == (2_400, 7_600)
+    tenant.lago.wallets.destroy(wallet.lago_id)  # the invoices below are priced without credits
     tenant.materialize(progressive_billing_invoices)
     tenant.materialize(progressive_billing_invoices)
     first_again, second = tenant.invoices("progressive_billing")

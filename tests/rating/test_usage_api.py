@@ -41,6 +41,8 @@ def create_catalog(
     plan_tax_codes: list[str] | None = None,
     calls_tax_codes: list[str] | None = None,
     subscription_at: str | None = None,
+    pay_in_advance: bool = False,
+    billing_time: str = "calendar",
 ) -> None:
     calls = tenant.lago.billable_metrics.create(
         BillableMetric(
@@ -66,7 +68,7 @@ def create_catalog(
     ]
     plan = Plan(
         name="Usage", code="usage", interval="monthly", amount_cents=1000, amount_currency="EUR",
-        charges=Charges(__root__=charges), tax_codes=plan_tax_codes,
+        charges=Charges(__root__=charges), tax_codes=plan_tax_codes, pay_in_advance=pay_in_advance,
     )  # fmt: skip
     tenant.lago.plans.create(plan)
     tenant.lago.subscriptions.create(
@@ -75,6 +77,7 @@ def create_catalog(
             plan_code="usage",
             external_id="sub",
             subscription_at=subscription_at,
+            billing_time=billing_time,
         )
     )
 

@@ -1,0 +1,160 @@
+"""What a customer's usage will ask of its wallets: the ongoing usage balance.
+
+A wallet's ongoing balance is its settled balance less what the customer's draft invoices and
+current usage will consume, taxes included (billing-semantics.md, "Wallets"; Lago's ongoing
+balance):
+
+- current usage: every live subscription's open period, rated on read (``fct_current_usage``)
+  and taxed as its invoice would be. A wallet limited to fee types or metrics counts only the
+  fees it covers, tax-inclusive, as the invoice's wallet step caps it; an unlimited wallet counts
+  the whole usage.
+- less what finalized progressive-billing invoices already billed of those open periods (their
+  lines the wallet covers, coupons removed, taxes included): their credits were spent then.
+- plus the customer's draft invoices, before the wallet credits they will take at finalization
+  (their total with their prepaid credits added back).
+
+Pay-in-advance charges are not in current usage; their fees are invoiced as they occur, so they
+are already in a draft or a finalized invoice.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from api.services.usage import current_usage_rows, organization_taxes, taxed_fees
+from api.storage.catalog import CatalogStore, Row
+from api.storage.subscriptions import live_subscriptions
+from orchestration.invoices.compute import FeeInput, FeeResult, WalletBalance
+from orchestration.invoices.money import round_cents
+
+ZERO = Decimal(0)
+
+
+@dataclass(frozen=True)
+class BilledLine:
+    """A line of a finalized progressive-billing invoice: usage of an open period billed early."""
+
+    fee: FeeInput
+    billed_cents: int  # after coupons, taxes included
+
+
+@dataclass
+class CustomerUsage:
+    """A customer's open-period fees (taxed), their lines billed early, and its drafts."""
+
+    fees: list[FeeInput]
+    results: list[FeeResult]
+    taxes_cents: int
+    billed: list[BilledLine]
+    drafts_cents: int
+
+    def ongoing_usage_cents(self, wallet: WalletBalance) -> int:
+        if wallet.fee_types or wallet.billable_metric_ids:
+            covered = sum(
+                (
+                    result.taxable_base + result.precise_taxes_amount
+                    for fee, result in zip(self.fees, self.results, strict=True)
+                    if wallet.applies_to(fee)
+                ),
+                ZERO,
+            )
+            usage = round_cents(covered)
+        else:
+            usage = sum(fee.amount_cents for fee in self.fees) + self.taxes_cents
+        billed = sum(line.billed_cents for line in self.billed if wallet.applies_to(line.fee))
+        return usage - billed + self.drafts_cents
+
+
+def utc_naive(moment: datetime) -> datetime:
+    return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment
+
+
+def customer_usage(store: CatalogStore, organization_id: uuid.UUID, customer: Row) -> CustomerUsage:
+    subscriptions = live_subscriptions(store, organization_id, "customer_id", [customer["id"]])
+    taxes = organization_taxes(store, organization_id) if subscriptions else {}
+    usage = CustomerUsage([], [], 0, [], draft_invoices_cents(store, organization_id, customer))
+    open_periods: set[tuple[uuid.UUID, datetime]] = set()
+    for subscription in subscriptions:
+        rows = current_usage_rows(
+            store, organization_id, customer["external_id"], subscription["external_id"]
+        )
+        if not rows:
+            continue
+        fees, results, applied = taxed_fees(rows, taxes)
+        usage.fees += fees
+        usage.results += results
+        usage.taxes_cents += sum(tax.amount_cents for tax in applied)
+        open_periods.add((subscription["id"], utc_naive(rows[0].period_from)))
+    usage.billed = billed_early(store, organization_id, customer, open_periods)
+    return usage
+
+
+def draft_invoices_cents(store: CatalogStore, organization_id: uuid.UUID, customer: Row) -> int:
+    """The customer's draft invoices, before the wallet credits they will take."""
+    result = store.client.query(
+        "SELECT sum(total_amount_cents + prepaid_credit_amount_cents) FROM invoices FINAL"
+        " WHERE organization_id = {org:UUID} AND customer_id = {customer:UUID}"
+        " AND status = 'draft'",
+        parameters={"org": organization_id, "customer": customer["id"]},
+    )
+    return int(result.result_rows[0][0] or 0)
+
+
+def billed_early(
+    store: CatalogStore,
+    organization_id: uuid.UUID,
+    customer: Row,
+    open_periods: set[tuple[uuid.UUID, datetime]],
+) -> list[BilledLine]:
+    """The lines of finalized progressive-billing invoices over the customer's open periods."""
+    if not open_periods:
+        return []
+    result = store.client.query(
+        "SELECT f.subscription_id, f.period_from, f.id, f.fee_type, f.billable_metric_id,"
+        " f.amount_cents, f.taxes_base_amount_cents, f.precise_taxes_amount_cents"
+        " FROM invoice_fees AS f FINAL"
+        " WHERE (f.organization_id, f.invoice_id, f.fees_version) IN ("
+        "   SELECT organization_id, id, fees_version FROM invoices FINAL"
+        "   WHERE organization_id = {org:UUID} AND customer_id = {customer:UUID}"
+        "   AND invoice_type = 'progressive_billing' AND status = 'finalized')",
+        parameters={"org": organization_id, "customer": customer["id"]},
+    )
+    lines = []
+    for (
+        subscription_id,
+        period_from,
+        fee_id,
+        fee_type,
+        metric_id,
+        amount,
+        base,
+        taxes,
+    ) in result.result_rows:
+        if (subscription_id, utc_naive(period_from)) in open_periods:
+            fee = FeeInput(fee_id, amount, fee_type, billable_metric_id=metric_id)
+            lines.append(BilledLine(fee, round_cents(base) + round_cents(taxes)))
+    return lines
+
+
+def ongoing_usage_by_wallet(
+    store: CatalogStore,
+    organization_id: uuid.UUID,
+    customers: dict[uuid.UUID, Row],
+    wallets: Sequence[WalletBalance],
+    wallet_customers: dict[uuid.UUID, uuid.UUID],
+) -> dict[uuid.UUID, int]:
+    """Each wallet's ongoing usage balance in cents, the usage of each customer read once."""
+    usages: dict[uuid.UUID, CustomerUsage] = {}
+    ongoing = {}
+    for wallet in wallets:
+        customer_id = wallet_customers[wallet.wallet_id]
+        if customer_id not in customers:
+            continue
+        if customer_id not in usages:
+            usages[customer_id] = customer_usage(store, organization_id, customers[customer_id])
+        ongoing[wallet.wallet_id] = usages[customer_id].ongoing_usage_cents(wallet)
+    return ongoing

@@ -1,0 +1,83 @@
+"""A wallet's ongoing balance through the billing API with the official Lago client: the settled
+balance less the customer's draft invoices and current usage, taxes included."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from clickhouse_connect.driver.client import Client
+from lago_python_client.models import Customer, Wallet
+from lago_python_client.models.customer import CustomerBillingConfiguration
+from lago_python_client.models.wallet import AppliesTo
+
+from orchestration.invoices.billing import bill_day
+from tests.conftest import Rater
+from tests.rating.conftest import Tenant
+from tests.rating.test_usage_api import create_catalog, create_taxes, current_usage_when, send
+
+pytestmark = pytest.mark.usefixtures("rating_views")
+
+
+def test_ongoing_balance_subtracts_draft_invoices_and_current_usage(
+    tenant: Tenant, rater: Rater, admin_client: Client
+) -> None:
+    create_taxes(tenant)
+    grace = CustomerBillingConfiguration(invoice_grace_period=30)
+    tenant.lago.customers.create(
+        Customer(external_id="cust", currency="EUR", billing_configuration=grace)
+    )
+    # A plan paid in advance from today's anniversary: its whole 10.00 subscription fee is
+    # invoiced today, and the 30-day grace period keeps that invoice a draft.
+    create_catalog(
+        tenant, plan_tax_codes=["vat"], calls_tax_codes=["levy"], pay_in_advance=True,
+        billing_time="anniversary",
+    )  # fmt: skip
+    everything = tenant.lago.wallets.create(
+        Wallet(external_customer_id="cust", rate_amount="1", currency="EUR", granted_credits="100")
+    )
+    calls_only = tenant.lago.wallets.create(
+        Wallet(
+            external_customer_id="cust", rate_amount="3", currency="EUR", granted_credits="50",
+            applies_to=AppliesTo(billable_metric_codes=["calls"]),
+        )
+    )  # fmt: skip
+    # Before any event, current usage is the graduated charge's first flat fee (2.00, charged at
+    # zero units) with its 12.5% levy.
+    assert (everything.ongoing_balance_cents, everything.ongoing_usage_balance_cents) == (
+        10_000 - 225,
+        225,
+    )
+
+    send(tenant, "calls", {"value": 15})
+    for region in ("eu", "eu", "us"):
+        send(tenant, "seats", {"region": region})
+    current_usage_when(tenant, 4)
+    rater.run("--no-tests")
+    bill_day(admin_client, datetime.now(UTC).date(), now=datetime.now(UTC))
+    [draft] = tenant.lago.invoices.find_all({"external_customer_id": "cust"})["invoices"]
+    # 10.00 with 8.25% VAT: 1000 + 82.5, rounded half-up once.
+    assert (draft.status, draft.fees_amount_cents, draft.taxes_amount_cents) == ("draft", 1000, 83)
+
+    # Current usage (tests/rating/test_usage_api.py): calls 14.50 with 12.5% levy (1.8125),
+    # seats 9.00 with 8.25% VAT (0.7425): 2350 + 181 + 74. The draft asks 1083 more.
+    wallet = tenant.lago.wallets.find(everything.lago_id)
+    assert wallet.ongoing_usage_balance_cents == 2605 + 1083
+    assert wallet.ongoing_balance_cents == 10_000 - 3688
+    assert (wallet.credits_ongoing_usage_balance, wallet.credits_ongoing_balance) == (
+        "36.88",
+        "63.12",
+    )
+    assert (wallet.credits_balance, wallet.balance_cents) == ("100.0", 10_000)
+
+    # Limited to calls: the calls fee with its own tax (14.50 + 1.8125, rounded once), and the
+    # draft. At 3.00 a credit: 27.14 / 3 and 122.86 / 3, to 5 decimals.
+    wallet = tenant.lago.wallets.find(calls_only.lago_id)
+    assert wallet.ongoing_usage_balance_cents == 1631 + 1083
+    assert wallet.ongoing_balance_cents == 15_000 - 2714
+    assert (wallet.credits_ongoing_usage_balance, wallet.credits_ongoing_balance) == (
+        "9.04667",
+        "40.95333",
+    )
+    listed = tenant.lago.wallets.find_all({"external_customer_id": "cust"})["wallets"]
+    assert sorted(w.ongoing_usage_balance_cents for w in listed) == [2714, 3688]
