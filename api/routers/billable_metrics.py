@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from typing import Any
 
@@ -12,14 +13,19 @@ from api.errors import FieldErrors
 from api.pagination import Page
 from api.schemas.billable_metrics import (
     BillableMetricEnvelope,
+    EvaluateExpressionInput,
+    ExpressionEventInput,
     expression_sql,
     metric_columns,
     present_metric,
     validate_metric,
 )
 from api.schemas.plans import ALL_FILTER_VALUES
+from api.services.metric_expressions import InvalidExpression, evaluate
 from api.storage.catalog import CatalogStore, Row, new_row
 from api.storage.lookups import find_by, is_taken
+from ingestion.validation import parse_timestamp_ms
+from ingestion.writer import property_text
 
 router = APIRouter(prefix="/api/v1/billable_metrics", tags=["billable_metrics"])
 
@@ -81,6 +87,40 @@ def create_metric(
         _check_unique_code(store, caller, row["code"])
         store.write("billable_metrics", [row], changed_by=caller.actor)
     return {"billable_metric": present_metric(row)}
+
+
+@router.post("/evaluate_expression")
+def evaluate_expression(
+    body: EvaluateExpressionInput, store: Store, caller: CurrentCaller
+) -> dict[str, Any]:
+    """The value an expression gives a sample event, as rating would compute it."""
+    event = body.event or ExpressionEventInput()
+    errors = FieldErrors()
+    if not body.expression:
+        errors.add("expression", "value_is_mandatory")
+    timestamp_ms = int(time.time() * 1000)
+    if event.timestamp is not None:
+        parsed = parse_timestamp_ms(event.timestamp)
+        if parsed is None:
+            errors.add("event.timestamp", "invalid_timestamp")
+        else:
+            timestamp_ms = parsed
+    errors.raise_if_any()
+    assert body.expression is not None
+    properties = {key: property_text(value) for key, value in (event.properties or {}).items()}
+    try:
+        value = evaluate(
+            store.client, body.expression, code=event.code or "", timestamp_ms=timestamp_ms,
+            properties=properties,
+        )  # fmt: skip
+    except InvalidExpression:
+        errors.add("expression", "invalid_expression")
+        errors.raise_if_any()
+    if value is None:
+        # A missing property, text in arithmetic or a division by zero: the event has no value.
+        errors.add("event", "expression_evaluation_failed")
+        errors.raise_if_any()
+    return {"expression_result": {"value": value}}
 
 
 @router.put("/{code}")

@@ -81,6 +81,19 @@ def validate_metric(row: Row) -> None:
     errors.raise_if_any()
 
 
+class ExpressionEventInput(Body):
+    code: ShortText | None = None
+    timestamp: int | float | str | None = None
+    properties: dict[str, Any] | None = None
+
+
+class EvaluateExpressionInput(Body):
+    """Lago's ``POST /billable_metrics/evaluate_expression`` body (no envelope)."""
+
+    expression: LongText | None = None
+    event: ExpressionEventInput | None = None
+
+
 def expression_sql(row: Row) -> str | None:
     """The stored ClickHouse translation of a validated metric's expression (rating reads it)."""
     return translate(row["expression"]) if row.get("expression") else None

@@ -26,7 +26,10 @@ Choices where Lago is looser: the decimals of round/ceil/floor must be an intege
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
+
+from clickhouse_connect.driver.client import Client
 
 PROPERTIES = "__PROPERTIES__"
 TIMESTAMP = "__TIMESTAMP__"
@@ -221,3 +224,30 @@ def translate(expression: str) -> str:
     text is not one."""
     value = _Parser(expression).parse()
     return f"CAST({value.text()} AS Nullable(String))"
+
+
+def evaluate(
+    client: Client,
+    expression: str,
+    *,
+    code: str,
+    timestamp_ms: int,
+    properties: Mapping[str, str],
+) -> str | None:
+    """The value rating would give one event under this expression, computed by the warehouse
+    from the same SQL; None where the event has no value (InvalidExpression if the text is not
+    an expression). ``properties`` are the event's stored texts."""
+    sql = (
+        translate(expression)
+        .replace(PROPERTIES, "mapFromArrays({keys:Array(String)}, {values:Array(String)})")
+        .replace(TIMESTAMP, "fromUnixTimestamp64Milli({timestamp_ms:Int64}, 'UTC')")
+        .replace(CODE, "{code:String}")
+    )
+    parameters = {
+        "keys": list(properties),
+        "values": list(properties.values()),
+        "timestamp_ms": timestamp_ms,
+        "code": code,
+    }
+    value = client.query(f"SELECT {sql}", parameters=parameters).result_rows[0][0]
+    return None if value is None else str(value)

@@ -109,6 +109,13 @@ def query_usage(store: CatalogStore, sql: str, parameters: dict[str, Any]) -> li
     return [UsageRow(*row) for row in result.result_rows]
 
 
+class UsageNotAvailable(ApiError):
+    """Before the first rating run there is nothing to rate an open period with."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(503, "usage_not_available", message=message)
+
+
 def current_usage_rows(
     store: CatalogStore,
     organization_id: uuid.UUID,
@@ -119,8 +126,7 @@ def current_usage_rows(
     try:
         view = view_query(store.client, "fct_current_usage")
     except ViewNotFound as missing:
-        # Before the first rating run there is nothing to rate the open period with.
-        raise ApiError(503, "usage_not_available", message=str(missing)) from missing
+        raise UsageNotAvailable(str(missing)) from missing
     return query_usage(
         store,
         current_usage_sql(view),

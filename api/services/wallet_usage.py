@@ -13,6 +13,7 @@ balance):
 - plus the customer's draft invoices, before the wallet credits they will take at finalization
   (their total with their prepaid credits added back).
 
+Before the first rating run has built the view, no usage is counted (the drafts still are).
 Pay-in-advance charges are not in current usage; their fees are invoiced as they occur, so they
 are already in a draft or a finalized invoice.
 """
@@ -25,7 +26,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from api.services.usage import current_usage_rows, organization_taxes, taxed_fees
+from api.services.usage import (
+    UsageNotAvailable,
+    current_usage_rows,
+    organization_taxes,
+    taxed_fees,
+)
 from api.storage.catalog import CatalogStore, Row
 from api.storage.subscriptions import live_subscriptions
 from orchestration.invoices.compute import FeeInput, FeeResult, WalletBalance
@@ -79,9 +85,12 @@ def customer_usage(store: CatalogStore, organization_id: uuid.UUID, customer: Ro
     usage = CustomerUsage([], [], 0, [], draft_invoices_cents(store, organization_id, customer))
     open_periods: set[tuple[uuid.UUID, datetime]] = set()
     for subscription in subscriptions:
-        rows = current_usage_rows(
-            store, organization_id, customer["external_id"], subscription["external_id"]
-        )
+        try:
+            rows = current_usage_rows(
+                store, organization_id, customer["external_id"], subscription["external_id"]
+            )
+        except UsageNotAvailable:
+            break  # nothing rated yet: the wallet shows its drafts alone
         if not rows:
             continue
         fees, results, applied = taxed_fees(rows, taxes)
