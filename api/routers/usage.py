@@ -155,7 +155,7 @@ def current_usage(
 ) -> dict[str, Any]:
     find_customer_subscription(store, caller, external_customer_id, external_subscription_id)
     rows = current_usage_rows(
-        store, caller.organization_id, external_customer_id, external_subscription_id
+        store, caller.organization_id, [external_customer_id], external_subscription_id
     )
     if not rows:
         raise NotFound("no_active_subscription")

@@ -22,21 +22,22 @@ from warehouse.views import ViewNotFound, view_query
 
 # One row per charge x filter x group; both endpoints select these columns.
 USAGE_COLUMNS = """
-    period_from, period_to, billing_date, currency, charge_id, charge_model, invoice_display_name,
+    external_customer_id, subscription_id, period_from, period_to, billing_date, currency,
+    charge_id, charge_model, invoice_display_name,
     charge_filter_id, filter_display_name, filter_values, billable_metric_id, billable_metric_code,
     billable_metric_name, aggregation_type, grouped_by, units, events_count, amount_cents, tax_codes
 """
 
 
 def current_usage_sql(view: str) -> str:
-    """The usage rows of one subscription from ``view``, fct_current_usage's stored query, whose
-    parameters are organization_id and external_subscription_id (warehouse/views.py: why the
-    query rather than the view)."""
+    """The usage rows from ``view``, fct_current_usage's stored query, whose parameters are
+    organization_id, external_customer_ids and external_subscription_id (warehouse/views.py: why
+    the query rather than the view)."""
     return f"""
 SELECT {USAGE_COLUMNS}
 FROM ({view})
-WHERE external_customer_id = {{customer:String}}
-ORDER BY billable_metric_code, charge_id, toString(charge_filter_id), toString(grouped_by)
+ORDER BY external_customer_id, subscription_id, billable_metric_code, charge_id,
+    toString(charge_filter_id), toString(grouped_by)
 """
 
 
@@ -44,7 +45,9 @@ PAST_USAGE_SQL = f"""
 SELECT {USAGE_COLUMNS}
 FROM (
     SELECT
-        f.period_from AS period_from, f.period_to AS period_to, f.billing_date AS billing_date,
+        f.external_customer_id AS external_customer_id,
+        assumeNotNull(f.subscription_id) AS subscription_id, f.period_from AS period_from,
+        f.period_to AS period_to, f.billing_date AS billing_date,
         f.currency AS currency, assumeNotNull(f.charge_id) AS charge_id,
         c.charge_model AS charge_model, f.invoice_display_name AS invoice_display_name,
         f.charge_filter_id AS charge_filter_id, cf.invoice_display_name AS filter_display_name,
@@ -83,6 +86,8 @@ ORDER BY period_from DESC, billable_metric_code, charge_id, toString(charge_filt
 
 @dataclass(frozen=True)
 class UsageRow:
+    external_customer_id: str
+    subscription_id: uuid.UUID
     period_from: datetime
     period_to: datetime
     billing_date: date
@@ -119,10 +124,11 @@ class UsageNotAvailable(ApiError):
 def current_usage_rows(
     store: CatalogStore,
     organization_id: uuid.UUID,
-    external_customer_id: str,
-    external_subscription_id: str,
+    external_customer_ids: Sequence[str],
+    external_subscription_id: str = "",
 ) -> list[UsageRow]:
-    """The open period's usage rows of one subscription; none when it has no open period."""
+    """The open periods' usage rows of one subscription of these customers, or of all their
+    subscriptions (``external_subscription_id`` empty); none without an open period."""
     try:
         view = view_query(store.client, "fct_current_usage")
     except ViewNotFound as missing:
@@ -132,8 +138,8 @@ def current_usage_rows(
         current_usage_sql(view),
         {
             "organization_id": organization_id,
+            "external_customer_ids": list(external_customer_ids),
             "external_subscription_id": external_subscription_id,
-            "customer": external_customer_id,
         },
     )
 

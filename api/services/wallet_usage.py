@@ -4,8 +4,9 @@ A wallet's ongoing balance is its settled balance less what the customer's draft
 current usage will consume, taxes included (billing-semantics.md, "Wallets"; Lago's ongoing
 balance):
 
-- current usage: every live subscription's open period, rated on read (``fct_current_usage``)
-  and taxed as its invoice would be. A wallet limited to fee types or metrics counts only the
+- current usage: the open period of each of the customer's subscriptions, rated on read
+  (``fct_current_usage``, the customers of all the wallets read in one request) and taxed as its
+  invoice would be. A wallet limited to fee types or metrics counts only the
   fees it covers, tax-inclusive, as the invoice's wallet step caps it; an unlimited wallet counts
   the whole usage.
 - less what finalized progressive-billing invoices already billed of those open periods (their
@@ -25,6 +26,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
+from itertools import groupby
 
 from api.services.usage import (
     UsageNotAvailable,
@@ -33,7 +35,6 @@ from api.services.usage import (
     taxed_fees,
 )
 from api.storage.catalog import CatalogStore, Row
-from api.storage.subscriptions import live_subscriptions
 from orchestration.invoices.compute import FeeInput, FeeResult, WalletBalance
 from orchestration.invoices.money import round_cents
 
@@ -79,61 +80,74 @@ def utc_naive(moment: datetime) -> datetime:
     return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment
 
 
-def customer_usage(store: CatalogStore, organization_id: uuid.UUID, customer: Row) -> CustomerUsage:
-    subscriptions = live_subscriptions(store, organization_id, "customer_id", [customer["id"]])
-    taxes = organization_taxes(store, organization_id) if subscriptions else {}
-    usage = CustomerUsage([], [], 0, [], draft_invoices_cents(store, organization_id, customer))
+def customers_usage(
+    store: CatalogStore, organization_id: uuid.UUID, customers: Sequence[Row]
+) -> dict[uuid.UUID, CustomerUsage]:
+    """Each customer's usage, every customer's open periods rated in one request."""
+    if not customers:
+        return {}
+    by_external_id = {customer["external_id"]: customer["id"] for customer in customers}
+    try:
+        rows = current_usage_rows(store, organization_id, list(by_external_id))
+    except UsageNotAvailable:
+        rows = []  # nothing rated yet: the wallets show their drafts alone
+    taxes = organization_taxes(store, organization_id) if rows else {}
+    customer_ids = list(by_external_id.values())
+    drafts = draft_invoices_cents(store, organization_id, customer_ids)
+    usages = {i: CustomerUsage([], [], 0, [], drafts.get(i, 0)) for i in customer_ids}
     open_periods: set[tuple[uuid.UUID, datetime]] = set()
-    for subscription in subscriptions:
-        try:
-            rows = current_usage_rows(
-                store, organization_id, customer["external_id"], subscription["external_id"]
-            )
-        except UsageNotAvailable:
-            break  # nothing rated yet: the wallet shows its drafts alone
-        if not rows:
-            continue
-        fees, results, applied = taxed_fees(rows, taxes)
+    # Each subscription's open period is taxed as its own invoice would be.
+    for (external_id, subscription_id), period in groupby(
+        rows, key=lambda row: (row.external_customer_id, row.subscription_id)
+    ):
+        period_rows = list(period)
+        fees, results, applied = taxed_fees(period_rows, taxes)
+        usage = usages[by_external_id[external_id]]
         usage.fees += fees
         usage.results += results
         usage.taxes_cents += sum(tax.amount_cents for tax in applied)
-        open_periods.add((subscription["id"], utc_naive(rows[0].period_from)))
-    usage.billed = billed_early(store, organization_id, customer, open_periods)
-    return usage
+        open_periods.add((subscription_id, utc_naive(period_rows[0].period_from)))
+    for customer_id, line in billed_early(store, organization_id, customer_ids, open_periods):
+        usages[customer_id].billed.append(line)
+    return usages
 
 
-def draft_invoices_cents(store: CatalogStore, organization_id: uuid.UUID, customer: Row) -> int:
-    """The customer's draft invoices, before the wallet credits they will take."""
+def draft_invoices_cents(
+    store: CatalogStore, organization_id: uuid.UUID, customer_ids: list[uuid.UUID]
+) -> dict[uuid.UUID, int]:
+    """Each customer's draft invoices, before the wallet credits they will take."""
     result = store.client.query(
-        "SELECT sum(total_amount_cents + prepaid_credit_amount_cents) FROM invoices FINAL"
-        " WHERE organization_id = {org:UUID} AND customer_id = {customer:UUID}"
-        " AND status = 'draft'",
-        parameters={"org": organization_id, "customer": customer["id"]},
+        "SELECT customer_id, sum(total_amount_cents + prepaid_credit_amount_cents)"
+        " FROM invoices FINAL WHERE organization_id = {org:UUID}"
+        " AND customer_id IN {customers:Array(UUID)} AND status = 'draft' GROUP BY customer_id",
+        parameters={"org": organization_id, "customers": customer_ids},
     )
-    return int(result.result_rows[0][0] or 0)
+    return {customer_id: int(cents) for customer_id, cents in result.result_rows}
 
 
 def billed_early(
     store: CatalogStore,
     organization_id: uuid.UUID,
-    customer: Row,
+    customer_ids: list[uuid.UUID],
     open_periods: set[tuple[uuid.UUID, datetime]],
-) -> list[BilledLine]:
-    """The lines of finalized progressive-billing invoices over the customer's open periods."""
+) -> list[tuple[uuid.UUID, BilledLine]]:
+    """The lines of finalized progressive-billing invoices over the open periods, by customer."""
     if not open_periods:
         return []
     result = store.client.query(
-        "SELECT f.subscription_id, f.period_from, f.id, f.fee_type, f.billable_metric_id,"
-        " f.amount_cents, f.taxes_base_amount_cents, f.precise_taxes_amount_cents"
+        "SELECT f.customer_id, f.subscription_id, f.period_from, f.id, f.fee_type,"
+        " f.billable_metric_id, f.amount_cents, f.taxes_base_amount_cents,"
+        " f.precise_taxes_amount_cents"
         " FROM invoice_fees AS f FINAL"
         " WHERE (f.organization_id, f.invoice_id, f.fees_version) IN ("
         "   SELECT organization_id, id, fees_version FROM invoices FINAL"
-        "   WHERE organization_id = {org:UUID} AND customer_id = {customer:UUID}"
+        "   WHERE organization_id = {org:UUID} AND customer_id IN {customers:Array(UUID)}"
         "   AND invoice_type = 'progressive_billing' AND status = 'finalized')",
-        parameters={"org": organization_id, "customer": customer["id"]},
+        parameters={"org": organization_id, "customers": customer_ids},
     )
     lines = []
     for (
+        customer_id,
         subscription_id,
         period_from,
         fee_id,
@@ -145,7 +159,7 @@ def billed_early(
     ) in result.result_rows:
         if (subscription_id, utc_naive(period_from)) in open_periods:
             fee = FeeInput(fee_id, amount, fee_type, billable_metric_id=metric_id)
-            lines.append(BilledLine(fee, round_cents(base) + round_cents(taxes)))
+            lines.append((customer_id, BilledLine(fee, round_cents(base) + round_cents(taxes))))
     return lines
 
 
@@ -156,14 +170,13 @@ def ongoing_usage_by_wallet(
     wallets: Sequence[WalletBalance],
     wallet_customers: dict[uuid.UUID, uuid.UUID],
 ) -> dict[uuid.UUID, int]:
-    """Each wallet's ongoing usage balance in cents, the usage of each customer read once."""
-    usages: dict[uuid.UUID, CustomerUsage] = {}
-    ongoing = {}
-    for wallet in wallets:
-        customer_id = wallet_customers[wallet.wallet_id]
-        if customer_id not in customers:
-            continue
-        if customer_id not in usages:
-            usages[customer_id] = customer_usage(store, organization_id, customers[customer_id])
-        ongoing[wallet.wallet_id] = usages[customer_id].ongoing_usage_cents(wallet)
-    return ongoing
+    """Each wallet's ongoing usage balance in cents."""
+    owners = {wallet_customers[wallet.wallet_id] for wallet in wallets}
+    usages = customers_usage(
+        store, organization_id, [customers[i] for i in owners & customers.keys()]
+    )
+    return {
+        wallet.wallet_id: usages[wallet_customers[wallet.wallet_id]].ongoing_usage_cents(wallet)
+        for wallet in wallets
+        if wallet_customers[wallet.wallet_id] in usages
+    }

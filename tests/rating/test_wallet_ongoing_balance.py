@@ -3,11 +3,13 @@ balance less the customer's draft invoices and current usage, taxes included."""
 
 from __future__ import annotations
 
+import time
+import uuid
 from datetime import UTC, datetime
 
 import pytest
 from clickhouse_connect.driver.client import Client
-from lago_python_client.models import Customer, Wallet
+from lago_python_client.models import Customer, Event, Subscription, Wallet
 from lago_python_client.models.customer import CustomerBillingConfiguration
 from lago_python_client.models.wallet import AppliesTo
 
@@ -33,6 +35,10 @@ def test_ongoing_balance_subtracts_draft_invoices_and_current_usage(
         tenant, plan_tax_codes=["vat"], calls_tax_codes=["levy"], pay_in_advance=True,
         billing_time="anniversary",
     )  # fmt: skip
+    # Another customer on the same plan, with no grace period: its invoice is finalized at once.
+    tenant.lago.subscriptions.create(
+        Subscription(external_customer_id="other", plan_code="usage", external_id="other-sub")
+    )
     everything = tenant.lago.wallets.create(
         Wallet(external_customer_id="cust", rate_amount="1", currency="EUR", granted_credits="100")
     )
@@ -49,6 +55,13 @@ def test_ongoing_balance_subtracts_draft_invoices_and_current_usage(
         225,
     )
 
+    for _ in range(2):
+        tenant.lago.events.create(
+            Event(
+                transaction_id=str(uuid.uuid4()), external_subscription_id="other-sub",
+                code="seats", timestamp=int(time.time()), properties={"region": "eu"},
+            )
+        )  # fmt: skip
     send(tenant, "calls", {"value": 15})
     for region in ("eu", "eu", "us"):
         send(tenant, "seats", {"region": region})
@@ -81,3 +94,13 @@ def test_ongoing_balance_subtracts_draft_invoices_and_current_usage(
     )
     listed = tenant.lago.wallets.find_all({"external_customer_id": "cust"})["wallets"]
     assert sorted(w.ongoing_usage_balance_cents for w in listed) == [2714, 3688]
+
+    # Listed with the other customer's wallet, every customer's usage read in one request. Its
+    # finalized invoice asks nothing more; its usage: seats 6.00 with 8.25% VAT (0.495) and the
+    # calls charge's first flat fee 2.00 with its 12.5% levy (0.25).
+    other = tenant.lago.wallets.create(
+        Wallet(external_customer_id="other", rate_amount="1", currency="EUR", granted_credits="20")
+    )
+    assert other.ongoing_usage_balance_cents == 600 + 50 + 200 + 25
+    listed = tenant.lago.wallets.find_all()["wallets"]
+    assert sorted(w.ongoing_usage_balance_cents for w in listed) == [875, 2714, 3688]

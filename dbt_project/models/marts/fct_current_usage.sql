@@ -1,12 +1,20 @@
 {{ config(materialized='view') }}
--- Current usage of one subscription, fresh to the last ingested event without a dbt run: the
--- open charge period (the one containing now) rated with the same macros as fct_fees, one row
--- per arrears charge x filter x group (zero rows included). A parameterized view:
---   SELECT * FROM fct_current_usage(organization_id = ..., external_subscription_id = ...)
+-- Current usage of some customers' subscriptions, fresh to the last ingested event without a
+-- dbt run: the open charge period (the one containing now) rated with the same macros as
+-- fct_fees, one row per arrears charge x filter x group (zero rows included). A parameterized
+-- view, for one subscription or for every subscription of the customers (subscription ''):
+--   SELECT * FROM fct_current_usage(organization_id = ..., external_customer_ids = [...],
+--                                   external_subscription_id = ...)
+-- Most of a request's time is the analysis of the inlined macros, so many customers in one
+-- request cost about what one does (wallets' ongoing balances read a page of customers).
 -- Events timestamped later in the open period count too, as in Lago, and recurring metrics carry
 -- every earlier event of the subscription. Each row carries the tax codes its fee would be
 -- invoiced with (the charge's, else the plan's, else the customer's, else the organization's).
-with open_periods as ({{ open_charge_periods("organization_id = {organization_id:UUID} and external_subscription_id = {external_subscription_id:String}") }}),
+with open_periods as ({{ open_charge_periods(
+    "organization_id = {organization_id:UUID}"
+    ~ " and has({external_customer_ids:Array(String)}, external_customer_id)"
+    ~ " and ({external_subscription_id:String} = '' or external_subscription_id = {external_subscription_id:String})"
+) }}),
 
 open_events as ({{ charge_events('open_periods') }}),
 
