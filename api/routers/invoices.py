@@ -39,6 +39,7 @@ from orchestration.invoices.notifications import (
     refund_status_events,
 )
 from orchestration.invoices.one_off import AddOnLine, create_one_off_invoice
+from orchestration.invoices.paid_credits import settle_purchased_credits
 from orchestration.invoices.payments import push_day
 from orchestration.invoices.pdf import render_invoice_pdf
 from orchestration.invoices.preview import preview_invoices
@@ -231,6 +232,7 @@ def update_invoice(
             records.client, caller.organization_id, [row["id"]],
             payment_status=status, total_paid_amount_cents=paid,
         )  # fmt: skip
+        settle_purchased_credits(records.client, caller.organization_id, row["id"], status)
         notify_payment_status(background, settings, records, _invoice(records, caller, invoice_id))
     return _full(records, caller, _invoice(records, caller, invoice_id))
 

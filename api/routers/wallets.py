@@ -21,6 +21,7 @@ from api.schemas.wallets import (
 from api.services.wallets import (
     apply_wallet_fields,
     balances,
+    bill_purchases,
     credits,
     present_wallets,
     transaction_row,
@@ -97,6 +98,7 @@ def create_wallet(envelope: WalletEnvelope, store: Store, caller: CurrentCaller)
     store.write("wallets", [row], changed_by=caller.actor)
     if customer["currency"] is None:
         store.write("customers", [{**customer, "currency": body.currency}], changed_by=caller.actor)
+    bill_purchases(store, row, customer, movements, caller.actor)
     return {"wallet": present(store, caller, row)}
 
 
@@ -173,6 +175,8 @@ def create_transactions(
             if amount > 0
         ]
         store.write("wallet_transactions", movements, changed_by=caller.actor)
+    customer = find_by_id(store, "customers", org, str(wallet["customer_id"]), resource="customer")
+    bill_purchases(store, wallet, customer, movements, caller.actor)
     return {"wallet_transactions": [present_transaction(m) for m in movements]}
 
 

@@ -154,7 +154,9 @@ def present_fee(row: Row) -> dict[str, Any]:
 
 
 def _item_type(fee_type: str) -> str:
-    return {"charge": "BillableMetric", "add_on": "AddOn"}.get(fee_type, "Subscription")
+    return {"charge": "BillableMetric", "add_on": "AddOn", "credit": "WalletTransaction"}.get(
+        fee_type, "Subscription"
+    )
 
 
 def _text(value: Any) -> str | None:

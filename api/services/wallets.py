@@ -1,9 +1,10 @@
 """Wallets and their credit movements.
 
-Granted credits settle at once; purchased (paid) credits stay pending until invoicing records
-the payment of their invoice; voided credits leave the wallet at once. The balance is settled
-inbound minus settled outbound credits, the same sum invoicing uses (credits consumed by a draft
-invoice do not count yet; credits a voided invoice gave back count once it is voided).
+Granted credits settle at once; purchased (paid) credits are billed on a credit invoice of their
+own and stay pending until its payment succeeds (orchestration/invoices/paid_credits.py);
+voided credits leave the wallet at once. The balance is settled inbound minus settled outbound
+credits, the same sum invoicing uses (credits consumed by a draft invoice do not count yet;
+credits a voided invoice gave back count once it is voided).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from api.services.wallet_usage import ongoing_usage_by_wallet
 from api.storage.catalog import CatalogStore, Row, new_row, utc_now
 from api.storage.lookups import latest_by_ids, rows_by_codes, rows_by_ids
 from orchestration.invoices.compute import WalletBalance
+from orchestration.invoices.paid_credits import PurchasedCredits, create_credit_invoice
 from orchestration.invoices.voiding import COUNTED_WALLET_TRANSACTION
 
 ZERO = Decimal(0)
@@ -68,6 +70,29 @@ def transaction_row(
         settled_at=now if settled else None,
         failed_at=None,
     )
+
+
+def bill_purchases(
+    store: CatalogStore, wallet: Row, customer: Row, movements: list[Row], actor: str
+) -> None:
+    """A credit invoice for each purchase among ``movements`` (already written), then the
+    purchase linked to it; its credits settle when the invoice is paid."""
+    for movement in movements:
+        if movement["transaction_status"] != "purchased":
+            continue
+        purchase = PurchasedCredits(
+            organization_id=wallet["organization_id"],
+            customer_id=customer["id"],
+            external_customer_id=customer["external_id"],
+            transaction_id=movement["id"],
+            credits=movement["credit_amount"],
+            rate_amount=wallet["rate_amount"],
+            currency=wallet["currency"],
+            wallet_name=wallet["name"],
+        )
+        invoice = create_credit_invoice(purchase, store.client)
+        movement["invoice_id"] = invoice.id
+        store.write("wallet_transactions", [movement], changed_by=actor)
 
 
 def balances(

@@ -73,17 +73,26 @@ def create_one_off_invoice(
         )
         for line in lines
     ]
+    return issue_at_once(client, fees, f"one_off:{request_id}", "one_off", now)
+
+
+def issue_at_once(
+    client: Client, fees: list[Fee], grouping: str, invoice_type: str, now: datetime
+) -> InvoiceRecord:
+    """One customer's fees as one invoice, finalized now, without coupons, credit notes or
+    wallet credits."""
+    organization_id, customer_id = fees[0].organization_id, fees[0].customer_id
     customers_sql = (
         f"SELECT toUUID('{organization_id}') AS organization_id, "
         f"toUUID('{customer_id}') AS customer_id"
     )
     reader = DayReader(client, customers_sql=customers_sql)
-    context = reader.context(today)
+    context = reader.context(now.date())
     context.coupons.clear()
     context.credit_notes.clear()
     context.wallets.clear()
     (record,) = build_invoices(
-        fees, context, grouping=lambda _: f"one_off:{request_id}", invoice_type="one_off"
+        fees, context, grouping=lambda _: grouping, invoice_type=invoice_type
     )
     (finalized,) = write_invoices(client, now, [record], [record], context)
     return finalized

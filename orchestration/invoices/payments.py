@@ -16,6 +16,7 @@ from uuid import UUID
 from clickhouse_connect.driver.client import Client
 
 from orchestration.invoices.ids import record_id
+from orchestration.invoices.paid_credits import settle_purchased_credits
 from orchestration.invoices.updates import update_invoices
 from orchestration.stripe.provider import (
     PaymentEvent,
@@ -223,6 +224,7 @@ def apply_payment_event(client: Client, provider: str, event: PaymentEvent) -> b
         payment_status=event.payment_status,
         total_paid_amount_cents=paid,
     )
+    settle_purchased_credits(client, event.organization_id, event.invoice_id, event.payment_status)
     return True
 
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 from lago_python_client.exceptions import LagoApiError
-from lago_python_client.models import Customer, Wallet, WalletTransaction
+from lago_python_client.models import Customer, Invoice, Wallet, WalletTransaction
 from lago_python_client.models.wallet import RecurringTransactionRule, RecurringTransactionRuleList
 
 from tests.api.conftest import Tenant
@@ -159,3 +159,50 @@ def test_recurring_top_up_rules(tenant: Tenant) -> None:
     assert invalid.response["error_details"] == {
         "recurring_transaction_rules": ["invalid_recurring_rule"]
     }
+
+
+def test_purchased_credits_are_invoiced_and_settle_when_paid(tenant: Tenant) -> None:
+    tenant.lago.customers.create(Customer(external_id="cust", currency="EUR"))
+    wallet = tenant.lago.wallets.create(
+        Wallet(
+            external_customer_id="cust", rate_amount="1.5", currency="EUR", name="Prepaid",
+            paid_credits="20", granted_credits="2",
+        )
+    )  # fmt: skip
+    assert wallet.credits_balance == "2.0"
+    [purchase] = tenant.lago.wallet_transactions.find_all(
+        wallet.lago_id, {"transaction_status": "purchased"}
+    )["wallet_transactions"]
+    assert purchase.status == "pending" and purchase.lago_invoice_id is not None
+    # One credit fee, 20 credits at 1.50, untaxed; issued at once, awaiting its payment.
+    invoice = tenant.lago.invoices.find(purchase.lago_invoice_id)
+    assert (invoice.invoice_type, invoice.status, invoice.payment_status) == (
+        "credit",
+        "finalized",
+        "pending",
+    )
+    assert (invoice.fees_amount_cents, invoice.taxes_amount_cents) == (3_000, 0)
+    [fee] = invoice.fees.__root__
+    assert (fee.item.type, fee.units, fee.amount_cents) == ("credit", "20.0", 3_000)
+
+    # A failed payment leaves the credits out; a later success settles them.
+    tenant.lago.invoices.update(Invoice(payment_status="failed"), invoice.lago_id)
+    [failed] = tenant.lago.wallet_transactions.find_all(
+        wallet.lago_id, {"transaction_status": "purchased"}
+    )["wallet_transactions"]
+    assert failed.status == "failed"
+    assert tenant.lago.wallets.find(wallet.lago_id).credits_balance == "2.0"
+    tenant.lago.invoices.update(Invoice(payment_status="succeeded"), invoice.lago_id)
+    [settled] = tenant.lago.wallet_transactions.find_all(
+        wallet.lago_id, {"transaction_status": "purchased"}
+    )["wallet_transactions"]
+    assert settled.status == "settled" and settled.settled_at is not None
+    paid = tenant.lago.wallets.find(wallet.lago_id)
+    assert (paid.credits_balance, paid.balance_cents) == ("22.0", 3_300)
+
+    # A purchase through wallet transactions gets its own invoice.
+    [topped_up] = tenant.lago.wallet_transactions.create(
+        WalletTransaction(wallet_id=wallet.lago_id, paid_credits="4")
+    )["wallet_transactions"]
+    assert topped_up.lago_invoice_id not in (None, invoice.lago_id)
+    assert tenant.lago.invoices.find(topped_up.lago_invoice_id).fees_amount_cents == 600

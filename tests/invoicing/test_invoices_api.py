@@ -29,6 +29,7 @@ from lago_python_client.exceptions import LagoApiError
 from lago_python_client.models.add_on import AddOn
 from lago_python_client.models.credit_note import CreditNote, CreditNoteUpdate
 from lago_python_client.models.invoice import Invoice, InvoicePreview, OneOffInvoice
+from lago_python_client.models.wallet import Wallet
 
 from meterhouse.orgs import create_organization
 from orchestration.invoices.billing import bill_day
@@ -225,6 +226,31 @@ def test_stripe_webhooks_update_payment_status(billing: Billing) -> None:
         headers={"Stripe-Signature": "t=1,v1=00"},
     )
     assert forged.status_code == 400 and forged.json()["code"] == "invalid_signature"
+
+
+def test_purchased_credits_settle_when_stripe_collects_their_invoice(billing: Billing) -> None:
+    register_webhook(billing.stripe_url, f"{billing.url}/webhooks/stripe", WEBHOOK_SECRET)
+    billing.catalog.customer("prepaid", payment_provider="stripe")
+    wallet = billing.lago.wallets.create(
+        Wallet(external_customer_id="prepaid", rate_amount="2", currency="EUR", paid_credits="5")
+    )
+    [purchase] = billing.lago.wallet_transactions.find_all(wallet.lago_id)["wallet_transactions"]
+    invoice = billing.lago.invoices.find(purchase.lago_invoice_id)
+    assert (invoice.invoice_type, invoice.total_amount_cents) == ("credit", 1_000)
+    provider = StripeProvider(STRIPE_TEST_KEY, api_base=billing.stripe_url)
+    assert push_day(billing.client, provider, date.fromisoformat(invoice.issuing_date)).pushed == 1
+    reference = billing.client.query(
+        "SELECT provider_object_id FROM provider_references FINAL WHERE object_type = 'invoice' "
+        "AND object_id = %(id)s",
+        parameters={"id": invoice.lago_id},
+    ).result_rows[0][0]
+    provider.mark_paid_out_of_band(reference, invoice.lago_id)  # type: ignore[arg-type]
+    deadline = time.monotonic() + 20
+    while billing.lago.wallets.find(wallet.lago_id).credits_balance != "5.0":
+        assert time.monotonic() < deadline, "the invoice.paid webhook never settled the credits"
+        time.sleep(0.2)
+    [settled] = billing.lago.wallet_transactions.find_all(wallet.lago_id)["wallet_transactions"]
+    assert settled.status == "settled"
 
 
 def test_one_off_invoice_for_add_ons(billing: Billing) -> None:
