@@ -50,18 +50,21 @@ def transaction_row(
     *,
     name: str | None = None,
     metadata: Any = None,
+    source: str = "manual",
+    transaction_id: uuid.UUID | None = None,
 ) -> Row:
-    """A credit movement: kind is granted, purchased or voided."""
+    """A credit movement: kind is granted, purchased or voided; source is manual, or interval
+    or threshold for a recurring top-up."""
     now = utc_now()
     settled = kind != "purchased"
-    return new_row(
+    row = new_row(
         organization_id,
         wallet_id=wallet["id"],
         customer_id=wallet["customer_id"],
         transaction_type="outbound" if kind == "voided" else "inbound",
         transaction_status=kind,
         status="settled" if settled else "pending",
-        source="manual",
+        source=source,
         credit_amount=credit_amount,
         amount=credit_amount * wallet["rate_amount"],
         invoice_id=None,
@@ -70,6 +73,9 @@ def transaction_row(
         settled_at=now if settled else None,
         failed_at=None,
     )
+    if transaction_id is not None:
+        row["id"] = transaction_id
+    return row
 
 
 def bill_purchases(
@@ -130,8 +136,7 @@ def present_wallets(store: CatalogStore, caller: Caller, rows: list[Row]) -> lis
     presented = []
     for row in rows:
         balance, consumed = sums.get(row["id"], (ZERO, ZERO))
-        money = (balance * row["rate_amount"]).scaleb(currency_exponent(row["currency"]))
-        balance_cents = int(money.to_integral_value())
+        balance_cents = credits_to_cents(balance, row)
         usage_cents = usage.get(row["id"], 0)
         presented.append(
             present_wallet(
@@ -163,6 +168,11 @@ def wallet_balance(row: Row, sums: dict[uuid.UUID, tuple[Decimal, Decimal]]) -> 
         frozenset(row["applies_to_fee_types"]),
         frozenset(row["applies_to_billable_metric_ids"]),
     )
+
+
+def credits_to_cents(credits: Decimal, wallet: Row) -> int:
+    money = (credits * wallet["rate_amount"]).scaleb(currency_exponent(wallet["currency"]))
+    return int(money.to_integral_value())
 
 
 def cents_to_credits(cents: int, wallet: Row) -> Decimal:

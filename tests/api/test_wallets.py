@@ -1,12 +1,18 @@
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
+from dagster import materialize
 from lago_python_client.exceptions import LagoApiError
 from lago_python_client.models import Customer, Invoice, Wallet, WalletTransaction
 from lago_python_client.models.wallet import RecurringTransactionRule, RecurringTransactionRuleList
 
+from orchestration.resources import WarehouseResource
+from orchestration.wallets.top_ups import wallet_top_ups
 from tests.api.conftest import Tenant
 from tests.api.test_plans import lago_error
+from tests.conftest import Warehouse
 
 
 def test_wallet_credits_and_balance(tenant: Tenant) -> None:
@@ -206,3 +212,97 @@ def test_purchased_credits_are_invoiced_and_settle_when_paid(tenant: Tenant) -> 
     )["wallet_transactions"]
     assert topped_up.lago_invoice_id not in (None, invoice.lago_id)
     assert tenant.lago.invoices.find(topped_up.lago_invoice_id).fees_amount_cents == 600
+
+
+def top_up_rules(*rules: RecurringTransactionRule) -> RecurringTransactionRuleList:
+    return RecurringTransactionRuleList(__root__=list(rules))
+
+
+def materialize_top_ups(warehouse: Warehouse) -> None:
+    """The wallets' top-up job as its hourly schedule runs it."""
+    resource = WarehouseResource(
+        url=warehouse.url, user=warehouse.user, password=warehouse.password,
+        database=warehouse.database,
+    )  # fmt: skip
+    assert materialize([wallet_top_ups], resources={"warehouse": resource}).success
+
+
+def movements(tenant: Tenant, wallet_id: str) -> list[tuple[str, str, str, str]]:
+    listed = tenant.lago.wallet_transactions.find_all(wallet_id)["wallet_transactions"]
+    return sorted((t.source, t.transaction_status, t.status, t.credit_amount) for t in listed)
+
+
+def test_recurring_rules_top_up_once_when_due(tenant: Tenant, warehouse: Warehouse) -> None:
+    tenant.lago.customers.create(Customer(external_id="cust", currency="EUR"))
+    low = tenant.lago.wallets.create(
+        Wallet(
+            external_customer_id="cust", rate_amount="1", currency="EUR", granted_credits="3",
+            recurring_transaction_rules=top_up_rules(RecurringTransactionRule(
+                trigger="threshold", threshold_credits="5", paid_credits="20",
+                granted_credits="1",
+            )),
+        )
+    )  # fmt: skip
+    started = (datetime.now(UTC) - timedelta(days=40)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    monthly = tenant.lago.wallets.create(
+        Wallet(
+            external_customer_id="cust", rate_amount="1", currency="EUR",
+            recurring_transaction_rules=top_up_rules(RecurringTransactionRule(
+                trigger="interval", interval="monthly", started_at=started, granted_credits="2",
+            )),
+        )
+    )  # fmt: skip
+    targeted = tenant.lago.wallets.create(
+        Wallet(
+            external_customer_id="cust", rate_amount="1", currency="EUR", granted_credits="1",
+            recurring_transaction_rules=top_up_rules(RecurringTransactionRule(
+                trigger="threshold", threshold_credits="4", method="target",
+                target_ongoing_balance="10",
+            )),
+        )
+    )  # fmt: skip
+    above = tenant.lago.wallets.create(
+        Wallet(
+            external_customer_id="cust", rate_amount="1", currency="EUR", granted_credits="6",
+            recurring_transaction_rules=top_up_rules(RecurringTransactionRule(
+                trigger="threshold", threshold_credits="5", granted_credits="1",
+            )),
+        )
+    )  # fmt: skip
+
+    yesterday = (datetime.now(UTC) - timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    expired = tenant.lago.wallets.create(
+        Wallet(
+            external_customer_id="cust", rate_amount="1", currency="EUR",
+            recurring_transaction_rules=top_up_rules(RecurringTransactionRule(
+                trigger="threshold", threshold_credits="5", granted_credits="1",
+                expiration_at=yesterday,
+            )),
+        )
+    )  # fmt: skip
+
+    for _ in range(2):  # the second run finds nothing due
+        materialize_top_ups(warehouse)
+        # 3 credits <= 5: the fixed top-up, its purchase billed and waiting for the payment.
+        assert movements(tenant, low.lago_id) == [
+            ("manual", "granted", "settled", "3.0"),
+            ("threshold", "granted", "settled", "1.0"),
+            ("threshold", "purchased", "pending", "20.0"),
+        ]
+        # Started 40 days ago: the monthly anniversary 10 days ago is due, once.
+        assert movements(tenant, monthly.lago_id) == [("interval", "granted", "settled", "2.0")]
+        # 1 credit <= 4: buy what brings it to 10.
+        assert movements(tenant, targeted.lago_id)[-1] == (
+            "threshold",
+            "purchased",
+            "pending",
+            "9.0",
+        )
+        assert len(movements(tenant, targeted.lago_id)) == 2
+        assert movements(tenant, above.lago_id) == [("manual", "granted", "settled", "6.0")]
+        assert movements(tenant, expired.lago_id) == []
+    assert tenant.lago.wallets.find(low.lago_id).credits_balance == "4.0"
+    [purchase] = tenant.lago.wallet_transactions.find_all(
+        low.lago_id, {"transaction_status": "purchased"}
+    )["wallet_transactions"]
+    assert tenant.lago.invoices.find(purchase.lago_invoice_id).fees_amount_cents == 2_000

@@ -24,5 +24,10 @@ def test_dagster_ui_serves_the_code_location(warehouse: Warehouse, tmp_path: Pat
         query = "{ assetNodes { assetKey { path } } }"
         answer = httpx.post(f"http://127.0.0.1:{port}/graphql", json={"query": query}, timeout=120)
         keys = {"/".join(node["assetKey"]["path"]) for node in answer.json()["data"]["assetNodes"]}
-        assert {"invoicing/invoices", "invoicing/invoice_payments", "fct_fees"} <= keys
+        assert {
+            "invoicing/invoices",
+            "invoicing/invoice_payments",
+            "wallets/wallet_top_ups",
+            "fct_fees",
+        } <= keys
     assert "enabled: false" in (home / "dagster" / "dagster.yaml").read_text()

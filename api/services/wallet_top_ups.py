@@ -1,0 +1,173 @@
+"""Recurring top-ups of wallets: Lago's recurring transaction rules, run by the wallet_top_ups job.
+
+- An ``interval`` rule tops up once per interval (weekly, monthly, quarterly, semiannual,
+  yearly) counted from its ``started_at``, else from the wallet's creation: in the first run on
+  or after each anniversary, never on the start day itself. The movements of one anniversary
+  have fixed ids, so a run repeated, or two runs at once, top up once.
+- A ``threshold`` rule tops up when the wallet's ongoing balance in credits, with the purchases
+  still waiting for their payment added, is at or below ``threshold_credits``.
+- A rule past its ``expiration_at`` does nothing.
+- Method ``fixed`` (the default) adds the rule's ``paid_credits`` and ``granted_credits``;
+  method ``target`` buys what brings that balance to ``target_ongoing_balance``.
+
+Paid credits are billed on a credit invoice and wait for its payment, as any purchase; granted
+credits settle at once. The movements carry the rule's trigger as their ``source``.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from api.schemas.charge_models import decimal_amount
+from api.services.periods import period_start
+from api.services.wallet_usage import ongoing_usage_by_wallet
+from api.services.wallets import (
+    ZERO,
+    balances,
+    bill_purchases,
+    cents_to_credits,
+    credits_to_cents,
+    transaction_row,
+    wallet_balance,
+)
+from api.storage.catalog import CatalogStore, Row
+from api.storage.lookups import latest_by_ids
+from orchestration.invoices.ids import record_id
+
+ACTOR = "wallet_top_ups"
+
+
+@dataclass(frozen=True)
+class TopUp:
+    paid: Decimal
+    granted: Decimal
+    source: str
+    anniversary: datetime | None = None  # an interval rule's: fixes the movements' ids
+
+
+def run_top_ups(store: CatalogStore, now: datetime) -> list[Row]:
+    """Every rule due now, in every organization; the movements written."""
+    organizations = store.client.query(
+        "SELECT DISTINCT organization_id FROM wallets FINAL WHERE is_deleted = 0"
+        " AND status = 'active' AND recurring_transaction_rules != '[]'"
+    ).result_rows
+    movements = []
+    for (organization_id,) in organizations:
+        movements += top_up_organization(store, organization_id, now)
+    return movements
+
+
+def top_up_organization(
+    store: CatalogStore, organization_id: uuid.UUID, now: datetime
+) -> list[Row]:
+    wallets = store.select(
+        "wallets", organization_id, "status = 'active' AND recurring_transaction_rules != '[]'"
+    )
+    customers = latest_by_ids(
+        store, "customers", organization_id, [w["customer_id"] for w in wallets]
+    )
+    sums = balances(store, organization_id, [w["id"] for w in wallets])
+    usage = ongoing_usage_by_wallet(
+        store,
+        organization_id,
+        customers,
+        [wallet_balance(wallet, sums) for wallet in wallets],
+        {wallet["id"]: wallet["customer_id"] for wallet in wallets},
+    )
+    pending = pending_purchases(store, organization_id)
+    written = []
+    for wallet in wallets:
+        customer = customers.get(wallet["customer_id"])
+        if customer is None:
+            continue
+        balance_cents = credits_to_cents(sums.get(wallet["id"], (ZERO, ZERO))[0], wallet)
+        ongoing = cents_to_credits(balance_cents - usage.get(wallet["id"], 0), wallet)
+        expected = ongoing + pending.get(wallet["id"], ZERO)
+        for rule in json.loads(wallet["recurring_transaction_rules"]):
+            top_up = due_top_up(rule, wallet, expected, now)
+            if top_up is None:
+                continue
+            movements = top_up_movements(store, organization_id, wallet, rule, top_up)
+            store.write("wallet_transactions", movements, changed_by=ACTOR)
+            bill_purchases(store, wallet, customer, movements, ACTOR)
+            expected += top_up.paid + top_up.granted
+            written += movements
+    return written
+
+
+def due_top_up(rule: dict[str, Any], wallet: Row, expected: Decimal, now: datetime) -> TopUp | None:
+    """What the rule adds now, given the balance expected once pending purchases are paid."""
+    trigger = rule.get("trigger")
+    anniversary = None
+    if rule.get("expiration_at") and utc(rule["expiration_at"]) <= now:
+        return None
+    if trigger == "threshold":
+        threshold = decimal_amount(rule.get("threshold_credits"))
+        if threshold is None or expected > threshold:
+            return None
+    elif trigger == "interval" and rule.get("interval"):
+        anchor = utc(rule.get("started_at") or wallet["created_at"])
+        anniversary = period_start(rule["interval"], "anniversary", anchor, now)
+        if anniversary.date() <= anchor.date():
+            return None
+    else:
+        return None
+    if rule.get("method") == "target":
+        target = decimal_amount(rule.get("target_ongoing_balance"))
+        if target is None or target <= expected:
+            return None
+        return TopUp(target - expected, ZERO, trigger, anniversary)
+    paid = decimal_amount(rule.get("paid_credits")) or ZERO
+    granted = decimal_amount(rule.get("granted_credits")) or ZERO
+    if paid <= 0 and granted <= 0:
+        return None
+    return TopUp(paid, granted, trigger, anniversary)
+
+
+def utc(moment: str | datetime) -> datetime:
+    """A rule's stored instant (ISO text) or a row's, as an aware UTC datetime."""
+    parsed = datetime.fromisoformat(moment) if isinstance(moment, str) else moment
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def top_up_movements(
+    store: CatalogStore,
+    organization_id: uuid.UUID,
+    wallet: Row,
+    rule: dict[str, Any],
+    top_up: TopUp,
+) -> list[Row]:
+    movements = []
+    for amount, kind in ((top_up.paid, "purchased"), (top_up.granted, "granted")):
+        if amount <= 0:
+            continue
+        fixed_id = None
+        if top_up.anniversary is not None:
+            key = (wallet["id"], rule.get("lago_id"), top_up.anniversary.date(), kind)
+            fixed_id = record_id("wallet-top-up", *key)
+            if store.first(
+                "wallet_transactions", organization_id, "id = {id:UUID}", {"id": fixed_id}
+            ):
+                continue  # this anniversary's top-up is already written
+        movements.append(
+            transaction_row(
+                organization_id, wallet, amount, kind, source=top_up.source, transaction_id=fixed_id
+            )
+        )
+    return movements
+
+
+def pending_purchases(store: CatalogStore, organization_id: uuid.UUID) -> dict[uuid.UUID, Decimal]:
+    """Credits bought and not paid yet, per wallet: a threshold does not buy them twice."""
+    result = store.client.query(
+        "SELECT wallet_id, sum(credit_amount) FROM wallet_transactions FINAL"
+        " WHERE organization_id = {org:UUID} AND is_deleted = 0"
+        " AND transaction_status = 'purchased' AND status = 'pending' GROUP BY wallet_id",
+        parameters={"org": organization_id},
+    )
+    return {wallet_id: Decimal(credits) for wallet_id, credits in result.result_rows}
