@@ -38,42 +38,73 @@ def create_one_off_invoice(
 ) -> InvoiceRecord:
     now = now or datetime.now(UTC)
     request_id = uuid.uuid4()
-    today = now.date()
     fees = [
-        Fee(
-            organization_id=organization_id,
-            fee_id=uuid.uuid4(),
-            fee_type="add_on",
-            is_true_up=0,
-            customer_id=customer_id,
-            external_customer_id=external_customer_id,
-            subscription_id=None,
-            external_subscription_id="",
-            plan_id=None,
-            charge_id=None,
-            charge_filter_id=None,
-            billable_metric_id=None,
-            billable_metric_code=None,
-            grouped_by={},
-            invoice_display_name=line.name,
-            pay_in_advance=0,
-            source_transaction_id=None,
-            period_from=now,
-            period_to=now,
-            billing_date=today,
-            timezone="UTC",
-            currency=currency,
+        customer_fee(
+            organization_id,
+            customer_id,
+            external_customer_id,
+            "add_on",
+            line.name,
+            currency,
+            now,
             units=line.units,
-            events_count=0,
-            precise_unit_amount=line.unit_amount_cents / 100,
-            amount=line.units * line.unit_amount_cents / 100,
+            unit_amount=line.unit_amount_cents / 100,
             amount_cents=round_cents(line.units * line.unit_amount_cents),
             tax_codes=list(line.tax_codes),
             add_on_id=line.add_on_id,
-        )
+        )  # fmt: skip
         for line in lines
     ]
     return issue_at_once(client, fees, f"one_off:{request_id}", "one_off", now)
+
+
+def customer_fee(
+    organization_id: uuid.UUID,
+    customer_id: uuid.UUID,
+    external_customer_id: str,
+    fee_type: str,
+    name: str,
+    currency: str,
+    now: datetime,
+    *,
+    units: Decimal,
+    unit_amount: Decimal,
+    amount_cents: int,
+    tax_codes: list[str],
+    add_on_id: uuid.UUID | None = None,
+) -> Fee:
+    """A fee of no subscription (an add-on, purchased credits), dated now."""
+    return Fee(
+        organization_id=organization_id,
+        fee_id=uuid.uuid4(),
+        fee_type=fee_type,
+        is_true_up=0,
+        customer_id=customer_id,
+        external_customer_id=external_customer_id,
+        subscription_id=None,
+        external_subscription_id="",
+        plan_id=None,
+        charge_id=None,
+        charge_filter_id=None,
+        billable_metric_id=None,
+        billable_metric_code=None,
+        grouped_by={},
+        invoice_display_name=name,
+        pay_in_advance=0,
+        source_transaction_id=None,
+        period_from=now,
+        period_to=now,
+        billing_date=now.date(),
+        timezone="UTC",
+        currency=currency,
+        units=units,
+        events_count=0,
+        precise_unit_amount=unit_amount,
+        amount=units * unit_amount,
+        amount_cents=amount_cents,
+        tax_codes=tax_codes,
+        add_on_id=add_on_id,
+    )
 
 
 def issue_at_once(

@@ -17,10 +17,9 @@ from decimal import Decimal
 
 from clickhouse_connect.driver.client import Client
 
-from orchestration.invoices.context import Fee
 from orchestration.invoices.ids import now_micros
 from orchestration.invoices.money import to_cents
-from orchestration.invoices.one_off import issue_at_once
+from orchestration.invoices.one_off import customer_fee, issue_at_once
 from orchestration.invoices.records import InvoiceRecord
 
 GROUPING_PREFIX = "credit:"
@@ -40,37 +39,13 @@ class PurchasedCredits:
 
 def create_credit_invoice(purchase: PurchasedCredits, client: Client) -> InvoiceRecord:
     now = datetime.now(UTC)
-    amount = purchase.credits * purchase.rate_amount
-    fee = Fee(
-        organization_id=purchase.organization_id,
-        fee_id=uuid.uuid4(),
-        fee_type="credit",
-        is_true_up=0,
-        customer_id=purchase.customer_id,
-        external_customer_id=purchase.external_customer_id,
-        subscription_id=None,
-        external_subscription_id="",
-        plan_id=None,
-        charge_id=None,
-        charge_filter_id=None,
-        billable_metric_id=None,
-        billable_metric_code=None,
-        grouped_by={},
-        invoice_display_name=purchase.wallet_name or "Prepaid credits",
-        pay_in_advance=0,
-        source_transaction_id=None,
-        period_from=now,
-        period_to=now,
-        billing_date=now.date(),
-        timezone="UTC",
-        currency=purchase.currency,
-        units=purchase.credits,
-        events_count=0,
-        precise_unit_amount=purchase.rate_amount,
-        amount=amount,
-        amount_cents=to_cents(amount, purchase.currency),
+    fee = customer_fee(
+        purchase.organization_id, purchase.customer_id, purchase.external_customer_id, "credit",
+        purchase.wallet_name or "Prepaid credits", purchase.currency, now,
+        units=purchase.credits, unit_amount=purchase.rate_amount,
+        amount_cents=to_cents(purchase.credits * purchase.rate_amount, purchase.currency),
         tax_codes=[],
-    )
+    )  # fmt: skip
     grouping = f"{GROUPING_PREFIX}{purchase.transaction_id}"
     return issue_at_once(client, [fee], grouping, "credit", now)
 

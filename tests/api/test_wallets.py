@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from dagster import materialize
@@ -214,8 +215,16 @@ def test_purchased_credits_are_invoiced_and_settle_when_paid(tenant: Tenant) -> 
     assert tenant.lago.invoices.find(topped_up.lago_invoice_id).fees_amount_cents == 600
 
 
-def top_up_rules(*rules: RecurringTransactionRule) -> RecurringTransactionRuleList:
-    return RecurringTransactionRuleList(__root__=list(rules))
+def wallet_with_rule(tenant: Tenant, granted: str | None, **rule: str) -> Any:
+    """A wallet of customer "cust" at one credit per euro, with one recurring rule."""
+    return tenant.lago.wallets.create(
+        Wallet(
+            external_customer_id="cust", rate_amount="1", currency="EUR", granted_credits=granted,
+            recurring_transaction_rules=RecurringTransactionRuleList(
+                __root__=[RecurringTransactionRule(**rule)]
+            ),
+        )
+    )  # fmt: skip
 
 
 def materialize_top_ups(warehouse: Warehouse) -> None:
@@ -234,51 +243,26 @@ def movements(tenant: Tenant, wallet_id: str) -> list[tuple[str, str, str, str]]
 
 def test_recurring_rules_top_up_once_when_due(tenant: Tenant, warehouse: Warehouse) -> None:
     tenant.lago.customers.create(Customer(external_id="cust", currency="EUR"))
-    low = tenant.lago.wallets.create(
-        Wallet(
-            external_customer_id="cust", rate_amount="1", currency="EUR", granted_credits="3",
-            recurring_transaction_rules=top_up_rules(RecurringTransactionRule(
-                trigger="threshold", threshold_credits="5", paid_credits="20",
-                granted_credits="1",
-            )),
-        )
+    low = wallet_with_rule(
+        tenant, "3", trigger="threshold", threshold_credits="5", paid_credits="20",
+        granted_credits="1",
     )  # fmt: skip
     started = (datetime.now(UTC) - timedelta(days=40)).strftime("%Y-%m-%dT%H:%M:%SZ")
-    monthly = tenant.lago.wallets.create(
-        Wallet(
-            external_customer_id="cust", rate_amount="1", currency="EUR",
-            recurring_transaction_rules=top_up_rules(RecurringTransactionRule(
-                trigger="interval", interval="monthly", started_at=started, granted_credits="2",
-            )),
-        )
+    monthly = wallet_with_rule(
+        tenant, None, trigger="interval", interval="monthly", started_at=started,
+        granted_credits="2",
     )  # fmt: skip
-    targeted = tenant.lago.wallets.create(
-        Wallet(
-            external_customer_id="cust", rate_amount="1", currency="EUR", granted_credits="1",
-            recurring_transaction_rules=top_up_rules(RecurringTransactionRule(
-                trigger="threshold", threshold_credits="4", method="target",
-                target_ongoing_balance="10",
-            )),
-        )
+    targeted = wallet_with_rule(
+        tenant, "1", trigger="threshold", threshold_credits="4", method="target",
+        target_ongoing_balance="10",
     )  # fmt: skip
-    above = tenant.lago.wallets.create(
-        Wallet(
-            external_customer_id="cust", rate_amount="1", currency="EUR", granted_credits="6",
-            recurring_transaction_rules=top_up_rules(RecurringTransactionRule(
-                trigger="threshold", threshold_credits="5", granted_credits="1",
-            )),
-        )
-    )  # fmt: skip
-
+    above = wallet_with_rule(
+        tenant, "6", trigger="threshold", threshold_credits="5", granted_credits="1"
+    )
     yesterday = (datetime.now(UTC) - timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
-    expired = tenant.lago.wallets.create(
-        Wallet(
-            external_customer_id="cust", rate_amount="1", currency="EUR",
-            recurring_transaction_rules=top_up_rules(RecurringTransactionRule(
-                trigger="threshold", threshold_credits="5", granted_credits="1",
-                expiration_at=yesterday,
-            )),
-        )
+    expired = wallet_with_rule(
+        tenant, None, trigger="threshold", threshold_credits="5", granted_credits="1",
+        expiration_at=yesterday,
     )  # fmt: skip
 
     for _ in range(2):  # the second run finds nothing due
