@@ -24,6 +24,7 @@ from api.schemas.invoices import (
     pdf_document,
     present_invoice,
 )
+from api.services.wallets import transaction_notifications
 from api.storage.invoices import InvoiceFilters, InvoiceRecords, Row
 from api.storage.lookups import find_by, rows_by_codes, taxes_by_id
 from orchestration.invoices.billing import bill_day
@@ -39,7 +40,7 @@ from orchestration.invoices.notifications import (
     refund_status_events,
 )
 from orchestration.invoices.one_off import AddOnLine, create_one_off_invoice
-from orchestration.invoices.paid_credits import settle_purchased_credits
+from orchestration.invoices.paid_credits import purchases_of, settle_purchased_credits
 from orchestration.invoices.payments import push_day
 from orchestration.invoices.pdf import render_invoice_pdf
 from orchestration.invoices.preview import preview_invoices
@@ -108,6 +109,11 @@ def notify_payment_status(
                      e.object_id, e.payload)
         for e in events[:1]
     ]  # fmt: skip
+    # A credit invoice's purchases changed with its payment: settled, or failed.
+    purchases = purchases_of(records.client, row["organization_id"], row["id"])
+    updated += transaction_notifications(purchases, "wallet_transaction.updated")
+    failed = [purchase for purchase in purchases if purchase["status"] == "failed"]
+    updated += transaction_notifications(failed, "wallet_transaction.payment_failure")
     notify_later(background, settings, records, updated)
 
 

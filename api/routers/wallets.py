@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, BackgroundTasks, Query
 
 from api.deps import Caller, CurrentCaller, Store
 from api.errors import FieldErrors, NotFound
 from api.pagination import Page
 from api.reference import CURRENCIES
+from api.routers.invoices import AppSettings, notify_later
 from api.routers.metadata import metadata_router
 from api.schemas.charge_models import decimal_amount
 from api.schemas.wallets import (
@@ -24,10 +25,13 @@ from api.services.wallets import (
     bill_purchases,
     credits,
     present_wallets,
+    transaction_notifications,
     transaction_row,
 )
 from api.storage.catalog import CatalogStore, Row, new_row, utc_now
+from api.storage.invoices import InvoiceRecords
 from api.storage.lookups import find_by, find_by_id
+from warehouse.settings import Settings
 
 router = APIRouter(prefix="/api/v1", tags=["wallets"])
 
@@ -58,8 +62,21 @@ def present(store: CatalogStore, caller: Caller, row: Row) -> dict[str, Any]:
     return present_wallets(store, caller, [row])[0]
 
 
+def notify_created(
+    background: BackgroundTasks, settings: Settings, store: CatalogStore, movements: list[Row]
+) -> None:
+    notifications = transaction_notifications(movements, "wallet_transaction.created")
+    notify_later(background, settings, InvoiceRecords(store.client), notifications)
+
+
 @router.post("/wallets")
-def create_wallet(envelope: WalletEnvelope, store: Store, caller: CurrentCaller) -> dict[str, Any]:
+def create_wallet(
+    envelope: WalletEnvelope,
+    store: Store,
+    caller: CurrentCaller,
+    settings: AppSettings,
+    background: BackgroundTasks,
+) -> dict[str, Any]:
     body = envelope.wallet
     errors = FieldErrors()
     for field in ("external_customer_id", "rate_amount", "currency"):
@@ -99,6 +116,7 @@ def create_wallet(envelope: WalletEnvelope, store: Store, caller: CurrentCaller)
     if customer["currency"] is None:
         store.write("customers", [{**customer, "currency": body.currency}], changed_by=caller.actor)
     bill_purchases(store, row, customer, movements, caller.actor)
+    notify_created(background, settings, store, movements)
     return {"wallet": present(store, caller, row)}
 
 
@@ -149,7 +167,11 @@ def list_wallets(
 
 @router.post("/wallet_transactions")
 def create_transactions(
-    envelope: WalletTransactionEnvelope, store: Store, caller: CurrentCaller
+    envelope: WalletTransactionEnvelope,
+    store: Store,
+    caller: CurrentCaller,
+    settings: AppSettings,
+    background: BackgroundTasks,
 ) -> dict[str, Any]:
     body = envelope.wallet_transaction
     errors = FieldErrors()
@@ -177,6 +199,7 @@ def create_transactions(
         store.write("wallet_transactions", movements, changed_by=caller.actor)
     customer = find_by_id(store, "customers", org, str(wallet["customer_id"]), resource="customer")
     bill_purchases(store, wallet, customer, movements, caller.actor)
+    notify_created(background, settings, store, movements)
     return {"wallet_transactions": [present_transaction(m) for m in movements]}
 
 

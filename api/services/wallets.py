@@ -19,13 +19,20 @@ from api.reference import currency_exponent
 from api.schemas.charge_models import decimal_amount
 from api.schemas.common import dump_json
 from api.schemas.subscriptions import utc
-from api.schemas.wallets import OngoingBalance, RecurringRuleInput, WalletInput, present_wallet
+from api.schemas.wallets import (
+    OngoingBalance,
+    RecurringRuleInput,
+    WalletInput,
+    present_transaction,
+    present_wallet,
+)
 from api.services.wallet_usage import ongoing_usage_by_wallet
 from api.storage.catalog import CatalogStore, Row, new_row, utc_now
 from api.storage.lookups import latest_by_ids, rows_by_codes, rows_by_ids
 from orchestration.invoices.compute import WalletBalance
 from orchestration.invoices.paid_credits import PurchasedCredits, create_credit_invoice
 from orchestration.invoices.voiding import COUNTED_WALLET_TRANSACTION
+from orchestration.webhooks import Notification
 
 ZERO = Decimal(0)
 CREDIT_PLACES = Decimal("0.00001")
@@ -76,6 +83,22 @@ def transaction_row(
     if transaction_id is not None:
         row["id"] = transaction_id
     return row
+
+
+def transaction_notifications(rows: list[Row], webhook_type: str) -> list[Notification]:
+    """Lago's wallet_transaction.* webhooks; an update is sent once per status reached."""
+    revisioned = webhook_type != "wallet_transaction.created"
+    return [
+        Notification(
+            row["organization_id"],
+            webhook_type,
+            "wallet_transaction",
+            row["id"],
+            present_transaction(row),
+            revision=row["status"] if revisioned else "",
+        )  # fmt: skip
+        for row in rows
+    ]
 
 
 def bill_purchases(

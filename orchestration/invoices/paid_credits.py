@@ -14,6 +14,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any
 
 from clickhouse_connect.driver.client import Client
 
@@ -23,6 +24,7 @@ from orchestration.invoices.one_off import customer_fee, issue_at_once
 from orchestration.invoices.records import InvoiceRecord
 
 GROUPING_PREFIX = "credit:"
+Row = dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,23 @@ def create_credit_invoice(purchase: PurchasedCredits, client: Client) -> Invoice
     return issue_at_once(client, [fee], grouping, "credit", now)
 
 
+BOUGHT_BY_INVOICE = f"""
+    SELECT toUUIDOrNull(replaceOne(grouping_key, '{GROUPING_PREFIX}', ''))
+    FROM invoices FINAL
+    WHERE organization_id = %(organization_id)s AND id = %(invoice_id)s AND invoice_type = 'credit'
+"""
+
+
+def purchases_of(client: Client, organization_id: uuid.UUID, invoice_id: uuid.UUID) -> list[Row]:
+    """The wallet transactions a credit invoice bills (none for another invoice)."""
+    result = client.query(
+        "SELECT * FROM wallet_transactions FINAL WHERE organization_id = %(organization_id)s"
+        f" AND is_deleted = 0 AND id IN ({BOUGHT_BY_INVOICE})",
+        parameters={"organization_id": organization_id, "invoice_id": invoice_id},
+    )
+    return [dict(zip(result.column_names, row, strict=True)) for row in result.result_rows]
+
+
 def settle_purchased_credits(
     client: Client, organization_id: uuid.UUID, invoice_id: uuid.UUID, payment_status: str
 ) -> None:
@@ -71,11 +90,7 @@ def settle_purchased_credits(
         FROM wallet_transactions AS t FINAL
         WHERE t.organization_id = %(organization_id)s AND t.is_deleted = 0
           AND t.transaction_status = 'purchased' AND t.status IN {unsettled}
-          AND t.id IN (
-              SELECT toUUIDOrNull(replaceOne(grouping_key, '{GROUPING_PREFIX}', ''))
-              FROM invoices FINAL
-              WHERE organization_id = %(organization_id)s AND id = %(invoice_id)s
-                AND invoice_type = 'credit')
+          AND t.id IN ({BOUGHT_BY_INVOICE})
         """,
         parameters={"organization_id": organization_id, "invoice_id": invoice_id},
     )

@@ -17,15 +17,25 @@ from dagster import (
 )
 
 from api.services.wallet_top_ups import run_top_ups
+from api.services.wallets import transaction_notifications
 from api.storage.catalog import CatalogStore
 from orchestration.resources import WarehouseResource
+from orchestration.webhooks import WebhookSender
 
 
 @asset(key_prefix="wallets", group_name="wallets")
 def wallet_top_ups(warehouse: WarehouseResource) -> MaterializeResult:
     """The recurring transaction rules due now: interval rules on their anniversaries, threshold
     rules whose wallet's ongoing balance fell to the threshold."""
-    movements = run_top_ups(CatalogStore(warehouse.client()), datetime.now(UTC))
+    client = warehouse.client()
+    movements = run_top_ups(CatalogStore(client), datetime.now(UTC))
+    secret = warehouse.settings().webhook_signing_secret
+    sender = WebhookSender(
+        client,
+        signing_secret=secret.get_secret_value() if secret else None,
+        attempts=warehouse.settings().webhook_max_attempts,
+    )
+    sender.send(transaction_notifications(movements, "wallet_transaction.created"))
     return MaterializeResult(
         metadata={
             "purchases": sum(1 for m in movements if m["transaction_status"] == "purchased"),

@@ -1,12 +1,14 @@
 from __future__ import annotations
 
+import json
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from dagster import materialize
 from lago_python_client.exceptions import LagoApiError
-from lago_python_client.models import Customer, Invoice, Wallet, WalletTransaction
+from lago_python_client.models import Customer, Invoice, Wallet, WalletTransaction, WebhookEndpoint
 from lago_python_client.models.wallet import RecurringTransactionRule, RecurringTransactionRuleList
 
 from orchestration.resources import WarehouseResource
@@ -14,6 +16,7 @@ from orchestration.wallets.top_ups import wallet_top_ups
 from tests.api.conftest import Tenant
 from tests.api.test_plans import lago_error
 from tests.conftest import Warehouse
+from tests.invoicing.stripe_support import WebhookCatcher, webhook_catcher
 
 
 def test_wallet_credits_and_balance(tenant: Tenant) -> None:
@@ -168,7 +171,41 @@ def test_recurring_top_up_rules(tenant: Tenant) -> None:
     }
 
 
+def webhook_types(catcher: WebhookCatcher, count: int) -> list[tuple[str, str, str]]:
+    """(webhook type, source, status) of the wallet transaction webhooks, once ``count`` came."""
+    deadline = time.monotonic() + 20
+    while True:
+        bodies = [json.loads(body) for body, _ in list(catcher.received)]
+        sent = sorted(
+            (
+                b["webhook_type"],
+                b["wallet_transaction"]["source"],
+                b["wallet_transaction"]["status"],
+            )
+            for b in bodies
+            if b["object_type"] == "wallet_transaction"
+        )
+        if len(sent) >= count:
+            return sent
+        assert time.monotonic() < deadline, f"only {sent} after 20 s"
+        time.sleep(0.1)
+
+
 def test_purchased_credits_are_invoiced_and_settle_when_paid(tenant: Tenant) -> None:
+    with webhook_catcher() as catcher:
+        tenant.lago.webhook_endpoints.create(WebhookEndpoint(webhook_url=catcher.url))
+        purchase_settled_after_a_failure(tenant)
+        assert webhook_types(catcher, 6) == [
+            ("wallet_transaction.created", "manual", "pending"),
+            ("wallet_transaction.created", "manual", "pending"),
+            ("wallet_transaction.created", "manual", "settled"),
+            ("wallet_transaction.payment_failure", "manual", "failed"),
+            ("wallet_transaction.updated", "manual", "failed"),
+            ("wallet_transaction.updated", "manual", "settled"),
+        ]
+
+
+def purchase_settled_after_a_failure(tenant: Tenant) -> None:
     tenant.lago.customers.create(Customer(external_id="cust", currency="EUR"))
     wallet = tenant.lago.wallets.create(
         Wallet(
@@ -242,6 +279,19 @@ def movements(tenant: Tenant, wallet_id: str) -> list[tuple[str, str, str, str]]
 
 
 def test_recurring_rules_top_up_once_when_due(tenant: Tenant, warehouse: Warehouse) -> None:
+    with webhook_catcher() as catcher:
+        tenant.lago.webhook_endpoints.create(WebhookEndpoint(webhook_url=catcher.url))
+        recurring_top_ups(tenant, warehouse)
+        created = [sent for sent in webhook_types(catcher, 7) if sent[1] != "manual"]
+        assert created == [
+            ("wallet_transaction.created", "interval", "settled"),
+            ("wallet_transaction.created", "threshold", "pending"),
+            ("wallet_transaction.created", "threshold", "pending"),
+            ("wallet_transaction.created", "threshold", "settled"),
+        ]
+
+
+def recurring_top_ups(tenant: Tenant, warehouse: Warehouse) -> None:
     tenant.lago.customers.create(Customer(external_id="cust", currency="EUR"))
     low = wallet_with_rule(
         tenant, "3", trigger="threshold", threshold_credits="5", paid_credits="20",

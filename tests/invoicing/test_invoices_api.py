@@ -228,6 +228,20 @@ def test_stripe_webhooks_update_payment_status(billing: Billing) -> None:
     assert forged.status_code == 400 and forged.json()["code"] == "invalid_signature"
 
 
+def webhook_bodies(
+    billing: Billing, object_type: str, object_id: str, count: int
+) -> list[dict[str, Any]]:
+    """The webhooks about one object, once ``count`` of them have arrived."""
+    deadline = time.monotonic() + 20
+    while True:
+        bodies = [json.loads(body) for body, _ in list(billing.webhooks.received)]
+        about = [b for b in bodies if b.get(object_type, {}).get("lago_id") == object_id]
+        if len(about) >= count:
+            return about
+        assert time.monotonic() < deadline, f"only {about} after 20 s"
+        time.sleep(0.1)
+
+
 def test_purchased_credits_settle_when_stripe_collects_their_invoice(billing: Billing) -> None:
     register_webhook(billing.stripe_url, f"{billing.url}/webhooks/stripe", WEBHOOK_SECRET)
     billing.catalog.customer("prepaid", payment_provider="stripe")
@@ -251,6 +265,15 @@ def test_purchased_credits_settle_when_stripe_collects_their_invoice(billing: Bi
         time.sleep(0.2)
     [settled] = billing.lago.wallet_transactions.find_all(wallet.lago_id)["wallet_transactions"]
     assert settled.status == "settled"
+    # Lago's webhooks: the transaction created, then updated once settled.
+    sent = {
+        (body["webhook_type"], body["wallet_transaction"]["status"])
+        for body in webhook_bodies(billing, "wallet_transaction", purchase.lago_id, count=2)
+    }
+    assert sent == {
+        ("wallet_transaction.created", "pending"),
+        ("wallet_transaction.updated", "settled"),
+    }
 
 
 def test_one_off_invoice_for_add_ons(billing: Billing) -> None:
