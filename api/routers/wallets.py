@@ -59,7 +59,7 @@ def find_wallet(store: CatalogStore, caller: Caller, lago_id: str) -> Row:
 
 
 def present(store: CatalogStore, caller: Caller, row: Row) -> dict[str, Any]:
-    return present_wallets(store, caller, [row])[0]
+    return present_wallets(store, caller.organization_id, [row])[0]
 
 
 def notify_created(
@@ -162,7 +162,10 @@ def list_wallets(
         where, parameters = "customer_id = {c:UUID}", {"c": customer["id"]}
     rows = store.select("wallets", org, where, parameters, limit=page.per_page, offset=page.offset)
     total = store.count("wallets", org, where, parameters)
-    return {"wallets": present_wallets(store, caller, rows), "meta": page.meta(total)}
+    return {
+        "wallets": present_wallets(store, caller.organization_id, rows),
+        "meta": page.meta(total),
+    }
 
 
 @router.post("/wallet_transactions")

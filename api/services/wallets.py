@@ -146,8 +146,7 @@ def balances(
     return {row[0]: (Decimal(row[1]), Decimal(row[2])) for row in result.result_rows}
 
 
-def present_wallets(store: CatalogStore, caller: Caller, rows: list[Row]) -> list[dict[str, Any]]:
-    org = caller.organization_id
+def present_wallets(store: CatalogStore, org: uuid.UUID, rows: list[Row]) -> list[dict[str, Any]]:
     customers = latest_by_ids(store, "customers", org, [row["customer_id"] for row in rows])
     metric_ids = [i for row in rows for i in row["applies_to_billable_metric_ids"]]
     metrics = rows_by_ids(store, "billable_metrics", org, metric_ids)
@@ -169,12 +168,7 @@ def present_wallets(store: CatalogStore, caller: Caller, rows: list[Row]) -> lis
                 balance,
                 consumed,
                 balance_cents,
-                OngoingBalance(
-                    usage_cents,
-                    cents_to_credits(usage_cents, row),
-                    balance_cents - usage_cents,
-                    cents_to_credits(balance_cents - usage_cents, row),
-                ),
+                ongoing_balance(row, balance_cents, usage_cents),
             )
         )
     return presented
@@ -190,6 +184,15 @@ def wallet_balance(row: Row, sums: dict[uuid.UUID, tuple[Decimal, Decimal]]) -> 
         row["created_at"],
         frozenset(row["applies_to_fee_types"]),
         frozenset(row["applies_to_billable_metric_ids"]),
+    )
+
+
+def ongoing_balance(wallet: Row, balance_cents: int, usage_cents: int) -> OngoingBalance:
+    return OngoingBalance(
+        usage_cents,
+        cents_to_credits(usage_cents, wallet),
+        balance_cents - usage_cents,
+        cents_to_credits(balance_cents - usage_cents, wallet),
     )
 
 

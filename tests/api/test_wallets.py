@@ -12,7 +12,7 @@ from lago_python_client.models import Customer, Invoice, Wallet, WalletTransacti
 from lago_python_client.models.wallet import RecurringTransactionRule, RecurringTransactionRuleList
 
 from orchestration.resources import WarehouseResource
-from orchestration.wallets.top_ups import wallet_top_ups
+from orchestration.wallets.ongoing_balances import wallet_ongoing_balances
 from tests.api.conftest import Tenant
 from tests.api.test_plans import lago_error
 from tests.conftest import Warehouse
@@ -264,13 +264,13 @@ def wallet_with_rule(tenant: Tenant, granted: str | None, **rule: str) -> Any:
     )  # fmt: skip
 
 
-def materialize_top_ups(warehouse: Warehouse) -> None:
-    """The wallets' top-up job as its hourly schedule runs it."""
+def refresh_ongoing_balances(warehouse: Warehouse) -> None:
+    """The wallets' ongoing-balance job as its hourly schedule runs it."""
     resource = WarehouseResource(
         url=warehouse.url, user=warehouse.user, password=warehouse.password,
         database=warehouse.database,
     )  # fmt: skip
-    assert materialize([wallet_top_ups], resources={"warehouse": resource}).success
+    assert materialize([wallet_ongoing_balances], resources={"warehouse": resource}).success
 
 
 def movements(tenant: Tenant, wallet_id: str) -> list[tuple[str, str, str, str]]:
@@ -281,7 +281,7 @@ def movements(tenant: Tenant, wallet_id: str) -> list[tuple[str, str, str, str]]
 def test_recurring_rules_top_up_once_when_due(tenant: Tenant, warehouse: Warehouse) -> None:
     with webhook_catcher() as catcher:
         tenant.lago.webhook_endpoints.create(WebhookEndpoint(webhook_url=catcher.url))
-        recurring_top_ups(tenant, warehouse)
+        wallets = recurring_top_ups(tenant, warehouse)
         created = [sent for sent in webhook_types(catcher, 7) if sent[1] != "manual"]
         assert created == [
             ("wallet_transaction.created", "interval", "settled"),
@@ -289,9 +289,18 @@ def test_recurring_rules_top_up_once_when_due(tenant: Tenant, warehouse: Warehou
             ("wallet_transaction.created", "threshold", "pending"),
             ("wallet_transaction.created", "threshold", "settled"),
         ]
+        # Ongoing balances at zero before the runs: the monthly wallet (topped up by the first
+        # run) and the expired rule's, each notified once over the two runs.
+        bodies = [json.loads(raw) for raw, _ in list(catcher.received)]
+        depleted = [
+            body["wallet"]["lago_id"]
+            for body in bodies
+            if body["webhook_type"] == "wallet.depleted_ongoing_balance"
+        ]
+        assert sorted(depleted) == sorted([wallets["monthly"], wallets["expired"]])
 
 
-def recurring_top_ups(tenant: Tenant, warehouse: Warehouse) -> None:
+def recurring_top_ups(tenant: Tenant, warehouse: Warehouse) -> dict[str, str]:
     tenant.lago.customers.create(Customer(external_id="cust", currency="EUR"))
     low = wallet_with_rule(
         tenant, "3", trigger="threshold", threshold_credits="5", paid_credits="20",
@@ -316,7 +325,7 @@ def recurring_top_ups(tenant: Tenant, warehouse: Warehouse) -> None:
     )  # fmt: skip
 
     for _ in range(2):  # the second run finds nothing due
-        materialize_top_ups(warehouse)
+        refresh_ongoing_balances(warehouse)
         # 3 credits <= 5: the fixed top-up, its purchase billed and waiting for the payment.
         assert movements(tenant, low.lago_id) == [
             ("manual", "granted", "settled", "3.0"),
@@ -340,3 +349,4 @@ def recurring_top_ups(tenant: Tenant, warehouse: Warehouse) -> None:
         low.lago_id, {"transaction_status": "purchased"}
     )["wallet_transactions"]
     assert tenant.lago.invoices.find(purchase.lago_invoice_id).fees_amount_cents == 2_000
+    return {"monthly": monthly.lago_id, "expired": expired.lago_id}

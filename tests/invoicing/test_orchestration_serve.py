@@ -27,7 +27,7 @@ def test_dagster_ui_serves_the_code_location(warehouse: Warehouse, tmp_path: Pat
         assert {
             "invoicing/invoices",
             "invoicing/invoice_payments",
-            "wallets/wallet_top_ups",
+            "wallets/wallet_ongoing_balances",
             "fct_fees",
         } <= keys
     assert "enabled: false" in (home / "dagster" / "dagster.yaml").read_text()

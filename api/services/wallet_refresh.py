@@ -1,4 +1,12 @@
-"""Recurring top-ups of wallets: Lago's recurring transaction rules, run by the wallet_top_ups job.
+"""The hourly refresh of wallets' ongoing balances (the wallet_ongoing_balances job), as Lago's:
+a wallet whose ongoing balance falls to zero or below is notified once, and the recurring
+transaction rules that are due top wallets up.
+
+A depleted wallet (``ongoing_balance_cents <= 0``) sends ``wallet.depleted_ongoing_balance`` once
+per credit it ran through: the notification's revision is the wallet's latest settled inbound
+movement, so a wallet topped up and depleted again is notified again.
+
+Recurring transaction rules:
 
 - An ``interval`` rule tops up once per interval (weekly, monthly, quarterly, semiannual,
   yearly) counted from its ``started_at``, else from the wallet's creation: in the first run on
@@ -18,7 +26,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -30,16 +38,18 @@ from api.services.wallets import (
     ZERO,
     balances,
     bill_purchases,
-    cents_to_credits,
     credits_to_cents,
+    ongoing_balance,
+    present_wallets,
     transaction_row,
     wallet_balance,
 )
 from api.storage.catalog import CatalogStore, Row
 from api.storage.lookups import latest_by_ids
 from orchestration.invoices.ids import record_id
+from orchestration.webhooks import Notification
 
-ACTOR = "wallet_top_ups"
+ACTOR = "wallet_ongoing_balances"
 
 
 @dataclass(frozen=True)
@@ -50,28 +60,32 @@ class TopUp:
     anniversary: datetime | None = None  # an interval rule's: fixes the movements' ids
 
 
-def run_top_ups(store: CatalogStore, now: datetime) -> list[Row]:
-    """Every rule due now, in every organization; the movements written."""
+@dataclass
+class Refresh:
+    movements: list[Row] = field(default_factory=list)  # the top-ups written
+    depleted: list[Notification] = field(default_factory=list)
+
+
+def refresh_wallets(store: CatalogStore, now: datetime) -> Refresh:
+    """Every organization's active wallets."""
     organizations = store.client.query(
         "SELECT DISTINCT organization_id FROM wallets FINAL WHERE is_deleted = 0"
-        " AND status = 'active' AND recurring_transaction_rules != '[]'"
+        " AND status = 'active'"
     ).result_rows
-    movements = []
+    refresh = Refresh()
     for (organization_id,) in organizations:
-        movements += top_up_organization(store, organization_id, now)
-    return movements
+        refresh_organization(store, organization_id, now, refresh)
+    return refresh
 
 
-def top_up_organization(
-    store: CatalogStore, organization_id: uuid.UUID, now: datetime
-) -> list[Row]:
-    wallets = store.select(
-        "wallets", organization_id, "status = 'active' AND recurring_transaction_rules != '[]'"
-    )
-    customers = latest_by_ids(
-        store, "customers", organization_id, [w["customer_id"] for w in wallets]
-    )
-    sums = balances(store, organization_id, [w["id"] for w in wallets])
+def refresh_organization(
+    store: CatalogStore, organization_id: uuid.UUID, now: datetime, refresh: Refresh
+) -> None:
+    wallets = store.select("wallets", organization_id, "status = 'active'")
+    customer_ids = [wallet["customer_id"] for wallet in wallets]
+    customers = latest_by_ids(store, "customers", organization_id, customer_ids)
+    wallets = [wallet for wallet in wallets if wallet["customer_id"] in customers]
+    sums = balances(store, organization_id, [wallet["id"] for wallet in wallets])
     usage = ongoing_usage_by_wallet(
         store,
         organization_id,
@@ -79,25 +93,75 @@ def top_up_organization(
         [wallet_balance(wallet, sums) for wallet in wallets],
         {wallet["id"]: wallet["customer_id"] for wallet in wallets},
     )
+    ongoing = {
+        wallet["id"]: ongoing_balance(
+            wallet,
+            credits_to_cents(sums.get(wallet["id"], (ZERO, ZERO))[0], wallet),
+            usage.get(wallet["id"], 0),
+        )
+        for wallet in wallets
+    }
+    depleted = [wallet for wallet in wallets if ongoing[wallet["id"]].balance_cents <= 0]
+    refresh.depleted += depletion_notices(store, organization_id, depleted)
     pending = pending_purchases(store, organization_id)
-    written = []
     for wallet in wallets:
-        customer = customers.get(wallet["customer_id"])
-        if customer is None:
+        expected = ongoing[wallet["id"]].balance_credits + pending.get(wallet["id"], ZERO)
+        customer = customers[wallet["customer_id"]]
+        refresh.movements += top_up_wallet(store, wallet, customer, expected, now)
+
+
+def depletion_notices(
+    store: CatalogStore, organization_id: uuid.UUID, depleted: list[Row]
+) -> list[Notification]:
+    """``wallet.depleted_ongoing_balance`` of each depleted wallet, revised by the wallet's latest
+    credit: sent once per credit the wallet ran through."""
+    if not depleted:
+        return []
+    latest_credits = latest_credit_ids(store, organization_id)
+    return [
+        Notification(
+            organization_id,
+            "wallet.depleted_ongoing_balance",
+            "wallet",
+            wallet["id"],
+            payload,
+            revision=str(latest_credits.get(wallet["id"], "")),
+        )  # fmt: skip
+        for wallet, payload in zip(
+            depleted, present_wallets(store, organization_id, depleted), strict=True
+        )
+    ]
+
+
+def top_up_wallet(
+    store: CatalogStore, wallet: Row, customer: Row, expected: Decimal, now: datetime
+) -> list[Row]:
+    """The wallet's rules that are due, given the balance expected once its pending purchases
+    are paid; the movements written."""
+    written: list[Row] = []
+    for rule in json.loads(wallet["recurring_transaction_rules"]):
+        top_up = due_top_up(rule, wallet, expected, now)
+        if top_up is None:
             continue
-        balance_cents = credits_to_cents(sums.get(wallet["id"], (ZERO, ZERO))[0], wallet)
-        ongoing = cents_to_credits(balance_cents - usage.get(wallet["id"], 0), wallet)
-        expected = ongoing + pending.get(wallet["id"], ZERO)
-        for rule in json.loads(wallet["recurring_transaction_rules"]):
-            top_up = due_top_up(rule, wallet, expected, now)
-            if top_up is None:
-                continue
-            movements = top_up_movements(store, organization_id, wallet, rule, top_up)
-            store.write("wallet_transactions", movements, changed_by=ACTOR)
-            bill_purchases(store, wallet, customer, movements, ACTOR)
-            expected += top_up.paid + top_up.granted
-            written += movements
+        movements = top_up_movements(store, wallet["organization_id"], wallet, rule, top_up)
+        store.write("wallet_transactions", movements, changed_by=ACTOR)
+        bill_purchases(store, wallet, customer, movements, ACTOR)
+        expected += top_up.paid + top_up.granted
+        written += movements
     return written
+
+
+def latest_credit_ids(
+    store: CatalogStore, organization_id: uuid.UUID
+) -> dict[uuid.UUID, uuid.UUID]:
+    """Each wallet's latest settled inbound movement: what a depletion is counted from."""
+    result = store.client.query(
+        "SELECT wallet_id, argMax(id, settled_at) FROM wallet_transactions FINAL"
+        " WHERE organization_id = {org:UUID} AND is_deleted = 0 AND status = 'settled'"
+        " AND transaction_type = 'inbound' GROUP BY wallet_id",
+        parameters={"org": organization_id},
+    )
+    return {wallet_id: movement_id for wallet_id, movement_id in result.result_rows}
 
 
 def due_top_up(rule: dict[str, Any], wallet: Row, expected: Decimal, now: datetime) -> TopUp | None:
