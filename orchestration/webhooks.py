@@ -24,6 +24,7 @@ import httpx
 from clickhouse_connect.driver.client import Client
 
 from orchestration.invoices.ids import record_id
+from warehouse.settings import Settings
 
 IDS_PER_QUERY = 2000
 
@@ -70,6 +71,16 @@ class WebhookSender:
         self.base_delay_s = base_delay_s
         self.timeout_s = timeout_s
         self.sleep = sleep
+
+    @classmethod
+    def configured(cls, client: Client, settings: Settings) -> WebhookSender:
+        """The sender the deployment's settings describe: signing secret and attempts."""
+        secret = settings.webhook_signing_secret
+        return cls(
+            client,
+            signing_secret=secret.get_secret_value() if secret else None,
+            attempts=settings.webhook_max_attempts,
+        )
 
     def endpoints(self, organization_ids: set[UUID]) -> dict[UUID, list[tuple[str, list[str]]]]:
         """Each organization's endpoint URLs with the event types they want (empty: all)."""

@@ -91,12 +91,7 @@ def notify_later(
     notifications: list[Notification],
 ) -> None:
     """Send webhooks after the response: retries with backoff must not hold the request."""
-    secret = settings.webhook_signing_secret
-    sender = WebhookSender(
-        records.client,
-        signing_secret=secret.get_secret_value() if secret else None,
-        attempts=settings.webhook_max_attempts,
-    )
+    sender = WebhookSender.configured(records.client, settings)
     background.add_task(sender.send, notifications)
 
 

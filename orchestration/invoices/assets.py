@@ -18,7 +18,6 @@ from dagster import (
     MaterializeResult,
     asset,
 )
-from pydantic import SecretStr
 
 from orchestration.invoices.billing import bill_day
 from orchestration.invoices.notifications import invoice_notifications
@@ -152,10 +151,6 @@ def invoice_payments(
     )
 
 
-def _secret(value: SecretStr | None) -> str | None:
-    return value.get_secret_value() if value else None
-
-
 def invoicing_run_config(as_of: str | None) -> dict[str, Any]:
     """Run config of the invoicing job: ``as_of`` decides which grace periods are over."""
     if as_of is None:
@@ -175,12 +170,7 @@ def invoice_webhooks(
     context: AssetExecutionContext, warehouse: WarehouseResource
 ) -> MaterializeResult:
     """invoice.created / invoice.finalized to the organizations' webhook endpoints."""
-    settings = warehouse.settings()
-    sender = WebhookSender(
-        warehouse.client(),
-        signing_secret=_secret(settings.webhook_signing_secret),
-        attempts=settings.webhook_max_attempts,
-    )
+    sender = WebhookSender.configured(warehouse.client(), warehouse.settings())
     counts = {"succeeded": 0, "failed": 0, "skipped": 0}
     for day in days_with_invoices(sender.client, context.partition_keys):
         for outcome, count in sender.send(invoice_notifications(sender, day)).items():

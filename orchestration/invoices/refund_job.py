@@ -43,13 +43,7 @@ def credit_note_refunds(
     client = warehouse.client()
     providers = {provider.name: provider for provider in payment_providers.providers()}
     outcomes = retry_refunds(client, providers)
-    settings = warehouse.settings()
-    secret = settings.webhook_signing_secret
-    sender = WebhookSender(
-        client,
-        signing_secret=secret.get_secret_value() if secret else None,
-        attempts=settings.webhook_max_attempts,
-    )
+    sender = WebhookSender.configured(client, warehouse.settings())
     # A retry that failed again left the note unchanged: same revision, no second webhook.
     settled = [(o.organization_id, o.credit_note_id) for o in outcomes if o.status != "pending"]
     sender.send(refund_status_events(InvoiceRecords(client), settled))

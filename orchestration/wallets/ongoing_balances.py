@@ -31,14 +31,7 @@ def wallet_ongoing_balances(warehouse: WarehouseResource) -> MaterializeResult:
     anniversaries, threshold rules at their threshold)."""
     client = warehouse.client()
     refresh = refresh_wallets(CatalogStore(client), datetime.now(UTC))
-    settings = warehouse.settings()
-    secret = settings.webhook_signing_secret
-    sender = WebhookSender(
-        client,
-        signing_secret=secret.get_secret_value() if secret else None,
-        attempts=settings.webhook_max_attempts,
-    )
-    sender.send(
+    WebhookSender.configured(client, warehouse.settings()).send(
         refresh.depleted
         + transaction_notifications(refresh.movements, "wallet_transaction.created")
     )
