@@ -35,6 +35,7 @@ from api.services.usage import (
     taxed_fees,
 )
 from api.storage.catalog import CatalogStore, Row
+from api.storage.subscriptions import live_subscriptions
 from orchestration.invoices.compute import FeeInput, FeeResult, WalletBalance
 from orchestration.invoices.money import round_cents
 
@@ -87,12 +88,18 @@ def customers_usage(
     if not customers:
         return {}
     by_external_id = {customer["external_id"]: customer["id"] for customer in customers}
+    customer_ids = list(by_external_id.values())
+    # Rating on read costs seconds even for no subscription: ask only for customers with one.
+    subscribed = {
+        row["customer_id"]
+        for row in live_subscriptions(store, organization_id, "customer_id", customer_ids)
+    }
+    rated = [external for external, i in by_external_id.items() if i in subscribed]
     try:
-        rows = current_usage_rows(store, organization_id, list(by_external_id))
+        rows = current_usage_rows(store, organization_id, rated) if rated else []
     except UsageNotAvailable:
         rows = []  # nothing rated yet: the wallets show their drafts alone
     taxes = organization_taxes(store, organization_id) if rows else {}
-    customer_ids = list(by_external_id.values())
     drafts = draft_invoices_cents(store, organization_id, customer_ids)
     usages = {i: CustomerUsage([], [], 0, [], drafts.get(i, 0)) for i in customer_ids}
     open_periods: set[tuple[uuid.UUID, datetime]] = set()
