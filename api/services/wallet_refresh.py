@@ -27,11 +27,12 @@ from __future__ import annotations
 import json
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 from api.schemas.charge_models import decimal_amount
+from api.schemas.subscriptions import utc
 from api.services.periods import period_start
 from api.services.wallet_usage import ongoing_usage_by_wallet
 from api.services.wallets import (
@@ -168,14 +169,14 @@ def due_top_up(rule: dict[str, Any], wallet: Row, expected: Decimal, now: dateti
     """What the rule adds now, given the balance expected once pending purchases are paid."""
     trigger = rule.get("trigger")
     anniversary = None
-    if rule.get("expiration_at") and utc(rule["expiration_at"]) <= now:
+    if rule.get("expiration_at") and instant(rule["expiration_at"]) <= now:
         return None
     if trigger == "threshold":
         threshold = decimal_amount(rule.get("threshold_credits"))
         if threshold is None or expected > threshold:
             return None
     elif trigger == "interval" and rule.get("interval"):
-        anchor = utc(rule.get("started_at") or wallet["created_at"])
+        anchor = instant(rule.get("started_at") or wallet["created_at"])
         anniversary = period_start(rule["interval"], "anniversary", anchor, now)
         if anniversary.date() <= anchor.date():
             return None
@@ -193,10 +194,11 @@ def due_top_up(rule: dict[str, Any], wallet: Row, expected: Decimal, now: dateti
     return TopUp(paid, granted, trigger, anniversary)
 
 
-def utc(moment: str | datetime) -> datetime:
+def instant(moment: str | datetime) -> datetime:
     """A rule's stored instant (ISO text) or a row's, as an aware UTC datetime."""
-    parsed = datetime.fromisoformat(moment) if isinstance(moment, str) else moment
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    parsed = utc(datetime.fromisoformat(moment) if isinstance(moment, str) else moment)
+    assert parsed is not None
+    return parsed
 
 
 def top_up_movements(

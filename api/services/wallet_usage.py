@@ -24,10 +24,11 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from itertools import groupby
 
+from api.schemas.subscriptions import utc
 from api.services.usage import (
     UsageNotAvailable,
     current_usage_rows,
@@ -36,7 +37,8 @@ from api.services.usage import (
 )
 from api.storage.catalog import CatalogStore, Row
 from api.storage.subscriptions import live_subscriptions
-from orchestration.invoices.compute import FeeInput, FeeResult, WalletBalance
+from orchestration.invoices.compute import FeeInput, FeeResult, WalletBalance, covered_cents
+from orchestration.invoices.context import PROGRESSIVE_INVOICES
 from orchestration.invoices.money import round_cents
 
 ZERO = Decimal(0)
@@ -62,23 +64,11 @@ class CustomerUsage:
 
     def ongoing_usage_cents(self, wallet: WalletBalance) -> int:
         if wallet.fee_types or wallet.billable_metric_ids:
-            covered = sum(
-                (
-                    result.taxable_base + result.precise_taxes_amount
-                    for fee, result in zip(self.fees, self.results, strict=True)
-                    if wallet.applies_to(fee)
-                ),
-                ZERO,
-            )
-            usage = round_cents(covered)
+            usage = covered_cents(wallet, self.fees, self.results)
         else:
             usage = sum(fee.amount_cents for fee in self.fees) + self.taxes_cents
         billed = sum(line.billed_cents for line in self.billed if wallet.applies_to(line.fee))
         return usage - billed + self.drafts_cents
-
-
-def utc_naive(moment: datetime) -> datetime:
-    return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment
 
 
 def customers_usage(
@@ -102,7 +92,7 @@ def customers_usage(
     taxes = organization_taxes(store, organization_id) if rows else {}
     drafts = draft_invoices_cents(store, organization_id, customer_ids)
     usages = {i: CustomerUsage([], [], 0, [], drafts.get(i, 0)) for i in customer_ids}
-    open_periods: set[tuple[uuid.UUID, datetime]] = set()
+    open_periods: set[tuple[uuid.UUID, datetime | None]] = set()
     # Each subscription's open period is taxed as its own invoice would be.
     for (external_id, subscription_id), period in groupby(
         rows, key=lambda row: (row.external_customer_id, row.subscription_id)
@@ -113,7 +103,7 @@ def customers_usage(
         usage.fees += fees
         usage.results += results
         usage.taxes_cents += sum(tax.amount_cents for tax in applied)
-        open_periods.add((subscription_id, utc_naive(period_rows[0].period_from)))
+        open_periods.add((subscription_id, utc(period_rows[0].period_from)))
     for customer_id, line in billed_early(store, organization_id, customer_ids, open_periods):
         usages[customer_id].billed.append(line)
     return usages
@@ -136,7 +126,7 @@ def billed_early(
     store: CatalogStore,
     organization_id: uuid.UUID,
     customer_ids: list[uuid.UUID],
-    open_periods: set[tuple[uuid.UUID, datetime]],
+    open_periods: set[tuple[uuid.UUID, datetime | None]],
 ) -> list[tuple[uuid.UUID, BilledLine]]:
     """The lines of finalized progressive-billing invoices over the open periods, by customer."""
     if not open_periods:
@@ -146,10 +136,8 @@ def billed_early(
         " f.billable_metric_id, f.amount_cents, f.taxes_base_amount_cents,"
         " f.precise_taxes_amount_cents"
         " FROM invoice_fees AS f FINAL"
-        " WHERE (f.organization_id, f.invoice_id, f.fees_version) IN ("
-        "   SELECT organization_id, id, fees_version FROM invoices FINAL"
-        "   WHERE organization_id = {org:UUID} AND customer_id IN {customers:Array(UUID)}"
-        "   AND invoice_type = 'progressive_billing' AND status = 'finalized')",
+        f" WHERE (f.organization_id, f.invoice_id, f.fees_version) IN ({PROGRESSIVE_INVOICES}"
+        "   AND organization_id = {org:UUID} AND customer_id IN {customers:Array(UUID)})",
         parameters={"org": organization_id, "customers": customer_ids},
     )
     lines = []
@@ -164,7 +152,7 @@ def billed_early(
         base,
         taxes,
     ) in result.result_rows:
-        if (subscription_id, utc_naive(period_from)) in open_periods:
+        if (subscription_id, utc(period_from)) in open_periods:
             fee = FeeInput(fee_id, amount, fee_type, billable_metric_id=metric_id)
             lines.append((customer_id, BilledLine(fee, round_cents(base) + round_cents(taxes))))
     return lines

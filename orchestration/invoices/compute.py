@@ -364,6 +364,21 @@ def apply_credit_notes(
     return consumptions
 
 
+def covered_cents(
+    wallet: WalletBalance, fees: Sequence[FeeInput], results: Sequence[FeeResult]
+) -> int:
+    """The tax-inclusive amount of the fees a limited wallet may pay, rounded once."""
+    covered = sum(
+        (
+            result.taxable_base + result.precise_taxes_amount
+            for fee, result in zip(fees, results, strict=True)
+            if wallet.applies_to(fee)
+        ),
+        ZERO,
+    )
+    return round_cents(covered)
+
+
 def apply_wallets(
     currency: str,
     fees: Sequence[FeeInput],
@@ -384,15 +399,7 @@ def apply_wallets(
             break
         cap = left
         if wallet.fee_types or wallet.billable_metric_ids:
-            covered = sum(
-                (
-                    result.taxable_base + result.precise_taxes_amount
-                    for fee, result in zip(fees, results, strict=True)
-                    if wallet.applies_to(fee)
-                ),
-                ZERO,
-            )
-            cap = min(cap, round_cents(covered))
+            cap = min(cap, covered_cents(wallet, fees, results))
         available = round_cents((wallet.balance_credits * wallet.rate_amount).scaleb(exponent))
         used = min(available, cap)
         if used <= 0:
