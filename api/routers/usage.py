@@ -1,9 +1,9 @@
 """Usage of a customer's subscription, as Lago serves it.
 
 - ``GET /api/v1/customers/{external_customer_id}/current_usage?external_subscription_id=``: the
-  open billing period, fresh to the last ingested event. It runs the query of the dbt view
-  ``fct_current_usage``, which rates the open period with the same macros as ``fct_fees``: this
-  router only shapes rows, it prices nothing.
+  open billing period, fresh to the last ingested event. It runs the queries of the dbt views
+  ``fct_current_usage`` and ``fct_current_pay_in_advance_usage``, which rate the open period
+  with the same macros as ``fct_fees``: this router only shapes rows, it prices nothing.
 - ``GET /api/v1/customers/{external_customer_id}/past_usage?external_subscription_id=``: closed
   periods, from the charge fees of ``fct_fees``.
 
@@ -155,7 +155,11 @@ def current_usage(
 ) -> dict[str, Any]:
     find_customer_subscription(store, caller, external_customer_id, external_subscription_id)
     rows = current_usage_rows(
-        store, caller.organization_id, [external_customer_id], external_subscription_id
+        store,
+        caller.organization_id,
+        [external_customer_id],
+        external_subscription_id,
+        pay_in_advance=True,
     )
     if not rows:
         raise NotFound("no_active_subscription")

@@ -174,6 +174,62 @@ def test_current_usage_is_taxed_as_its_invoice_would_be(tenant: Tenant) -> None:
     assert usage.total_amount_cents == 2350 + 255
 
 
+def test_current_usage_lists_pay_in_advance_charges_at_their_running_peak(tenant: Tenant) -> None:
+    storage = tenant.lago.billable_metrics.create(
+        BillableMetric(name="Storage", code="storage", aggregation_type="sum_agg", field_name="gb")
+    )
+    seats = tenant.lago.billable_metrics.create(
+        BillableMetric(name="Seats", code="seats", aggregation_type="count_agg")
+    )
+    calls = tenant.lago.billable_metrics.create(
+        BillableMetric(name="Calls", code="calls", aggregation_type="count_agg")
+    )
+    assert storage is not None and seats is not None and calls is not None
+    charges = [
+        Charge(
+            billable_metric_id=storage.lago_id, charge_model="graduated", properties=GRADUATED,
+            pay_in_advance=True, invoiceable=True,
+        ),
+        Charge(
+            billable_metric_id=seats.lago_id, charge_model="standard", properties={"amount": "3"},
+            pay_in_advance=True, invoiceable=True,
+        ),
+        Charge(
+            billable_metric_id=calls.lago_id, charge_model="standard", properties={"amount": "1"}
+        ),
+    ]  # fmt: skip
+    tenant.lago.plans.create(
+        Plan(
+            name="Mixed",
+            code="mixed",
+            interval="monthly",
+            amount_cents=0,
+            amount_currency="EUR",
+            charges=Charges(__root__=charges),
+        )  # fmt: skip
+    )
+    tenant.lago.subscriptions.create(
+        Subscription(external_customer_id="cust", plan_code="mixed", external_id="sub")
+    )
+    start = datetime.now(UTC) - timedelta(seconds=60)
+    # Running totals 5, 15, 11, 13: the peak is 15, and the fees priced on it never refund the
+    # decrease.
+    for offset, gb in enumerate((5, 10, -4, 2)):
+        send(tenant, "storage", {"gb": gb}, at=start + timedelta(seconds=offset))
+    send(tenant, "calls", {}, at=start)
+
+    usage = current_usage_when(tenant, 5)
+    by_code = {charge.billable_metric.code: charge for charge in usage.charges_usage}
+    # Graduated at the peak of 15: 10 x 1 + 2 (first tier) + (15 - 11 + 1) x 0.5 = 14.50, which
+    # is also the sum of the fees: cost(5) = 7.00, then cost(15) - cost(5) = 7.50, then nothing.
+    assert (by_code["storage"].units, by_code["storage"].events_count) == ("15.0", 4)
+    assert by_code["storage"].amount_cents == 1450
+    # A pay-in-advance charge without events is listed, at zero, as Lago lists every charge.
+    assert (by_code["seats"].units, by_code["seats"].amount_cents) == ("0.0", 0)
+    assert (by_code["calls"].units, by_code["calls"].amount_cents) == ("1.0", 100)
+    assert usage.amount_cents == 1450 + 100
+
+
 def test_unknown_customer_or_subscription_is_a_404(tenant: Tenant) -> None:
     create_catalog(tenant)
     unknown_customer = get_usage(tenant, "nobody", "sub")
