@@ -1,5 +1,6 @@
-"""``meterhouse up`` as a newcomer runs it: in an empty directory, every service started, the
-demo loaded through the APIs, an event sent and seen, then SIGTERM and nothing left running."""
+"""``meterhouse up`` as a newcomer runs it: in an empty directory, every service started (the
+Dagster UI and daemon over the code location among them), the demo loaded through the APIs, an
+event sent and seen, then SIGTERM and nothing left running."""
 
 from __future__ import annotations
 
@@ -196,6 +197,20 @@ def test_up_serves_everything_loads_the_demo_and_stops_cleanly(running: Up) -> N
             )
             assert response.status_code == 200, response.text
             return response.text.strip()
+
+        # Dagster serves the code location: invoicing, wallets and the dbt assets; its
+        # telemetry is off in the instance `up` wrote.
+        query = "{ assetNodes { assetKey { path } } }"
+        answer = http.post(running.url("dagster", "/graphql"), json={"query": query}, timeout=120)
+        keys = {"/".join(node["assetKey"]["path"]) for node in answer.json()["data"]["assetNodes"]}
+        assert {
+            "invoicing/invoices",
+            "invoicing/invoice_payments",
+            "wallets/wallet_ongoing_balances",
+            "fct_fees",
+        } <= keys
+        dagster_instance = running.directory / ".meterhouse" / "dagster" / "dagster.yaml"
+        assert "enabled: false" in dagster_instance.read_text()
 
         # The demo went through the APIs: its catalog, its events, and the billing days.
         manifest_events = int(analyst_query("SELECT count() FROM meterhouse.events"))

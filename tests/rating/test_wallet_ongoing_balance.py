@@ -11,7 +11,7 @@ import pytest
 from clickhouse_connect.driver.client import Client
 from lago_python_client.models import Customer, Event, Subscription, Wallet
 from lago_python_client.models.customer import CustomerBillingConfiguration
-from lago_python_client.models.wallet import AppliesTo
+from lago_python_client.models.wallet import AppliesTo, WalletResponse
 
 from orchestration.invoices.billing import bill_day
 from tests.conftest import Rater
@@ -21,9 +21,8 @@ from tests.rating.test_usage_api import create_catalog, create_taxes, current_us
 pytestmark = pytest.mark.usefixtures("rating_views")
 
 
-def ongoing(tenant: Tenant, wallet_id: str) -> tuple[int, int, str, str]:
+def ongoing(wallet: WalletResponse) -> tuple[int, int, str, str]:
     """The wallet's ongoing usage and balance, in cents and in credits."""
-    wallet = tenant.lago.wallets.find(wallet_id)
     return (
         wallet.ongoing_usage_balance_cents, wallet.ongoing_balance_cents,
         wallet.credits_ongoing_usage_balance, wallet.credits_ongoing_balance,
@@ -83,13 +82,13 @@ def test_ongoing_balance_subtracts_draft_invoices_and_current_usage(
 
     # Current usage (tests/rating/test_usage_api.py): calls 14.50 with 12.5% levy (1.8125),
     # seats 9.00 with 8.25% VAT (0.7425): 2350 + 181 + 74. The draft asks 1083 more.
-    assert ongoing(tenant, everything.lago_id) == (2605 + 1083, 10_000 - 3688, "36.88", "63.12")
     wallet = tenant.lago.wallets.find(everything.lago_id)
+    assert ongoing(wallet) == (2605 + 1083, 10_000 - 3688, "36.88", "63.12")
     assert (wallet.credits_balance, wallet.balance_cents) == ("100.0", 10_000)
 
     # Limited to calls: the calls fee with its own tax (14.50 + 1.8125, rounded once), and the
     # draft. At 3.00 a credit: 27.14 / 3 and 122.86 / 3, to 5 decimals.
-    assert ongoing(tenant, calls_only.lago_id) == (
+    assert ongoing(tenant.lago.wallets.find(calls_only.lago_id)) == (
         1631 + 1083,
         15_000 - 2714,
         "9.04667",
