@@ -26,8 +26,13 @@ install: $(VENV)/.synced
 up: install
 	$(BIN)/meterhouse up
 
+# Two test processes (pytest-xdist), a test file each at a time, each with a warehouse and servers
+# of its own: much of a test's time is one core busy (query analysis, process starts), so two
+# workers keep both cores of a CI machine working. TEST_WORKERS=0 runs in this process alone.
+TEST_WORKERS ?= 2
+
 test: install
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile
 
 lint: install
 	$(BIN)/ruff check .
