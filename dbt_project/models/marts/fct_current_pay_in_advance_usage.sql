@@ -4,7 +4,9 @@
 -- as it arrives, so its usage so far is what the open period has billed: the period's
 -- pay-in-advance fees, priced by the rating's own macro, summed per charge x filter x group.
 -- The units are the running peak the fees were priced on (decreases are not refunded), as Lago
--- shows them. Every charge and filter of the plan gets a row, zero rows included.
+-- shows them, and the fees add up to the price of that peak, Lago's amount: each is the rise
+-- of the price from the previous peak to the new one (volume, whose price can fall, is not
+-- allowed in advance). Every charge and filter of the plan gets a row, zero rows included.
 -- A separate view: the billing API reads it only for plans with such charges, beside
 -- fct_current_usage, since each inlined pricing costs a request about a second of analysis.
 with open_periods as ({{ open_charge_periods(
