@@ -95,3 +95,42 @@ from {{ fees }} as fees
 left join ({{ organization_taxes() }}) as organization_taxes
     on organization_taxes.organization_id = fees.organization_id
 {%- endmacro %}
+
+{#- The rows of the current-usage views (fct_current_usage, fct_current_pay_in_advance_usage),
+    one per charge x filter x group of an open period, from `fees`: a relation or CTE of
+    rated buckets with charge_fees' columns (is_default_bucket, the tax ids, amount, ...), whose
+    `units` column is the usage shown. -#}
+{% macro current_usage_rows(fees, units) -%}
+select
+    f.organization_id as organization_id,
+    f.subscription_id as subscription_id,
+    f.external_subscription_id as external_subscription_id,
+    f.external_customer_id as external_customer_id,
+    f.period_from as period_from,
+    f.period_to as period_to,
+    f.billing_date as billing_date,
+    f.currency as currency,
+    f.charge_id as charge_id,
+    f.charge_model as charge_model,
+    f.invoice_display_name as invoice_display_name,
+    if(f.is_default_bucket, null, f.charge_filter_id) as charge_filter_id,
+    filters.invoice_display_name as filter_display_name,
+    filters.filter_values as filter_values,
+    f.billable_metric_id as billable_metric_id,
+    f.billable_metric_code as billable_metric_code,
+    metrics.billable_metric_name as billable_metric_name,
+    metrics.aggregation_type as aggregation_type,
+    f.grouped_by as grouped_by,
+    f.{{ units }} as units,
+    f.events_count as events_count,
+    f.amount as amount,
+    {{ amount_cents('f.amount', 'f.currency') }} as amount_cents,
+    {{ fee_tax_codes('organization_taxes') }} as tax_codes
+from {{ fees }} as f
+left join {{ ref('stg_warehouse__billable_metrics') }} as metrics
+    on metrics.organization_id = f.organization_id and metrics.billable_metric_id = f.billable_metric_id
+left join {{ ref('stg_warehouse__charge_filters') }} as filters
+    on filters.organization_id = f.organization_id and filters.charge_filter_id = f.charge_filter_id
+left join ({{ organization_taxes() }}) as organization_taxes
+    on organization_taxes.organization_id = f.organization_id
+{%- endmacro %}

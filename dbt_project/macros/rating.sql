@@ -676,6 +676,14 @@
     {%- endfor %}
 {%- endmacro %}
 
+{#- The price buckets of `charges` (a relation or CTE of rated_charges): each charge's default
+    price (the nil filter id) and each of its filters. -#}
+{% macro charge_buckets(charges) -%}
+    select organization_id, charge_id, {{ nil_uuid() }} as charge_filter_id from {{ charges }}
+    union all
+    select organization_id, charge_id, charge_filter_id from {{ rating_catalog('charge_filters') }}
+{%- endmacro %}
+
 {#- One rated fee per subscription x arrears charge x period x filter (default bucket included) x
     group. Buckets without usage still get a fee (Lago shows zero fees; graduated and volume flat
     fees apply at 0 units). `pricing` (pricing_in_use): compile in only the charge models and
@@ -683,11 +691,7 @@
 {% macro charge_fees(periods, usage, pricing=none) -%}
     {%- set pricing = pricing or {} %}
     with charges as ({{ rated_charges(0) }}),
-    buckets as (
-        select organization_id, charge_id, {{ nil_uuid() }} as charge_filter_id from charges
-        union all
-        select organization_id, charge_id, charge_filter_id from {{ rating_catalog('charge_filters') }}
-    ),
+    buckets as ({{ charge_buckets('charges') }}),
     -- Every charge x filter bucket of every period, joined to its usage groups; a bucket without
     -- usage keeps one row with zero units and the empty group (join defaults).
     rated_buckets as (

@@ -206,7 +206,7 @@ def test_current_usage_lists_pay_in_advance_charges_at_their_running_peak(tenant
             amount_cents=0,
             amount_currency="EUR",
             charges=Charges(__root__=charges),
-        )  # fmt: skip
+        )
     )
     tenant.lago.subscriptions.create(
         Subscription(external_customer_id="cust", plan_code="mixed", external_id="sub")

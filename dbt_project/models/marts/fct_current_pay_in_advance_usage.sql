@@ -9,11 +9,7 @@
 -- allowed in advance). Every charge and filter of the plan gets a row, zero rows included.
 -- A separate view: the billing API reads it only for plans with such charges, beside
 -- fct_current_usage, since each inlined pricing costs a request about a second of analysis.
-with open_periods as ({{ open_charge_periods(
-    "organization_id = {organization_id:UUID}"
-    ~ " and has({external_customer_ids:Array(String)}, external_customer_id)"
-    ~ " and ({external_subscription_id:String} = '' or external_subscription_id = {external_subscription_id:String})"
-) }}),
+with open_periods as ({{ current_usage_periods() }}),
 
 open_period_fees as ({{ pay_in_advance_charge_fees('open_periods', none) }}),
 
@@ -34,11 +30,7 @@ bucket_usage as (
 
 charges as ({{ rated_charges(1) }}),
 
-buckets as (
-    select organization_id, charge_id, {{ nil_uuid() }} as charge_filter_id from charges
-    union all
-    select organization_id, charge_id, charge_filter_id from {{ ref('stg_warehouse__charge_filters') }}
-),
+buckets as ({{ charge_buckets('charges') }}),
 
 -- Every charge x filter bucket of each open period joined to its groups' usage; a bucket
 -- without events keeps one row of zeros and the empty group (join defaults).
@@ -56,10 +48,11 @@ bucket_fees as (
         p.customer_tax_ids as customer_tax_ids,
         c.charge_id as charge_id,
         c.charge_model as charge_model,
-        c.invoice_display_name as charge_display_name,
         c.tax_ids as charge_tax_ids,
-        b.charge_filter_id = {{ nil_uuid() }} as is_default_bucket,
         b.charge_filter_id as charge_filter_id,
+        b.charge_filter_id = {{ nil_uuid() }} as is_default_bucket,
+        coalesce(if(is_default_bucket, null, f.invoice_display_name), c.invoice_display_name, c.billable_metric_code)
+            as invoice_display_name,
         c.billable_metric_id as billable_metric_id,
         c.billable_metric_code as billable_metric_code,
         u.grouped_by as grouped_by,
@@ -75,38 +68,8 @@ bucket_fees as (
         and u.period_from = p.period_from
         and u.charge_id = c.charge_id
         and u.charge_filter_id = b.charge_filter_id
+    left join {{ ref('stg_warehouse__charge_filters') }} as f
+        on f.organization_id = b.organization_id and f.charge_filter_id = b.charge_filter_id
 )
 
-select
-    f.organization_id as organization_id,
-    f.subscription_id as subscription_id,
-    f.external_subscription_id as external_subscription_id,
-    f.external_customer_id as external_customer_id,
-    f.period_from as period_from,
-    f.period_to as period_to,
-    f.billing_date as billing_date,
-    f.currency as currency,
-    f.charge_id as charge_id,
-    f.charge_model as charge_model,
-    coalesce(if(f.is_default_bucket, null, filters.invoice_display_name), f.charge_display_name, f.billable_metric_code)
-        as invoice_display_name,
-    if(f.is_default_bucket, null, f.charge_filter_id) as charge_filter_id,
-    filters.invoice_display_name as filter_display_name,
-    filters.filter_values as filter_values,
-    f.billable_metric_id as billable_metric_id,
-    f.billable_metric_code as billable_metric_code,
-    metrics.billable_metric_name as billable_metric_name,
-    metrics.aggregation_type as aggregation_type,
-    f.grouped_by as grouped_by,
-    f.units as units,
-    f.events_count as events_count,
-    f.amount as amount,
-    {{ amount_cents('f.amount', 'f.currency') }} as amount_cents,
-    {{ fee_tax_codes('organization_taxes') }} as tax_codes
-from bucket_fees as f
-left join {{ ref('stg_warehouse__billable_metrics') }} as metrics
-    on metrics.organization_id = f.organization_id and metrics.billable_metric_id = f.billable_metric_id
-left join {{ ref('stg_warehouse__charge_filters') }} as filters
-    on filters.organization_id = f.organization_id and filters.charge_filter_id = f.charge_filter_id
-left join ({{ organization_taxes() }}) as organization_taxes
-    on organization_taxes.organization_id = f.organization_id
+{{ current_usage_rows('bucket_fees', 'units') }}
