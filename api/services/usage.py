@@ -147,13 +147,12 @@ def has_pay_in_advance_charges(store: CatalogStore, parameters: Mapping[str, Any
     return bool(result.result_rows[0][0])
 
 
-def view_rows(store: CatalogStore, name: str, parameters: Mapping[str, Any]) -> list[UsageRow]:
-    """The usage rows of one of the current-usage views, its parameters bound."""
+def stored_view(store: CatalogStore, name: str) -> str:
+    """The stored query of a current-usage view; 503 before a rating run has created it."""
     try:
-        view = view_query(store.client, name)
+        return view_query(store.client, name)
     except ViewNotFound as missing:
         raise UsageNotAvailable(str(missing)) from missing
-    return query_usage(store, current_usage_sql(view), dict(parameters))
 
 
 def current_usage_rows(
@@ -174,11 +173,15 @@ def current_usage_rows(
         "external_customer_ids": list(external_customer_ids),
         "external_subscription_id": external_subscription_id,
     }
+    # Looked up first: the rating run that created it created the staging views the check reads.
+    arrears_view = stored_view(store, "fct_current_usage")
     if not (pay_in_advance and has_pay_in_advance_charges(store, parameters)):
-        return view_rows(store, "fct_current_usage", parameters)
-    views = ("fct_current_usage", "fct_current_pay_in_advance_usage")
+        return query_usage(store, current_usage_sql(arrears_view), parameters)
+    views = (arrears_view, stored_view(store, "fct_current_pay_in_advance_usage"))
     with ThreadPoolExecutor(max_workers=len(views)) as pool:
-        results = list(pool.map(lambda name: view_rows(store, name, parameters), views))
+        results = list(
+            pool.map(lambda view: query_usage(store, current_usage_sql(view), parameters), views)
+        )
     # Each view's rows come in order; a stable sort on the charge keeps each charge's rows
     # together, in that order, whichever view they came from.
     return sorted(

@@ -4,6 +4,7 @@ once, without a dbt run in between (the dbt views price the open period on read)
 
 from __future__ import annotations
 
+import secrets
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -22,8 +23,11 @@ from lago_python_client.models import (
 )
 from lago_python_client.models.customer_usage import CustomerUsageResponse
 
-from tests.conftest import Rater
+from api.services.usage import UsageNotAvailable, current_usage_rows
+from api.storage.catalog import CatalogStore
+from tests.conftest import Rater, Warehouse
 from tests.rating.conftest import Tenant
+from warehouse.migrate import migrate
 
 pytestmark = pytest.mark.usefixtures("rating_views")
 
@@ -228,6 +232,23 @@ def test_current_usage_lists_pay_in_advance_charges_at_their_running_peak(tenant
     assert (by_code["seats"].units, by_code["seats"].amount_cents) == ("0.0", 0)
     assert (by_code["calls"].units, by_code["calls"].amount_cents) == ("1.0", 100)
     assert usage.amount_cents == 1450 + 100
+
+
+def test_before_any_rating_run_current_usage_is_unavailable(warehouse: Warehouse) -> None:
+    # A database migrated but never rated: no view to rate the open period with, nor the staging
+    # views the pay-in-advance check reads.
+    database = f"unrated_{secrets.token_hex(4)}"
+    migrate(warehouse.client(database=""), database)
+    store = CatalogStore(warehouse.client(database=database))
+    try:
+        with pytest.raises(UsageNotAvailable) as unavailable:
+            current_usage_rows(store, uuid.uuid4(), ["cust"], "sub", pay_in_advance=True)
+        assert (unavailable.value.status, unavailable.value.code) == (
+            503,
+            "usage_not_available",
+        )
+    finally:
+        warehouse.client(database="").command(f"DROP DATABASE IF EXISTS `{database}`")
 
 
 def test_unknown_customer_or_subscription_is_a_404(tenant: Tenant) -> None:
