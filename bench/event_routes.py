@@ -1,12 +1,14 @@
 """Latency of the billing API's event routes: finding an event by transaction_id among many,
-and estimating the fees of an event, through real HTTP on the embedded warehouse.
+estimating the fees of an event, and current usage, through real HTTP on the embedded warehouse.
 
 Run: .venv/bin/python bench/event_routes.py [--events 1000000] [--n 30]
 Starts a fresh embedded warehouse and `meterhouse api serve`, writes --events events of one
 organization straight into the events table (100 subscriptions, one month, a metric without
-charges), runs `meterhouse rate run` (the estimate reads its views), then times the calls. The
-estimate prices a pay-in-advance graduated charge of another metric: its cost is the query's
-(analysis of the inlined macros), not the events read.
+charges), runs `meterhouse rate run` (the estimate and current usage read its views), then times
+the calls. The estimate prices a pay-in-advance graduated charge of another metric: its cost is
+the query's (analysis of the inlined macros), not the events read. Current usage is timed for a
+subscription of that plan (both current-usage views, read side by side) and for one of a plan
+with the same charge in arrears (one view).
 """
 
 from __future__ import annotations
@@ -104,6 +106,18 @@ def run(events: int, n: int) -> None:
                 max(n // 5, 3),
                 lambda i: http.post("/api/v1/events/estimate_fees", json=body),
             )
+            for charges, customer, subscription in (
+                ("arrears", "c_arrears", "sub_arrears"),
+                ("in advance", "c0", "sub_0"),
+            ):
+                timed(
+                    f"GET /customers/{{id}}/current_usage ({charges})",
+                    max(n // 5, 3),
+                    lambda i, customer=customer, subscription=subscription: http.get(
+                        f"/api/v1/customers/{customer}/current_usage",
+                        params={"external_subscription_id": subscription},
+                    ),
+                )
         finally:
             if api is not None:
                 api.stop()
@@ -111,7 +125,8 @@ def run(events: int, n: int) -> None:
 
 
 def catalog(http: httpx.Client) -> None:
-    """A graduated pay-in-advance charge on `calls`, subscribed by sub_0 .. sub_99."""
+    """A graduated pay-in-advance charge on `calls`, subscribed by sub_0 .. sub_99, and the same
+    charge in arrears, subscribed by sub_arrears."""
     metric = http.post(
         "/api/v1/billable_metrics",
         json={"billable_metric": {"name": "calls", "code": "calls", "aggregation_type": "sum_agg",
@@ -126,6 +141,11 @@ def catalog(http: httpx.Client) -> None:
     plan = {"name": "P", "code": "p", "interval": "monthly", "amount_cents": 0,
             "amount_currency": "EUR", "charges": [charge]}  # fmt: skip
     assert http.post("/api/v1/plans", json={"plan": plan}).status_code == 200
+    in_arrears = {**plan, "code": "a", "charges": [{**charge, "pay_in_advance": False}]}
+    assert http.post("/api/v1/plans", json={"plan": in_arrears}).status_code == 200
+    body = {"external_customer_id": "c_arrears", "plan_code": "a", "external_id": "sub_arrears",
+            "subscription_at": "2020-01-01T00:00:00Z"}  # fmt: skip
+    assert http.post("/api/v1/subscriptions", json={"subscription": body}).status_code == 200
     for i in range(100):
         body = {"external_customer_id": f"c{i}", "plan_code": "p", "external_id": f"sub_{i}",
                 "subscription_at": "2020-01-01T00:00:00Z"}  # fmt: skip
