@@ -34,17 +34,7 @@ from typing import Any
 from api.schemas.charge_models import decimal_amount
 from api.schemas.subscriptions import utc
 from api.services.periods import period_start
-from api.services.wallet_usage import ongoing_usage_by_wallet
-from api.services.wallets import (
-    ZERO,
-    balances,
-    bill_purchases,
-    credits_to_cents,
-    ongoing_balance,
-    present_wallets,
-    transaction_row,
-    wallet_balance,
-)
+from api.services.wallets import ZERO, bill_purchases, present_wallets, transaction_row
 from api.storage.catalog import CatalogStore, Row
 from api.storage.lookups import latest_by_ids
 from orchestration.invoices.ids import record_id
@@ -86,36 +76,25 @@ def refresh_organization(
     customer_ids = [wallet["customer_id"] for wallet in wallets]
     customers = latest_by_ids(store, "customers", organization_id, customer_ids)
     wallets = [wallet for wallet in wallets if wallet["customer_id"] in customers]
-    sums = balances(store, organization_id, [wallet["id"] for wallet in wallets])
-    usage = ongoing_usage_by_wallet(
-        store,
-        organization_id,
-        customers,
-        [wallet_balance(wallet, sums) for wallet in wallets],
-        {wallet["id"]: wallet["customer_id"] for wallet in wallets},
-    )
-    ongoing = {
-        wallet["id"]: ongoing_balance(
-            wallet,
-            credits_to_cents(sums.get(wallet["id"], (ZERO, ZERO))[0], wallet),
-            usage.get(wallet["id"], 0),
-        )
-        for wallet in wallets
-    }
-    depleted = [wallet for wallet in wallets if ongoing[wallet["id"]].balance_cents <= 0]
+    # Presented once, as the API shows them: the ongoing balances (one current-usage read for
+    # all their customers) and the payload a depletion webhook sends.
+    presented = list(zip(wallets, present_wallets(store, organization_id, wallets), strict=True))
+    depleted = [
+        (wallet, shown) for wallet, shown in presented if shown["ongoing_balance_cents"] <= 0
+    ]
     refresh.depleted += depletion_notices(store, organization_id, depleted)
     pending = pending_purchases(store, organization_id)
-    for wallet in wallets:
-        expected = ongoing[wallet["id"]].balance_credits + pending.get(wallet["id"], ZERO)
+    for wallet, shown in presented:
+        expected = Decimal(shown["credits_ongoing_balance"]) + pending.get(wallet["id"], ZERO)
         customer = customers[wallet["customer_id"]]
         refresh.movements += top_up_wallet(store, wallet, customer, expected, now)
 
 
 def depletion_notices(
-    store: CatalogStore, organization_id: uuid.UUID, depleted: list[Row]
+    store: CatalogStore, organization_id: uuid.UUID, depleted: list[tuple[Row, dict[str, Any]]]
 ) -> list[Notification]:
-    """``wallet.depleted_ongoing_balance`` of each depleted wallet, revised by the wallet's latest
-    credit: sent once per credit the wallet ran through."""
+    """``wallet.depleted_ongoing_balance`` of each depleted wallet (with its payload), revised by
+    the wallet's latest credit: sent once per credit the wallet ran through."""
     if not depleted:
         return []
     latest_credits = latest_credit_ids(store, organization_id)
@@ -128,9 +107,7 @@ def depletion_notices(
             payload,
             revision=str(latest_credits.get(wallet["id"], "")),
         )  # fmt: skip
-        for wallet, payload in zip(
-            depleted, present_wallets(store, organization_id, depleted), strict=True
-        )
+        for wallet, payload in depleted
     ]
 
 

@@ -12,11 +12,9 @@ from dagster import (
     DefaultScheduleStatus,
     Definitions,
     MaterializeResult,
-    RunRequest,
-    ScheduleEvaluationContext,
+    ScheduleDefinition,
     asset,
     define_asset_job,
-    schedule,
 )
 
 from api.storage.invoices import InvoiceRecords
@@ -75,14 +73,13 @@ refund_job = define_asset_job(
 )
 
 
-@schedule(
+refund_retries = ScheduleDefinition(
+    name="refund_retries",
     job=refund_job,
     cron_schedule="*/10 * * * *",
     execution_timezone="UTC",
     default_status=DefaultScheduleStatus.RUNNING,
 )
-def refund_retries(context: ScheduleEvaluationContext) -> RunRequest:
-    return RunRequest()
 
 
 def refund_definitions() -> Definitions:

@@ -10,11 +10,9 @@ from dagster import (
     DefaultScheduleStatus,
     Definitions,
     MaterializeResult,
-    RunRequest,
-    ScheduleEvaluationContext,
+    ScheduleDefinition,
     asset,
     define_asset_job,
-    schedule,
 )
 
 from api.services.wallet_refresh import refresh_wallets
@@ -51,14 +49,13 @@ wallet_ongoing_balances_job = define_asset_job(
 )
 
 
-@schedule(
+hourly_wallet_ongoing_balances = ScheduleDefinition(
+    name="hourly_wallet_ongoing_balances",
     job=wallet_ongoing_balances_job,
     cron_schedule="15 * * * *",
     execution_timezone="UTC",
     default_status=DefaultScheduleStatus.RUNNING,
 )
-def hourly_wallet_ongoing_balances(context: ScheduleEvaluationContext) -> RunRequest:
-    return RunRequest()
 
 
 def wallet_definitions() -> Definitions:
