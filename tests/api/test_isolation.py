@@ -137,9 +137,14 @@ def body_for(operation: dict[str, Any], components: dict[str, Any]) -> dict[str,
 def test_every_catalog_route_hides_other_organizations(
     tenant: Tenant, other_tenant: Tenant, api_url: str
 ) -> None:
-    owner = httpx.Client(base_url=api_url, headers={"Authorization": f"Bearer {tenant.api_key}"})
+    # A wallet's read rates its customer's open periods once a rating run has made the views
+    # (seconds on a loaded 2-core machine, over httpx's 5 s default): a longer timeout, as the
+    # usage tests take.
+    owner = httpx.Client(
+        base_url=api_url, headers={"Authorization": f"Bearer {tenant.api_key}"}, timeout=120
+    )
     stranger = httpx.Client(
-        base_url=api_url, headers={"Authorization": f"Bearer {other_tenant.api_key}"}
+        base_url=api_url, headers={"Authorization": f"Bearer {other_tenant.api_key}"}, timeout=120
     )
     ids = seed(owner)
     document = owner.get("/openapi.json").json()
