@@ -2,7 +2,9 @@
 
 The open period comes from ``fct_current_usage``, which rates it on read with the same macros as
 ``fct_fees``, and for pay-in-advance charges from ``fct_current_pay_in_advance_usage`` (what the
-period's fees have billed so far); closed periods come from ``fct_fees``. Each usage row is a fee
+period's fees have billed so far), each read through its copy compiled for the catalog of the
+last rating run (``*_in_use``) while the catalog has gained no feature since; closed periods come
+from ``fct_fees``. Each usage row is a fee
 an invoice would hold, taxed with the tax codes the rating gives it (the charge's taxes, else the
 plan's, else the customer's, else the organization's) through the invoice's own tax step.
 """
@@ -16,6 +18,8 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
+
+from clickhouse_connect.driver.exceptions import DatabaseError
 
 from api.errors import ApiError
 from api.storage.catalog import CatalogStore
@@ -112,7 +116,8 @@ class UsageRow:
 
 
 def query_usage(store: CatalogStore, sql: str, parameters: dict[str, Any]) -> list[UsageRow]:
-    result = store.client.query(sql, parameters=parameters)
+    # The current-usage views read their open periods from a materialized CTE.
+    result = store.client.query(sql, parameters=parameters, settings={"enable_materialized_cte": 1})
     return [UsageRow(*row) for row in result.result_rows]
 
 
@@ -155,6 +160,26 @@ def stored_view(store: CatalogStore, name: str) -> str:
         raise UsageNotAvailable(str(missing)) from missing
 
 
+# What the guards of a view compiled for the catalog in use fail with, once the catalog has gained
+# a usage feature, charge model or rounding precision that the view compiled out.
+COMPILED_OUT_FAILURE = "was added to the catalog during the run"
+
+
+def view_usage(store: CatalogStore, name: str, parameters: dict[str, Any]) -> list[UsageRow]:
+    """The usage rows of current-usage view ``name`` (its stored query), read through its copy
+    compiled for the catalog of the last rating run (``<name>_in_use``: about half the query
+    analysis) unless the catalog has gained a feature since, or the run predates that copy."""
+    try:
+        compiled = view_query(store.client, f"{name}_in_use")
+        return query_usage(store, current_usage_sql(compiled), parameters)
+    except ViewNotFound:
+        pass
+    except DatabaseError as failure:
+        if COMPILED_OUT_FAILURE not in str(failure):
+            raise
+    return query_usage(store, current_usage_sql(stored_view(store, name)), parameters)
+
+
 def current_usage_rows(
     store: CatalogStore,
     organization_id: uuid.UUID,
@@ -173,15 +198,13 @@ def current_usage_rows(
         "external_customer_ids": list(external_customer_ids),
         "external_subscription_id": external_subscription_id,
     }
-    # Looked up first: the rating run that created it created the staging views the check reads.
-    arrears_view = stored_view(store, "fct_current_usage")
+    # 503 before the first rating run, which creates the staging views the check below reads.
+    stored_view(store, "fct_current_usage")
     if not (pay_in_advance and has_pay_in_advance_charges(store, parameters)):
-        return query_usage(store, current_usage_sql(arrears_view), parameters)
-    views = (arrears_view, stored_view(store, "fct_current_pay_in_advance_usage"))
+        return view_usage(store, "fct_current_usage", parameters)
+    views = ("fct_current_usage", "fct_current_pay_in_advance_usage")
     with ThreadPoolExecutor(max_workers=len(views)) as pool:
-        results = list(
-            pool.map(lambda view: query_usage(store, current_usage_sql(view), parameters), views)
-        )
+        results = list(pool.map(lambda view: view_usage(store, view, parameters), views))
     # Each view's rows come in order; a stable sort on the charge keeps each charge's rows
     # together, in that order, whichever view they came from.
     return sorted(

@@ -48,13 +48,3 @@
         and period_from <= now64(3, 'UTC')
         and period_to >= now64(3, 'UTC')
 {%- endmacro %}
-
-{#- The open charge periods a current-usage view rates, from its parameters: the organization,
-    its customers, and one subscription of theirs or every one ('' ). -#}
-{% macro current_usage_periods() -%}
-    {{ open_charge_periods(
-        "organization_id = {organization_id:UUID}"
-        ~ " and has({external_customer_ids:Array(String)}, external_customer_id)"
-        ~ " and ({external_subscription_id:String} = '' or external_subscription_id = {external_subscription_id:String})"
-    ) }}
-{%- endmacro %}

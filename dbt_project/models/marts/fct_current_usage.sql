@@ -6,17 +6,11 @@
 --   SELECT * FROM fct_current_usage(organization_id = ..., external_customer_ids = [...],
 --                                   external_subscription_id = ...)
 -- Most of a request's time is the analysis of the inlined macros, so many customers in one
--- request cost about what one does (wallets' ongoing balances read a page of customers).
+-- request cost about what one does (wallets' ongoing balances read a page of customers). This view
+-- compiles in every usage feature and charge model; the billing API reads
+-- fct_current_usage_in_use, its copy for the catalog of the last rating run, and this one only
+-- when the catalog has gained a feature since.
 -- Events timestamped later in the open period count too, as in Lago, and recurring metrics carry
 -- every earlier event of the subscription. Each row carries the tax codes its fee would be
 -- invoiced with (the charge's, else the plan's, else the customer's, else the organization's).
-with open_periods as ({{ current_usage_periods() }}),
-
-open_events as ({{ charge_events('open_periods') }}),
-
-open_usage as ({{ charge_usage('open_events') }}),
-
-open_fees as ({{ charge_fees('open_periods', 'open_usage') }})
-
--- As Lago, current usage shows the full units; a prorated charge prices its prorated units.
-{{ current_usage_rows('open_fees', 'full_units') }}
+{{ current_usage() }}
