@@ -40,8 +40,8 @@ DBT_PROJECT_DIR = Path(
     os.environ.get("MH_DBT_PROJECT_DIR") or Path(__file__).resolve().parent.parent / "dbt_project"
 ).resolve()
 # fct_fees and everything it needs, the current-usage (arrears and pay-in-advance charges, each
-# whole and compiled for the catalog in use) and fee-estimate views the billing API reads, the
-# view that lists the events of a fee, and the views invoicing rates on read (open periods with
+# whole and compiled for the catalog in use) and fee-estimate views (the same) the billing API
+# reads, the view that lists the events of a fee, and the views invoicing rates on read (open periods with
 # usage thresholds, new pay-in-advance events).
 RATING_SELECTOR = (
     "+fct_fees",
@@ -50,6 +50,7 @@ RATING_SELECTOR = (
     "+fct_current_usage_in_use",
     "+fct_current_pay_in_advance_usage_in_use",
     "+fct_estimated_fees",
+    "+fct_estimated_fees_in_use",
     "fct_fee_events",
     "+fct_open_period_fees",
     "+fct_pay_in_advance_fees_since",

@@ -9,11 +9,22 @@ analysis of the inlined rating macros), and a plain one about a second more (5.0
 3.9-5.4 s for ``fct_open_period_fees`` at 100M events). So callers read the view's query from
 the warehouse's catalog on each call and run it with their parameters: dbt still owns the SQL,
 and a view that a run re-created is read anew.
+
+The current-usage views and the fee estimate also have a copy compiled for the catalog of the last
+rating run (``<view>_in_use``: only the usage features, charge models and rounding precisions in
+use, about half the analysis); ``query_view_in_use`` reads it, and the whole view once the catalog
+has gained a feature since.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TypeVar
+
 from clickhouse_connect.driver.client import Client
+from clickhouse_connect.driver.exceptions import DatabaseError
+
+T = TypeVar("T")
 
 VIEW_QUERY_SQL = """
 SELECT as_select FROM system.tables
@@ -35,3 +46,22 @@ def view_query(client: Client, name: str) -> str:
     if not rows:
         raise ViewNotFound(name)
     return str(rows[0][0])
+
+
+# What the guards of a view compiled for the catalog in use fail with, once the catalog has gained
+# a usage feature, charge model or rounding precision that the view compiled out.
+COMPILED_OUT_FAILURE = "was added to the catalog during the run"
+
+
+def query_view_in_use(client: Client, name: str, run: Callable[[str], T]) -> T:
+    """``run`` over the stored query of ``<name>_in_use``, view ``name`` compiled for the catalog
+    of the last rating run, or over ``name``'s own when the catalog has gained a feature since
+    (the compiled view's guards fail the query) or the run predates the compiled view."""
+    try:
+        return run(view_query(client, f"{name}_in_use"))
+    except ViewNotFound:
+        pass
+    except DatabaseError as failure:
+        if COMPILED_OUT_FAILURE not in str(failure):
+            raise
+    return run(view_query(client, name))

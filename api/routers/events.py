@@ -29,7 +29,7 @@ from api.storage.catalog import CatalogStore, Row
 from api.storage.events import event_subscription, latest_event
 from api.storage.lookups import find_by
 from ingestion.writer import property_text
-from warehouse.views import view_query
+from warehouse.views import query_view_in_use
 
 router = APIRouter(prefix="/api/v1/events", tags=["events"])
 
@@ -110,22 +110,29 @@ def estimated_fee_rows(
     store: CatalogStore, caller: Caller, event: EstimatedEvent, properties: dict[str, str]
 ) -> list[Row]:
     amount = event.precise_total_amount_cents
-    # fct_estimated_fees' stored query rather than the view (warehouse/views.py: why).
-    view = view_query(store.client, "fct_estimated_fees")
-    result = store.client.query(
-        f"SELECT * FROM ({view}) ORDER BY charge_id",
-        parameters={
-            "organization_id": caller.organization_id,
-            "external_subscription_id": event.external_subscription_id,
-            "code": event.code,
-            # A fresh id: the estimated event never meets a stored one in deduplication.
-            "transaction_id": f"estimate-{uuid.uuid4()}",
-            "property_keys": list(properties),
-            "property_values": list(properties.values()),
-            "precise_total_amount_cents": "" if amount is None else str(amount),
-        },
-    )
-    return list(result.named_results())
+    parameters = {
+        "organization_id": caller.organization_id,
+        "external_subscription_id": event.external_subscription_id,
+        "code": event.code,
+        # A fresh id: the estimated event never meets a stored one in deduplication.
+        "transaction_id": f"estimate-{uuid.uuid4()}",
+        "property_keys": list(properties),
+        "property_values": list(properties.values()),
+        "precise_total_amount_cents": "" if amount is None else str(amount),
+    }
+
+    def estimate(view: str) -> list[Row]:
+        # The view reads its open periods from a materialized CTE.
+        result = store.client.query(
+            f"SELECT * FROM ({view}) ORDER BY charge_id",
+            parameters=parameters,
+            settings={"enable_materialized_cte": 1},
+        )
+        return list(result.named_results())
+
+    # fct_estimated_fees' stored query rather than the view (warehouse/views.py: why), through
+    # its copy compiled for the catalog in use.
+    return query_view_in_use(store.client, "fct_estimated_fees", estimate)
 
 
 def taxes_by_code(store: CatalogStore, caller: Caller, codes: set[str]) -> dict[str, Row]:

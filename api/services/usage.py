@@ -19,12 +19,10 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from clickhouse_connect.driver.exceptions import DatabaseError
-
 from api.errors import ApiError
 from api.storage.catalog import CatalogStore
 from orchestration.invoices.compute import AppliedTax, FeeInput, FeeResult, Tax, apply_taxes
-from warehouse.views import ViewNotFound, view_query
+from warehouse.views import ViewNotFound, query_view_in_use, view_query
 
 # One row per charge x filter x group; both endpoints select these columns.
 USAGE_COLUMNS = """
@@ -160,24 +158,15 @@ def stored_view(store: CatalogStore, name: str) -> str:
         raise UsageNotAvailable(str(missing)) from missing
 
 
-# What the guards of a view compiled for the catalog in use fail with, once the catalog has gained
-# a usage feature, charge model or rounding precision that the view compiled out.
-COMPILED_OUT_FAILURE = "was added to the catalog during the run"
-
-
 def view_usage(store: CatalogStore, name: str, parameters: dict[str, Any]) -> list[UsageRow]:
     """The usage rows of current-usage view ``name`` (its stored query), read through its copy
-    compiled for the catalog of the last rating run (``<name>_in_use``: about half the query
-    analysis) unless the catalog has gained a feature since, or the run predates that copy."""
+    compiled for the catalog in use; 503 before a rating run has created the view."""
     try:
-        compiled = view_query(store.client, f"{name}_in_use")
-        return query_usage(store, current_usage_sql(compiled), parameters)
-    except ViewNotFound:
-        pass
-    except DatabaseError as failure:
-        if COMPILED_OUT_FAILURE not in str(failure):
-            raise
-    return query_usage(store, current_usage_sql(stored_view(store, name)), parameters)
+        return query_view_in_use(
+            store.client, name, lambda view: query_usage(store, current_usage_sql(view), parameters)
+        )
+    except ViewNotFound as missing:
+        raise UsageNotAvailable(str(missing)) from missing
 
 
 def current_usage_rows(

@@ -280,6 +280,7 @@ def test_a_plain_run_recreates_only_the_views_whose_definition_changed(
         "fct_current_usage_in_use",
         "fct_current_pay_in_advance_usage_in_use",
         "fct_estimated_fees",
+        "fct_estimated_fees_in_use",
         "fct_pay_in_advance_fees_since",
         "fct_fee_events",
         "stg_warehouse__charges",

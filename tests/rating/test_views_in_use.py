@@ -1,6 +1,7 @@
-"""Current usage reads the views compiled for the catalog of the last rating run
-(fct_current_usage_in_use, fct_current_pay_in_advance_usage_in_use) while the catalog has gained
-no usage feature, charge model or rounding precision since, and the whole views once it has.
+"""Current usage and the fee estimate read the views compiled for the catalog of the last rating
+run (fct_current_usage_in_use, fct_current_pay_in_advance_usage_in_use, fct_estimated_fees_in_use)
+while the catalog has gained no usage feature, charge model or rounding precision since, and the
+whole views once it has.
 The catalog read is warehouse-wide, so this runs in a database of its own, whose run sees a
 standard arrears charge on a sum and a standard pay-in-advance charge on a count only."""
 
@@ -17,18 +18,17 @@ from typing import Any
 import pytest
 from clickhouse_connect.driver.exceptions import DatabaseError
 
-import api.services.usage as usage_service
-from api.services.usage import (
-    COMPILED_OUT_FAILURE,
-    UsageRow,
-    current_usage_rows,
-    current_usage_sql,
-)
+import warehouse.views
+from api.deps import Caller
+from api.routers.events import estimated_fee_rows
+from api.schemas.events import EstimatedEvent
+from api.services.usage import UsageRow, current_usage_rows, current_usage_sql
 from api.storage.catalog import CatalogStore
+from meterhouse.orgs import Organization
 from tests.conftest import Rater, Warehouse
 from tests.rating.catalog import Catalog
 from warehouse.migrate import migrate
-from warehouse.views import view_query
+from warehouse.views import COMPILED_OUT_FAILURE, view_query
 
 GRADUATED = {
     "graduated_ranges": [
@@ -102,26 +102,39 @@ def usage_by_code(rated: Rated, subscription: str) -> dict[str, UsageRow]:
     return {row.billable_metric_code: row for row in rows}
 
 
-@pytest.fixture
-def views_read(monkeypatch: pytest.MonkeyPatch, rated: Rated) -> list[str]:
-    """The stored queries current usage runs, by the name of their view."""
-    queries = {
-        view_query(rated.store.client, name): name
-        for name in (
-            "fct_current_usage",
-            "fct_current_usage_in_use",
-            "fct_current_pay_in_advance_usage",
-            "fct_current_pay_in_advance_usage_in_use",
-        )
+def estimate_rows(rated: Rated, view: str, subscription: str) -> list[tuple[Any, ...]]:
+    """What a fee estimate view's stored query gives for one more seat of ``subscription``."""
+    parameters = {
+        "organization_id": rated.catalog.organization_id,
+        "external_subscription_id": subscription,
+        "code": "seats",
+        "transaction_id": "estimate",
+        "property_keys": [],
+        "property_values": [],
+        "precise_total_amount_cents": "",
     }
+    sql = f"SELECT * FROM ({view_query(rated.store.client, view)})"
+    settings = {"enable_materialized_cte": 1}
+    return rated.store.client.query(sql, parameters=parameters, settings=settings).result_rows
+
+
+def estimate_a_seat(rated: Rated, subscription: str) -> list[dict[str, Any]]:
+    caller = Caller(Organization(rated.catalog.organization_id, "org"), "test")
+    event = EstimatedEvent(code="seats", external_subscription_id=subscription)
+    return estimated_fee_rows(rated.store, caller, event, {})
+
+
+@pytest.fixture
+def views_read(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The views whose stored query the compiled-or-whole reads ask for, in order."""
     read: list[str] = []
-    query_usage = usage_service.query_usage
+    stored_query = warehouse.views.view_query
 
-    def recording(store: CatalogStore, sql: str, parameters: dict[str, Any]) -> list[UsageRow]:
-        read.extend(name for query, name in queries.items() if f"({query})" in sql)
-        return query_usage(store, sql, parameters)
+    def recording(client: Any, name: str) -> str:
+        read.append(name)
+        return stored_query(client, name)
 
-    monkeypatch.setattr(usage_service, "query_usage", recording)
+    monkeypatch.setattr(warehouse.views, "view_query", recording)
     return read
 
 
@@ -130,8 +143,11 @@ def test_the_compiled_views_give_the_whole_views_rows(rated: Rated) -> None:
         whole = view_rows(rated, view, "s1")
         assert whole, view
         assert view_rows(rated, f"{view}_in_use", "s1") == whole
+    whole_estimate = estimate_rows(rated, "fct_estimated_fees", "s1")
+    assert whole_estimate
+    assert estimate_rows(rated, "fct_estimated_fees_in_use", "s1") == whole_estimate
     # What compiling leaves out: the whole views are about twice as long.
-    for view in ("fct_current_usage", "fct_current_pay_in_advance_usage"):
+    for view in ("fct_current_usage", "fct_current_pay_in_advance_usage", "fct_estimated_fees"):
         whole = view_query(rated.store.client, view)
         assert len(view_query(rated.store.client, f"{view}_in_use")) < 0.7 * len(whole)
 
@@ -147,11 +163,17 @@ def test_current_usage_reads_the_compiled_views(rated: Rated, views_read: list[s
     ]
 
 
+def test_the_estimate_reads_its_compiled_view(rated: Rated, views_read: list[str]) -> None:
+    [fee] = estimate_a_seat(rated, "s1")
+    assert (fee["units"], fee["amount_cents"]) == (Decimal(1), 300)  # a third seat at 3.00
+    assert views_read == ["fct_estimated_fees_in_use"]
+
+
 @pytest.fixture(scope="module")
 def gained(rated: Rated) -> Rated:
     """After the run, without another: s2 on a plan whose charges need what the run compiled
     out (a graduated arrears charge on a metric rounded at 1 decimal, a package pay-in-advance
-    charge), and its events."""
+    charge), and its events: 12.26 GB and two seats."""
     catalog = rated.catalog
     storage = catalog.metric("storage", "sum_agg", "gb", rounding_function="round",
                              rounding_precision=1)  # fmt: skip
@@ -163,7 +185,7 @@ def gained(rated: Rated) -> Rated:
     catalog.subscription("s2", rated.customer_id, growth, month_start)
     events = [{"timestamp": rated.event_time, "properties": {"gb": gb}} for gb in ("4.26", "8")]
     catalog.events("s2", "storage", events)
-    catalog.events("s2", "seats", [{"timestamp": rated.event_time}] * 3)
+    catalog.events("s2", "seats", [{"timestamp": rated.event_time}] * 2)
     return rated
 
 
@@ -171,6 +193,9 @@ def test_a_compiled_view_refuses_what_the_catalog_gained_since_the_run(gained: R
     for view in ("fct_current_usage_in_use", "fct_current_pay_in_advance_usage_in_use"):
         with pytest.raises(DatabaseError, match=COMPILED_OUT_FAILURE):
             view_rows(gained, view, "s2")
+    # And so does the estimate's: s2's seats are priced by packages.
+    with pytest.raises(DatabaseError, match=COMPILED_OUT_FAILURE):
+        estimate_rows(gained, "fct_estimated_fees_in_use", "s2")
 
 
 def test_current_usage_then_reads_the_whole_views(gained: Rated, views_read: list[str]) -> None:
@@ -179,14 +204,20 @@ def test_current_usage_then_reads_the_whole_views(gained: Rated, views_read: lis
     # then 12.3 - 11 + 1 = 2.3 x 0.5 = 1.15 in the second: 11.15.
     assert (usage["storage"].units, usage["storage"].amount_cents) == (Decimal("12.3"), 1115)
     # Packages of 2 seats at 3.00, paid in advance: the 1st seat opens one (3.00), the 2nd
-    # fills it, the 3rd opens a second (3.00).
-    assert (usage["seats"].units, usage["seats"].amount_cents) == (Decimal(3), 600)
+    # fills it.
+    assert (usage["seats"].units, usage["seats"].amount_cents) == (Decimal(2), 300)
     assert sorted(views_read) == [
         "fct_current_pay_in_advance_usage",
         "fct_current_pay_in_advance_usage_in_use",
         "fct_current_usage",
         "fct_current_usage_in_use",
     ]
+
+
+def test_the_estimate_then_reads_its_whole_view(gained: Rated, views_read: list[str]) -> None:
+    [fee] = estimate_a_seat(gained, "s2")
+    assert (fee["units"], fee["amount_cents"]) == (Decimal(1), 300)  # a 3rd seat opens a package
+    assert views_read == ["fct_estimated_fees_in_use", "fct_estimated_fees"]
 
 
 def test_only_the_guards_a_subscription_meets_send_it_to_the_whole_views(
