@@ -39,9 +39,9 @@ if TYPE_CHECKING:
 DBT_PROJECT_DIR = Path(
     os.environ.get("MH_DBT_PROJECT_DIR") or Path(__file__).resolve().parent.parent / "dbt_project"
 ).resolve()
-# fct_fees and everything it needs, the current-usage (arrears and pay-in-advance charges, each
-# whole and compiled for the catalog in use) and fee-estimate views (the same) the billing API
-# reads, the view that lists the events of a fee, and the views invoicing rates on read (open periods with
+# fct_fees and everything it needs, the current-usage (arrears and pay-in-advance charges) and
+# fee-estimate views the billing API reads (each whole and compiled for the catalog in use), the
+# view that lists the events of a fee, and the views invoicing rates on read (open periods with
 # usage thresholds, new pay-in-advance events).
 RATING_SELECTOR = (
     "+fct_fees",

@@ -4,9 +4,9 @@ The open period comes from ``fct_current_usage``, which rates it on read with th
 ``fct_fees``, and for pay-in-advance charges from ``fct_current_pay_in_advance_usage`` (what the
 period's fees have billed so far), each read through its copy compiled for the catalog of the
 last rating run (``*_in_use``) while the catalog has gained no feature since; closed periods come
-from ``fct_fees``. Each usage row is a fee
-an invoice would hold, taxed with the tax codes the rating gives it (the charge's taxes, else the
-plan's, else the customer's, else the organization's) through the invoice's own tax step.
+from ``fct_fees``. Each usage row is a fee an invoice would hold, taxed with the tax codes the
+rating gives it (the charge's taxes, else the plan's, else the customer's, else the
+organization's) through the invoice's own tax step.
 """
 
 from __future__ import annotations
