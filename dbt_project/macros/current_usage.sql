@@ -9,7 +9,9 @@
     fail the query once the catalog has gained one since (the billing API then reads the whole
     view). The open periods are a materialized CTE (the query must set
     `enable_materialized_cte`; without it they are inlined): a dozen subqueries read them, each
-    otherwise analysing int_billing_periods again. -#}
+    otherwise analysing int_billing_periods again. The events are read by_subscription: only the
+    requested customers' subscriptions, on the events' primary key, so a request costs what its
+    own events do rather than the whole warehouse's events of the open periods' months. -#}
 
 {#- The open charge periods a current-usage view rates, from its parameters: the organization,
     its customers, and one subscription of theirs or every one ('' ). -#}
@@ -67,7 +69,7 @@ left join ({{ organization_taxes() }}) as organization_taxes
 {% macro current_usage(features=none, pricing=none) -%}
     with open_periods as materialized ({{ current_usage_periods() }}),
 
-    open_events as ({{ charge_events('open_periods', features=features) }}),
+    open_events as ({{ charge_events('open_periods', features=features, by_subscription=true) }}),
 
     open_usage as ({{ charge_usage('open_events', features) }}),
 
@@ -82,7 +84,8 @@ left join ({{ organization_taxes() }}) as organization_taxes
 {% macro current_pay_in_advance_usage(features=none, pricing=none) -%}
     with open_periods as materialized ({{ current_usage_periods() }}),
 
-    open_period_fees as ({{ pay_in_advance_charge_fees('open_periods', none, features=features, pricing=pricing) }}),
+    open_period_fees as ({{ pay_in_advance_charge_fees('open_periods', none, by_subscription=true, features=features,
+                                                        pricing=pricing) }}),
 
     bucket_usage as (
         select
