@@ -150,23 +150,12 @@ def has_pay_in_advance_charges(store: CatalogStore, parameters: Mapping[str, Any
     return bool(result.result_rows[0][0])
 
 
-def stored_view(store: CatalogStore, name: str) -> str:
-    """The stored query of a current-usage view; 503 before a rating run has created it."""
-    try:
-        return view_query(store.client, name)
-    except ViewNotFound as missing:
-        raise UsageNotAvailable(str(missing)) from missing
-
-
 def view_usage(store: CatalogStore, name: str, parameters: dict[str, Any]) -> list[UsageRow]:
     """The usage rows of current-usage view ``name`` (its stored query), read through its copy
-    compiled for the catalog in use; 503 before a rating run has created the view."""
-    try:
-        return query_view_in_use(
-            store.client, name, lambda view: query_usage(store, current_usage_sql(view), parameters)
-        )
-    except ViewNotFound as missing:
-        raise UsageNotAvailable(str(missing)) from missing
+    compiled for the catalog in use."""
+    return query_view_in_use(
+        store.client, name, lambda view: query_usage(store, current_usage_sql(view), parameters)
+    )
 
 
 def current_usage_rows(
@@ -187,13 +176,17 @@ def current_usage_rows(
         "external_customer_ids": list(external_customer_ids),
         "external_subscription_id": external_subscription_id,
     }
-    # 503 before the first rating run, which creates the staging views the check below reads.
-    stored_view(store, "fct_current_usage")
-    if not (pay_in_advance and has_pay_in_advance_charges(store, parameters)):
-        return view_usage(store, "fct_current_usage", parameters)
-    views = ("fct_current_usage", "fct_current_pay_in_advance_usage")
-    with ThreadPoolExecutor(max_workers=len(views)) as pool:
-        results = list(pool.map(lambda view: view_usage(store, view, parameters), views))
+    try:
+        if pay_in_advance:
+            # Looked up first: the run that creates it creates the staging views the check reads.
+            view_query(store.client, "fct_current_usage")
+        if not (pay_in_advance and has_pay_in_advance_charges(store, parameters)):
+            return view_usage(store, "fct_current_usage", parameters)
+        views = ("fct_current_usage", "fct_current_pay_in_advance_usage")
+        with ThreadPoolExecutor(max_workers=len(views)) as pool:
+            results = list(pool.map(lambda view: view_usage(store, view, parameters), views))
+    except ViewNotFound as missing:  # before the first rating run
+        raise UsageNotAvailable(str(missing)) from missing
     # Each view's rows come in order; a stable sort on the charge keeps each charge's rows
     # together, in that order, whichever view they came from.
     return sorted(

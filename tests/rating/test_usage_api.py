@@ -241,12 +241,16 @@ def test_before_any_rating_run_current_usage_is_unavailable(warehouse: Warehouse
     migrate(warehouse.client(database=""), database)
     store = CatalogStore(warehouse.client(database=database))
     try:
-        with pytest.raises(UsageNotAvailable) as unavailable:
-            current_usage_rows(store, uuid.uuid4(), ["cust"], "sub", pay_in_advance=True)
-        assert (unavailable.value.status, unavailable.value.code) == (
-            503,
-            "usage_not_available",
-        )
+        # With the pay-in-advance charges (current usage) and without (wallets).
+        for pay_in_advance in (True, False):
+            with pytest.raises(UsageNotAvailable) as unavailable:
+                current_usage_rows(
+                    store, uuid.uuid4(), ["cust"], "sub", pay_in_advance=pay_in_advance
+                )
+            assert (unavailable.value.status, unavailable.value.code) == (
+                503,
+                "usage_not_available",
+            )
     finally:
         warehouse.client(database="").command(f"DROP DATABASE IF EXISTS `{database}`")
 
