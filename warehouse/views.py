@@ -48,6 +48,10 @@ def view_query(client: Client, name: str) -> str:
     return str(rows[0][0])
 
 
+# The settings a query over a view rated on read runs with: the views read their open periods
+# from a materialized CTE (inlined at each reference without the setting).
+RATED_ON_READ_SETTINGS = {"enable_materialized_cte": 1}
+
 # What the guards of a view compiled for the catalog in use fail with, once the catalog has gained
 # a usage feature, charge model or rounding precision that the view compiled out.
 COMPILED_OUT_FAILURE = "was added to the catalog during the run"

@@ -29,7 +29,7 @@ from api.storage.catalog import CatalogStore, Row
 from api.storage.events import event_subscription, latest_event
 from api.storage.lookups import find_by
 from ingestion.writer import property_text
-from warehouse.views import query_view_in_use
+from warehouse.views import RATED_ON_READ_SETTINGS, query_view_in_use
 
 router = APIRouter(prefix="/api/v1/events", tags=["events"])
 
@@ -122,11 +122,10 @@ def estimated_fee_rows(
     }
 
     def estimate(view: str) -> list[Row]:
-        # The view reads its open periods from a materialized CTE.
         result = store.client.query(
             f"SELECT * FROM ({view}) ORDER BY charge_id",
             parameters=parameters,
-            settings={"enable_materialized_cte": 1},
+            settings=RATED_ON_READ_SETTINGS,
         )
         return list(result.named_results())
 

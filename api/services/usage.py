@@ -22,7 +22,12 @@ from typing import Any
 from api.errors import ApiError
 from api.storage.catalog import CatalogStore
 from orchestration.invoices.compute import AppliedTax, FeeInput, FeeResult, Tax, apply_taxes
-from warehouse.views import ViewNotFound, query_view_in_use, view_query
+from warehouse.views import (
+    RATED_ON_READ_SETTINGS,
+    ViewNotFound,
+    query_view_in_use,
+    view_query,
+)
 
 # One row per charge x filter x group; both endpoints select these columns.
 USAGE_COLUMNS = """
@@ -114,8 +119,7 @@ class UsageRow:
 
 
 def query_usage(store: CatalogStore, sql: str, parameters: dict[str, Any]) -> list[UsageRow]:
-    # The current-usage views read their open periods from a materialized CTE.
-    result = store.client.query(sql, parameters=parameters, settings={"enable_materialized_cte": 1})
+    result = store.client.query(sql, parameters=parameters, settings=RATED_ON_READ_SETTINGS)
     return [UsageRow(*row) for row in result.result_rows]
 
 

@@ -28,7 +28,7 @@ from meterhouse.orgs import Organization
 from tests.conftest import Rater, Warehouse
 from tests.rating.catalog import Catalog
 from warehouse.migrate import migrate
-from warehouse.views import COMPILED_OUT_FAILURE, view_query
+from warehouse.views import COMPILED_OUT_FAILURE, RATED_ON_READ_SETTINGS, view_query
 
 GRADUATED = {
     "graduated_ranges": [
@@ -91,8 +91,8 @@ def view_rows(rated: Rated, view: str, subscription: str) -> list[tuple[Any, ...
         "external_subscription_id": subscription,
     }
     sql = current_usage_sql(view_query(rated.store.client, view))
-    settings = {"enable_materialized_cte": 1}
-    return rated.store.client.query(sql, parameters=parameters, settings=settings).result_rows
+    result = rated.store.client.query(sql, parameters=parameters, settings=RATED_ON_READ_SETTINGS)
+    return result.result_rows
 
 
 def usage_by_code(rated: Rated, subscription: str) -> dict[str, UsageRow]:
@@ -114,8 +114,8 @@ def estimate_rows(rated: Rated, view: str, subscription: str) -> list[tuple[Any,
         "precise_total_amount_cents": "",
     }
     sql = f"SELECT * FROM ({view_query(rated.store.client, view)})"
-    settings = {"enable_materialized_cte": 1}
-    return rated.store.client.query(sql, parameters=parameters, settings=settings).result_rows
+    result = rated.store.client.query(sql, parameters=parameters, settings=RATED_ON_READ_SETTINGS)
+    return result.result_rows
 
 
 def estimate_a_seat(rated: Rated, subscription: str) -> list[dict[str, Any]]:
