@@ -248,9 +248,8 @@
     {%- if not features.expressions %}
     {%- do compiled_out.append("ifNull(expression, '') != ''") %}
     {%- endif %}
-    {#- Pay-in-advance charges carry no recurring events and keep none in order (their running
-        figures are window aggregates): only the arrears path compiles those out. -#}
-    {%- if not features.recurring and pay_in_advance == 0 %}
+    {#- Recurring metrics: carried into arrears periods and into pay-in-advance renewals. -#}
+    {%- if not features.recurring %}
     {%- do compiled_out.append("recurring = 1") %}
     {%- endif %}
     {%- if not features.prorated %}
@@ -261,6 +260,8 @@
     {%- for name in features.field_names + [''] %}{% do names.append(sql_string(name)) %}{% endfor %}
     {%- do compiled_out.append("ifNull(field_name, '') not in (" ~ names | join(', ') ~ ")") %}
     {%- endif %}
+    {#- Pay-in-advance charges keep no events in order (their running figures are window
+        aggregates): only the arrears path compiles those out. -#}
     {%- if not features.ordered and pay_in_advance == 0 %}
     {%- do compiled_out.append(ordered_events_condition('charge_model', 'aggregation_type', 'prorated')) %}
     {%- endif %}

@@ -78,14 +78,22 @@ left join ({{ organization_taxes() }}) as organization_taxes
     {{ current_usage_rows('open_fees', 'full_units') }}
 {%- endmacro %}
 
-{#- Current usage of the pay-in-advance charges: what the open period's fees have billed, summed
-    per charge x filter x group, every bucket of the plan's charges included (zeros); the units
-    are the running peak the fees were priced on. -#}
+{#- Current usage of the pay-in-advance charges: what the open period has billed, summed per
+    charge x filter x group, every bucket of the plan's charges included (zeros): its events'
+    fees, and a recurring charge's renewal at the period's start. The units are the running peak
+    the fees were priced on, above the units carried into the period. Compiled for a catalog
+    without recurring pay-in-advance charges, the renewal is left out (the features' guard fails
+    the query once one is added). -#}
 {% macro current_pay_in_advance_usage(features=none, pricing=none) -%}
+    {%- set renews = features is none or features.recurring %}
     with open_periods as materialized ({{ current_usage_periods() }}),
 
     open_period_fees as ({{ pay_in_advance_charge_fees('open_periods', none, by_subscription=true, features=features,
                                                         pricing=pricing) }}),
+    {%- if renews %}
+
+    open_period_renewals as ({{ renewal_fees('open_periods', features, pricing) }}),
+    {%- endif %}
 
     bucket_usage as (
         select
@@ -98,7 +106,18 @@ left join ({{ organization_taxes() }}) as organization_taxes
             sum(units) as units,
             sum(events_count) as events_count,
             sum(amount) as amount
-        from open_period_fees
+        from (
+            select organization_id, subscription_id, period_from, charge_id, charge_filter_id, grouped_by,
+                units, events_count, amount
+            from open_period_fees
+            {%- if renews %}
+            union all
+            -- The carried units, none of the period's events.
+            select organization_id, subscription_id, period_from, charge_id, charge_filter_id, grouped_by,
+                units, toUInt64(0), amount
+            from open_period_renewals
+            {%- endif %}
+        )
         group by organization_id, subscription_id, period_from, charge_id, charge_filter_id, grouped_by
     ),
 

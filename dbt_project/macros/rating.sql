@@ -464,8 +464,9 @@
     holds): the events are placed per metric (charge_events' by_metric) and aggregated per period
     and metric, and each arrears charge of the period's plan on that metric gets the metric's
     usage (without filters, groups, proration or ordered events, every charge on a metric has
-    the same). -#}
-{% macro charge_usage(events, features=none, metric_periods=none) -%}
+    the same). `pay_in_advance`: the kind of the charges whose events these are (the features'
+    guard checks the charges of that kind). -#}
+{% macro charge_usage(events, features=none, metric_periods=none, pay_in_advance=0) -%}
     {%- if metric_periods is not none %}
     {{ return(metric_usage(events, features, metric_periods)) }}
     {%- endif %}
@@ -543,7 +544,7 @@
             {%- endif %}
         from {{ events }}
         {%- if not every %}
-        where {{ usage_features_guard(features, 0) }}
+        where {{ usage_features_guard(features, pay_in_advance) }}
         {%- endif %}
         group by {{ group_columns }}
             {%- if uses.unique_count %}, unique_value{% endif %}
@@ -687,10 +688,21 @@
 {#- One rated fee per subscription x arrears charge x period x filter (default bucket included) x
     group. Buckets without usage still get a fee (Lago shows zero fees; graduated and volume flat
     fees apply at 0 units). `pricing` (pricing_in_use): compile in only the charge models and
-    rounding precisions it lists; none compiles in every one. -#}
-{% macro charge_fees(periods, usage, pricing=none) -%}
+    rounding precisions it lists; none compiles in every one.
+    With `renewal`, the fees are the renewals of the recurring pay-in-advance charges instead:
+    `usage` holds the units carried into each period, priced whole (not prorated: they are there
+    for the whole period) and billed on the period's first day; Lago puts an invoiceable one on
+    that day's invoice as a fee not paid in advance, and keeps the others off invoices as fees
+    paid in advance. -#}
+{% macro charge_fees(periods, usage, pricing=none, renewal=false) -%}
     {%- set pricing = pricing or {} %}
-    with charges as ({{ rated_charges(0) }}),
+    {%- set prorated = 'toUInt8(0)' if renewal else 'c.prorated' %}
+    with charges as (
+        {{ rated_charges(1 if renewal else 0) }}
+        {%- if renewal %}
+        and m.recurring = 1
+        {%- endif %}
+    ),
     buckets as ({{ charge_buckets('charges') }}),
     -- Every charge x filter bucket of every period, joined to its usage groups; a bucket without
     -- usage keeps one row with zero units and the empty group (join defaults).
@@ -704,7 +716,7 @@
             p.plan_id as plan_id,
             p.period_from as period_from,
             p.period_to as period_to,
-            p.service_to_date as service_to_date,
+            {{ 'p.service_from_date' if renewal else 'p.service_to_date + 1' }} as billing_date,
             p.timezone as timezone,
             p.currency as currency,
             p.is_closed as is_closed,
@@ -746,7 +758,7 @@
             r.plan_id as plan_id,
             r.period_from as period_from,
             r.period_to as period_to,
-            r.service_to_date + 1 as billing_date,
+            r.billing_date as billing_date,
             r.timezone as timezone,
             r.currency as currency,
             r.is_closed as is_closed,
@@ -763,7 +775,7 @@
             r.grouped_by as grouped_by,
             coalesce(if(is_default_bucket, null, f.invoice_display_name), c.invoice_display_name, c.billable_metric_code)
                 as invoice_display_name,
-            c.pay_in_advance as pay_in_advance,
+            {{ 'toUInt8(c.invoiceable = 0)' if renewal else 'c.pay_in_advance' }} as pay_in_advance,
             c.invoiceable as invoiceable,
             c.min_amount_cents as min_amount_cents,
             c.tax_ids as charge_tax_ids,
@@ -779,8 +791,8 @@
                {{ weighted_sum_units('r.event_values', 'r.event_times', 'r.period_to', 'r.full_days') }},
                r.raw_units) as measured_full_units,
             -- A prorated charge prices its prorated units (volume picks its tier by the full ones).
-            if(c.prorated = 1, r.prorated_units, measured_full_units) as measured_units,
-            c.prorated as prorated,
+            if({{ prorated }} = 1, r.prorated_units, measured_full_units) as measured_units,
+            {{ prorated }} as prorated,
             r.prorated_segments as prorated_segments,
             c.rounding_function as rounding_function,
             c.rounding_precision as rounding_precision,
@@ -1025,4 +1037,42 @@
            greatest(cost_after - cost_before, toDecimal128(0, 12))) as amount,
         if(units <= 0, toDecimal128(0, 12), {{ money_div('amount', 'units') }}) as precise_unit_amount
     from costs
+{%- endmacro %}
+
+{#- The renewals of the recurring pay-in-advance charges, as Lago bills them when a period starts:
+    for each of `periods` (started charge periods) after its subscription's first (is_renewal),
+    the units carried into it (every earlier event of the subscription's recurring metric, none
+    of the period's own) priced whole by the charge model, one fee per filter and group, in
+    charge_fees' columns (see its `renewal`). A subscription's first period renews nothing: an
+    upgraded or downgraded plan keeps what the previous plan billed until its next period.
+    `features` (usage_in_use(1)), `pricing` (pricing_in_use(1)), `materialize_resent`: see
+    charge_events and charge_fees. -#}
+{% macro renewal_fees(periods, features=none, pricing=none, materialize_resent=false) -%}
+    with renewed_periods as (
+        select *
+        from {{ periods }}
+        where is_renewal
+            and (organization_id, plan_id) in (
+                select c.organization_id, c.plan_id
+                from {{ rating_catalog('charges') }} as c
+                inner join {{ rating_catalog('billable_metrics') }} as m
+                    on m.organization_id = c.organization_id and m.billable_metric_id = c.billable_metric_id
+                where c.pay_in_advance = 1 and m.recurring = 1)
+    ),
+
+    -- Each period ending where it starts, so that only the events before it are placed in it:
+    -- the recurring metrics' carried events, none of the period itself.
+    carried_into_periods as (
+        select * replace (period_from - toIntervalMillisecond(1) as period_to)
+        from renewed_periods
+    ),
+
+    carried_events as (
+        {{ charge_events('carried_into_periods', pay_in_advance=1, carry_recurring=true, by_subscription=true,
+                         features=features, materialize_resent=materialize_resent) }}
+    ),
+
+    carried_usage as ({{ charge_usage('carried_events', features, pay_in_advance=1) }})
+
+    select * from ({{ charge_fees('renewed_periods', 'carried_usage', pricing, renewal=true) }})
 {%- endmacro %}

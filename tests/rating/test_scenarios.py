@@ -916,11 +916,14 @@ def test_prorated_pay_in_advance_bills_the_days_left(rated: Rated) -> None:
     fees = rated.charge_fees("pay_in_advance_prorated", "seats")
     # a on June 1 09:00: 29 days 15 hours left, 30 started days of 30: 1 x 10.00. b on June 11:
     # 20 of 30 days, 0.666.. rounded up to 0.66667 seats x 10.00 = 6.6667 -> 667. a again: 0.
+    # July renews both seats carried into it, whole: 2 x 10.00.
     assert [(fee["source_transaction_id"], fee["units"], fee["amount_cents"]) for fee in fees] == [
         ("t1", Decimal(1), 1000),
         ("t2", Decimal("0.66667"), 667),
         ("t3", Decimal(0), 0),
+        (None, Decimal(2), 2000),
     ]
+    assert fees[-1]["period_from"].month == 7
 
 
 @scenario

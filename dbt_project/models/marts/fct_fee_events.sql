@@ -4,10 +4,17 @@
 --   SELECT * FROM fct_fee_events(fee_id = ...)
 -- Events ingested after the fee was rated (rated_at) are left out: they wait for the next run.
 -- A pay-in-advance fee lists its one event; a fee of a recurring metric also the earlier events
--- carried into its period. Subscription fees and true-ups list nothing.
+-- carried into its period, and a recurring pay-in-advance charge's renewal only those. The
+-- charge's kind is the catalog's: an invoiceable renewal is stored as not paid in advance.
+-- Subscription fees and true-ups list nothing.
 with fee as (
-    select * from {{ ref('fct_fees') }} final
-    where fee_id = {fee_id:UUID} and fee_type = 'charge' and is_true_up = 0
+    select f.*, c.pay_in_advance as charge_in_advance
+    from (
+        select * from {{ ref('fct_fees') }} final
+        where fee_id = {fee_id:UUID} and fee_type = 'charge' and is_true_up = 0
+    ) as f
+    left join {{ ref('stg_warehouse__charges') }} as c
+        on c.organization_id = f.organization_id and c.charge_id = assumeNotNull(f.charge_id)
 ),
 
 fee_periods as (
@@ -18,7 +25,7 @@ fee_periods as (
             select organization_id, subscription_id, period_from from fee)
 ),
 
-placed as ({{ charge_events('fee_periods', '(select any(pay_in_advance) from fee)', carry_recurring=true) }})
+placed as ({{ charge_events('fee_periods', '(select any(charge_in_advance) from fee)', carry_recurring=true) }})
 
 select
     fee.fee_id as fee_id,
@@ -40,4 +47,6 @@ inner join fee
 where placed.charge_filter_id = ifNull(fee.charge_filter_id, {{ nil_uuid() }})
     and placed.grouped_by = fee.grouped_by
     and placed.ingested_at <= fee.rated_at
-    and (fee.source_transaction_id is null or placed.transaction_id = fee.source_transaction_id)
+    and multiIf(fee.source_transaction_id is not null, placed.transaction_id = fee.source_transaction_id,
+                fee.charge_in_advance = 1, placed.timestamp < fee.period_from,
+                true)

@@ -10,7 +10,8 @@
 -- depends_on: {{ rating_catalog_copies() }}
 -- Every fee due up to the rating instant, one row per fee (zero amounts included, as Lago shows
 -- them): subscription fees (in advance or in arrears, prorated by day), charge fees per filter and
--- group (in arrears, or per event for pay-in-advance charges), per-charge minimum-spend true-ups
+-- group (in arrears, or per event for pay-in-advance charges, and at each period's start the
+-- renewal of a recurring pay-in-advance charge's carried units), per-charge minimum-spend true-ups
 -- and minimum-commitment true-ups. `amount` is unrounded; `amount_cents` is rounded once,
 -- half-up, to the currency's minor unit.
 --
@@ -73,6 +74,12 @@ pay_in_advance_fees as (
     select
         {{ charge_fee_columns('source_transaction_id') }}
     from {{ ref('int_rating_pay_in_advance_fees') }}
+),
+
+renewal_fees as (
+    select
+        {{ charge_fee_columns('null') }}
+    from {{ ref('int_rating_renewal_fees') }}
 ),
 
 -- Per-charge minimum spend: min (prorated by the days served) minus the charge's fees over all
@@ -198,6 +205,8 @@ commitment_true_ups as (
             select subscription_id, period_from, amount from charge_fees
             union all
             select subscription_id, period_from, amount from pay_in_advance_fees
+            union all
+            select subscription_id, period_from, amount from renewal_fees
         )
         where subscription_id in (select subscription_id from committed_subscriptions)
     ) as f
@@ -212,6 +221,7 @@ fees as (
     select * from subscription_fees
     union all select * from charge_fees
     union all select * from pay_in_advance_fees
+    union all select * from renewal_fees
     union all select * from charge_true_ups
     union all select * from commitment_true_ups
 )

@@ -1,5 +1,6 @@
 {{ config(materialized='table', order_by='(organization_id, subscription_id, period_kind, period_from)') }}
 -- depends_on: {{ ref('stg_warehouse__billable_metrics') }}
+-- depends_on: {{ ref('stg_warehouse__charges') }}
 -- The periods this run rates, frozen at the rating instant so every rating model of the run sees
 -- the same set: due periods (closed, in-advance subscription periods once billed, and started
 -- charge periods for pay-in-advance charges). Once fct_fees exists (and without --full-refresh),
@@ -26,6 +27,16 @@ rated_before as (
     select distinct subscription_id, period_from, fee_type from {{ fees }}
 ),
 
+-- The plans with a recurring pay-in-advance charge: each period after a subscription's first
+-- renews its carried units when it starts, so a started one is due without an event.
+renewing_plans as (
+    select c.organization_id as organization_id, c.plan_id as plan_id
+    from {{ ref('stg_warehouse__charges') }} as c
+    inner join {{ ref('stg_warehouse__billable_metrics') }} as m
+        on m.organization_id = c.organization_id and m.billable_metric_id = c.billable_metric_id
+    where c.pay_in_advance = 1 and m.recurring = 1
+),
+
 -- The hours that received events since the last run, per subscription: a new day touches the
 -- open period, a late event its own closed period, and the periods in between stay as rated.
 -- (An hour that straddles a local period boundary marks both periods: extra work, never less.)
@@ -48,12 +59,14 @@ late_hours_by_subscription as (
     group by organization_id, external_subscription_id
 ),
 
--- Periods that need work: no fee yet, or an event ingested since the last run in one of their
--- hours (or, recurring, before their end), or billed within rate_from..rate_to.
+-- Periods that need work: no fee yet (closed, subscription or renewing periods), or an event
+-- ingested since the last run in one of their hours (or, recurring, before their end), or billed
+-- within rate_from..rate_to.
 flagged_periods as (
     select
         p.*,
-        ((p.is_closed or p.period_kind = 'subscription')
+        ((p.is_closed or p.period_kind = 'subscription'
+                or (p.is_renewal and (p.organization_id, p.plan_id) in (select organization_id, plan_id from renewing_plans)))
             and (p.subscription_id, p.period_from, if(p.period_kind = 'subscription', 'subscription', 'charge'))
                 not in (select subscription_id, period_from, fee_type from rated_before))
         or arrayExists(

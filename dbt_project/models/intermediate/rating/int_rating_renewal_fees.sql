@@ -1,0 +1,11 @@
+{#- enable_materialized_cte: the events' re-sent set is computed once. -#}
+{{ config(materialized='table', order_by='(organization_id, subscription_id, charge_id, period_from)',
+          model_query_settings={'enable_materialized_cte': 1}) }}
+-- depends_on: {{ rating_catalog_copies() }}
+-- depends_on: {{ ref('int_rating_pay_in_advance_periods') }}
+-- The renewal fees of recurring pay-in-advance charges at the start of this run's started charge
+-- periods (macro `renewal_fees`): the units carried into each period priced whole, billed on its
+-- first day. The period's own events are billed one by one (int_rating_pay_in_advance_fees).
+with started_charge_periods as ({{ started_pay_in_advance_periods() }})
+
+select * from ({{ renewal_fees('started_charge_periods', usage_in_use(1), pricing_in_use(1), materialize_resent=true) }})
