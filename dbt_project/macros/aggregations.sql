@@ -154,13 +154,14 @@
     groups), `expressions` (a metric has one), `prorated` (a prorated charge), `ordered` (a
     charge that keeps its events in order: percentage, weighted sum, prorated graduated sum),
     `recurring` (a recurring metric) and `field_names` (the metrics' fields, sorted; none when
-    there are too many to read one by one). none (everything) while dbt parses and in unit
-    tests, whose catalog is their fixture rows. -#}
-{% macro usage_in_use(pay_in_advance) -%}
+    there are too many to read one by one); `recurring_only`: the features of the charges of
+    recurring metrics only (a renewal's), as their guard checks. none (everything) while dbt
+    parses and in unit tests, whose catalog is their fixture rows. -#}
+{% macro usage_in_use(pay_in_advance, recurring_only=false) -%}
     {%- if not execute or (model is mapping and model.get('resource_type') == 'unit_test') -%}
         {{ return(none) }}
     {%- endif -%}
-    {%- set found = run_query(usage_features_query(pay_in_advance)) -%}
+    {%- set found = run_query(usage_features_query(pay_in_advance, recurring_only)) -%}
     {%- set row = found.rows[0] -%}
     {#- More field names than this: read the properties map (one tuple element and one branch per
         name would cost more than the map). -#}
@@ -172,6 +173,7 @@
                'prorated': row[4] > 0,
                'ordered': row[5] > 0,
                'recurring': row[8] > 0,
+               'recurring_only': recurring_only,
                'field_names': none if row[7] > max_field_names else (row[6].split(',') if row[6] else [])}) }}
 {%- endmacro %}
 
@@ -185,8 +187,9 @@
                        or features.prorated or features.ordered)) }}
 {%- endmacro %}
 
-{#- The run's charges of one kind with what usage_in_use reads of them and their metric. -#}
-{% macro usage_charges(pay_in_advance) -%}
+{#- The run's charges of one kind (recurring_only: of recurring metrics) with what usage_in_use
+    reads of them and their metric. -#}
+{% macro usage_charges(pay_in_advance, recurring_only=false) -%}
     select c.organization_id as organization_id, c.charge_id as charge_id, c.charge_model as charge_model,
         c.grouped_by as grouped_by, c.prorated as prorated, m.aggregation_type as aggregation_type,
         m.expression as expression, m.field_name as field_name, m.recurring as recurring
@@ -194,6 +197,9 @@
     inner join {{ rating_catalog('billable_metrics') }} as m
         on m.organization_id = c.organization_id and m.billable_metric_id = c.billable_metric_id
     where c.pay_in_advance = {{ pay_in_advance }}
+        {%- if recurring_only %}
+        and m.recurring = 1
+        {%- endif %}
 {%- endmacro %}
 
 {#- The run's charge filters (see usage_charges). -#}
@@ -202,8 +208,8 @@
 {%- endmacro %}
 
 {#- One row of the usage features of the run's charges of one kind (see usage_in_use). -#}
-{% macro usage_features_query(pay_in_advance) -%}
-    with charges as ({{ usage_charges(pay_in_advance) }}),
+{% macro usage_features_query(pay_in_advance, recurring_only=false) -%}
+    with charges as ({{ usage_charges(pay_in_advance, recurring_only) }}),
     filters as (
         select grouped_by from ({{ usage_charge_filters() }})
         where (organization_id, charge_id) in (select organization_id, charge_id from charges)
@@ -266,7 +272,7 @@
     {%- do compiled_out.append(ordered_events_condition('charge_model', 'aggregation_type', 'prorated')) %}
     {%- endif %}
     (select throwIf(count() > 0, 'a usage feature (aggregation, filter, grouped_by, expression, proration) was added to the catalog during the run: rate again')
-     from ({{ usage_charges(pay_in_advance) }}) where {{ compiled_out | join(' or ') }}) = 0
+     from ({{ usage_charges(pay_in_advance, features.recurring_only) }}) where {{ compiled_out | join(' or ') }}) = 0
     {%- endif -%}
 {%- endmacro %}
 

@@ -242,17 +242,19 @@
 {%- endmacro %}
 
 {#- The catalog in use, read when dbt runs: the charge models and the metric rounding precisions of
-    the run's charges of one kind (pay_in_advance 0 or 1; the run's copy of the catalog,
-    rating_catalog). A per-run table compiles in only these (see
+    the run's charges of one kind (pay_in_advance 0 or 1, recurring_only: of recurring metrics;
+    the run's copy of the catalog, rating_catalog). A per-run table compiles in only these (see
     charge_amount's `models`, round_units' `precisions`): the warehouse analyses every branch
     of the inlined pricing whether a row needs it or not. Views rated on read keep every model,
     since the catalog changes after they are created. none (every branch) while dbt parses, and
     in unit tests, whose catalog is their fixture rows, not the tables read here. -#}
-{% macro pricing_in_use(pay_in_advance) -%}
+{% macro pricing_in_use(pay_in_advance, recurring_only=false) -%}
     {%- if not execute or (model is mapping and model.get('resource_type') == 'unit_test') -%}
         {{ return(none) }}
     {%- endif -%}
-    {%- set charges = rating_catalog('charges') ~ " where pay_in_advance = " ~ pay_in_advance -%}
+    {%- set charges = rating_catalog('charges') ~ " where pay_in_advance = " ~ pay_in_advance
+        ~ (" and (organization_id, billable_metric_id) in (select organization_id, billable_metric_id from "
+           ~ rating_catalog('billable_metrics') ~ " where recurring = 1)" if recurring_only else "") -%}
     {%- set models = run_query("select distinct charge_model from " ~ charges ~ " order by charge_model") -%}
     {%- set precisions = run_query(
         "select distinct ifNull(rounding_precision, 0) as precision from " ~ rating_catalog('billable_metrics')

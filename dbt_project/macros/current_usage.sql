@@ -81,18 +81,19 @@ left join ({{ organization_taxes() }}) as organization_taxes
 {#- Current usage of the pay-in-advance charges: what the open period has billed, summed per
     charge x filter x group, every bucket of the plan's charges included (zeros): its events'
     fees, and a recurring charge's renewal at the period's start. The units are the running peak
-    the fees were priced on, above the units carried into the period. Compiled for a catalog
-    without recurring pay-in-advance charges, the renewal is left out (the features' guard fails
-    the query once one is added). -#}
-{% macro current_pay_in_advance_usage(features=none, pricing=none) -%}
-    {%- set renews = features is none or features.recurring %}
+    the fees were priced on, above the units carried into the period. The renewal is compiled
+    with `renewal_features` and `renewal_pricing` (those of the recurring pay-in-advance charges
+    alone: usage_in_use and pricing_in_use with recurring_only), and left out for a catalog
+    without such charges (the guard of `features` fails the query once one is added). -#}
+{% macro current_pay_in_advance_usage(features=none, pricing=none, renewal_features=none, renewal_pricing=none) -%}
+    {%- set renews = renewal_features is none or renewal_features.recurring %}
     with open_periods as materialized ({{ current_usage_periods() }}),
 
     open_period_fees as ({{ pay_in_advance_charge_fees('open_periods', none, by_subscription=true, features=features,
                                                         pricing=pricing) }}),
     {%- if renews %}
 
-    open_period_renewals as ({{ renewal_fees('open_periods', features, pricing) }}),
+    open_period_renewals as ({{ renewal_fees('open_periods', renewal_features, renewal_pricing) }}),
     {%- endif %}
 
     bucket_usage as (

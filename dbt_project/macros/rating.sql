@@ -161,8 +161,9 @@
     {%- endif %}
 {%- endmacro %}
 
-{#- Charges with their metric; pay_in_advance selects arrears (0) or in-advance (1) charges. -#}
-{% macro rated_charges(pay_in_advance) -%}
+{#- Charges with their metric; pay_in_advance selects arrears (0) or in-advance (1) charges,
+    recurring_only those of recurring metrics (the charges a pay-in-advance renewal bills). -#}
+{% macro rated_charges(pay_in_advance, recurring_only=false) -%}
     select
         c.*,
         m.billable_metric_code as billable_metric_code,
@@ -176,6 +177,9 @@
     inner join {{ rating_catalog('billable_metrics') }} as m
         on m.organization_id = c.organization_id and m.billable_metric_id = c.billable_metric_id
     where c.pay_in_advance = {{ pay_in_advance }}
+        {%- if recurring_only %}
+        and m.recurring = 1
+        {%- endif %}
 {%- endmacro %}
 
 {#- A metric field's position among the properties read as a tuple (`field_names`, the
@@ -216,9 +220,11 @@
     placement). none compiles in everything.
     `by_metric` (arrears usage only, where usage_by_metric(features) holds): an event is placed
     once in its period and metric rather than once per charge of the plan on that metric, with
-    no charge fields (see charge_usage's metric_periods). -#}
+    no charge fields (see charge_usage's metric_periods). `recurring_only`: only the charges of
+    recurring metrics (a renewal's; `features`, if any, are theirs: usage_in_use's
+    recurring_only). -#}
 {% macro charge_events(periods, pay_in_advance=0, until=none, events=none, carry_recurring=none, by_subscription=false, features=none, by_metric=false,
-                       materialize_resent=false) -%}
+                       materialize_resent=false, recurring_only=false) -%}
     {%- set carry_recurring = (pay_in_advance == 0) if carry_recurring is none else carry_recurring %}
     {#- Without a recurring metric, no event is carried and none is read before the periods. -#}
     {%- set carry_recurring = carry_recurring and (features is none or features.recurring) %}
@@ -240,7 +246,7 @@
     {%- if uses_filters %}{% do charge_fields.append('filters') %}{% endif %}
     {%- set field = {} %}
     {%- for name in charge_fields %}{% do field.update({name: 'charge.' ~ loop.index}) %}{% endfor %}
-    with charges as ({{ rated_charges(pay_in_advance) }}),
+    with charges as ({{ rated_charges(pay_in_advance, recurring_only) }}),
     {%- if uses_filters %}
     filter_sets as (
         select
@@ -465,8 +471,11 @@
     and metric, and each arrears charge of the period's plan on that metric gets the metric's
     usage (without filters, groups, proration or ordered events, every charge on a metric has
     the same). `pay_in_advance`: the kind of the charges whose events these are (the features'
-    guard checks the charges of that kind). -#}
-{% macro charge_usage(events, features=none, metric_periods=none, pay_in_advance=0) -%}
+    guard checks the charges of that kind). With `renewal`, only what a pay-in-advance renewal
+    prices (charge_fees' `renewal`): the whole units of a sum or a unique count, the only
+    aggregations of a recurring metric allowed in advance (the billing API refuses max, latest
+    and weighted sums there), without prorated figures or ordered events. -#}
+{% macro charge_usage(events, features=none, metric_periods=none, pay_in_advance=0, renewal=false) -%}
     {%- if metric_periods is not none %}
     {{ return(metric_usage(events, features, metric_periods)) }}
     {%- endif %}
@@ -474,11 +483,11 @@
     {%- set aggregations = none if every else features.aggregations %}
     {%- set uses = {
         'unique_count': every or 'unique_count_agg' in aggregations,
-        'latest': every or 'latest_agg' in aggregations,
-        'max': every or 'max_agg' in aggregations,
+        'latest': (every or 'latest_agg' in aggregations) and not renewal,
+        'max': (every or 'max_agg' in aggregations) and not renewal,
         'groups': every or features.grouped_by,
-        'prorated': every or features.prorated,
-        'ordered': every or features.ordered,
+        'prorated': (every or features.prorated) and not renewal,
+        'ordered': (every or features.ordered) and not renewal,
     } %}
     {%- set zero = 'toDecimal128(0, 12)' %}
     {%- set no_events = "cast([] as Array(Tuple(DateTime64(3, 'UTC'), DateTime64(6, 'UTC'), Decimal(38, 12), Decimal(38, 12))))" %}
@@ -697,12 +706,7 @@
 {% macro charge_fees(periods, usage, pricing=none, renewal=false) -%}
     {%- set pricing = pricing or {} %}
     {%- set prorated = 'toUInt8(0)' if renewal else 'c.prorated' %}
-    with charges as (
-        {{ rated_charges(1 if renewal else 0) }}
-        {%- if renewal %}
-        and m.recurring = 1
-        {%- endif %}
-    ),
+    with charges as ({{ rated_charges(1 if renewal else 0, recurring_only=renewal) }}),
     buckets as ({{ charge_buckets('charges') }}),
     -- Every charge x filter bucket of every period, joined to its usage groups; a bucket without
     -- usage keeps one row with zero units and the empty group (join defaults).
@@ -1045,8 +1049,9 @@
     of the period's own) priced whole by the charge model, one fee per filter and group, in
     charge_fees' columns (see its `renewal`). A subscription's first period renews nothing: an
     upgraded or downgraded plan keeps what the previous plan billed until its next period.
-    `features` (usage_in_use(1)), `pricing` (pricing_in_use(1)), `materialize_resent`: see
-    charge_events and charge_fees. -#}
+    `features` (usage_in_use(1, recurring_only=true)), `pricing` (pricing_in_use(1,
+    recurring_only=true)): those of the recurring pay-in-advance charges only, so a catalog
+    without any compiles in next to nothing. `materialize_resent`: see charge_events. -#}
 {% macro renewal_fees(periods, features=none, pricing=none, materialize_resent=false) -%}
     with renewed_periods as (
         select *
@@ -1069,10 +1074,10 @@
 
     carried_events as (
         {{ charge_events('carried_into_periods', pay_in_advance=1, carry_recurring=true, by_subscription=true,
-                         features=features, materialize_resent=materialize_resent) }}
+                         features=features, materialize_resent=materialize_resent, recurring_only=true) }}
     ),
 
-    carried_usage as ({{ charge_usage('carried_events', features, pay_in_advance=1) }})
+    carried_usage as ({{ charge_usage('carried_events', features, pay_in_advance=1, renewal=true) }})
 
     select * from ({{ charge_fees('renewed_periods', 'carried_usage', pricing, renewal=true) }})
 {%- endmacro %}

@@ -233,3 +233,31 @@ def test_only_the_guards_a_subscription_meets_send_it_to_the_whole_views(
         "fct_current_usage",
         "fct_current_usage_in_use",
     ]
+
+
+def test_a_recurring_pay_in_advance_charge_added_since_the_run_is_renewed_by_the_whole_view(
+    gained: Rated, views_read: list[str]
+) -> None:
+    # Last: the run compiled neither unique counts nor renewals in advance, so from now on every
+    # compiled pay-in-advance usage query fails. s3, subscribed last month on a plan with a
+    # recurring pay-in-advance seat charge, is read from the whole view, which renews the two
+    # members carried into this month: 2 x 5.00, though none joined this month.
+    catalog = gained.catalog
+    members = catalog.metric("members", "unique_count_agg", "member", recurring=True)
+    team = catalog.plan("team")
+    catalog.charge(team, members, "standard", {"amount": "5"}, pay_in_advance=True)
+    month_start = datetime.now(UTC).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    last_month = (month_start - timedelta(days=1)).replace(day=1)
+    catalog.subscription("s3", gained.customer_id, team, last_month.date().isoformat())
+    joined = (last_month + timedelta(days=3)).replace(tzinfo=None).isoformat()
+    catalog.events(
+        "s3", "members", [{"timestamp": joined, "properties": {"member": m}} for m in ("a", "b")]
+    )
+    usage = usage_by_code(gained, "s3")
+    assert (usage["members"].units, usage["members"].amount_cents) == (Decimal(2), 1000)
+    assert sorted(views_read) == [
+        "fct_current_pay_in_advance_usage",
+        "fct_current_pay_in_advance_usage_in_use",
+        "fct_current_usage",
+        "fct_current_usage_in_use",
+    ]

@@ -8,4 +8,5 @@
 -- first day. The period's own events are billed one by one (int_rating_pay_in_advance_fees).
 with started_charge_periods as ({{ started_pay_in_advance_periods() }})
 
-select * from ({{ renewal_fees('started_charge_periods', usage_in_use(1), pricing_in_use(1), materialize_resent=true) }})
+select * from ({{ renewal_fees('started_charge_periods', usage_in_use(1, recurring_only=true),
+                                pricing_in_use(1, recurring_only=true), materialize_resent=true) }})
