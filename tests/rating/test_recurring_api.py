@@ -68,10 +68,15 @@ def create_catalog(tenant: Tenant) -> None:
             charges=Charges(__root__=charges),
         )
     )  # fmt: skip
-    lago.subscriptions.create(
+    subscribe(tenant, "team", "2024-05-01T00:00:00Z")
+
+
+def subscribe(tenant: Tenant, plan_code: str, subscription_at: str) -> None:
+    """Customer "cust" subscribes to a plan as subscription "sub", calendar billing."""
+    tenant.lago.subscriptions.create(
         Subscription(
-            external_customer_id="cust", plan_code="team", external_id="sub",
-            subscription_at="2024-05-01T00:00:00Z", billing_time="calendar",
+            external_customer_id="cust", plan_code=plan_code, external_id="sub",
+            subscription_at=subscription_at, billing_time="calendar",
         )
     )  # fmt: skip
 
@@ -84,6 +89,19 @@ def send(tenant: Tenant, code: str, at: str, properties: dict[str, Any]) -> None
             timestamp=timestamp, properties=properties,
         )
     )  # fmt: skip
+
+
+def current_usage_by_metric(tenant: Tenant) -> dict[str, dict[str, Any]]:
+    """Subscription "sub"'s current usage through the billing API, per metric code."""
+    response = httpx.get(
+        f"{tenant.api_url}/api/v1/customers/cust/current_usage",
+        params={"external_subscription_id": "sub"},
+        headers={"Authorization": f"Bearer {tenant.api_key}"},
+        timeout=120,
+    )
+    assert response.status_code == 200, response.text
+    charges = response.json()["customer_usage"]["charges_usage"]
+    return {charge["billable_metric"]["code"]: charge for charge in charges}
 
 
 def wait_for_events(client: Client, tenant: Tenant, count: int) -> None:
@@ -129,15 +147,8 @@ def test_recurring_prorated_and_expression_metrics_bill_as_lago(
 
     # The open period carries everything and serves it whole: the same prices as June, with
     # the full units shown as Lago shows them.
-    response = httpx.get(
-        f"{tenant.api_url}/api/v1/customers/cust/current_usage",
-        params={"external_subscription_id": "sub"},
-        headers={"Authorization": f"Bearer {tenant.api_key}"},
-        timeout=120,
-    )
-    assert response.status_code == 200, response.text
     usage = {
-        charge["billable_metric"]["code"]: (charge["units"], charge["amount_cents"])
-        for charge in response.json()["customer_usage"]["charges_usage"]
+        code: (charge["units"], charge["amount_cents"])
+        for code, charge in current_usage_by_metric(tenant).items()
     }
     assert usage == {"seats": ("2.0", 2000), "storage": ("10.0", 1800), "hours": ("0.0", 0)}

@@ -6,18 +6,21 @@ the billing API with the official Lago client, `meterhouse rate run` day by day.
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, date, datetime
 
-import httpx
 import pytest
 from clickhouse_connect.driver.client import Client
-from lago_python_client.models import BillableMetric, Charge, Charges, Event, Plan, Subscription
+from lago_python_client.models import BillableMetric, Charge, Charges, Plan
 
 from orchestration.invoices.billing import bill_day
 from tests.conftest import Rater
 from tests.rating.conftest import FeeRow, Tenant, fees_of
-from tests.rating.test_recurring_api import wait_for_events
+from tests.rating.test_recurring_api import (
+    current_usage_by_metric,
+    send,
+    subscribe,
+    wait_for_events,
+)
 
 pytestmark = pytest.mark.usefixtures("rating_views")
 
@@ -53,22 +56,12 @@ def create_catalog(tenant: Tenant) -> None:
             amount_currency="USD", pay_in_advance=True, charges=Charges(__root__=charges),
         )
     )  # fmt: skip
-    lago.subscriptions.create(
-        Subscription(
-            external_customer_id="cust", plan_code="seats", external_id="sub",
-            subscription_at="2024-06-05T12:12:00Z", billing_time="calendar",
-        )
-    )  # fmt: skip
+    subscribe(tenant, "seats", "2024-06-05T12:12:00Z")
 
 
 def add_seat(tenant: Tenant, at: datetime, item_id: str) -> None:
     for code in ("seats", "licenses"):
-        tenant.lago.events.create(
-            Event(
-                transaction_id=str(uuid.uuid4()), external_subscription_id="sub", code=code,
-                timestamp=int(at.replace(tzinfo=UTC).timestamp()), properties={"item_id": item_id},
-            )
-        )  # fmt: skip
+        send(tenant, code, at.isoformat(), {"item_id": item_id})
 
 
 def metric_fees(client: Client, tenant: Tenant, code: str, month: int) -> list[FeeRow]:
@@ -151,15 +144,7 @@ def test_recurring_pay_in_advance_charges_renew_their_carried_units_each_period(
 
     # Current usage of the open period (today's month) shows the seven seats carried into it,
     # as its renewal priced them: 7 x 30.00, one license group each.
-    response = httpx.get(
-        f"{tenant.api_url}/api/v1/customers/cust/current_usage",
-        params={"external_subscription_id": "sub"},
-        headers={"Authorization": f"Bearer {tenant.api_key}"},
-        timeout=120,
-    )
-    assert response.status_code == 200, response.text
-    charges_usage = response.json()["customer_usage"]["charges_usage"]
-    usage = {charge["billable_metric"]["code"]: charge for charge in charges_usage}
+    usage = current_usage_by_metric(tenant)
     assert (usage["seats"]["units"], usage["seats"]["amount_cents"]) == ("7.0", 21000)
     assert (usage["licenses"]["units"], usage["licenses"]["amount_cents"]) == ("7.0", 21000)
     assert sorted(
