@@ -1058,11 +1058,7 @@
         from {{ periods }}
         where is_renewal
             and (organization_id, plan_id) in (
-                select c.organization_id, c.plan_id
-                from {{ rating_catalog('charges') }} as c
-                inner join {{ rating_catalog('billable_metrics') }} as m
-                    on m.organization_id = c.organization_id and m.billable_metric_id = c.billable_metric_id
-                where c.pay_in_advance = 1 and m.recurring = 1)
+                select organization_id, plan_id from ({{ rated_charges(1, recurring_only=true) }}))
     ),
 
     -- Each period ending where it starts, so that only the events before it are placed in it:

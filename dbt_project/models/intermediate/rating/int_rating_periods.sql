@@ -9,8 +9,9 @@
 -- recurring metric carries a late event into), or billed within the
 -- requested rate_from..rate_to range. A subscription period and the charge
 -- periods inside it are always rated together (commitment true-ups add them up).
--- The recurring metrics come from the live view, not the run's copy (rating_catalog): the run's
--- first table is built beside the copies rather than after them (~0.45 s each on a day).
+-- The recurring metrics and the renewing plans come from the live views, not the run's copies
+-- (rating_catalog reads the views in a model that does not declare the copies): the run's first
+-- table is built beside the copies rather than after them (~0.45 s each on a day).
 {%- set fees = adapter.get_relation(database=this.database, schema=this.schema, identifier='fct_fees') %}
 {%- set incremental = rating_is_incremental() %}
 with due_periods as (
@@ -30,11 +31,7 @@ rated_before as (
 -- The plans with a recurring pay-in-advance charge: each period after a subscription's first
 -- renews its carried units when it starts, so a started one is due without an event.
 renewing_plans as (
-    select c.organization_id as organization_id, c.plan_id as plan_id
-    from {{ ref('stg_warehouse__charges') }} as c
-    inner join {{ ref('stg_warehouse__billable_metrics') }} as m
-        on m.organization_id = c.organization_id and m.billable_metric_id = c.billable_metric_id
-    where c.pay_in_advance = 1 and m.recurring = 1
+    select organization_id, plan_id from ({{ rated_charges(1, recurring_only=true) }})
 ),
 
 -- The hours that received events since the last run, per subscription: a new day touches the
