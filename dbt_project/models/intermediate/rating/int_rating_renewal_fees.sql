@@ -8,14 +8,15 @@
 -- periods (macro `renewal_fees`): the units carried into each period priced whole, billed on its
 -- first day. The period's own events are billed one by one (int_rating_pay_in_advance_fees).
 {%- set features = usage_in_use(1, recurring_only=true) %}
-{%- if features is none or features.recurring %}
+{%- if (features is none or features.recurring) and renewals_due() %}
 with started_charge_periods as ({{ started_pay_in_advance_periods() }})
 
 select * from ({{ renewal_fees('started_charge_periods', features, pricing_in_use(1, recurring_only=true),
                                 materialize_resent=true) }})
 {%- else %}
--- No recurring pay-in-advance charge in the run's catalog, so nothing renews: no row, in the
--- columns of the arrears charge fees (charge_fees' too), without analysing the renewal's query
--- (most of its cost on a day: ~1-2 s of a thread).
+-- No recurring pay-in-advance charge in the run's catalog, or none of its periods renews one
+-- (`renewals_due`), so nothing renews: no row, in the columns of the arrears charge fees
+-- (charge_fees' too), without analysing the renewal's query (most of its cost on a day: ~1-2 s
+-- of a thread).
 select * from {{ ref('int_rating_charge_fees') }} where false
 {%- endif %}
