@@ -8,7 +8,8 @@
     create statement as compiled now (SQL, macros, variables, the timezones and metric
     expressions compiled in) and the columns of every relation it reads (a `select *` view keeps
     the columns it was created with, so a changed upstream table must re-create it). When the
-    stored fingerprint matches, the view is left as it is; --full-refresh always re-creates. -#}
+    stored fingerprint matches, the view is left as it is, on --full-refresh too: a view holds no
+    rows to recompute, and what it is created from is all in its fingerprint. -#}
 
 {% materialization view, adapter='clickhouse' -%}
 
@@ -18,8 +19,7 @@
   {%- set create_sql = get_create_view_as_sql(target_relation, sql) -%}
   {%- set fingerprint = 'dbt definition ' ~ local_md5(create_sql ~ view_upstream_columns(create_sql)) -%}
 
-  {%- if existing_relation is not none and not should_full_refresh()
-        and view_comment(target_relation) == fingerprint -%}
+  {%- if existing_relation is not none and view_comment(target_relation) == fingerprint -%}
     {{ log('View ' ~ target_relation.name ~ ' is unchanged, keeping it') }}
     {%- call noop_statement('main', 'unchanged') -%}-- unchanged: kept{%- endcall -%}
     {{ return({'relations': [target_relation]}) }}
