@@ -87,6 +87,12 @@ def renewal(units: float, cents: int, day: date, invoiceable: bool) -> tuple[obj
     return (units, cents, day, int(not invoiceable), int(invoiceable), False)
 
 
+def renewal_model_as_run(rater: Rater) -> str:
+    """The SQL of int_rating_renewal_fees as the last run compiled it."""
+    rating = rater.target_path / "compiled" / "meterhouse" / "models" / "intermediate" / "rating"
+    return (rating / "int_rating_renewal_fees.sql").read_text()
+
+
 def test_recurring_pay_in_advance_charges_renew_their_carried_units_each_period(
     tenant: Tenant, rater: Rater, admin_client: Client
 ) -> None:
@@ -116,6 +122,15 @@ def test_recurring_pay_in_advance_charges_renew_their_carried_units_each_period(
     assert charge_fees(admin_client, tenant, "seats", 7) == [renewal(5.0, 15000, july_1, True)]
     licenses = charge_fees(admin_client, tenant, "licenses", 7)
     assert licenses == [renewal(1.0, 3000, july_1, False)] * 5
+    assert "where false" not in renewal_model_as_run(rater)
+
+    # Run again at the same instant: the run before rated every renewal due in the warehouse and
+    # no event came since, so no period renews and the renewal's query is not compiled in; the
+    # renewals rated before stay.
+    rater.run("--as-of", "2024-07-01T00:10:00", "--no-tests")
+    assert renewal_model_as_run(rater).rstrip().endswith("where false")
+    assert charge_fees(admin_client, tenant, "seats", 7) == [renewal(5.0, 15000, july_1, True)]
+    assert charge_fees(admin_client, tenant, "licenses", 7) == licenses
 
     # The 1 July invoice holds July's subscription fee and the seats' renewal: 49.99 + 150.00.
     bill_day(admin_client, date(2024, 7, 1), now=datetime(2024, 7, 1, 0, 20, tzinfo=UTC))
