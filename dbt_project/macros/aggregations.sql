@@ -190,16 +190,9 @@
 {#- The run's charges of one kind (recurring_only: of recurring metrics) with what usage_in_use
     reads of them and their metric. -#}
 {% macro usage_charges(pay_in_advance, recurring_only=false) -%}
-    select c.organization_id as organization_id, c.charge_id as charge_id, c.charge_model as charge_model,
-        c.grouped_by as grouped_by, c.prorated as prorated, m.aggregation_type as aggregation_type,
-        m.expression as expression, m.field_name as field_name, m.recurring as recurring
-    from {{ rating_catalog('charges') }} as c
-    inner join {{ rating_catalog('billable_metrics') }} as m
-        on m.organization_id = c.organization_id and m.billable_metric_id = c.billable_metric_id
-    where c.pay_in_advance = {{ pay_in_advance }}
-        {%- if recurring_only %}
-        and m.recurring = 1
-        {%- endif %}
+    select organization_id, charge_id, charge_model, grouped_by, prorated, aggregation_type, expression,
+        field_name, recurring
+    from ({{ rated_charges(pay_in_advance, recurring_only) }})
 {%- endmacro %}
 
 {#- The run's charge filters (see usage_charges). -#}

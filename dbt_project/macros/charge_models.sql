@@ -252,9 +252,7 @@
     {%- if not execute or (model is mapping and model.get('resource_type') == 'unit_test') -%}
         {{ return(none) }}
     {%- endif -%}
-    {%- set charges = rating_catalog('charges') ~ " where pay_in_advance = " ~ pay_in_advance
-        ~ (" and (organization_id, billable_metric_id) in (select organization_id, billable_metric_id from "
-           ~ rating_catalog('billable_metrics') ~ " where recurring = 1)" if recurring_only else "") -%}
+    {%- set charges = "(" ~ rated_charges(pay_in_advance, recurring_only) ~ ")" -%}
     {%- set models = run_query("select distinct charge_model from " ~ charges ~ " order by charge_model") -%}
     {%- set precisions = run_query(
         "select distinct ifNull(rounding_precision, 0) as precision from " ~ rating_catalog('billable_metrics')
