@@ -257,6 +257,9 @@
     {%- set field = {} %}
     {%- for name in charge_fields %}{% do field.update({name: 'charge.' ~ loop.index}) %}{% endfor %}
     with charges as ({{ rated_charges(pay_in_advance, recurring_only) }}),
+    -- The charged metric codes and organizations, one scalar for the events' code filter (see
+    -- scoped_events' scope: a named CTE is analysed again at each place that reads it).
+    (select tuple(groupUniqArray(billable_metric_code), groupUniqArray(organization_id)) from charges) as charged_codes,
     {%- if uses_filters %}
     filter_sets as (
         select
@@ -346,7 +349,7 @@
             query): a code charged only in another organization passes, and the placement, keyed
             by organization and code, drops it. The recurring split stays exact (tuples). #}
         {%- set code_filter -%}
-            code in (select billable_metric_code from charges) and organization_id in (select organization_id from charges)
+            code in charged_codes.1 and organization_id in charged_codes.2
             {%- if carry_recurring %}
             and (organization_id, code) {{ '' if carried else 'not ' }}in (
                 select organization_id, billable_metric_code from {{ rating_catalog('billable_metrics') }} where recurring = 1)
