@@ -41,24 +41,34 @@ spans_read_whole as (
     {%- endif %}
 ),
 
--- The earliest span start of each subscription id (over organizations), as two sorted arrays.
-span_starts as (
-    select groupArray(external_subscription_id) as subscription_ids, groupArray(span_from) as span_froms
-    from (
-        select external_subscription_id, min(span_from) as span_from
-        from spans_read_whole
-        group by external_subscription_id
-        order by external_subscription_id)
-),
+-- The bounds of the reads below, each one named scalar: the warehouse analyses a named CTE again
+-- at each place that reads it (see scoped_events' scope). The latest span's month, with every
+-- rated organization and subscription;
+(select tuple(toStartOfMonth(max(span_from)), groupUniqArray(organization_id), groupUniqArray(external_subscription_id))
+ from subscription_spans) as latest_spans,
+
+-- the spans read whole: their earliest start, and the organizations and subscriptions of those
+-- that begin before the latest span's month;
+(select tuple(min(span_from), groupUniqArrayIf(organization_id, span_from < latest_spans.1),
+              groupUniqArrayIf(external_subscription_id, span_from < latest_spans.1))
+ from spans_read_whole) as early_spans,
+
+-- the earliest span start of each subscription id (over organizations), as two sorted arrays.
+(select tuple(groupArray(external_subscription_id), groupArray(span_from))
+ from (
+     select external_subscription_id, min(span_from) as span_from
+     from spans_read_whole
+     group by external_subscription_id
+     order by external_subscription_id)) as span_starts,
 
 events_to_rate as materialized (
     select organization_id, external_subscription_id, transaction_id, code, timestamp, properties,
         precise_total_amount_cents, ingested_at
     from {{ source('warehouse', 'events') }}
-    where timestamp >= (select toStartOfMonth(max(span_from)) from subscription_spans)
+    where timestamp >= latest_spans.1
         and timestamp <= (select max(period_to) from {{ periods }})
-        and organization_id in (select organization_id from subscription_spans)
-        and external_subscription_id in (select external_subscription_id from subscription_spans)
+        and organization_id in latest_spans.2
+        and external_subscription_id in latest_spans.3
         {%- if continued %}
         and (ingested_at > {{ continued_since }}
             or (organization_id, external_subscription_id) not in (
@@ -68,16 +78,11 @@ events_to_rate as materialized (
     select organization_id, external_subscription_id, transaction_id, code, timestamp, properties,
         precise_total_amount_cents, ingested_at
     from {{ source('warehouse', 'events') }}
-    where timestamp < (select toStartOfMonth(max(span_from)) from subscription_spans)
-        and timestamp >= (select min(span_from) from spans_read_whole)
-        and organization_id in (
-            select organization_id from spans_read_whole
-            where span_from < (select toStartOfMonth(max(span_from)) from subscription_spans))
-        and external_subscription_id in (
-            select external_subscription_id from spans_read_whole
-            where span_from < (select toStartOfMonth(max(span_from)) from subscription_spans))
-        and timestamp >= transform(external_subscription_id,
-            (select subscription_ids from span_starts), (select span_froms from span_starts),
+    where timestamp < latest_spans.1
+        and timestamp >= early_spans.1
+        and organization_id in early_spans.2
+        and external_subscription_id in early_spans.3
+        and timestamp >= transform(external_subscription_id, span_starts.1, span_starts.2,
             toDateTime64('2299-12-31 00:00:00', 3, 'UTC'))
         {%- if continued %}
         -- A continued subscription sharing its id with one read whole in another organization.
@@ -88,7 +93,7 @@ events_to_rate as materialized (
         precise_total_amount_cents, ingested_at
     from {{ source('warehouse', 'events') }}
     where ingested_at > {{ continued_since }}
-        and timestamp < (select toStartOfMonth(max(span_from)) from subscription_spans)
+        and timestamp < latest_spans.1
         and timestamp >= (
             select min(span_from) from subscription_spans
             where (organization_id, external_subscription_id) in (
