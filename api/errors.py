@@ -7,7 +7,8 @@
 - 400 ``{"status": 400, "error": "Bad Request", "code": "bad_request", ...}`` for bodies that are
   not JSON objects or lack the resource envelope (Lago's "param is missing").
 - 503 ``{"status": 503, "error": "Service Unavailable", "code": "usage_not_available", ...}``
-  when usage is asked for before rating has built the views that compute it.
+  when usage is asked for before rating has built the views that compute it, and
+  ``"analytics_not_available"`` when analytics are asked for before their marts are built.
 """
 
 from __future__ import annotations

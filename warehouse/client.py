@@ -6,6 +6,7 @@ from typing import Any
 
 import clickhouse_connect
 from clickhouse_connect.driver.client import Client
+from clickhouse_connect.driver.exceptions import DatabaseError
 
 from warehouse.settings import Settings, get_settings
 
@@ -32,3 +33,9 @@ def get_client(
         database=settings.warehouse_database if database is None else database,
         **kwargs,
     )
+
+
+def is_unknown_table(error: DatabaseError) -> bool:
+    """Whether the warehouse refused a query for naming a table that does not exist (yet), as the
+    dbt models do before their first run."""
+    return "UNKNOWN_TABLE" in str(error)

@@ -13,10 +13,12 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Annotated, Any
 
+from clickhouse_connect.driver.exceptions import DatabaseError
 from fastapi import APIRouter, Depends, Query
 
 from api.deps import CurrentCaller, Store
-from api.errors import ValidationFailed
+from api.errors import ApiError, ValidationFailed
+from warehouse.client import is_unknown_table
 
 router = APIRouter(prefix="/api/v1/analytics", tags=["analytics"])
 
@@ -75,8 +77,25 @@ def _monthly_row(row: dict[str, Any], **fields: Any) -> dict[str, Any]:
     return {"month": lago_month(row["month"]), "currency": row["currency"], **fields}
 
 
+class AnalyticsNotAvailable(ApiError):
+    """Before the first analytics build there is no mart to read: saying so beats a 500, and an
+    empty list would pass for an organization without revenue."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            503,
+            "analytics_not_available",
+            message="analytics marts not built yet: run `meterhouse rate analytics`",
+        )
+
+
 def _query(store: Store, sql: str, parameters: dict[str, Any]) -> list[dict[str, Any]]:
-    result = store.client.query(sql, parameters=parameters)
+    try:
+        result = store.client.query(sql, parameters=parameters)
+    except DatabaseError as error:
+        if is_unknown_table(error):
+            raise AnalyticsNotAvailable() from error
+        raise
     return [dict(zip(result.column_names, row, strict=True)) for row in result.result_rows]
 
 

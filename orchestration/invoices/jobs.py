@@ -30,6 +30,7 @@ from orchestration.invoices.assets import (
     progressive_billing_invoices,
 )
 from orchestration.resources import PaymentProvidersResource, WarehouseResource
+from warehouse.client import is_unknown_table
 
 invoicing_job = define_asset_job(
     "invoicing",
@@ -102,7 +103,7 @@ def late_billing_days(
     try:
         pending_days = pending_billing_days(warehouse, datetime.now(UTC).date())
     except DatabaseError as error:
-        if "UNKNOWN_TABLE" not in str(error):
+        if not is_unknown_table(error):
             raise
         yield SkipReason("no rating mart yet: nothing to invoice")
         return
