@@ -19,9 +19,12 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
+from clickhouse_connect.driver.exceptions import DatabaseError
+
 from api.errors import ApiError
 from api.storage.catalog import CatalogStore
 from orchestration.invoices.compute import AppliedTax, FeeInput, FeeResult, Tax, apply_taxes
+from warehouse.client import is_unknown_table
 from warehouse.views import (
     RATED_ON_READ_SETTINGS,
     ViewNotFound,
@@ -119,7 +122,13 @@ class UsageRow:
 
 
 def query_usage(store: CatalogStore, sql: str, parameters: dict[str, Any]) -> list[UsageRow]:
-    result = store.client.query(sql, parameters=parameters, settings=RATED_ON_READ_SETTINGS)
+    try:
+        result = store.client.query(sql, parameters=parameters, settings=RATED_ON_READ_SETTINGS)
+    except DatabaseError as error:
+        if is_unknown_table(error):  # past usage before the first rating run built fct_fees
+            message = "no rating run yet: `meterhouse rate run` rates usage"
+            raise UsageNotAvailable(message) from error
+        raise
     return [UsageRow(*row) for row in result.result_rows]
 
 
