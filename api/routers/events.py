@@ -25,11 +25,12 @@ from api.schemas.events import (
     present_estimated_fee,
     present_event,
 )
+from api.services.usage import UsageNotAvailable
 from api.storage.catalog import CatalogStore, Row
 from api.storage.events import event_subscription, latest_event
 from api.storage.lookups import find_by
 from ingestion.writer import property_text
-from warehouse.views import RATED_ON_READ_SETTINGS, query_view_in_use
+from warehouse.views import RATED_ON_READ_SETTINGS, ViewNotFound, query_view_in_use
 
 router = APIRouter(prefix="/api/v1/events", tags=["events"])
 
@@ -131,7 +132,10 @@ def estimated_fee_rows(
 
     # fct_estimated_fees' stored query rather than the view (warehouse/views.py: why), through
     # its copy compiled for the catalog in use.
-    return query_view_in_use(store.client, "fct_estimated_fees", estimate)
+    try:
+        return query_view_in_use(store.client, "fct_estimated_fees", estimate)
+    except ViewNotFound as missing:  # before the first rating run
+        raise UsageNotAvailable(str(missing)) from missing
 
 
 def taxes_by_code(store: CatalogStore, caller: Caller, codes: set[str]) -> dict[str, Row]:

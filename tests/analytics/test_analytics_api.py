@@ -3,9 +3,7 @@ a user starts it, over the marts built on the revenue scenario."""
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -13,12 +11,8 @@ import pytest
 from lago_python_client.client import Client as LagoClient
 from lago_python_client.exceptions import LagoApiError
 
-from meterhouse.orgs import create_organization
 from tests.analytics.conftest import AnalyticsDatabase
-from tests.conftest import Warehouse
 from tests.support.processes import ServiceProcess, free_port, meterhouse_command
-from warehouse.client import get_client
-from warehouse.migrate import migrate
 
 
 @pytest.fixture(scope="module")
@@ -120,37 +114,3 @@ def test_bad_input_is_a_4xx_with_a_machine_readable_body(lago: LagoClient, api_u
     assert response.status_code == 422
     assert response.json()["code"] == "validation_errors"
     assert httpx.get(f"{api_url}/api/v1/analytics/mrr").status_code == 401
-
-
-def test_before_the_marts_are_built_analytics_are_unavailable(
-    warehouse: Warehouse, tmp_path: Path
-) -> None:
-    # A database migrated but never built by `meterhouse rate analytics`: a 503 that says so,
-    # not a 500, nor an empty list that would pass for an organization without revenue.
-    database = f"mh_unbuilt_{secrets.token_hex(4)}"
-    migrate(warehouse.client(database=""), database)
-    try:
-        client = get_client(warehouse.settings(), database=database)
-        _, api_key = create_organization(client, "Not built yet")
-        port = free_port()
-        with ServiceProcess(
-            meterhouse_command("api", "serve", "--port", str(port)),
-            f"http://127.0.0.1:{port}/health",
-            env={**warehouse.env, "MH_WAREHOUSE_DATABASE": database},
-            log_path=tmp_path / "api.log",
-        ):
-            lago = LagoClient(api_key=api_key, api_url=f"http://127.0.0.1:{port}")
-            endpoints = (
-                lago.gross_revenues,
-                lago.mrrs,
-                lago.invoiced_usages,
-                lago.overdue_balances,
-                lago.invoice_collections,
-            )
-            for endpoint in endpoints:
-                with pytest.raises(LagoApiError) as error:
-                    endpoint.find_all()
-                assert error.value.status_code == 503
-                assert error.value.response["code"] == "analytics_not_available"
-    finally:
-        warehouse.client(database="").command(f"DROP DATABASE IF EXISTS `{database}`")
