@@ -14,11 +14,16 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 from clickhouse_connect.driver.client import Client
+from clickhouse_connect.driver.exceptions import DatabaseError
 
-from warehouse.client import get_client
+from warehouse.client import get_client, is_unknown_table
 from warehouse.settings import Settings
 
 CACHE_TTL_S = 60
+MARTS_NOT_BUILT = (
+    "The revenue marts are not built yet: `meterhouse rate analytics` builds them "
+    "(`make up` runs it on its first start)."
+)
 
 
 @st.cache_resource(show_spinner=False)
@@ -54,4 +59,11 @@ def query(sql: str, parameters: dict[str, Any] | None = None) -> pd.DataFrame:
         settings.effective_warehouse_password(),
         settings.warehouse_database,
     )
-    return _cached_query(warehouse, sql, parameters or {})
+    try:
+        return _cached_query(warehouse, sql, parameters or {})
+    except DatabaseError as error:
+        if not is_unknown_table(error):
+            raise
+    # A new deployment before its first analytics build: say so, not a traceback.
+    st.info(MARTS_NOT_BUILT)
+    st.stop()

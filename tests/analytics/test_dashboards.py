@@ -3,7 +3,9 @@ it renders without exception, shows the hand-computed figures, and its filters c
 
 from __future__ import annotations
 
+import secrets
 import uuid
+from collections.abc import Iterator
 from datetime import date
 from decimal import Decimal
 
@@ -11,9 +13,12 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from dashboards.data import MARTS_NOT_BUILT
 from dashboards.filters import CONVERTED, Filters
 from tests.analytics.conftest import AnalyticsDatabase
+from tests.conftest import Warehouse
 from tests.support.processes import REPO_ROOT
+from warehouse.migrate import migrate
 
 APP = str(REPO_ROOT / "dashboards" / "app.py")
 # The Usage page's choice of a property no metric declares (a page script, not importable).
@@ -131,3 +136,24 @@ def test_conversion_uses_the_fx_table_and_never_adds_raw_currencies() -> None:
     _, parameters = single.where()
     assert parameters["currency"] == "EUR"
     assert single.format(Decimal("50")) == "50.00 EUR"
+
+
+@pytest.fixture(scope="module")
+def unbuilt_database(warehouse: Warehouse) -> Iterator[str]:
+    """A database migrated but never built by `meterhouse rate analytics`: a new deployment."""
+    database = f"mh_unbuilt_{secrets.token_hex(4)}"
+    migrate(warehouse.client(database=""), database)
+    yield database
+    warehouse.client(database="").command(f"DROP DATABASE IF EXISTS `{database}`")
+
+
+@pytest.mark.parametrize(
+    "page", [None, "revenue", "receivables", "usage", "customer_360", "invoices"]
+)
+def test_before_the_marts_are_built_every_page_says_so(
+    warehouse: Warehouse, unbuilt_database: str, page: str | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name, value in {**warehouse.env, "MH_WAREHOUSE_DATABASE": unbuilt_database}.items():
+        monkeypatch.setenv(name, value)
+    app = open_page(AppTest.from_file(APP, default_timeout=60), page)  # no exception
+    assert [info.value for info in app.info] == [MARTS_NOT_BUILT]
