@@ -1,13 +1,16 @@
-"""The billing API on a warehouse that no rating run or analytics build has reached yet, as a
-fresh deployment starts: what needs the dbt models answers 503 with a machine-readable code and
-the command that builds them, never a 500."""
+"""A warehouse that no rating run or analytics build has reached yet, as a new deployment starts:
+what needs the dbt models answers 503 in the billing API, with a machine-readable code and the
+command that builds them (never a 500), and `meterhouse rate analytics` names the run it needs."""
 
 from __future__ import annotations
 
+import os
 import secrets
+import subprocess
 import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from lago_python_client.client import Client as LagoClient
@@ -30,22 +33,29 @@ from warehouse.migrate import migrate
 
 
 @pytest.fixture(scope="module")
-def lago(warehouse: Warehouse, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LagoClient]:
-    """A Lago client of an organization in a database migrated but never rated nor built."""
+def unbuilt_env(warehouse: Warehouse) -> Iterator[dict[str, str]]:
+    """The environment of a database migrated but never rated nor built."""
     database = f"mh_unbuilt_{secrets.token_hex(4)}"
     migrate(warehouse.client(database=""), database)
-    _, api_key = create_organization(get_client(warehouse.settings(), database=database), "New")
+    yield {**warehouse.env, "MH_WAREHOUSE_DATABASE": database}
+    warehouse.client(database="").command(f"DROP DATABASE IF EXISTS `{database}`")
+
+
+@pytest.fixture(scope="module")
+def lago(
+    warehouse: Warehouse, unbuilt_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LagoClient]:
+    """A Lago client of an organization of that database, through the billing API."""
+    client = get_client(warehouse.settings(), database=unbuilt_env["MH_WAREHOUSE_DATABASE"])
+    _, api_key = create_organization(client, "New")
     port = free_port()
-    try:
-        with ServiceProcess(
-            meterhouse_command("api", "serve", "--port", str(port)),
-            f"http://127.0.0.1:{port}/health",
-            env={**warehouse.env, "MH_WAREHOUSE_DATABASE": database},
-            log_path=tmp_path_factory.mktemp("unbuilt_api") / "api.log",
-        ):
-            yield LagoClient(api_key=api_key, api_url=f"http://127.0.0.1:{port}")
-    finally:
-        warehouse.client(database="").command(f"DROP DATABASE IF EXISTS `{database}`")
+    with ServiceProcess(
+        meterhouse_command("api", "serve", "--port", str(port)),
+        f"http://127.0.0.1:{port}/health",
+        env=unbuilt_env,
+        log_path=tmp_path_factory.mktemp("unbuilt_api") / "api.log",
+    ):
+        yield LagoClient(api_key=api_key, api_url=f"http://127.0.0.1:{port}")
 
 
 def unavailable(call: object, code: str) -> None:
@@ -93,3 +103,18 @@ def test_analytics_before_the_marts_are_built(lago: LagoClient) -> None:
         lago.invoice_collections,
     ):
         unavailable(endpoint.find_all, "analytics_not_available")
+
+
+def test_analytics_build_before_the_first_rating_run(
+    unbuilt_env: dict[str, str], tmp_path: Path
+) -> None:
+    built = subprocess.run(
+        meterhouse_command("rate", "analytics", "--no-progress"),
+        env={**os.environ, **unbuilt_env, "MH_HOME": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert built.returncode == 1
+    assert "no rating run yet" in built.stderr
+    assert "`meterhouse rate run` first" in built.stderr
