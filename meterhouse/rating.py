@@ -378,28 +378,24 @@ def analytics_command(
 ) -> None:
     """Build the revenue marts (MRR, movements, invoices, revenue, usage) that the dashboards
     and analysts read, from the rated fees and the invoices: after `meterhouse bill`."""
-    settings = get_settings()
-    if not rating_has_run(settings):
-        typer.echo(
-            f"error: no rating run yet in database {settings.warehouse_database}: the revenue "
-            "marts read the rated fees, run `meterhouse rate run` first",
-            err=True,
-        )
-        raise typer.Exit(1)
+    require_rating_run(get_settings(), "the revenue marts read the rated fees")
     request = RatingRequest(as_of=as_of, select=ANALYTICS_SELECTOR, run_tests=tests)
     _run_or_exit(request, progress)
 
 
-def rating_has_run(settings: Settings) -> bool:
-    """Whether a rating run has built fct_fees (and with it the views the marts read)."""
+def require_rating_run(settings: Settings, why: str) -> None:
+    """Exit with a message naming `meterhouse rate run` unless a rating run has built fct_fees
+    (and with it the views that read the catalog) in the configured database."""
     # Imported here: `rate run`, whose start is on every run's path, needs no client.
-    from warehouse.client import get_client
+    from warehouse.client import get_client, has_table
 
-    client = get_client(settings)
-    found = client.query(
-        "SELECT count() FROM system.tables WHERE database = currentDatabase() AND name = 'fct_fees'"
-    ).result_rows
-    return bool(found[0][0])
+    if not has_table(get_client(settings), "fct_fees"):
+        typer.echo(
+            f"error: no rating run yet in database {settings.warehouse_database}: {why}, "
+            "run `meterhouse rate run` first",
+            err=True,
+        )
+        raise typer.Exit(1)
 
 
 @app.command("serve")

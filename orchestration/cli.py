@@ -14,6 +14,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from meterhouse.rating import require_rating_run
 from orchestration.home import dagster_home
 from warehouse.settings import get_settings
 
@@ -105,19 +106,20 @@ def bill(
     ] = False,
 ) -> None:
     """Invoice billing days: same job and partitions as the schedule, recorded in Dagster."""
+    if pending and (day or first or last):
+        raise typer.BadParameter("--pending takes no --date, --from or --to")
+    days = [] if pending else billing_days(
+        day.date() if day else None,
+        first.date() if first else None,
+        last.date() if last else None,
+    )  # fmt: skip
+    require_rating_run(get_settings(), "invoices bill the rated fees")
     if pending:
-        if day or first or last:
-            raise typer.BadParameter("--pending takes no --date, --from or --to")
         runs = pending_runs()
         if not runs:
             typer.echo("no billing day pending", err=True)
             return
     else:
-        days = billing_days(
-            day.date() if day else None,
-            first.date() if first else None,
-            last.date() if last else None,
-        )
         runs = [days[start : start + DAYS_PER_RUN] for start in range(0, len(days), DAYS_PER_RUN)]
     os.environ["DAGSTER_HOME"] = str(dagster_home(get_settings()))
     from dagster import BetaWarning, DagsterInstance

@@ -39,3 +39,14 @@ def is_unknown_table(error: DatabaseError) -> bool:
     """Whether the warehouse refused a query for naming a table that does not exist (yet), as the
     dbt models do before their first run."""
     return "UNKNOWN_TABLE" in str(error)
+
+
+def has_table(client: Client, name: str) -> bool:
+    """Whether the client's database holds a table or view ``name`` (a dbt model is only there
+    once its first run built it)."""
+    found = client.query(
+        "SELECT count() FROM system.tables"
+        " WHERE database = currentDatabase() AND name = {name:String}",
+        parameters={"name": name},
+    ).result_rows
+    return bool(found[0][0])

@@ -1,6 +1,7 @@
 """A warehouse that no rating run or analytics build has reached yet, as a new deployment starts:
 what needs the dbt models answers 503 in the billing API, with a machine-readable code and the
-command that builds them (never a 500), and `meterhouse rate analytics` names the run it needs."""
+command that builds them (never a 500), and the commands that read the rated fees name the
+run they need."""
 
 from __future__ import annotations
 
@@ -105,16 +106,19 @@ def test_analytics_before_the_marts_are_built(lago: LagoClient) -> None:
         unavailable(endpoint.find_all, "analytics_not_available")
 
 
-def test_analytics_build_before_the_first_rating_run(
-    unbuilt_env: dict[str, str], tmp_path: Path
+@pytest.mark.parametrize(
+    "command", [("rate", "analytics", "--no-progress"), ("bill", "--pending")], ids=" ".join
+)
+def test_commands_that_need_the_rated_fees_name_the_run_first(
+    unbuilt_env: dict[str, str], command: tuple[str, ...], tmp_path: Path
 ) -> None:
-    built = subprocess.run(
-        meterhouse_command("rate", "analytics", "--no-progress"),
+    done = subprocess.run(
+        meterhouse_command(*command),
         env={**os.environ, **unbuilt_env, "MH_HOME": str(tmp_path)},
         capture_output=True,
         text=True,
         timeout=120,
     )
-    assert built.returncode == 1
-    assert "no rating run yet" in built.stderr
-    assert "`meterhouse rate run` first" in built.stderr
+    assert done.returncode == 1
+    assert "no rating run yet" in done.stderr
+    assert "`meterhouse rate run` first" in done.stderr
