@@ -9,6 +9,8 @@
 - 503 ``{"status": 503, "error": "Service Unavailable", "code": "usage_not_available", ...}``
   when usage is asked for before rating has built the views that compute it, and
   ``"analytics_not_available"`` when analytics are asked for before their marts are built.
+- 503 ``{"status": 503, "error": "Service Unavailable", "code": "warehouse_unavailable", ...}``
+  with ``Retry-After`` when the warehouse cannot be reached (down, restarting): worth a retry.
 """
 
 from __future__ import annotations
@@ -16,10 +18,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from clickhouse_connect.driver.exceptions import OperationalError
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from warehouse.settings import get_settings
 
 REASONS = {
     400: "Bad Request",
@@ -137,7 +142,17 @@ async def _http_error_handler(_: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(ApiError(exc.status_code, code).body(), status_code=exc.status_code)
 
 
+async def _warehouse_unreachable_handler(_: Request, exc: Exception) -> JSONResponse:
+    # clickhouse-connect's OperationalError: no answer from the warehouse at all (a refused or
+    # dropped connection, a timeout), as opposed to an answered query error. The message stays
+    # generic: the client's error names the warehouse's address.
+    error = ApiError(503, "warehouse_unavailable", message="the warehouse cannot be reached")
+    retry_after = str(get_settings().ingest_retry_after_s)
+    return JSONResponse(error.body(), status_code=503, headers={"Retry-After": retry_after})
+
+
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ApiError, _api_error_handler)
     app.add_exception_handler(RequestValidationError, _request_validation_handler)
     app.add_exception_handler(StarletteHTTPException, _http_error_handler)
+    app.add_exception_handler(OperationalError, _warehouse_unreachable_handler)
