@@ -14,7 +14,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 from clickhouse_connect.driver.client import Client
-from clickhouse_connect.driver.exceptions import DatabaseError
+from clickhouse_connect.driver.exceptions import DatabaseError, OperationalError
 
 from warehouse.client import get_client, is_unknown_table
 from warehouse.settings import Settings
@@ -24,6 +24,7 @@ MARTS_NOT_BUILT = (
     "The revenue marts are not built yet: `meterhouse rate analytics` builds them "
     "(`make up` runs it on its first start)."
 )
+WAREHOUSE_UNREACHABLE = "The warehouse cannot be reached: reload the page once it is back."
 
 
 @st.cache_resource(show_spinner=False)
@@ -59,11 +60,14 @@ def query(sql: str, parameters: dict[str, Any] | None = None) -> pd.DataFrame:
         settings.effective_warehouse_password(),
         settings.warehouse_database,
     )
+    # Rather than a traceback: the warehouse down or restarting, or a new deployment before its
+    # first analytics build.
     try:
         return _cached_query(warehouse, sql, parameters or {})
+    except OperationalError:  # no answer at all
+        st.error(WAREHOUSE_UNREACHABLE)
     except DatabaseError as error:
         if not is_unknown_table(error):
             raise
-    # A new deployment before its first analytics build: say so, not a traceback.
-    st.info(MARTS_NOT_BUILT)
+        st.info(MARTS_NOT_BUILT)
     st.stop()

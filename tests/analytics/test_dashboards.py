@@ -13,16 +13,18 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from dashboards.data import MARTS_NOT_BUILT
+from dashboards.data import MARTS_NOT_BUILT, WAREHOUSE_UNREACHABLE
 from dashboards.filters import CONVERTED, Filters
 from tests.analytics.conftest import AnalyticsDatabase
 from tests.conftest import Warehouse
-from tests.support.processes import REPO_ROOT
+from tests.support.processes import REPO_ROOT, free_port
 from warehouse.migrate import migrate
 
 APP = str(REPO_ROOT / "dashboards" / "app.py")
 # The Usage page's choice of a property no metric declares (a page script, not importable).
 UNDECLARED = "Another property (read live from the events)"
+# Each page by its script name, the default (Overview) as None.
+EVERY_PAGE = [None, "revenue", "receivables", "usage", "customer_360", "invoices"]
 
 
 @pytest.fixture
@@ -147,9 +149,7 @@ def unbuilt_database(warehouse: Warehouse) -> Iterator[str]:
     warehouse.client(database="").command(f"DROP DATABASE IF EXISTS `{database}`")
 
 
-@pytest.mark.parametrize(
-    "page", [None, "revenue", "receivables", "usage", "customer_360", "invoices"]
-)
+@pytest.mark.parametrize("page", EVERY_PAGE)
 def test_before_the_marts_are_built_every_page_says_so(
     warehouse: Warehouse, unbuilt_database: str, page: str | None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -157,3 +157,14 @@ def test_before_the_marts_are_built_every_page_says_so(
         monkeypatch.setenv(name, value)
     app = open_page(AppTest.from_file(APP, default_timeout=60), page)  # no exception
     assert [info.value for info in app.info] == [MARTS_NOT_BUILT]
+
+
+@pytest.mark.parametrize("page", EVERY_PAGE)
+def test_warehouse_down_every_page_says_so(
+    warehouse: Warehouse, page: str | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    dead = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    for name, value in {**warehouse.env, "WAREHOUSE_URL": dead}.items():
+        monkeypatch.setenv(name, value)
+    app = open_page(AppTest.from_file(APP, default_timeout=60), page)  # no exception
+    assert [error.value for error in app.error] == [WAREHOUSE_UNREACHABLE]
