@@ -47,7 +47,25 @@ def _mount_commands(argv: list[str]) -> None:
         app.command("up")(importlib.import_module("meterhouse.supervisor").up)
 
 
+def main() -> None:
+    """Run the command: a warehouse that does not answer is one line naming it, not a
+    traceback."""
+    try:
+        app()
+    except Exception as error:
+        # Looked up rather than imported: a command that never loaded the client (`rate run`
+        # hands its queries to dbt) cannot have raised its error, and need not pay the import.
+        exceptions = sys.modules.get("clickhouse_connect.driver.exceptions")
+        if exceptions is None or not isinstance(error, exceptions.OperationalError):
+            raise
+        from warehouse.settings import get_settings
+
+        url = get_settings().warehouse_url
+        typer.echo(f"error: the warehouse at {url} cannot be reached: {error}", err=True)
+        raise SystemExit(1) from None
+
+
 _mount_commands(sys.argv)
 
 if __name__ == "__main__":
-    app()
+    main()

@@ -130,3 +130,21 @@ def test_streamed_chunked_insert(warehouse: Warehouse) -> None:
     assert response.status_code == 200, response.text
     counts = client.query("SELECT count(), uniqExact(n) FROM streamed").result_rows
     assert counts == [(100_000, 100_000)]
+
+
+@pytest.mark.parametrize("command", [("orgs", "list"), ("bill", "--pending")], ids=" ".join)
+def test_a_warehouse_that_does_not_answer_is_one_line_naming_it(
+    command: tuple[str, ...], tmp_path: Path
+) -> None:
+    dead = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    done = subprocess.run(
+        meterhouse_command(*command),
+        env={**os.environ, "WAREHOUSE_URL": dead, "MH_WAREHOUSE_PASSWORD": "x",
+             "MH_HOME": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 1
+    assert f"error: the warehouse at {dead} cannot be reached" in done.stderr
+    assert "Traceback" not in done.stderr
