@@ -24,8 +24,6 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from warehouse.settings import get_settings
-
 REASONS = {
     400: "Bad Request",
     401: "Unauthorized",
@@ -142,12 +140,12 @@ async def _http_error_handler(_: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(ApiError(exc.status_code, code).body(), status_code=exc.status_code)
 
 
-async def _warehouse_unreachable_handler(_: Request, exc: Exception) -> JSONResponse:
+async def _warehouse_unreachable_handler(request: Request, exc: Exception) -> JSONResponse:
     # clickhouse-connect's OperationalError: no answer from the warehouse at all (a refused or
     # dropped connection, a timeout), as opposed to an answered query error. The message stays
     # generic: the client's error names the warehouse's address.
     error = ApiError(503, "warehouse_unavailable", message="the warehouse cannot be reached")
-    retry_after = str(get_settings().ingest_retry_after_s)
+    retry_after = str(request.app.state.settings.ingest_retry_after_s)
     return JSONResponse(error.body(), status_code=503, headers={"Retry-After": retry_after})
 
 
