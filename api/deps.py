@@ -6,16 +6,32 @@ import uuid
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends, FastAPI, Header, Request
 
 from api.errors import Unauthorized
 from api.storage.catalog import CatalogStore
 from meterhouse.orgs import Organization, hash_api_key, organization_for_api_key
+from warehouse.client import get_client
+
+
+def connect_store(app: FastAPI) -> CatalogStore:
+    """The app's catalog store, connected on first use: the API starts, and answers 503
+    warehouse_unavailable, while its warehouse is not up yet (creating a client queries it)."""
+    store: CatalogStore | None = app.state.store
+    if store is None:
+        with app.state.store_lock:
+            if app.state.store is None:
+                # No session id: one client is shared by the worker threads, and ClickHouse
+                # refuses concurrent queries within one session.
+                client = get_client(app.state.settings, autogenerate_session_id=False)
+                app.state.store = CatalogStore(client)
+            store = app.state.store
+    assert store is not None
+    return store
 
 
 def get_store(request: Request) -> CatalogStore:
-    store: CatalogStore = request.app.state.store
-    return store
+    return connect_store(request.app)
 
 
 Store = Annotated[CatalogStore, Depends(get_store)]

@@ -5,11 +5,15 @@ Each part adds its router here with one ``include_router`` line.
 
 from __future__ import annotations
 
+import logging
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from clickhouse_connect.driver.exceptions import OperationalError
 from fastapi import FastAPI
 
+from api.deps import connect_store
 from api.errors import install_error_handlers
 from api.routers import (
     add_ons,
@@ -31,20 +35,22 @@ from api.routers import (
     wallets,
     webhook_endpoints,
 )
-from api.storage.catalog import CatalogStore
 from ingestion.routes import router as ingestion_router
 from ingestion.state import ingest_state
-from warehouse.client import get_client
 from warehouse.settings import Settings, get_settings
+
+logger = logging.getLogger(__name__)
 
 
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
-    # No session id: one client is shared by the worker threads, and ClickHouse refuses
-    # concurrent queries within one session.
-    client = get_client(settings, autogenerate_session_id=False)
-    app.state.store = CatalogStore(client)
+    app.state.store = None
+    app.state.store_lock = threading.Lock()
+    try:
+        connect_store(app)
+    except OperationalError as error:
+        logger.warning("warehouse not reachable yet, answering 503 until it is: %s", error)
     try:
         # The event routes of the ingest service are served here too (Lago clients send
         # events to the same base URL as the rest of the API).
@@ -52,7 +58,8 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
             app.state.ingest = ingest
             yield
     finally:
-        client.close()
+        if app.state.store is not None:
+            app.state.store.client.close()
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
