@@ -12,6 +12,7 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 from clickhouse_connect.driver.exceptions import DatabaseError
+from clickhouse_connect.driver.external import ExternalData
 
 from tests.conftest import Warehouse
 
@@ -76,6 +77,26 @@ def test_parameter_binding(warehouse: Warehouse, table: str) -> None:
     assert server_side.result_rows == [("two",)]
     client_side = client.query(f"SELECT count() FROM {table} WHERE name = %(n)s", {"n": "one"})
     assert client_side.result_rows == [(1,)]
+
+
+def test_parameters_too_large_for_a_url_go_as_form_fields(warehouse: Warehouse) -> None:
+    # Beyond 4 KiB of values clickhouse-connect sends the query and its parameters as
+    # multipart/form-data fields (a long id, a page of customers' ids, a text with accents).
+    client = warehouse.client()
+    ids = [f"customer-{n:05d}" for n in range(2_000)]
+    found = client.query(
+        "SELECT length({ids:Array(String)}), {ids:Array(String)}[2000], {n:UInt32}, {text:String}",
+        parameters={"ids": ids, "n": 7, "text": "é" * 3_000},
+    )
+    assert found.result_rows == [(2_000, "customer-01999", 7, "é" * 3_000)]
+    assert client.command("SELECT length({id:String})", parameters={"id": "x" * 50_000}) == 50_000
+
+
+@pytest.mark.embedded
+def test_external_data_is_refused_by_name(warehouse: Warehouse) -> None:
+    data = ExternalData(file_name="ids.csv", data=b"1\n2\n", fmt="CSV", structure=["id UInt8"])
+    with pytest.raises(DatabaseError, match="External data .*not supported"):
+        warehouse.client().query("SELECT count() FROM ids", external_data=data)
 
 
 def test_sessions_keep_temporary_tables_and_settings(warehouse: Warehouse) -> None:

@@ -4,13 +4,20 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Callable, Iterator
+from email.parser import BytesParser
+from email.policy import HTTP
 from io import BufferedIOBase
 from typing import Protocol
 
 import lz4.frame
 import zstandard
 
-from warehouse.embedded.errors import CANNOT_DECOMPRESS, NOT_IMPLEMENTED, WarehouseError
+from warehouse.embedded.errors import (
+    BAD_ARGUMENTS,
+    CANNOT_DECOMPRESS,
+    NOT_IMPLEMENTED,
+    WarehouseError,
+)
 
 READ_SIZE = 1 << 20
 
@@ -94,6 +101,37 @@ def _decoded(chunks: Iterator[bytes], content_encoding: str) -> Iterator[bytes]:
         yield from _frames(chunks, _DECOMPRESSORS[encoding])
     except (RuntimeError, zlib.error, zstandard.ZstdError) as exc:
         raise WarehouseError(CANNOT_DECOMPRESS, f"Cannot decompress body: {exc}") from None
+
+
+def is_form(content_type: str) -> bool:
+    return content_type.split(";")[0].strip().lower() == "multipart/form-data"
+
+
+def form_fields(chunks: Iterator[bytes], content_type: str, max_bytes: int) -> dict[str, str]:
+    """The fields of a multipart/form-data body, which ClickHouse reads as URL parameters:
+    clients send the query and its ``param_*`` values so once the values outgrow a URL
+    (clickhouse-connect beyond 4 KiB of them). Files in the form are external data tables."""
+    body = bytearray()
+    for chunk in chunks:
+        body += chunk
+        if len(body) > max_bytes:
+            raise WarehouseError(BAD_ARGUMENTS, f"Form body is too large (max {max_bytes} bytes)")
+    head = f"Content-Type: {content_type}\r\n\r\n".encode("latin-1")
+    message = BytesParser(policy=HTTP).parsebytes(head + bytes(body))
+    if not message.is_multipart():
+        raise WarehouseError(BAD_ARGUMENTS, "Cannot parse multipart/form-data body")
+    fields = {}
+    for part in message.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        if part.get_filename() is not None:
+            raise WarehouseError(
+                NOT_IMPLEMENTED, f"External data ({name!r}) is not supported by this warehouse"
+            )
+        if not isinstance(name, str):
+            raise WarehouseError(BAD_ARGUMENTS, "A form field has no name")
+        payload = part.get_payload(decode=True)
+        fields[name] = payload.decode() if isinstance(payload, bytes) else ""
+    return fields
 
 
 def compress_response(body: bytes, accept_encoding: str) -> tuple[bytes, str | None]:

@@ -16,7 +16,13 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, urlsplit
 
-from warehouse.embedded.body import compress_response, decoded_chunks, raw_chunks
+from warehouse.embedded.body import (
+    compress_response,
+    decoded_chunks,
+    form_fields,
+    is_form,
+    raw_chunks,
+)
 from warehouse.embedded.engine import Engine, EngineConnection, Outcome
 from warehouse.embedded.errors import (
     ACCESS_DENIED,
@@ -235,6 +241,10 @@ class WarehouseHandler(BaseHTTPRequestHandler):
 
     def _run(self, request: Request, *, read_only: bool) -> None:
         user = self._authenticate(request)
+        content_type = request.headers.get("content-type", "")
+        if is_form(content_type):  # the query and its parameters as form fields
+            request.params.update(form_fields(request.body, content_type, MAX_QUERY_BYTES))
+            request.body = iter(())
         engine = self.server.engine
         if request.params.get("decompress") == "1" or request.params.get("compress") == "1":
             raise WarehouseError(
