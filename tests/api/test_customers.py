@@ -103,3 +103,12 @@ def test_customer_isolation(tenant: Tenant, other_tenant: Tenant) -> None:
     theirs = other_tenant.lago.customers.create(Customer(external_id="shared_id", name="Theirs"))
     assert tenant.lago.customers.find("shared_id").name == "Mine"
     assert theirs.lago_id != tenant.lago.customers.find("shared_id").lago_id
+
+
+def test_a_lookup_by_a_very_long_external_id_is_a_404(tenant: Tenant) -> None:
+    # 6,000 characters: clickhouse-connect sends the lookup's value as a form field, not in the
+    # URL, and the warehouse reads it there.
+    with pytest.raises(LagoApiError) as missing:
+        tenant.lago.customers.find("c" * 6_000)
+    assert missing.value.status_code == 404
+    assert missing.value.response["code"] == "customer_not_found"
