@@ -98,7 +98,10 @@ class FieldErrors:
 def _field_path(location: Sequence[Any]) -> str:
     # ("body", "customer", "billing_configuration", "invoice_grace_period") names the field
     # below the envelope, dotted; the envelope key itself is not a field of the resource.
-    parts = [str(part) for part in location[1:]]
+    # ("query", "status[]", 1) names the query parameter, whichever of its values is bad.
+    source, parts = (str(location[0]) if location else "body"), [str(p) for p in location[1:]]
+    if source != "body":
+        return parts[0].removesuffix("[]") if parts else source
     if len(parts) > 1:
         parts = parts[1:]
     return ".".join(parts) or "body"

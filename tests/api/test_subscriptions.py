@@ -189,6 +189,11 @@ def test_subscription_validation(tenant: Tenant) -> None:
         tenant.lago.subscriptions.find_all({"status[]": ["active", "pending"]})["subscriptions"]
         == []
     )
+    # A bad filter value names its query parameter, whichever of its values it is.
+    bad_status = lago_error(
+        lambda: tenant.lago.subscriptions.find_all({"status[]": ["active", "bogus"]})
+    )
+    assert bad_status.response["error_details"] == {"status": ["value_is_invalid"]}
 
 
 def test_subscription_isolation(tenant: Tenant, other_tenant: Tenant) -> None:
