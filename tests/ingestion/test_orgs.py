@@ -99,3 +99,28 @@ def test_cli_creates_an_organization_and_prints_its_key(
     assert found is not None
     assert (found.name, found.default_currency) == ("Cli Corp", "GBP")
     assert str(found.organization_id) in completed.stderr
+
+
+def test_cli_refuses_bad_settings_naming_each_and_stores_nothing(
+    warehouse: Warehouse, admin_client: Client
+) -> None:
+    count = "SELECT count() FROM organizations"
+    before = admin_client.command(count)
+    refused = subprocess.run(
+        meterhouse_command(
+            "orgs", "create", " ", "--currency", "dollars", "--timezone", "Mars/Base",
+            "--email", "nobody",
+        ),
+        env={**os.environ, **warehouse.env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )  # fmt: skip
+    assert refused.returncode == 2
+    assert refused.stderr.splitlines() == [
+        "error: NAME must not be empty",
+        "error: --currency 'dollars' is not an ISO 4217 code",
+        "error: --timezone 'Mars/Base' is not an IANA timezone",
+        "error: --email 'nobody' is not an email address",
+    ]
+    assert admin_client.command(count) == before
