@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import secrets
 from pathlib import Path
 from typing import Annotated
@@ -10,6 +11,8 @@ from typing import Annotated
 import typer
 
 from warehouse.settings import get_settings
+
+USER_NAME = re.compile(r"[A-Za-z0-9_.-]+")
 
 app = typer.Typer(help="The warehouse: embedded ClickHouse server, migrations, users.")
 
@@ -65,6 +68,11 @@ def add_user(
     """Add a user, or reset its role and password. A running server picks it up at once."""
     from warehouse.embedded.users import Role, UserStore
 
+    if not USER_NAME.fullmatch(name):
+        # Basic auth splits at the first colon, and an empty name is read as `default`.
+        raise typer.BadParameter(
+            f"{name!r}: use letters, digits, '_', '-' and '.' only", param_hint="NAME"
+        )
     try:
         chosen_role = Role(role)
     except ValueError:

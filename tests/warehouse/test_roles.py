@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+from pathlib import Path
 
 import httpx
 import pytest
@@ -76,6 +77,18 @@ def test_writer_inserts_and_reads_but_no_ddl(warehouse: Warehouse, facts_table: 
     with pytest.raises(DatabaseError, match="code: 497"):
         writer.command(f"TRUNCATE TABLE {facts_table}")
     warehouse.client().command(f"ALTER TABLE {facts_table} DELETE WHERE k = 10")
+
+
+@pytest.mark.parametrize("name", ["", "x:y", "two words"])
+def test_a_user_name_no_client_could_log_in_with_is_refused(name: str, tmp_path: Path) -> None:
+    refused = subprocess.run(
+        meterhouse_command("warehouse", "user", "add", name, "--data-dir", str(tmp_path)),
+        capture_output=True,
+        text=True,
+    )
+    assert refused.returncode == 2
+    assert "Invalid value for NAME" in refused.stderr
+    assert not (tmp_path / "users.yaml").exists()
 
 
 @pytest.mark.parametrize(
