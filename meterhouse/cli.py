@@ -48,21 +48,36 @@ def _mount_commands(argv: list[str]) -> None:
 
 
 def main() -> None:
-    """Run the command: a warehouse that does not answer is one line naming it, not a
-    traceback."""
+    """Run the command: a warehouse that does not answer, or has no database yet, is one line
+    naming it, not a traceback."""
     try:
         app()
     except Exception as error:
-        # Looked up rather than imported: a command that never loaded the client (`rate run`
-        # hands its queries to dbt) cannot have raised its error, and need not pay the import.
-        exceptions = sys.modules.get("clickhouse_connect.driver.exceptions")
-        if exceptions is None or not isinstance(error, exceptions.OperationalError):
+        message = warehouse_problem(error)
+        if message is None:
             raise
-        from warehouse.settings import get_settings
-
-        url = get_settings().warehouse_url
-        typer.echo(f"error: the warehouse at {url} cannot be reached: {error}", err=True)
+        typer.echo(f"error: {message}", err=True)
         raise SystemExit(1) from None
+
+
+def warehouse_problem(error: Exception) -> str | None:
+    """What an error of the warehouse client says to an operator, or None for any other error."""
+    # Looked up rather than imported: a command that never loaded the client (`rate run` hands
+    # its queries to dbt) cannot have raised its errors, and need not pay the import.
+    exceptions = sys.modules.get("clickhouse_connect.driver.exceptions")
+    if exceptions is None or not isinstance(error, exceptions.DatabaseError):
+        return None
+    from warehouse.settings import get_settings
+
+    settings = get_settings()
+    if isinstance(error, exceptions.OperationalError):
+        return f"the warehouse at {settings.warehouse_url} cannot be reached: {error}"
+    if "UNKNOWN_DATABASE" in str(error):
+        return (
+            f"the warehouse at {settings.warehouse_url} has no database "
+            f"{settings.warehouse_database}: `meterhouse warehouse migrate` creates it"
+        )
+    return None
 
 
 _mount_commands(sys.argv)

@@ -148,3 +148,21 @@ def test_a_warehouse_that_does_not_answer_is_one_line_naming_it(
     assert done.returncode == 1
     assert f"error: the warehouse at {dead} cannot be reached" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_a_database_never_migrated_is_one_line_naming_the_migration(
+    warehouse: Warehouse, tmp_path: Path
+) -> None:
+    done = subprocess.run(
+        meterhouse_command("orgs", "list"),
+        env={**os.environ, **warehouse.env, "MH_WAREHOUSE_DATABASE": "never_migrated",
+             "MH_HOME": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 1
+    assert "has no database never_migrated: `meterhouse warehouse migrate` creates it" in (
+        done.stderr
+    )
+    assert "Traceback" not in done.stderr
