@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import typer
 import uvicorn
+from clickhouse_connect.driver.exceptions import OperationalError
 
 from meterhouse.orgs import ensure_default_organization
 from warehouse.client import get_client
@@ -27,12 +29,19 @@ def serve_app(
     **uvicorn_options: Any,
 ) -> None:
     """Create the default organization when a bootstrap key is set, then serve the app that
-    ``app_factory`` (``"module:function"``) builds with uvicorn."""
+    ``app_factory`` (``"module:function"``) builds with uvicorn.
+
+    A warehouse that does not answer yet does not stop the services (they answer 503 until it
+    does), but one without their database does: that takes `meterhouse warehouse migrate`, and
+    the command says so (meterhouse/cli.py) rather than every request failing."""
     if settings.bootstrap_api_key is not None:
         # Once, before the workers start, so they do not race to create it.
         created = ensure_default_organization(get_client(settings), settings)
         if created is not None:
             typer.echo(f"created organization {created.organization_id} (default)", err=True)
+    else:
+        with contextlib.suppress(OperationalError):
+            get_client(settings).close()  # connecting selects the database
     uvicorn.run(
         app_factory,
         factory=True,

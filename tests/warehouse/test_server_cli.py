@@ -150,11 +150,15 @@ def test_a_warehouse_that_does_not_answer_is_one_line_naming_it(
     assert "Traceback" not in done.stderr
 
 
+@pytest.mark.parametrize(
+    "command", [("orgs", "list"), ("api", "serve", "--port", "0")], ids=" ".join
+)
 def test_a_database_never_migrated_is_one_line_naming_the_migration(
-    warehouse: Warehouse, tmp_path: Path
+    warehouse: Warehouse, command: tuple[str, ...], tmp_path: Path
 ) -> None:
+    # A server does not start on it either: every request would fail.
     done = subprocess.run(
-        meterhouse_command("orgs", "list"),
+        meterhouse_command(*command),
         env={**os.environ, **warehouse.env, "MH_WAREHOUSE_DATABASE": "never_migrated",
              "MH_HOME": str(tmp_path)},
         capture_output=True,
