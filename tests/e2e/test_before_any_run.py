@@ -5,9 +5,7 @@ run they need."""
 
 from __future__ import annotations
 
-import os
 import secrets
-import subprocess
 import time
 import uuid
 from collections.abc import Iterator
@@ -28,7 +26,12 @@ from lago_python_client.models import (
 
 from meterhouse.orgs import create_organization
 from tests.conftest import Warehouse
-from tests.support.processes import ServiceProcess, free_port, meterhouse_command
+from tests.support.processes import (
+    ServiceProcess,
+    failed_in_one_line,
+    free_port,
+    meterhouse_command,
+)
 from warehouse.client import get_client
 from warehouse.migrate import migrate
 
@@ -112,13 +115,6 @@ def test_analytics_before_the_marts_are_built(lago: LagoClient) -> None:
 def test_commands_that_need_the_rated_fees_name_the_run_first(
     unbuilt_env: dict[str, str], command: tuple[str, ...], tmp_path: Path
 ) -> None:
-    done = subprocess.run(
-        meterhouse_command(*command),
-        env={**os.environ, **unbuilt_env, "MH_HOME": str(tmp_path)},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert done.returncode == 1
-    assert "no rating run yet" in done.stderr
-    assert "`meterhouse rate run` first" in done.stderr
+    stderr = failed_in_one_line(command, unbuilt_env, tmp_path)
+    assert "no rating run yet" in stderr
+    assert "`meterhouse rate run` first" in stderr

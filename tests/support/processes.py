@@ -138,3 +138,17 @@ class ServiceProcess:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def failed_in_one_line(command: tuple[str, ...], env: dict[str, str], home: Path) -> str:
+    """The command's error output, once it has exited 1 without a traceback."""
+    done = subprocess.run(
+        meterhouse_command(*command),
+        env={**os.environ, **env, "MH_HOME": str(home)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stderr
+    return done.stderr

@@ -16,7 +16,12 @@ from typer.testing import CliRunner
 
 from meterhouse.cli import app
 from tests.conftest import Warehouse
-from tests.support.processes import ServiceProcess, free_port, meterhouse_command
+from tests.support.processes import (
+    ServiceProcess,
+    failed_in_one_line,
+    free_port,
+    meterhouse_command,
+)
 from warehouse.migrate import discover
 
 
@@ -137,17 +142,9 @@ def test_a_warehouse_that_does_not_answer_is_one_line_naming_it(
     command: tuple[str, ...], tmp_path: Path
 ) -> None:
     dead = f"http://127.0.0.1:{free_port()}"  # nothing listens there
-    done = subprocess.run(
-        meterhouse_command(*command),
-        env={**os.environ, "WAREHOUSE_URL": dead, "MH_WAREHOUSE_PASSWORD": "x",
-             "MH_HOME": str(tmp_path)},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )  # fmt: skip
-    assert done.returncode == 1
-    assert f"error: the warehouse at {dead} cannot be reached" in done.stderr
-    assert "Traceback" not in done.stderr
+    env = {"WAREHOUSE_URL": dead, "MH_WAREHOUSE_PASSWORD": "x"}
+    stderr = failed_in_one_line(command, env, tmp_path)
+    assert f"error: the warehouse at {dead} cannot be reached" in stderr
 
 
 @pytest.mark.parametrize(
@@ -157,16 +154,6 @@ def test_a_database_never_migrated_is_one_line_naming_the_migration(
     warehouse: Warehouse, command: tuple[str, ...], tmp_path: Path
 ) -> None:
     # A server does not start on it either: every request would fail.
-    done = subprocess.run(
-        meterhouse_command(*command),
-        env={**os.environ, **warehouse.env, "MH_WAREHOUSE_DATABASE": "never_migrated",
-             "MH_HOME": str(tmp_path)},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )  # fmt: skip
-    assert done.returncode == 1
-    assert "has no database never_migrated: `meterhouse warehouse migrate` creates it" in (
-        done.stderr
-    )
-    assert "Traceback" not in done.stderr
+    env = {**warehouse.env, "MH_WAREHOUSE_DATABASE": "never_migrated"}
+    stderr = failed_in_one_line(command, env, tmp_path)
+    assert "has no database never_migrated: `meterhouse warehouse migrate` creates it" in stderr
