@@ -67,12 +67,13 @@ def warehouse_problem(error: Exception) -> str | None:
     exceptions = sys.modules.get("clickhouse_connect.driver.exceptions")
     if exceptions is None or not isinstance(error, exceptions.DatabaseError):
         return None
+    from warehouse.client import is_unknown_database
     from warehouse.settings import get_settings
 
     settings = get_settings()
     if isinstance(error, exceptions.OperationalError):
         return f"the warehouse at {settings.warehouse_url} cannot be reached: {error}"
-    if "UNKNOWN_DATABASE" in str(error):
+    if is_unknown_database(error):
         return (
             f"the warehouse at {settings.warehouse_url} has no database "
             f"{settings.warehouse_database}: `meterhouse warehouse migrate` creates it"

@@ -129,6 +129,15 @@ def admin_client(warehouse: Warehouse) -> Client:
     return warehouse.client()
 
 
+@pytest.fixture(scope="module")
+def unbuilt_database(warehouse: Warehouse) -> Iterator[str]:
+    """A database migrated but never rated nor built by dbt, as a new deployment starts."""
+    database = f"mh_unbuilt_{secrets.token_hex(4)}"
+    migrate(warehouse.client(database=""), database)
+    yield database
+    warehouse.client(database="").command(f"DROP DATABASE IF EXISTS `{database}`")
+
+
 @dataclass
 class Rater:
     """Runs the rating CLI as a user would, with its own dbt target and log directories (and

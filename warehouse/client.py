@@ -41,6 +41,11 @@ def is_unknown_table(error: DatabaseError) -> bool:
     return "UNKNOWN_TABLE" in str(error)
 
 
+def is_unknown_database(error: DatabaseError) -> bool:
+    """Whether the warehouse refused the client's database: one no migration has created."""
+    return "UNKNOWN_DATABASE" in str(error)
+
+
 def has_table(client: Client, name: str) -> bool:
     """Whether the client's database holds a table or view ``name`` (a dbt model is only there
     once its first run built it)."""

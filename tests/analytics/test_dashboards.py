@@ -3,9 +3,7 @@ it renders without exception, shows the hand-computed figures, and its filters c
 
 from __future__ import annotations
 
-import secrets
 import uuid
-from collections.abc import Iterator
 from datetime import date
 from decimal import Decimal
 
@@ -18,7 +16,6 @@ from dashboards.filters import CONVERTED, Filters
 from tests.analytics.conftest import AnalyticsDatabase
 from tests.conftest import Warehouse
 from tests.support.processes import REPO_ROOT, free_port
-from warehouse.migrate import migrate
 
 APP = str(REPO_ROOT / "dashboards" / "app.py")
 # The Usage page's choice of a property no metric declares (a page script, not importable).
@@ -138,15 +135,6 @@ def test_conversion_uses_the_fx_table_and_never_adds_raw_currencies() -> None:
     _, parameters = single.where()
     assert parameters["currency"] == "EUR"
     assert single.format(Decimal("50")) == "50.00 EUR"
-
-
-@pytest.fixture(scope="module")
-def unbuilt_database(warehouse: Warehouse) -> Iterator[str]:
-    """A database migrated but never built by `meterhouse rate analytics`: a new deployment."""
-    database = f"mh_unbuilt_{secrets.token_hex(4)}"
-    migrate(warehouse.client(database=""), database)
-    yield database
-    warehouse.client(database="").command(f"DROP DATABASE IF EXISTS `{database}`")
 
 
 @pytest.mark.parametrize("page", EVERY_PAGE)

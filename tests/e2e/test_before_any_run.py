@@ -5,10 +5,9 @@ run they need."""
 
 from __future__ import annotations
 
-import secrets
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -33,16 +32,12 @@ from tests.support.processes import (
     meterhouse_command,
 )
 from warehouse.client import get_client
-from warehouse.migrate import migrate
 
 
 @pytest.fixture(scope="module")
-def unbuilt_env(warehouse: Warehouse) -> Iterator[dict[str, str]]:
-    """The environment of a database migrated but never rated nor built."""
-    database = f"mh_unbuilt_{secrets.token_hex(4)}"
-    migrate(warehouse.client(database=""), database)
-    yield {**warehouse.env, "MH_WAREHOUSE_DATABASE": database}
-    warehouse.client(database="").command(f"DROP DATABASE IF EXISTS `{database}`")
+def unbuilt_env(warehouse: Warehouse, unbuilt_database: str) -> dict[str, str]:
+    """The environment of the processes that use that database."""
+    return {**warehouse.env, "MH_WAREHOUSE_DATABASE": unbuilt_database}
 
 
 @pytest.fixture(scope="module")
@@ -62,8 +57,7 @@ def lago(
         yield LagoClient(api_key=api_key, api_url=f"http://127.0.0.1:{port}")
 
 
-def unavailable(call: object, code: str) -> None:
-    assert callable(call)
+def unavailable(call: Callable[[], object], code: str) -> None:
     with pytest.raises(LagoApiError) as error:
         call()
     assert error.value.status_code == 503
