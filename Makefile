@@ -37,7 +37,7 @@ test: install
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy warehouse ingestion api orchestration
+	$(BIN)/mypy warehouse ingestion api orchestration bench
 
 bench: install
 	@# Every benchmark script (a module with a main guard; merges.py and process.py are shared code).

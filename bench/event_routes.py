@@ -19,14 +19,13 @@ import subprocess
 import sys
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from catalog_api import timed  # noqa: E402
-
+from bench.catalog_api import timed  # noqa: E402
 from meterhouse.orgs import create_organization  # noqa: E402
 from tests.conftest import start_embedded_server  # noqa: E402
 from tests.support.processes import (  # noqa: E402
@@ -48,6 +47,15 @@ SELECT {org:UUID}, concat('sub_', toString(number % 100)), concat('tx-', toStrin
        concat('{"properties": {"n": ', toString(number % 7), '}}')
 FROM numbers({events:UInt64})
 """
+
+
+def current_usage(
+    http: httpx.Client, customer: str, subscription: str, _attempt: int
+) -> httpx.Response:
+    return http.get(
+        f"/api/v1/customers/{customer}/current_usage",
+        params={"external_subscription_id": subscription},
+    )
 
 
 def run(events: int, n: int) -> None:
@@ -113,10 +121,7 @@ def run(events: int, n: int) -> None:
                 timed(
                     f"GET /customers/{{id}}/current_usage ({charges})",
                     max(n // 5, 3),
-                    lambda i, customer=customer, subscription=subscription: http.get(
-                        f"/api/v1/customers/{customer}/current_usage",
-                        params={"external_subscription_id": subscription},
-                    ),
+                    partial(current_usage, http, customer, subscription),
                 )
         finally:
             if api is not None:

@@ -31,10 +31,9 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import rating as rating_bench  # noqa: E402
 from dagster import DagsterInstance, materialize  # noqa: E402
 
+from bench import rating as rating_bench  # noqa: E402
 from orchestration.invoices.assets import invoice_payments, invoices, invoicing_run_config  # noqa: E402
 from orchestration.resources import PaymentProvidersResource, WarehouseResource  # noqa: E402
 from tests.conftest import start_embedded_server  # noqa: E402
@@ -177,8 +176,9 @@ def bill_rated_day(
     rating_bench.seed_catalog(client, org, subscriptions)
     rating_bench.insert_events(client, org, events, subscriptions, "2024-01-01", 91 * 86400,
                                "bulk", 42, heavy_permille=20)  # fmt: skip
-    rated = rating_bench.rate(settings, root / "dbt_target", server_pid, "--full-refresh",
-                              "--as-of", "2024-04-01T00:00:00")  # fmt: skip
+    environment = rating_bench.rating_environment(settings, root)
+    rated = rating_bench.rate(environment, root / "dbt_target", server_pid, None,
+                              "--full-refresh", "--as-of", "2024-04-01T00:00:00")  # fmt: skip
     print(f"rated {events:,} events for {subscriptions:,} subscriptions: {rated.summary()}")
     warehouse = WarehouseResource(url=url, user="admin", password=password,
                                   database=rating_bench.DATABASE)  # fmt: skip

@@ -16,7 +16,9 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import chdb
 
@@ -50,7 +52,7 @@ def native_batches(rows: int, batches: int) -> list[bytes]:
     return blocks
 
 
-def timed(fn) -> float:  # type: ignore[no-untyped-def]
+def timed(fn: Callable[[], object]) -> float:
     started = time.perf_counter()
     fn()
     return time.perf_counter() - started
@@ -70,7 +72,7 @@ def request_threads_cpu_s(pid: int) -> float:
     return total_ns / 1e9
 
 
-def small_query_ms(run_select_1, small: int) -> float:  # type: ignore[no-untyped-def]
+def small_query_ms(run_select_1: Callable[[], object], small: int) -> float:
     latencies = []
     for _ in range(small):
         started = time.perf_counter()
@@ -141,10 +143,12 @@ class Server:
         return str(self.client.command("SELECT count() FROM system.merges"))
 
     def rows(self) -> int:
-        return int(self.client.command("SELECT count() FROM bench.narrow"))
+        return int(str(self.client.command("SELECT count() FROM bench.narrow")))
 
 
-def compare(local: InProcess, remote: Server, blocks: list[bytes], rounds: int, small: int):  # type: ignore[no-untyped-def]
+def compare(
+    local: InProcess, remote: Server, blocks: list[bytes], rounds: int, small: int
+) -> dict[str, Any]:
     """Insert the blocks round by round, alternating which side goes first.
 
     Both engines share the machine's cores, so each timed round starts with neither side merging,
@@ -156,7 +160,7 @@ def compare(local: InProcess, remote: Server, blocks: list[bytes], rounds: int, 
     round_ratios = []
     for number, first in enumerate(range(0, len(blocks), per_round)):
         chunk = blocks[first : first + per_round]
-        sides = [("local", local), ("remote", remote)]
+        sides: list[tuple[str, InProcess | Server]] = [("local", local), ("remote", remote)]
         timings = {}
         for name, side in sides if number % 2 == 0 else reversed(sides):
             wait_until_no_merge_runs(local.merges)
@@ -211,7 +215,7 @@ def main() -> None:
     report(args, blocks, figures)
 
 
-def report(args: argparse.Namespace, blocks: list[bytes], figures) -> None:  # type: ignore[no-untyped-def]
+def report(args: argparse.Namespace, blocks: list[bytes], figures: dict[str, Any]) -> None:
     mb = sum(map(len, blocks)) / 1e6
     print(f"warehouse overhead: {args.rows:,} rows in {args.batches} batches ({mb:.1f} MB Native), "
           f"{args.rounds} alternating rounds")  # fmt: skip
