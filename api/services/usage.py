@@ -34,8 +34,8 @@ from warehouse.views import (
 
 # One row per charge x filter x group; both endpoints select these columns.
 USAGE_COLUMNS = """
-    external_customer_id, subscription_id, period_from, period_to, billing_date, currency,
-    charge_id, charge_model, invoice_display_name,
+    organization_id, external_customer_id, subscription_id, period_from, period_to, billing_date,
+    currency, charge_id, charge_model, invoice_display_name,
     charge_filter_id, filter_display_name, filter_values, billable_metric_id, billable_metric_code,
     billable_metric_name, aggregation_type, grouped_by, units, events_count, amount_cents, tax_codes
 """
@@ -43,12 +43,12 @@ USAGE_COLUMNS = """
 
 def current_usage_sql(view: str) -> str:
     """The usage rows from ``view``, fct_current_usage's stored query, whose parameters are
-    organization_id, external_customer_ids and external_subscription_id (warehouse/views.py: why
-    the query rather than the view)."""
+    organization_ids, customers and external_subscription_id (``current_usage_parameters``;
+    warehouse/views.py: why the query rather than the view)."""
     return f"""
 SELECT {USAGE_COLUMNS}
 FROM ({view})
-ORDER BY external_customer_id, subscription_id, billable_metric_code, charge_id,
+ORDER BY organization_id, external_customer_id, subscription_id, billable_metric_code, charge_id,
     toString(charge_filter_id), toString(grouped_by)
 """
 
@@ -57,7 +57,7 @@ PAST_USAGE_SQL = f"""
 SELECT {USAGE_COLUMNS}
 FROM (
     SELECT
-        f.external_customer_id AS external_customer_id,
+        f.organization_id AS organization_id, f.external_customer_id AS external_customer_id,
         assumeNotNull(f.subscription_id) AS subscription_id, f.period_from AS period_from,
         f.period_to AS period_to, f.billing_date AS billing_date,
         f.currency AS currency, assumeNotNull(f.charge_id) AS charge_id,
@@ -98,6 +98,7 @@ ORDER BY period_from DESC, billable_metric_code, charge_id, toString(charge_filt
 
 @dataclass(frozen=True)
 class UsageRow:
+    organization_id: uuid.UUID
     external_customer_id: str
     subscription_id: uuid.UUID
     period_from: datetime
@@ -144,14 +145,15 @@ class UsageNotAvailable(ApiError):
 PAY_IN_ADVANCE_CHARGES_SQL = """
 SELECT count() > 0
 FROM stg_warehouse__charges
-WHERE organization_id = {organization_id:UUID} AND pay_in_advance = 1
-    AND plan_id IN (
-        SELECT s.plan_id
+WHERE organization_id IN {organization_ids:Array(UUID)} AND pay_in_advance = 1
+    AND (organization_id, plan_id) IN (
+        SELECT s.organization_id, s.plan_id
         FROM stg_warehouse__subscriptions AS s
         INNER JOIN stg_warehouse__customers AS c
             ON c.organization_id = s.organization_id AND c.customer_id = s.customer_id
-        WHERE s.organization_id = {organization_id:UUID}
-            AND has({external_customer_ids:Array(String)}, c.external_customer_id)
+        WHERE s.organization_id IN {organization_ids:Array(UUID)}
+            AND has({customers:Array(Tuple(UUID, String))},
+                (s.organization_id, c.external_customer_id))
             AND ({external_subscription_id:String} = ''
                 OR s.external_subscription_id = {external_subscription_id:String})
     )
@@ -171,6 +173,18 @@ def view_usage(store: CatalogStore, name: str, parameters: dict[str, Any]) -> li
     )
 
 
+def current_usage_parameters(
+    customers: Sequence[tuple[uuid.UUID, str]], external_subscription_id: str = ""
+) -> dict[str, Any]:
+    """The current-usage views' parameters: these (organization id, external customer id)
+    pairs, and one subscription of theirs or all of them (``external_subscription_id`` empty)."""
+    return {
+        "organization_ids": sorted({organization_id for organization_id, _ in customers}),
+        "customers": list(customers),
+        "external_subscription_id": external_subscription_id,
+    }
+
+
 def current_usage_rows(
     store: CatalogStore,
     organization_id: uuid.UUID,
@@ -184,11 +198,22 @@ def current_usage_rows(
 
     Arrears charges only, unless ``pay_in_advance``: their charges' rows come too, from their own
     view, read at the same time (each view's time is mostly its analysis, on one core)."""
-    parameters = {
-        "organization_id": organization_id,
-        "external_customer_ids": list(external_customer_ids),
-        "external_subscription_id": external_subscription_id,
-    }
+    customers = [(organization_id, external_id) for external_id in external_customer_ids]
+    return customers_usage_rows(
+        store, customers, external_subscription_id, pay_in_advance=pay_in_advance
+    )
+
+
+def customers_usage_rows(
+    store: CatalogStore,
+    customers: Sequence[tuple[uuid.UUID, str]],
+    external_subscription_id: str = "",
+    *,
+    pay_in_advance: bool = False,
+) -> list[UsageRow]:
+    """``current_usage_rows`` of customers of any organizations, as (organization id, external
+    customer id) pairs, in one read."""
+    parameters = current_usage_parameters(customers, external_subscription_id)
     try:
         if pay_in_advance:
             # Looked up first: the run that creates it creates the staging views the check reads.
@@ -205,6 +230,7 @@ def current_usage_rows(
     return sorted(
         (row for rows in results for row in rows),
         key=lambda row: (
+            str(row.organization_id),
             row.external_customer_id,
             str(row.subscription_id),
             row.billable_metric_code,

@@ -34,6 +34,7 @@ from typing import Any
 from api.schemas.charge_models import decimal_amount
 from api.schemas.subscriptions import utc
 from api.services.periods import period_start
+from api.services.wallet_usage import UsageReadAhead
 from api.services.wallets import ZERO, bill_purchases, present_wallets, transaction_row
 from api.storage.catalog import CatalogStore, Row
 from api.storage.lookups import latest_by_ids
@@ -57,28 +58,56 @@ class Refresh:
     depleted: list[Notification] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class OrganizationWallets:
+    organization_id: uuid.UUID
+    wallets: list[Row]  # active, of customers not deleted
+    customers: dict[uuid.UUID, Row]
+
+
 def refresh_wallets(store: CatalogStore, now: datetime) -> Refresh:
-    """Every organization's active wallets."""
+    """Every organization's active wallets, their customers' current usage read in one request
+    for all the organizations."""
     organizations = store.client.query(
         "SELECT DISTINCT organization_id FROM wallets FINAL WHERE is_deleted = 0"
         " AND status = 'active'"
     ).result_rows
+    found = [active_wallets(store, organization_id) for (organization_id,) in organizations]
+    read_ahead = UsageReadAhead.read(
+        store,
+        [
+            (organization.organization_id, customer["external_id"])
+            for organization in found
+            for customer in organization.customers.values()
+        ],
+    )
     refresh = Refresh()
-    for (organization_id,) in organizations:
-        refresh_organization(store, organization_id, now, refresh)
+    for organization in found:
+        refresh_organization(store, organization, now, refresh, read_ahead)
     return refresh
 
 
-def refresh_organization(
-    store: CatalogStore, organization_id: uuid.UUID, now: datetime, refresh: Refresh
-) -> None:
+def active_wallets(store: CatalogStore, organization_id: uuid.UUID) -> OrganizationWallets:
     wallets = store.select("wallets", organization_id, "status = 'active'")
     customer_ids = [wallet["customer_id"] for wallet in wallets]
     customers = latest_by_ids(store, "customers", organization_id, customer_ids)
     wallets = [wallet for wallet in wallets if wallet["customer_id"] in customers]
-    # Presented once, as the API shows them: the ongoing balances (one current-usage read for
-    # all their customers) and the payload a depletion webhook sends.
-    presented = list(zip(wallets, present_wallets(store, organization_id, wallets), strict=True))
+    return OrganizationWallets(organization_id, wallets, customers)
+
+
+def refresh_organization(
+    store: CatalogStore,
+    organization: OrganizationWallets,
+    now: datetime,
+    refresh: Refresh,
+    read_ahead: UsageReadAhead,
+) -> None:
+    organization_id, wallets = organization.organization_id, organization.wallets
+    # Presented once, as the API shows them: the ongoing balances and the payload a depletion
+    # webhook sends.
+    presented = list(
+        zip(wallets, present_wallets(store, organization_id, wallets, read_ahead), strict=True)
+    )
     depleted = [
         (wallet, shown) for wallet, shown in presented if shown["ongoing_balance_cents"] <= 0
     ]
@@ -86,7 +115,7 @@ def refresh_organization(
     pending = pending_purchases(store, organization_id)
     for wallet, shown in presented:
         expected = Decimal(shown["credits_ongoing_balance"]) + pending.get(wallet["id"], ZERO)
-        customer = customers[wallet["customer_id"]]
+        customer = organization.customers[wallet["customer_id"]]
         refresh.movements += top_up_wallet(store, wallet, customer, expected, now)
 
 

@@ -5,8 +5,9 @@ current usage will consume, taxes included (billing-semantics.md, "Wallets"; Lag
 balance):
 
 - current usage: the open period of each of the customer's subscriptions, rated on read
-  (``fct_current_usage``, the customers of all the wallets read in one request) and taxed as its
-  invoice would be. A wallet limited to fee types or metrics counts only the
+  (``fct_current_usage``, the customers of all the wallets read in one request; the hourly
+  refresh reads every organization's wallet customers in one request, ``UsageReadAhead``) and
+  taxed as its invoice would be. A wallet limited to fee types or metrics counts only the
   fees it covers, tax-inclusive, as the invoice's wallet step caps it; an unlimited wallet counts
   the whole usage.
 - less what finalized progressive-billing invoices already billed of those open periods (their
@@ -31,7 +32,9 @@ from itertools import groupby
 from api.schemas.subscriptions import utc
 from api.services.usage import (
     UsageNotAvailable,
+    UsageRow,
     current_usage_rows,
+    customers_usage_rows,
     organization_taxes,
     taxed_fees,
 )
@@ -71,10 +74,62 @@ class CustomerUsage:
         return usage - billed + self.drafts_cents
 
 
+@dataclass(frozen=True)
+class UsageReadAhead:
+    """Current usage read once for customers of many organizations, as (organization id,
+    external customer id) pairs: each request's time is mostly the warehouse's analysis of the
+    view, whatever the customers, so the hourly refresh reads every organization's at once.
+    A customer it did not ask for (a wallet created since) is read on its own."""
+
+    customers: frozenset[tuple[uuid.UUID, str]]
+    rows: list[UsageRow]
+
+    @classmethod
+    def read(
+        cls, store: CatalogStore, customers: Sequence[tuple[uuid.UUID, str]]
+    ) -> UsageReadAhead:
+        try:
+            rows = customers_usage_rows(store, customers) if customers else []
+        except UsageNotAvailable:
+            rows = []  # nothing rated yet: no customer has usage to read
+        return cls(frozenset(customers), rows)
+
+    def rows_of(self, organization_id: uuid.UUID, external_ids: Sequence[str]) -> list[UsageRow]:
+        wanted = set(external_ids)
+        return [
+            row
+            for row in self.rows
+            if row.organization_id == organization_id and row.external_customer_id in wanted
+        ]
+
+
+def usage_rows(
+    store: CatalogStore,
+    organization_id: uuid.UUID,
+    external_ids: Sequence[str],
+    read_ahead: UsageReadAhead | None,
+) -> list[UsageRow]:
+    """These customers' usage rows, ordered by customer and subscription: from ``read_ahead``
+    where it read them, else read now."""
+    ahead = [] if read_ahead is None else read_ahead.rows_of(organization_id, external_ids)
+    covered = set() if read_ahead is None else read_ahead.customers
+    missing = [external for external in external_ids if (organization_id, external) not in covered]
+    try:
+        rows = ahead + (current_usage_rows(store, organization_id, missing) if missing else [])
+    except UsageNotAvailable:
+        rows = ahead  # nothing rated yet: the wallets show their drafts alone
+    # Stable: each subscription's rows keep their order.
+    return sorted(rows, key=lambda row: (row.external_customer_id, str(row.subscription_id)))
+
+
 def customers_usage(
-    store: CatalogStore, organization_id: uuid.UUID, customers: Sequence[Row]
+    store: CatalogStore,
+    organization_id: uuid.UUID,
+    customers: Sequence[Row],
+    read_ahead: UsageReadAhead | None = None,
 ) -> dict[uuid.UUID, CustomerUsage]:
-    """Each customer's usage, every customer's open periods rated in one request."""
+    """Each customer's usage, every customer's open periods rated in one request (or taken from
+    ``read_ahead``)."""
     if not customers:
         return {}
     by_external_id = {customer["external_id"]: customer["id"] for customer in customers}
@@ -85,10 +140,7 @@ def customers_usage(
         for row in live_subscriptions(store, organization_id, "customer_id", customer_ids)
     }
     rated = [external for external, i in by_external_id.items() if i in subscribed]
-    try:
-        rows = current_usage_rows(store, organization_id, rated) if rated else []
-    except UsageNotAvailable:
-        rows = []  # nothing rated yet: the wallets show their drafts alone
+    rows = usage_rows(store, organization_id, rated, read_ahead)
     taxes = organization_taxes(store, organization_id) if rows else {}
     drafts = draft_invoices_cents(store, organization_id, customer_ids)
     usages = {i: CustomerUsage([], [], 0, [], drafts.get(i, 0)) for i in customer_ids}
@@ -164,11 +216,12 @@ def ongoing_usage_by_wallet(
     customers: dict[uuid.UUID, Row],
     wallets: Sequence[WalletBalance],
     wallet_customers: dict[uuid.UUID, uuid.UUID],
+    read_ahead: UsageReadAhead | None = None,
 ) -> dict[uuid.UUID, int]:
     """Each wallet's ongoing usage balance in cents."""
     owners = {wallet_customers[wallet.wallet_id] for wallet in wallets}
     usages = customers_usage(
-        store, organization_id, [customers[i] for i in owners & customers.keys()]
+        store, organization_id, [customers[i] for i in owners & customers.keys()], read_ahead
     )
     return {
         wallet.wallet_id: usages[wallet_customers[wallet.wallet_id]].ongoing_usage_cents(wallet)

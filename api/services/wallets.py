@@ -26,7 +26,7 @@ from api.schemas.wallets import (
     present_transaction,
     present_wallet,
 )
-from api.services.wallet_usage import ongoing_usage_by_wallet
+from api.services.wallet_usage import UsageReadAhead, ongoing_usage_by_wallet
 from api.storage.catalog import CatalogStore, Row, new_row, utc_now
 from api.storage.lookups import latest_by_ids, rows_by_codes, rows_by_ids
 from orchestration.invoices.compute import WalletBalance
@@ -146,14 +146,21 @@ def balances(
     return {row[0]: (Decimal(row[1]), Decimal(row[2])) for row in result.result_rows}
 
 
-def present_wallets(store: CatalogStore, org: uuid.UUID, rows: list[Row]) -> list[dict[str, Any]]:
+def present_wallets(
+    store: CatalogStore,
+    org: uuid.UUID,
+    rows: list[Row],
+    read_ahead: UsageReadAhead | None = None,
+) -> list[dict[str, Any]]:
+    """The wallets as the API shows them, their ongoing balances included (their customers'
+    current usage read now, or taken from ``read_ahead``)."""
     customers = latest_by_ids(store, "customers", org, [row["customer_id"] for row in rows])
     metric_ids = [i for row in rows for i in row["applies_to_billable_metric_ids"]]
     metrics = rows_by_ids(store, "billable_metrics", org, metric_ids)
     sums = balances(store, org, [row["id"] for row in rows])
     active = [wallet_balance(row, sums) for row in rows if row["status"] == "active"]
     usage = ongoing_usage_by_wallet(
-        store, org, customers, active, {row["id"]: row["customer_id"] for row in rows}
+        store, org, customers, active, {row["id"]: row["customer_id"] for row in rows}, read_ahead
     )
     presented = []
     for row in rows:

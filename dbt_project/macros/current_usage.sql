@@ -13,12 +13,16 @@
     requested customers' subscriptions, on the events' primary key, so a request costs what its
     own events do rather than the whole warehouse's events of the open periods' months. -#}
 
-{#- The open charge periods a current-usage view rates, from its parameters: the organization,
-    its customers, and one subscription of theirs or every one ('' ). -#}
+{#- The open charge periods a current-usage view rates, from its parameters: the organizations,
+    their customers as (organization id, external customer id) pairs, and one subscription of
+    theirs or every one (''). One organization is a request's; several are the hourly refresh of
+    wallets' ongoing balances, which reads every organization's wallet customers in one query (a
+    query's time is mostly its analysis). The organizations' list narrows the periods' reads by
+    their leading key before the pairs are checked. -#}
 {% macro current_usage_periods() -%}
     {{ open_charge_periods(
-        "organization_id = {organization_id:UUID}"
-        ~ " and has({external_customer_ids:Array(String)}, external_customer_id)"
+        "organization_id in {organization_ids:Array(UUID)}"
+        ~ " and has({customers:Array(Tuple(UUID, String))}, (organization_id, external_customer_id))"
         ~ " and ({external_subscription_id:String} = '' or external_subscription_id = {external_subscription_id:String})"
     ) }}
 {%- endmacro %}

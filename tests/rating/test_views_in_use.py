@@ -22,7 +22,12 @@ import warehouse.views
 from api.deps import Caller
 from api.routers.events import estimated_fee_rows
 from api.schemas.events import EstimatedEvent
-from api.services.usage import UsageRow, current_usage_rows, current_usage_sql
+from api.services.usage import (
+    UsageRow,
+    current_usage_parameters,
+    current_usage_rows,
+    current_usage_sql,
+)
 from api.storage.catalog import CatalogStore
 from meterhouse.orgs import Organization
 from tests.conftest import Rater, Warehouse
@@ -94,11 +99,7 @@ def rated(warehouse: Warehouse, tmp_path_factory: pytest.TempPathFactory) -> Ite
 
 
 def view_rows(rated: Rated, view: str, subscription: str) -> list[tuple[Any, ...]]:
-    parameters = {
-        "organization_id": rated.catalog.organization_id,
-        "external_customer_ids": ["c1"],
-        "external_subscription_id": subscription,
-    }
+    parameters = current_usage_parameters([(rated.catalog.organization_id, "c1")], subscription)
     sql = current_usage_sql(view_query(rated.store.client, view))
     result = rated.store.client.query(sql, parameters=parameters, settings=RATED_ON_READ_SETTINGS)
     return result.result_rows

@@ -3,18 +3,25 @@ balance less the customer's draft invoices and current usage, taxes included."""
 
 from __future__ import annotations
 
+import secrets
 import time
 import uuid
 from datetime import UTC, datetime
 
 import pytest
 from clickhouse_connect.driver.client import Client
+from lago_python_client.client import Client as LagoClient
 from lago_python_client.models import Customer, Event, Subscription, Wallet
 from lago_python_client.models.customer import CustomerBillingConfiguration
 from lago_python_client.models.wallet import AppliesTo, WalletResponse
 
+from api.services.wallet_refresh import refresh_wallets
+from api.services.wallet_usage import UsageReadAhead
+from api.services.wallets import present_wallets
+from api.storage.catalog import CatalogStore
+from meterhouse.orgs import create_organization
 from orchestration.invoices.billing import bill_day
-from tests.conftest import Rater
+from tests.conftest import Rater, Warehouse
 from tests.rating.conftest import Tenant
 from tests.rating.test_usage_api import create_catalog, create_taxes, current_usage_when, send
 
@@ -106,3 +113,52 @@ def test_ongoing_balance_subtracts_draft_invoices_and_current_usage(
     assert other.ongoing_usage_balance_cents == 600 + 50 + 200 + 25
     listed = tenant.lago.wallets.find_all()["wallets"]
     assert sorted(w.ongoing_usage_balance_cents for w in listed) == [875, 2714, 3688]
+
+
+def test_the_hourly_refresh_counts_each_organizations_own_usage(
+    admin_client: Client, billing_api: str, warehouse: Warehouse
+) -> None:
+    """The refresh reads every organization's usage in one request; two organizations with the
+    same customer and subscription ids each get their own."""
+    tenants = []
+    for _ in range(2):
+        organization, api_key = create_organization(admin_client, f"wallets-{secrets.token_hex(4)}")
+        tenant = Tenant(
+            organization.organization_id,
+            api_key,
+            billing_api,
+            LagoClient(api_key=api_key, api_url=billing_api),
+        )
+        create_catalog(tenant)
+        tenants.append(tenant)
+    busy, idle = tenants
+    send(busy, "calls", {"value": 15})
+    current_usage_when(busy, 1)
+    wallets = [
+        tenant.lago.wallets.create(
+            Wallet(
+                external_customer_id="cust", rate_amount="1", currency="EUR", granted_credits="10"
+            )
+        )
+        for tenant in tenants
+    ]
+
+    refresh = refresh_wallets(CatalogStore(warehouse.client()), datetime.now(UTC))
+
+    # Calls 14.50 against 10.00 of credits: depleted. The other organization's usage is the
+    # graduated charge's first flat fee alone (2.00 at zero units): 8.00 left.
+    depleted = {
+        notice.object_id: notice.payload["ongoing_balance_cents"]
+        for notice in refresh.depleted
+        if notice.organization_id in {tenant.organization_id for tenant in tenants}
+    }
+    assert depleted == {uuid.UUID(wallets[0].lago_id): 1000 - 1450}
+    assert ongoing(busy.lago.wallets.find(wallets[0].lago_id))[:2] == (1450, 1000 - 1450)
+    assert ongoing(idle.lago.wallets.find(wallets[1].lago_id))[:2] == (200, 1000 - 200)
+    # A customer the read-ahead did not ask for (a wallet created since) is read on its own.
+    store = CatalogStore(warehouse.client())
+    rows = store.select("wallets", idle.organization_id)
+    nothing_read = UsageReadAhead(frozenset(), [])
+    assert present_wallets(store, idle.organization_id, rows, nothing_read) == present_wallets(
+        store, idle.organization_id, rows
+    )
