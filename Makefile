@@ -40,7 +40,8 @@ lint: install
 	$(BIN)/mypy warehouse ingestion api orchestration bench
 
 bench: install
-	@# Every benchmark script (a module with a main guard; merges.py and process.py are shared code).
+	@# Every benchmark script (a module with a main guard; billing_api.py, merges.py and process.py
+	@# are shared code).
 	@for script in $$(grep -l '__name__ == "__main__"' bench/*.py); do \
 		echo "== $$script"; $(BIN)/python $$script || exit 1; done
 

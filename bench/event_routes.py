@@ -14,8 +14,6 @@ with the same charge in arrears (one view).
 from __future__ import annotations
 
 import argparse
-import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -25,18 +23,9 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench.billing_api import billing_api  # noqa: E402
 from bench.catalog_api import timed  # noqa: E402
 from meterhouse.orgs import create_organization  # noqa: E402
-from tests.conftest import start_embedded_server  # noqa: E402
-from tests.support.processes import (  # noqa: E402
-    REPO_ROOT,
-    ServiceProcess,
-    free_port,
-    meterhouse_command,
-)
-from warehouse.client import get_client  # noqa: E402
-from warehouse.migrate import migrate  # noqa: E402
-from warehouse.settings import Settings  # noqa: E402
 
 # Events of one organization over the last 30 days, 100 subscriptions, transaction ids tx-<n>.
 LOAD_EVENTS_SQL = """
@@ -59,74 +48,41 @@ def current_usage(
 
 
 def run(events: int, n: int) -> None:
-    with tempfile.TemporaryDirectory() as root:
-        server, url, password, _ = start_embedded_server(Path(root) / "data", Path(root) / "wh.log")
-        settings = Settings(warehouse_url=url, warehouse_user="admin", warehouse_password=password)
-        env = {
-            "WAREHOUSE_URL": url,
-            "MH_WAREHOUSE_USER": "admin",
-            "MH_WAREHOUSE_PASSWORD": password,
-        }
-        api = None
-        try:
-            migrate(get_client(settings, database=""), settings.warehouse_database)
-            client = get_client(settings)
-            organization, key = create_organization(client, "bench")
-            port = free_port()
-            api = ServiceProcess(
-                meterhouse_command("api", "serve", "--port", str(port)),
-                f"http://127.0.0.1:{port}/health",
-                env=env,
-                log_path=Path(root) / "api.log",
-            ).start()
-            http = httpx.Client(
-                base_url=f"http://127.0.0.1:{port}",
-                headers={"Authorization": f"Bearer {key}"},
-                timeout=120,
-            )
-            catalog(http)
-            start = time.perf_counter()
-            client.command(
-                LOAD_EVENTS_SQL,
-                parameters={"org": organization.organization_id, "events": events},
-            )
-            print(f"loaded {events} events in {time.perf_counter() - start:.1f} s")
-            start = time.perf_counter()
-            rating = subprocess.run(
-                meterhouse_command("rate", "run", "--no-progress", "--no-tests"),
-                env={**os.environ, **env, "DBT_TARGET_PATH": f"{root}/dbt",
-                     "DBT_LOG_PATH": f"{root}/dbt/logs"},
-                cwd=REPO_ROOT, capture_output=True, text=True,
-            )  # fmt: skip
-            print(f"meterhouse rate run in {time.perf_counter() - start:.1f} s")
-            if rating.returncode != 0:
-                sys.exit(f"meterhouse rate run failed:\n{rating.stdout[-3000:]}{rating.stderr}")
-            step = max(events // n, 1)
+    with tempfile.TemporaryDirectory() as root, billing_api(Path(root)) as stack:
+        organization, key = create_organization(stack.client, "bench")
+        http = httpx.Client(
+            base_url=stack.url, headers={"Authorization": f"Bearer {key}"}, timeout=120
+        )
+        catalog(http)
+        start = time.perf_counter()
+        stack.client.command(
+            LOAD_EVENTS_SQL,
+            parameters={"org": organization.organization_id, "events": events},
+        )
+        print(f"loaded {events} events in {time.perf_counter() - start:.1f} s")
+        print(f"meterhouse rate run in {stack.rate():.1f} s")
+        step = max(events // n, 1)
+        timed(
+            "GET /events/{transaction_id}",
+            n,
+            lambda i: http.get(f"/api/v1/events/tx-{i * step}"),
+        )
+        body = {"event": {"code": "calls", "external_subscription_id": "sub_0",
+                          "properties": {"n": 3}}}  # fmt: skip
+        timed(
+            "POST /events/estimate_fees",
+            max(n // 5, 3),
+            lambda i: http.post("/api/v1/events/estimate_fees", json=body),
+        )
+        for charges, customer, subscription in (
+            ("arrears", "c_arrears", "sub_arrears"),
+            ("in advance", "c0", "sub_0"),
+        ):
             timed(
-                "GET /events/{transaction_id}",
-                n,
-                lambda i: http.get(f"/api/v1/events/tx-{i * step}"),
-            )
-            body = {"event": {"code": "calls", "external_subscription_id": "sub_0",
-                              "properties": {"n": 3}}}  # fmt: skip
-            timed(
-                "POST /events/estimate_fees",
+                f"GET /customers/{{id}}/current_usage ({charges})",
                 max(n // 5, 3),
-                lambda i: http.post("/api/v1/events/estimate_fees", json=body),
+                partial(current_usage, http, customer, subscription),
             )
-            for charges, customer, subscription in (
-                ("arrears", "c_arrears", "sub_arrears"),
-                ("in advance", "c0", "sub_0"),
-            ):
-                timed(
-                    f"GET /customers/{{id}}/current_usage ({charges})",
-                    max(n // 5, 3),
-                    partial(current_usage, http, customer, subscription),
-                )
-        finally:
-            if api is not None:
-                api.stop()
-            server.stop()
 
 
 def catalog(http: httpx.Client) -> None:
