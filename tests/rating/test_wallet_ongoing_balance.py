@@ -137,28 +137,33 @@ def test_the_hourly_refresh_counts_each_organizations_own_usage(
     wallets = [
         tenant.lago.wallets.create(
             Wallet(
-                external_customer_id="cust", rate_amount="1", currency="EUR", granted_credits="10"
+                external_customer_id="cust",
+                rate_amount="1",
+                currency="EUR",
+                granted_credits=credits,
             )
         )
-        for tenant in tenants
+        for tenant, credits in ((busy, "10"), (idle, "1"))
     ]
 
     refresh = refresh_wallets(CatalogStore(warehouse.client()), datetime.now(UTC))
 
-    # Calls 14.50 against 10.00 of credits: depleted. The other organization's usage is the
-    # graduated charge's first flat fee alone (2.00 at zero units): 8.00 left.
+    # Both depleted, each by its own usage: calls 14.50 against 10.00 of credits, and the
+    # graduated charge's first flat fee alone (2.00 at zero units) against 1.00.
     depleted = {
-        notice.object_id: notice.payload["ongoing_balance_cents"]
+        notice.object_id: (
+            notice.payload["ongoing_usage_balance_cents"],
+            notice.payload["ongoing_balance_cents"],
+        )
         for notice in refresh.depleted
         if notice.organization_id in {tenant.organization_id for tenant in tenants}
     }
-    assert depleted == {uuid.UUID(wallets[0].lago_id): 1000 - 1450}
-    assert ongoing(busy.lago.wallets.find(wallets[0].lago_id))[:2] == (1450, 1000 - 1450)
-    assert ongoing(idle.lago.wallets.find(wallets[1].lago_id))[:2] == (200, 1000 - 200)
+    assert depleted == {
+        uuid.UUID(wallets[0].lago_id): (1450, 1000 - 1450),
+        uuid.UUID(wallets[1].lago_id): (200, 100 - 200),
+    }
     # A customer the read-ahead did not ask for (a wallet created since) is read on its own.
     store = CatalogStore(warehouse.client())
     rows = store.select("wallets", idle.organization_id)
-    nothing_read = UsageReadAhead(frozenset(), [])
-    assert present_wallets(store, idle.organization_id, rows, nothing_read) == present_wallets(
-        store, idle.organization_id, rows
-    )
+    [shown] = present_wallets(store, idle.organization_id, rows, UsageReadAhead(frozenset(), []))
+    assert (shown["ongoing_usage_balance_cents"], shown["ongoing_balance_cents"]) == (200, -100)
