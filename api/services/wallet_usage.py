@@ -74,6 +74,11 @@ class CustomerUsage:
         return usage - billed + self.drafts_cents
 
 
+# The customers' pairs travel as one query parameter, which a ClickHouse server takes up to
+# `http_max_field_value_size` (128 KiB by default): 1,000 pairs are ~55 KB.
+READ_AHEAD_CUSTOMERS_PER_REQUEST = 1000
+
+
 @dataclass(frozen=True)
 class UsageReadAhead:
     """Current usage read once for customers of many organizations, as (organization id,
@@ -86,10 +91,15 @@ class UsageReadAhead:
 
     @classmethod
     def read(
-        cls, store: CatalogStore, customers: Sequence[tuple[uuid.UUID, str]]
+        cls,
+        store: CatalogStore,
+        customers: Sequence[tuple[uuid.UUID, str]],
+        per_request: int = READ_AHEAD_CUSTOMERS_PER_REQUEST,
     ) -> UsageReadAhead:
+        rows: list[UsageRow] = []
         try:
-            rows = customers_usage_rows(store, customers) if customers else []
+            for first in range(0, len(customers), per_request):
+                rows += customers_usage_rows(store, customers[first : first + per_request])
         except UsageNotAvailable:
             rows = []  # nothing rated yet: no customer has usage to read
         return cls(frozenset(customers), rows)

@@ -162,8 +162,14 @@ def test_the_hourly_refresh_counts_each_organizations_own_usage(
         uuid.UUID(wallets[0].lago_id): (1450, 1000 - 1450),
         uuid.UUID(wallets[1].lago_id): (200, 100 - 200),
     }
-    # A customer the read-ahead did not ask for (a wallet created since) is read on its own.
+    # Read a customer per request (the read-ahead splits long lists), the same usage.
     store = CatalogStore(warehouse.client())
+    one_by_one = UsageReadAhead.read(store, [(t.organization_id, "cust") for t in tenants], 1)
+    assert [
+        sum(row.amount_cents for row in one_by_one.rows_of(tenant.organization_id, ["cust"]))
+        for tenant in tenants
+    ] == [1450, 200]
+    # A customer the read-ahead did not ask for (a wallet created since) is read on its own.
     rows = store.select("wallets", idle.organization_id)
     [shown] = present_wallets(store, idle.organization_id, rows, UsageReadAhead(frozenset(), []))
     assert (shown["ongoing_usage_balance_cents"], shown["ongoing_balance_cents"]) == (200, -100)
