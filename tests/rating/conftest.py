@@ -75,9 +75,14 @@ class Tenant:
     lago: LagoClient
 
 
-@pytest.fixture
-def tenant(admin_client: Client, billing_api: str) -> Tenant:
-    """A fresh organization per test with a Lago client on the billing API."""
+def new_tenant(admin_client: Client, billing_api: str) -> Tenant:
+    """A new organization with a Lago client on the billing API."""
     organization, api_key = create_organization(admin_client, f"rating-{secrets.token_hex(4)}")
     lago = LagoClient(api_key=api_key, api_url=billing_api)
     return Tenant(organization.organization_id, api_key, billing_api, lago)
+
+
+@pytest.fixture
+def tenant(admin_client: Client, billing_api: str) -> Tenant:
+    """A fresh organization per test with a Lago client on the billing API."""
+    return new_tenant(admin_client, billing_api)

@@ -3,14 +3,12 @@ balance less the customer's draft invoices and current usage, taxes included."""
 
 from __future__ import annotations
 
-import secrets
 import time
 import uuid
 from datetime import UTC, datetime
 
 import pytest
 from clickhouse_connect.driver.client import Client
-from lago_python_client.client import Client as LagoClient
 from lago_python_client.models import Customer, Event, Subscription, Wallet
 from lago_python_client.models.customer import CustomerBillingConfiguration
 from lago_python_client.models.wallet import AppliesTo, WalletResponse
@@ -19,10 +17,9 @@ from api.services.wallet_refresh import refresh_wallets
 from api.services.wallet_usage import UsageReadAhead
 from api.services.wallets import present_wallets
 from api.storage.catalog import CatalogStore
-from meterhouse.orgs import create_organization
 from orchestration.invoices.billing import bill_day
 from tests.conftest import Rater, Warehouse
-from tests.rating.conftest import Tenant
+from tests.rating.conftest import Tenant, new_tenant
 from tests.rating.test_usage_api import create_catalog, create_taxes, current_usage_when, send
 
 pytestmark = pytest.mark.usefixtures("rating_views")
@@ -120,17 +117,9 @@ def test_the_hourly_refresh_counts_each_organizations_own_usage(
 ) -> None:
     """The refresh reads every organization's usage in one request; two organizations with the
     same customer and subscription ids each get their own."""
-    tenants = []
-    for _ in range(2):
-        organization, api_key = create_organization(admin_client, f"wallets-{secrets.token_hex(4)}")
-        tenant = Tenant(
-            organization.organization_id,
-            api_key,
-            billing_api,
-            LagoClient(api_key=api_key, api_url=billing_api),
-        )
+    tenants = [new_tenant(admin_client, billing_api) for _ in range(2)]
+    for tenant in tenants:
         create_catalog(tenant)
-        tenants.append(tenant)
     busy, idle = tenants
     send(busy, "calls", {"value": 15})
     current_usage_when(busy, 1)
