@@ -23,6 +23,7 @@ import contextlib
 import ctypes
 import gc
 import json
+import multiprocessing.util
 import os
 import selectors
 import signal
@@ -349,7 +350,17 @@ class RatingServer:
         finally:
             sys.stdout.flush()
             sys.stderr.flush()
+            _unlink_own_semaphores()
             os._exit(code)
+
+
+def _unlink_own_semaphores() -> None:
+    """dbt's locks are named semaphores (its multiprocessing context is spawn's), which
+    multiprocessing unlinks in its exit hook; ``os._exit`` skips the hook, so the run's would stay
+    under /dev/shm until the server stops, or for good if it is killed. Run the hook's finalizers
+    (those of this process only: a finalizer ignores a call from another process)."""
+    with contextlib.suppress(BaseException):  # the child must still reach os._exit
+        multiprocessing.util._run_finalizers(0)  # type: ignore[attr-defined]
 
 
 def _line_sender(connection: socket.socket) -> Callable[[str], None]:

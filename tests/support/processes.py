@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -15,6 +17,7 @@ import httpx
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
+SHARED_MEMORY = Path("/dev/shm")
 
 
 def free_port() -> int:
@@ -52,6 +55,18 @@ def up_environment(ports: Mapping[str, int], **extra: str) -> dict[str, str]:
 def meterhouse_command(*args: str) -> list[str]:
     """The ``meterhouse`` console command of this environment, as a user runs it."""
     return [str(VENV_BIN / "meterhouse"), *args]
+
+
+def unheld_semaphores() -> set[str]:
+    """Named POSIX semaphores (multiprocessing's, under /dev/shm) that no live process maps:
+    left by a process that ended without unlinking them, they stay until the machine restarts."""
+    listed = {path.name for path in SHARED_MEMORY.glob("sem.*")}
+    held: set[str] = set()
+    for maps in Path("/proc").glob("[0-9]*/maps"):
+        with contextlib.suppress(OSError):  # a process that ended meanwhile
+            held.update(re.findall(r"/dev/shm/(sem\.\S+)", maps.read_text()))
+    # One unlinked by its process between the listing and the scan is not left behind.
+    return {name for name in listed - held if (SHARED_MEMORY / name).exists()}
 
 
 class ServiceProcess:
