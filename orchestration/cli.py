@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import sys
-import warnings
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
@@ -25,6 +24,7 @@ DAYS_PER_RUN = 31  # as the assets' backfill policy: one Dagster run per month o
 # --pending: days this close share a run. Each day of a run costs Dagster a few events per asset
 # (planned, materialized) even with nothing to bill; a run costs about as much as ten such days.
 MAX_EMPTY_DAYS_IN_RUN = 7
+DEV_SUPERSEDED_FILTER = "ignore:Function `dev_command` is superseded"
 
 app = typer.Typer(help="The Dagster code location: rating and invoicing.", no_args_is_help=True)
 bill_app = typer.Typer(help="Materialize invoice partitions (billing days) with the invoicing job.")
@@ -122,10 +122,7 @@ def bill(
     else:
         runs = [days[start : start + DAYS_PER_RUN] for start in range(0, len(days), DAYS_PER_RUN)]
     os.environ["DAGSTER_HOME"] = str(dagster_home(get_settings()))
-    from dagster import BetaWarning, DagsterInstance
-
-    # Single-run backfill policies are beta in Dagster; operators need not see that each time.
-    warnings.filterwarnings("ignore", category=BetaWarning)
+    from dagster import DagsterInstance
 
     from orchestration.invoices.assets import invoicing_run_config
     from orchestration.invoices.jobs import invoicing_definitions
@@ -175,7 +172,10 @@ def serve(
 ) -> None:
     """The Dagster UI with its daemon (schedules, sensors) over this code location."""
     settings = get_settings()
-    env = {**os.environ, "DAGSTER_HOME": str(dagster_home(settings))}
+    # `dagster dev` warns on every start that `dg dev` supersedes it; `dg` needs a project
+    # layout of its own, and the command is the same.
+    warnings = ",".join(filter(None, [os.environ.get("PYTHONWARNINGS"), DEV_SUPERSEDED_FILTER]))
+    env = {**os.environ, "DAGSTER_HOME": str(dagster_home(settings)), "PYTHONWARNINGS": warnings}
     dagster = str(Path(sys.executable).parent / "dagster")
     os.execve(
         dagster,

@@ -2,6 +2,7 @@
 
 # No "from __future__ import annotations": Dagster reads the config and resource annotations.
 
+import warnings
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -13,6 +14,7 @@ from dagster import (
     AssetExecutionContext,
     AssetKey,
     BackfillPolicy,
+    BetaWarning,
     Config,
     DailyPartitionsDefinition,
     MaterializeResult,
@@ -40,6 +42,9 @@ INVOICING_POOL = "invoicing"  # one invoicing run at a time: numbers are sequent
 
 # A backfill runs up to a month of billing days in one run, day after day, in order.
 BACKFILL_POLICY = BackfillPolicy.multi_run(max_partitions_per_run=31)
+# The parameter is beta in Dagster: every process that loads these assets (`meterhouse bill`, the
+# code location's servers) would print that for each of the three assets.
+warnings.filterwarnings("ignore", message="Parameter `backfill_policy`", category=BetaWarning)
 
 
 def days_having(client: Client, table: str, condition: str, keys: list[str]) -> list[date]:

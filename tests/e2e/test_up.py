@@ -291,6 +291,9 @@ def test_up_serves_everything_loads_the_demo_and_stops_cleanly(running: Up) -> N
     running.process.send_signal(signal.SIGTERM)
     assert running.process.wait(timeout=STOP_TIMEOUT_S) == 0, running.tail()
     assert survivors(children, groups) == {}
+    # Nothing a newcomer would take for a problem: no library's warning from start to stop.
+    warned = [line for line in running.output().splitlines() if "Warning:" in line]
+    assert warned == [], "\n".join(warned)
 
 
 def test_a_taken_port_is_named_and_nothing_starts(tmp_path: Path) -> None:
