@@ -426,7 +426,11 @@ class Supervisor:
                 child.process.wait(timeout=remaining)
             except subprocess.TimeoutExpired:
                 self.say(child.service.name, "did not stop in time: killed", child.color)
-            # Grandchildren may outlive the group leader: clear the whole group either way.
+            # Grandchildren may outlive the group leader; some must, for a moment: the resource
+            # tracker of Python's multiprocessing (Dagster's, dbt's) unlinks the named
+            # semaphores under /dev/shm once every user has exited, and a SIGKILL leaves them
+            # there for good. Let the group end within the grace period, then clear what is left.
+            _wait_for_group(child.process.pid, deadline)
             _signal_group(child.process.pid, signal.SIGKILL)
             child.process.wait()
         self.children.clear()
@@ -441,6 +445,23 @@ def _answers(service: Service, client: httpx.Client) -> bool:
         return client.get(service.health_url).status_code < 500
     except httpx.HTTPError:
         return False
+
+
+def _group_alive(pgid: int) -> bool:
+    """Whether a live process (not a zombie waiting for its parent) remains in the group."""
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()  # after the command's name
+        except OSError:
+            continue  # ended while we looked
+        if fields[0] != "Z" and int(fields[2]) == pgid:
+            return True
+    return False
+
+
+def _wait_for_group(pgid: int, deadline: float) -> None:
+    while time.monotonic() < deadline and _group_alive(pgid):
+        time.sleep(0.1)
 
 
 def _signal_group(pgid: int, signum: int) -> None:

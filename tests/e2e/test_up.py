@@ -27,7 +27,12 @@ from meterhouse.supervisor import (
     reset_local_state,
 )
 from tests.analytics.browser import Browser
-from tests.support.processes import meterhouse_command, up_environment, up_ports
+from tests.support.processes import (
+    meterhouse_command,
+    unheld_semaphores,
+    up_environment,
+    up_ports,
+)
 from warehouse.settings import Settings
 
 # Measured 3.5-4 min on 2 cores shared with other work (load ~12) before the revenue marts were
@@ -162,6 +167,7 @@ def open_overview(url: str, profile: Path) -> list[str]:
 
 
 def test_up_serves_everything_loads_the_demo_and_stops_cleanly(running: Up) -> None:
+    left_before = unheld_semaphores()
     running.wait_for("Meterhouse is up.", STARTUP_TIMEOUT_S)
 
     secrets_file = running.directory / ".meterhouse" / "local.env"
@@ -291,6 +297,7 @@ def test_up_serves_everything_loads_the_demo_and_stops_cleanly(running: Up) -> N
     running.process.send_signal(signal.SIGTERM)
     assert running.process.wait(timeout=STOP_TIMEOUT_S) == 0, running.tail()
     assert survivors(children, groups) == {}
+    assert unheld_semaphores() - left_before == set()  # none left under /dev/shm
     # Nothing a newcomer would take for a problem: no library's warning from start to stop.
     warned = [line for line in running.output().splitlines() if "Warning:" in line]
     assert warned == [], "\n".join(warned)
