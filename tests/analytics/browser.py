@@ -53,14 +53,19 @@ class Browser:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        # Closed through DevTools, chromium removes the directory of its singleton socket under
+        # /tmp; signalled, it leaves one behind for every browser started.
+        with contextlib.suppress(Exception):  # a browser already gone
+            assert self.socket is not None
+            self.socket.send(json.dumps({"id": next(self._ids), "method": "Browser.close"}))
         self._closing.close()
-        if self.process is not None and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(timeout=10)
+        if self.process is None:
+            return
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=10)
 
     def _page_socket_url(self) -> str:
         deadline = time.monotonic() + 60

@@ -66,3 +66,13 @@ def test_page_renders_with_its_kpis(dashboards_url: str, browser: Browser, page:
     metrics = browser.metric_values()
     for kpi in kpis:
         assert kpi in metrics
+
+
+def test_a_closed_browser_leaves_nothing_behind(tmp_path: Path) -> None:
+    """Chromium keeps its singleton socket in a directory of its own under /tmp, linked from the
+    profile: every browser the tests start must take it away when closed."""
+    with Browser(tmp_path / "profile") as opened:
+        opened.open("about:blank")
+        socket_directory = (tmp_path / "profile" / "SingletonSocket").readlink().parent
+        assert socket_directory.is_dir()
+    assert not socket_directory.exists()
