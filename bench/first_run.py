@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -93,7 +94,7 @@ def main() -> None:
         ready_s = time.monotonic() - started
         output = log_path.read_text(errors="replace")
         print(output[output.index("Start, phase by phase:") : output.index(READY)].rstrip())
-        print(f"\nready after {ready_s:.1f} s (from launching `meterhouse up`), log: {log_path}")
+        print(f"\nready after {ready_s:.1f} s (from launching `meterhouse up`)")
         password = read_env_file(directory / ".meterhouse" / "local.env")[
             "MH_WAREHOUSE_ANALYST_PASSWORD"
         ]
@@ -107,6 +108,10 @@ def main() -> None:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGTERM)
         process.wait(timeout=120)
+        if args.keep is None:
+            shutil.rmtree(directory, ignore_errors=True)
+        else:
+            print(f"kept: {directory} (its log: {log_path})")
 
 
 if __name__ == "__main__":

@@ -355,6 +355,13 @@ def main() -> None:
         parser.error(f"unknown phases: {', '.join(sorted(unknown))}")
 
     root = Path(tempfile.mkdtemp(prefix="mh-bench-ingest-"))
+    try:
+        run_phases(args, root)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def run_phases(args: argparse.Namespace, root: Path) -> None:
     ndjson = root / "events.ndjson"
     size = write_ndjson(ndjson, args.events, "bulk")
     print(f"NDJSON file: {args.events} events, {size / 1e6:.1f} MB")
@@ -415,7 +422,6 @@ def main() -> None:
         if ingest is not None:
             ingest.stop()
         server.stop()
-        shutil.rmtree(root, ignore_errors=True)
 
 
 PHASES = ("ceiling", "bulk", "batch", "single", "http")
