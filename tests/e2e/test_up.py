@@ -1,6 +1,7 @@
 """``meterhouse up`` as a newcomer runs it: in an empty directory, every service started (the
 Dagster UI and daemon over the code location among them), the demo loaded through the APIs, an
-event sent and seen, then SIGTERM and nothing left running."""
+event sent and seen, then SIGTERM and nothing left running; started again, it keeps its data and
+loads no demo."""
 
 from __future__ import annotations
 
@@ -40,6 +41,7 @@ from warehouse.settings import Settings
 STARTUP_TIMEOUT_S = 600.0
 STOP_TIMEOUT_S = 60.0
 DEMO_SIZE = {"MH_DEMO_CUSTOMERS": "12", "MH_DEMO_DAYS": "3", "MH_DEMO_EVENTS_PER_DAY": "1500"}
+KEPT = ("events", "customers", "subscriptions", "invoices")  # counted before and after a restart
 
 
 def process_table() -> dict[int, tuple[int, int]]:
@@ -286,6 +288,8 @@ def test_up_serves_everything_loads_the_demo_and_stops_cleanly(running: Up) -> N
             == "1"
         )
 
+        stored = {table: analyst_query(f"SELECT count() FROM meterhouse.{table}") for table in KEPT}
+
         # The dashboards, rendered by a browser, show the demo's MRR from the revenue marts.
         mrr = expected_overview_mrr(analyst_query)
     assert mrr in open_overview(running.url("dashboards", "/"), running.directory / "chromium")
@@ -301,6 +305,26 @@ def test_up_serves_everything_loads_the_demo_and_stops_cleanly(running: Up) -> N
     # Nothing a newcomer would take for a problem: no library's warning from start to stop.
     warned = [line for line in running.output().splitlines() if "Warning:" in line]
     assert warned == [], "\n".join(warned)
+
+    # The next `meterhouse up` in the same directory: everything kept, the demo not loaded again.
+    restarted = start_up(running.directory, running.ports, **DEMO_SIZE)
+    try:
+        restarted.wait_for("Meterhouse is up.", STARTUP_TIMEOUT_S)
+        assert not re.search(r"^\s*demo \|", restarted.output(), re.MULTILINE), restarted.tail()
+        assert read_env_file(secrets_file) == secrets
+        with httpx.Client(timeout=30.0) as http:
+            for table, count in stored.items():
+                answer = http.post(
+                    restarted.url("warehouse", "/"),
+                    params={"user": "analyst", "password": analyst_password},
+                    content=f"SELECT count() FROM meterhouse.{table}",
+                )
+                assert answer.text.strip() == count, (table, answer.text)
+        restarted.process.send_signal(signal.SIGTERM)
+        assert restarted.process.wait(timeout=STOP_TIMEOUT_S) == 0, restarted.tail()
+    finally:
+        if restarted.process.poll() is None:
+            force_stop(restarted)
 
 
 def test_a_taken_port_is_named_and_nothing_starts(tmp_path: Path) -> None:
