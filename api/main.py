@@ -34,6 +34,7 @@ from api.routers import (
     usage,
     wallets,
     webhook_endpoints,
+    webhooks,
 )
 from ingestion.routes import router as ingestion_router
 from ingestion.state import ingest_state
@@ -82,6 +83,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(coupons.router)
     app.include_router(wallets.router)
     app.include_router(webhook_endpoints.router)
+    app.include_router(webhooks.router)
     app.include_router(analytics.router)
     app.include_router(usage.router)
     app.include_router(invoices.router)

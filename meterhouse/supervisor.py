@@ -39,6 +39,7 @@ GENERATED_SECRETS = (
     "MH_WAREHOUSE_ADMIN_PASSWORD",
     "MH_WAREHOUSE_ANALYST_PASSWORD",
     "MH_BOOTSTRAP_API_KEY",
+    "MH_WEBHOOK_RSA_PRIVATE_KEY",
 )
 
 
@@ -103,6 +104,15 @@ def read_env_file(path: Path) -> dict[str, str]:
     return values
 
 
+def _new_secret(key: str) -> str:
+    if key == "MH_WEBHOOK_RSA_PRIVATE_KEY":  # signs the webhooks of Lago's default, jwt
+        from orchestration.webhooks import new_rsa_private_key
+
+        return new_rsa_private_key()
+    token = secrets.token_urlsafe(24)
+    return f"mh_{token}" if key == "MH_BOOTSTRAP_API_KEY" else token
+
+
 def ensure_local_secrets(
     path: Path = LOCAL_ENV_FILE, keys: tuple[str, ...] = GENERATED_SECRETS
 ) -> dict[str, str]:
@@ -114,8 +124,7 @@ def ensure_local_secrets(
     missing = [key for key in keys if key not in values and key not in os.environ]
     if missing:
         for key in missing:
-            token = secrets.token_urlsafe(24)
-            values[key] = f"mh_{token}" if key == "MH_BOOTSTRAP_API_KEY" else token
+            values[key] = _new_secret(key)
         path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as file:
@@ -748,7 +757,11 @@ def up(
             typer.confirm("Delete the local warehouse data and the demo?", abort=True)
         reset_local_state(Settings())
     # A remote ClickHouse has its own users: only the API key is generated for it.
-    keys = GENERATED_SECRETS if is_local_warehouse(Settings()) else ("MH_BOOTSTRAP_API_KEY",)
+    keys = (
+        GENERATED_SECRETS
+        if is_local_warehouse(Settings())
+        else ("MH_BOOTSTRAP_API_KEY", "MH_WEBHOOK_RSA_PRIVATE_KEY")
+    )
     secrets_file = ensure_local_secrets(keys=keys)
     settings = Settings()  # now with the generated secrets
     with_localstripe = settings.stripe_api_key is None

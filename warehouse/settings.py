@@ -99,8 +99,17 @@ class Settings(BaseSettings):
     provider_max_attempts: int = Field(4, ge=1, le=20, description="Tries per provider call.")
     webhook_signing_secret: SecretStr | None = Field(
         None,
-        description="Key of the HMAC signatures of outgoing webhooks (per-organization keys "
-        "derive from it); without it webhooks are sent unsigned.",
+        description="Key of the HMAC signatures of outgoing webhooks to `hmac` endpoints "
+        "(per-organization keys derive from it); without it they are sent unsigned.",
+    )
+    webhook_rsa_private_key: SecretStr | None = Field(
+        None,
+        description="RSA private key (PEM, or its base64 as Lago's LAGO_RSA_PRIVATE_KEY) of the "
+        "JWT signatures of outgoing webhooks to `jwt` endpoints, Lago's default; its public key "
+        "is served at /api/v1/webhooks/json_public_key. Without it they are sent unsigned.",
+    )
+    webhook_jwt_issuer: str = Field(
+        "meterhouse", description="`iss` of the webhooks' JWTs (Lago puts its API's URL there)."
     )
     webhook_max_attempts: int = Field(3, ge=1, le=20, description="Tries per outgoing webhook.")
 

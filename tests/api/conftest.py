@@ -12,6 +12,7 @@ from clickhouse_connect.driver.client import Client as WarehouseClient
 from lago_python_client.client import Client as LagoClient
 
 from meterhouse.orgs import create_organization
+from orchestration.webhooks import new_rsa_private_key
 from tests.conftest import Warehouse
 from tests.support.processes import ServiceProcess, free_port, meterhouse_command
 
@@ -25,6 +26,10 @@ class Tenant:
     lago: LagoClient
 
 
+# The deployment's key of JWT-signed webhooks, whose public key the API serves.
+WEBHOOK_RSA_PRIVATE_KEY = new_rsa_private_key()
+
+
 @pytest.fixture(scope="session")
 def api_url(warehouse: Warehouse, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     port = free_port()
@@ -32,7 +37,7 @@ def api_url(warehouse: Warehouse, tmp_path_factory: pytest.TempPathFactory) -> I
     server = ServiceProcess(
         meterhouse_command("api", "serve", "--port", str(port)),
         f"http://127.0.0.1:{port}/health",
-        env=warehouse.env,
+        env={**warehouse.env, "MH_WEBHOOK_RSA_PRIVATE_KEY": WEBHOOK_RSA_PRIVATE_KEY},
         log_path=log_path,
     ).start()
     try:

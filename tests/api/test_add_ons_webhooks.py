@@ -1,10 +1,15 @@
 from __future__ import annotations
 
+import base64
+
+import httpx
+import jwt
 import pytest
 from lago_python_client.exceptions import LagoApiError
 from lago_python_client.models import AddOn, Tax, WebhookEndpoint
 
-from tests.api.conftest import Tenant
+from orchestration.webhooks import jwt_signature, load_rsa_private_key
+from tests.api.conftest import WEBHOOK_RSA_PRIVATE_KEY, Tenant
 
 
 def test_add_on_lifecycle(tenant: Tenant) -> None:
@@ -91,3 +96,23 @@ def test_webhook_endpoint_lifecycle_and_isolation(tenant: Tenant, other_tenant: 
     assert other_tenant.lago.webhook_endpoints.find_all()["webhook_endpoints"] == []
     assert tenant.lago.webhook_endpoints.destroy(created.lago_id).lago_id == created.lago_id
     assert tenant.lago.webhook_endpoints.find_all()["webhook_endpoints"] == []
+
+
+def test_webhook_signatures_verify_with_the_public_key_the_client_fetches(
+    tenant: Tenant, api_url: str
+) -> None:
+    # A jwt endpoint is Lago's default.
+    created = tenant.lago.webhook_endpoints.create(WebhookEndpoint(webhook_url="https://h.test"))
+    assert created.signature_algo == "jwt"
+    public_key = tenant.lago.webhooks.public_key()  # the PEM, as a receiver fetches it
+    body = b'{"webhook_type": "invoice.created", "object_type": "invoice", "invoice": {}}'
+    signed = jwt_signature(load_rsa_private_key(WEBHOOK_RSA_PRIVATE_KEY), "meterhouse", body)
+    claims = jwt.decode(signed, public_key, algorithms=["RS256"], issuer="meterhouse")
+    assert claims["data"] == body.decode()
+    plain = httpx.get(
+        f"{api_url}/api/v1/webhooks/public_key",
+        headers={"Authorization": f"Bearer {tenant.api_key}"},
+    )
+    assert plain.status_code == 200, plain.text
+    assert base64.b64decode(plain.text) == public_key
+    assert httpx.get(f"{api_url}/api/v1/webhooks/json_public_key").status_code == 401

@@ -27,6 +27,7 @@ from meterhouse.supervisor import (
     read_env_file,
     reset_local_state,
 )
+from orchestration.webhooks import load_rsa_private_key
 from tests.analytics.browser import Browser
 from tests.support.processes import (
     meterhouse_command,
@@ -350,6 +351,7 @@ def test_secrets_are_generated_once_and_kept_private(tmp_path: Path) -> None:
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert ensure_local_secrets(path) == first == read_env_file(path)
     assert first["MH_BOOTSTRAP_API_KEY"].startswith("mh_")
+    assert load_rsa_private_key(first["MH_WEBHOOK_RSA_PRIVATE_KEY"]).key_size == 2048
 
 
 def test_reset_asks_first_and_keeps_the_data_when_refused(tmp_path: Path) -> None:

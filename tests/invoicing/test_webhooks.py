@@ -1,5 +1,5 @@
-"""Outgoing webhooks: Lago's shape, HMAC signature, retries with backoff, a delivery log, and
-no second delivery on re-runs."""
+"""Outgoing webhooks: Lago's shape, JWT or HMAC signature, retries with backoff, a delivery log,
+and no second delivery on re-runs."""
 
 from __future__ import annotations
 
@@ -11,13 +11,22 @@ from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from uuid import uuid4
 
+import jwt
 import pytest
 from clickhouse_connect.driver.client import Client
 from dagster import DagsterInstance, materialize
 
 from orchestration.invoices.assets import invoice_webhooks, invoices, invoicing_run_config
 from orchestration.resources import WarehouseResource
-from orchestration.webhooks import Notification, WebhookSender, organization_key
+from orchestration.webhooks import (
+    Notification,
+    WebhookSender,
+    load_rsa_private_key,
+    new_rsa_private_key,
+    organization_key,
+    public_key_pem,
+    signature,
+)
 from tests.conftest import Warehouse
 from tests.invoicing.catalog import T0, Catalog, fresh_database, insert
 from tests.invoicing.stripe_support import WebhookCatcher, webhook_catcher
@@ -32,10 +41,12 @@ def catcher() -> Iterator[WebhookCatcher]:
         yield caught
 
 
-def add_endpoint(catalog: Catalog, url: str, event_types: list[str] | None = None) -> None:
+def add_endpoint(
+    catalog: Catalog, url: str, event_types: list[str] | None = None, signature_algo: str = "hmac"
+) -> None:
     insert(catalog.client, "webhook_endpoints", {
         "organization_id": catalog.organization_id, "id": uuid4(), "webhook_url": url,
-        "signature_algo": "hmac", "event_types": event_types or [], "created_at": T0,
+        "signature_algo": signature_algo, "event_types": event_types or [], "created_at": T0,
         "updated_at": T0, "version": 1,
     })  # fmt: skip
 
@@ -76,6 +87,57 @@ def test_signed_retried_logged_and_sent_once(warehouse: Warehouse, catcher: Webh
     assert catcher.headers[-1]["X-Lago-Signature"] == expected
     assert sender.send([note]) == {"succeeded": 0, "failed": 0, "skipped": 1}
     assert len(catcher.received) == 2
+
+
+def test_jwt_endpoints_get_lagos_rs256_jwt_of_the_body(
+    warehouse: Warehouse, catcher: WebhookCatcher
+) -> None:
+    client = fresh_database(warehouse)
+    catalog = Catalog(client)
+    catalog.organization()
+    add_endpoint(catalog, catcher.url, signature_algo="jwt")
+    add_endpoint(catalog, catcher.url + "/hmac")
+    catcher.statuses = [500]
+    key = load_rsa_private_key(new_rsa_private_key())
+    sender = WebhookSender(
+        client, signing_secret=SECRET, rsa_private_key=key, jwt_issuer="https://billing.test",
+        sleep=lambda _: None,
+    )  # fmt: skip
+    note = Notification(catalog.organization_id, "invoice.created", "invoice", uuid4(), {"a": 1})
+    assert sender.send([note]) == {"succeeded": 2, "failed": 0, "skipped": 0}
+    by_algorithm = {
+        headers["X-Lago-Signature-Algorithm"]: (body, headers)
+        for (body, _), headers in zip(catcher.received, catcher.headers, strict=True)
+    }
+    body, headers = by_algorithm["jwt"]
+    # As Lago's documentation verifies it: the public key, RS256, the issuer; the body in `data`.
+    claims = jwt.decode(
+        headers["X-Lago-Signature"], public_key_pem(key), algorithms=["RS256"],
+        issuer="https://billing.test",
+    )  # fmt: skip
+    assert claims["data"] == body.decode()
+    other_key = load_rsa_private_key(new_rsa_private_key())
+    with pytest.raises(jwt.InvalidSignatureError):
+        jwt.decode(headers["X-Lago-Signature"], public_key_pem(other_key), algorithms=["RS256"])
+    hmac_body, hmac_headers = by_algorithm["hmac"]
+    expected = signature(organization_key(SECRET, catalog.organization_id), hmac_body)
+    assert hmac_headers["X-Lago-Signature"] == expected
+    # A failed attempt and its retry carry the same unique key; each endpoint its own.
+    unique_keys = [headers["X-Lago-Unique-Key"] for headers in catcher.headers]
+    assert len(unique_keys) == 3 and len(set(unique_keys)) == 2
+
+
+def test_without_the_algorithms_key_a_webhook_goes_unsigned(
+    warehouse: Warehouse, catcher: WebhookCatcher
+) -> None:
+    client = fresh_database(warehouse)
+    catalog = Catalog(client)
+    catalog.organization()
+    add_endpoint(catalog, catcher.url, signature_algo="jwt")
+    sender = WebhookSender(client, signing_secret=SECRET, sleep=lambda _: None)
+    note = Notification(catalog.organization_id, "invoice.created", "invoice", uuid4(), {})
+    assert sender.send([note])["succeeded"] == 1
+    assert "X-Lago-Signature" not in catcher.headers[-1]
 
 
 def test_unreachable_endpoint_is_logged_as_failed(warehouse: Warehouse) -> None:
