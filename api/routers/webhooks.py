@@ -20,7 +20,7 @@ from warehouse.settings import Settings
 
 # Behind the API key, as Lago serves it.
 router = APIRouter(
-    prefix="/api/v1/webhooks", tags=["webhook_endpoints"], dependencies=[Depends(authenticate)]
+    prefix="/api/v1/webhooks", tags=["webhooks"], dependencies=[Depends(authenticate)]
 )
 
 
