@@ -1,6 +1,10 @@
 """The hourly refresh of wallets' ongoing balances (the wallet_ongoing_balances job), as Lago's:
-a wallet whose ongoing balance falls to zero or below is notified once, and the recurring
-transaction rules that are due top wallets up.
+a wallet past its ``expiration_at`` is terminated, a wallet whose ongoing balance falls to zero
+or below is notified once, and the recurring transaction rules that are due top wallets up.
+
+An expired wallet's status becomes ``terminated`` with ``terminated_at`` its ``expiration_at``;
+its credits stop paying invoices at its expiry whether or not the job has run (invoices of
+billing days that start, in UTC, at or after it; orchestration/invoices/context.py).
 
 A depleted wallet (``ongoing_balance_cents <= 0``) sends ``wallet.depleted_ongoing_balance`` once
 per credit it ran through: the notification's revision is the wallet's latest settled inbound
@@ -56,6 +60,7 @@ class TopUp:
 class Refresh:
     movements: list[Row] = field(default_factory=list)  # the top-ups written
     depleted: list[Notification] = field(default_factory=list)
+    terminated: list[Row] = field(default_factory=list)  # the wallets that expired
 
 
 @dataclass(frozen=True)
@@ -72,7 +77,11 @@ def refresh_wallets(store: CatalogStore, now: datetime) -> Refresh:
         "SELECT DISTINCT organization_id FROM wallets FINAL WHERE is_deleted = 0"
         " AND status = 'active'"
     ).result_rows
-    found = [active_wallets(store, organization_id) for (organization_id,) in organizations]
+    refresh = Refresh()
+    found = [
+        without_expired(store, active_wallets(store, organization_id), now, refresh)
+        for (organization_id,) in organizations
+    ]
     read_ahead = UsageReadAhead.read(
         store,
         [
@@ -81,7 +90,6 @@ def refresh_wallets(store: CatalogStore, now: datetime) -> Refresh:
             for customer in organization.customers.values()
         ],
     )
-    refresh = Refresh()
     for organization in found:
         refresh_organization(store, organization, now, refresh, read_ahead)
     return refresh
@@ -93,6 +101,25 @@ def active_wallets(store: CatalogStore, organization_id: uuid.UUID) -> Organizat
     customers = latest_by_ids(store, "customers", organization_id, customer_ids)
     wallets = [wallet for wallet in wallets if wallet["customer_id"] in customers]
     return OrganizationWallets(organization_id, wallets, customers)
+
+
+def without_expired(
+    store: CatalogStore, organization: OrganizationWallets, now: datetime, refresh: Refresh
+) -> OrganizationWallets:
+    """Terminate the organization's wallets past their expiration; the others, still active."""
+    expired = [
+        {**wallet, "status": "terminated", "terminated_at": instant(wallet["expiration_at"])}
+        for wallet in organization.wallets
+        if wallet["expiration_at"] is not None and instant(wallet["expiration_at"]) <= now
+    ]
+    store.write("wallets", expired, changed_by=ACTOR)
+    refresh.terminated += expired
+    ended = {wallet["id"] for wallet in expired}
+    return OrganizationWallets(
+        organization.organization_id,
+        [wallet for wallet in organization.wallets if wallet["id"] not in ended],
+        organization.customers,
+    )
 
 
 def refresh_organization(

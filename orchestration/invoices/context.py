@@ -314,6 +314,8 @@ class DayReader:
             ) AS t ON t.organization_id = w.organization_id AND t.wallet_id = w.id
             WHERE (w.organization_id, w.customer_id) IN ({self.customers})
               AND w.status = 'active' AND toDate(w.created_at) <= {{day}}
+              -- Expired by the day's start (UTC): terminated, or soon to be by the hourly job.
+              AND (w.expiration_at IS NULL OR w.expiration_at > {{day}})
             """,
             day,
         )

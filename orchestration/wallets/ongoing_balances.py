@@ -26,7 +26,8 @@ from orchestration.webhooks import WebhookSender
 def wallet_ongoing_balances(warehouse: WarehouseResource) -> MaterializeResult:
     """Every active wallet's ongoing balance: ``wallet.depleted_ongoing_balance`` once it falls
     to zero, and the top-ups its recurring transaction rules call for (interval rules on their
-    anniversaries, threshold rules at their threshold)."""
+    anniversaries, threshold rules at their threshold); wallets past their expiration
+    terminated."""
     client = warehouse.client()
     refresh = refresh_wallets(CatalogStore(client), datetime.now(UTC))
     WebhookSender.configured(client, warehouse.settings()).send(
@@ -36,6 +37,7 @@ def wallet_ongoing_balances(warehouse: WarehouseResource) -> MaterializeResult:
     return MaterializeResult(
         metadata={
             "depleted_wallets": len(refresh.depleted),
+            "terminated_wallets": len(refresh.terminated),
             "purchases": sum(m["transaction_status"] == "purchased" for m in refresh.movements),
             "grants": sum(m["transaction_status"] == "granted" for m in refresh.movements),
         }

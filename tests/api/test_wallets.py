@@ -11,6 +11,8 @@ from lago_python_client.exceptions import LagoApiError
 from lago_python_client.models import Customer, Invoice, Wallet, WalletTransaction, WebhookEndpoint
 from lago_python_client.models.wallet import RecurringTransactionRule, RecurringTransactionRuleList
 
+from api.services.wallet_refresh import refresh_wallets
+from api.storage.catalog import CatalogStore
 from orchestration.resources import WarehouseResource
 from orchestration.wallets.ongoing_balances import wallet_ongoing_balances
 from tests.api.conftest import Tenant
@@ -350,3 +352,29 @@ def recurring_top_ups(tenant: Tenant, warehouse: Warehouse) -> dict[str, str]:
     )["wallet_transactions"]
     assert tenant.lago.invoices.find(purchase.lago_invoice_id).fees_amount_cents == 2_000
     return {"monthly": monthly.lago_id, "expired": expired.lago_id}
+
+
+def test_the_hourly_refresh_terminates_wallets_past_their_expiration(
+    tenant: Tenant, warehouse: Warehouse
+) -> None:
+    tenant.lago.customers.create(Customer(external_id="cust", currency="EUR"))
+    expiry = (datetime.now(UTC) + timedelta(hours=1)).replace(microsecond=0)
+
+    def wallet(**fields: Any) -> str:
+        created = tenant.lago.wallets.create(
+            Wallet(external_customer_id="cust", rate_amount="1", currency="EUR",
+                   granted_credits="5", **fields)
+        )  # fmt: skip
+        return str(created.lago_id)
+
+    expires = expiry.strftime("%Y-%m-%dT%H:%M:%SZ")
+    expiring = wallet(expiration_at=expires)
+    lasting = wallet()
+    store = CatalogStore(warehouse.client())
+    before = refresh_wallets(store, expiry - timedelta(seconds=1))
+    after = refresh_wallets(store, expiry)
+    assert before.terminated == [] and [str(w["id"]) for w in after.terminated] == [expiring]
+    shown = tenant.lago.wallets.find(expiring)
+    assert (shown.status, shown.terminated_at) == ("terminated", expires)
+    assert tenant.lago.wallets.find(lasting).status == "active"
+    assert refresh_wallets(store, expiry + timedelta(hours=1)).terminated == []  # once

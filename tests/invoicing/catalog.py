@@ -124,12 +124,20 @@ class Catalog:
         })  # fmt: skip
         return applied_id
 
-    def wallet(self, customer_id: UUID, credits: str, rate: str = "1", priority: int = 50) -> UUID:
+    def wallet(
+        self,
+        customer_id: UUID,
+        credits: str,
+        rate: str = "1",
+        priority: int = 50,
+        expiration_at: datetime | None = None,
+    ) -> UUID:
         wallet_id = uuid4()
         insert(self.client, "wallets", {
             "organization_id": self.organization_id, "id": wallet_id, "customer_id": customer_id,
             "currency": "EUR", "rate_amount": Decimal(rate), "priority": priority,
-            "created_at": T0, "updated_at": T0, "version": _version(),
+            "expiration_at": expiration_at, "created_at": T0, "updated_at": T0,
+            "version": _version(),
         })  # fmt: skip
         insert(self.client, "wallet_transactions", {
             "organization_id": self.organization_id, "id": uuid4(), "wallet_id": wallet_id,

@@ -154,6 +154,19 @@ def test_crash_between_ledgers_and_finalization_is_completed_by_a_retry(
     assert outbound == [(wallet, Decimal(3))]
 
 
+def test_a_wallet_pays_the_invoices_of_days_that_start_before_it_expires(
+    client: Client, catalog: Catalog
+) -> None:
+    expired, expiring = catalog.customer("expired"), catalog.customer("expiring")
+    catalog.wallet(expired, credits="5", expiration_at=datetime(2024, 2, 1, tzinfo=UTC))
+    catalog.wallet(expiring, credits="5", expiration_at=datetime(2024, 2, 1, 0, 1, tzinfo=UTC))
+    for customer in (expired, expiring):
+        catalog.fee(customer, 1000, DAY)
+    bill_day(client, DAY, now=NOW)
+    paid = {row["customer_id"]: row["prepaid_credit_amount_cents"] for row in invoices(client)}
+    assert paid == {expired: 0, expiring: 500}
+
+
 def test_per_customer_numbering_and_currency_split(client: Client, catalog: Catalog) -> None:
     catalog.organization(document_numbering="per_customer", document_number_prefix="PC")
     a, b = catalog.customer("a"), catalog.customer("b")
