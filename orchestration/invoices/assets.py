@@ -22,10 +22,11 @@ from dagster import (
 )
 
 from orchestration.invoices.billing import bill_day
-from orchestration.invoices.notifications import invoice_notifications
+from orchestration.invoices.notifications import credit_notes_created, invoice_notifications
 from orchestration.invoices.pay_in_advance import invoice_new_pay_in_advance_fees
 from orchestration.invoices.payments import push_day
 from orchestration.invoices.progressive import ProgressiveBilling
+from orchestration.invoices.termination import issue_termination_credit_notes
 from orchestration.resources import PaymentProvidersResource, WarehouseResource
 from orchestration.webhooks import WebhookSender
 
@@ -89,10 +90,16 @@ def _as_of(config: InvoicingConfig) -> datetime:
 def invoices(
     context: AssetExecutionContext, config: InvoicingConfig, warehouse: WarehouseResource
 ) -> MaterializeResult:
-    """Freeze the billing day's fees into invoices; finalize those past their grace period."""
+    """Freeze the billing day's fees into invoices; finalize those past their grace period.
+    First, the credit notes of ended pay-in-advance subscriptions, which those invoices take."""
     client, now = warehouse.client(), _as_of(config)
     fees_table = warehouse.settings().invoicing_fees_table
-    totals = {"fees": 0, "finalized": 0, "drafts": 0}
+    notes = issue_termination_credit_notes(client)
+    if notes:
+        WebhookSender.configured(client, warehouse.settings()).send(
+            credit_notes_created(client, notes)
+        )
+    totals = {"fees": 0, "finalized": 0, "drafts": 0, "termination_credit_notes": len(notes)}
     # Days without invoiceable fees have nothing to bill (bill_day would return at once).
     for day in days_having(client, fees_table, "invoiceable = 1", context.partition_keys):
         result = bill_day(client, day, now=now, fees_table=fees_table)

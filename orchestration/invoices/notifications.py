@@ -6,6 +6,8 @@ from datetime import date
 from typing import Any
 from uuid import UUID
 
+from clickhouse_connect.driver.client import Client
+
 from api.schemas.invoices import present_credit_note, present_invoice
 from api.storage.invoices import InvoiceRecords
 from orchestration.webhooks import Notification, WebhookSender
@@ -62,6 +64,19 @@ def credit_note_payloads(
         invoice = records.invoice(organization_id, str(note["invoice_id"])) or {}
         payloads[note["id"]] = present_credit_note(note, items.get(note["id"], []), invoice)
     return payloads
+
+
+def credit_notes_created(client: Client, notes: list[tuple[UUID, UUID]]) -> list[Notification]:
+    """credit_note.created for each (organization, credit note)."""
+    records = InvoiceRecords(client)
+    by_organization: dict[UUID, list[UUID]] = {}
+    for organization_id, note_id in notes:
+        by_organization.setdefault(organization_id, []).append(note_id)
+    return [
+        Notification(organization_id, "credit_note.created", "credit_note", note_id, payload)
+        for organization_id, note_ids in by_organization.items()
+        for note_id, payload in credit_note_payloads(records, organization_id, note_ids).items()
+    ]
 
 
 def refund_status_events(
