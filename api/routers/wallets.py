@@ -23,6 +23,7 @@ from api.services.wallets import (
     apply_wallet_fields,
     balances,
     bill_purchases,
+    check_paid_top_up_limits,
     credits,
     present_wallets,
     transaction_notifications,
@@ -104,6 +105,7 @@ def create_wallet(
         rate_amount=rate,
     )
     apply_wallet_fields(store, caller, row, body, errors)
+    check_paid_top_up_limits(row, paid, errors, ignored=body.ignore_paid_top_up_limits_on_creation)
     errors.raise_if_any()
     movements = [
         transaction_row(org, row, amount, kind, name=body.transaction_name)
@@ -188,6 +190,7 @@ def create_transactions(
     paid = credits(body.paid_credits, "paid_credits", errors)
     granted = credits(body.granted_credits, "granted_credits", errors)
     voided = credits(body.voided_credits, "voided_credits", errors)
+    check_paid_top_up_limits(wallet, paid, errors, ignored=body.ignore_paid_top_up_limits)
     errors.raise_if_any()
     with store.locks.hold(org, f"wallet:{wallet['id']}"):
         balance = balances(store, org, [wallet["id"]]).get(wallet["id"], (0, 0))[0]

@@ -31,6 +31,7 @@ class RecurringRuleInput(Body):
     target_ongoing_balance: DecimalText | None = None
     started_at: datetime | None = None
     expiration_at: datetime | None = None
+    ignore_paid_top_up_limits: bool | None = None
 
 
 class AppliesToInput(Body):
@@ -55,6 +56,7 @@ class WalletInput(Body):
     invoice_requires_successful_payment: bool | None = None
     paid_top_up_min_amount_cents: Cents | None = None
     paid_top_up_max_amount_cents: Cents | None = None
+    ignore_paid_top_up_limits_on_creation: bool | None = None
     metadata: dict[RequiredText, ShortText | None] | None = None
     transaction_name: ShortText | None = None
 
@@ -71,6 +73,7 @@ class WalletTransactionInput(Body):
     name: ShortText | None = None
     metadata: list[dict[ShortText, ShortText]] | None = None
     invoice_requires_successful_payment: bool | None = None
+    ignore_paid_top_up_limits: bool | None = None
 
 
 class WalletTransactionEnvelope(Body):

@@ -39,7 +39,13 @@ from api.schemas.charge_models import decimal_amount
 from api.schemas.subscriptions import utc
 from api.services.periods import period_start
 from api.services.wallet_usage import UsageReadAhead
-from api.services.wallets import ZERO, bill_purchases, present_wallets, transaction_row
+from api.services.wallets import (
+    ZERO,
+    bill_purchases,
+    present_wallets,
+    raised_to_minimum_top_up,
+    transaction_row,
+)
 from api.storage.catalog import CatalogStore, Row
 from api.storage.lookups import latest_by_ids
 from orchestration.invoices.ids import record_id
@@ -219,9 +225,12 @@ def due_top_up(rule: dict[str, Any], wallet: Row, expected: Decimal, now: dateti
         target = decimal_amount(rule.get("target_ongoing_balance"))
         if target is None or target <= expected:
             return None
-        return TopUp(target - expected, ZERO, trigger, anniversary)
-    paid = decimal_amount(rule.get("paid_credits")) or ZERO
-    granted = decimal_amount(rule.get("granted_credits")) or ZERO
+        paid, granted = target - expected, ZERO
+    else:
+        paid = decimal_amount(rule.get("paid_credits")) or ZERO
+        granted = decimal_amount(rule.get("granted_credits")) or ZERO
+    if not rule.get("ignore_paid_top_up_limits"):
+        paid = raised_to_minimum_top_up(wallet, paid)
     if paid <= 0 and granted <= 0:
         return None
     return TopUp(paid, granted, trigger, anniversary)

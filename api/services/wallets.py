@@ -10,7 +10,7 @@ credits a voided invoice gave back count once it is voided).
 from __future__ import annotations
 
 import uuid
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_CEILING, ROUND_HALF_UP, Decimal
 from typing import Any
 
 from api.deps import Caller
@@ -30,6 +30,7 @@ from api.services.wallet_usage import UsageReadAhead, ongoing_usage_by_wallet
 from api.storage.catalog import CatalogStore, Row, new_row, utc_now
 from api.storage.lookups import latest_by_ids, rows_by_codes, rows_by_ids
 from orchestration.invoices.compute import WalletBalance
+from orchestration.invoices.money import to_cents
 from orchestration.invoices.paid_credits import PurchasedCredits, create_credit_invoice
 from orchestration.invoices.voiding import COUNTED_WALLET_TRANSACTION
 from orchestration.webhooks import Notification
@@ -212,6 +213,39 @@ def cents_to_credits(cents: int, wallet: Row) -> Decimal:
     """Money in minor units as the wallet's credits, kept to Lago's 5 decimals."""
     money = Decimal(cents).scaleb(-currency_exponent(wallet["currency"]))
     return (money / wallet["rate_amount"]).quantize(CREDIT_PLACES, ROUND_HALF_UP)
+
+
+def paid_top_up_limit_error(wallet: Row, paid: Decimal) -> str | None:
+    """Lago's bounds on a purchase: the money of the paid credits, rounded to the currency's
+    minor unit, against the wallet's paid_top_up_min/max_amount_cents."""
+    if paid <= 0:
+        return None
+    cents = to_cents(paid * wallet["rate_amount"], wallet["currency"])
+    low, high = wallet["paid_top_up_min_amount_cents"], wallet["paid_top_up_max_amount_cents"]
+    if low is not None and cents < low:
+        return "amount_below_minimum"
+    if high is not None and cents > high:
+        return "amount_above_maximum"
+    return None
+
+
+def check_paid_top_up_limits(
+    wallet: Row, paid: Decimal, errors: FieldErrors, *, ignored: bool | None
+) -> None:
+    """A purchase by hand (wallet creation, transaction) outside the wallet's bounds is refused,
+    unless the request says to ignore them."""
+    if not ignored and (error := paid_top_up_limit_error(wallet, paid)):
+        errors.add("paid_credits", error)
+
+
+def raised_to_minimum_top_up(wallet: Row, paid: Decimal) -> Decimal:
+    """A recurring rule's purchase, raised to the wallet's minimum when below it (as Lago's
+    rules do unless they ignore the limits); the maximum does not cut it."""
+    low = wallet["paid_top_up_min_amount_cents"]
+    if paid <= 0 or paid_top_up_limit_error(wallet, paid) != "amount_below_minimum":
+        return paid
+    money = Decimal(low).scaleb(-currency_exponent(wallet["currency"]))
+    return (money / wallet["rate_amount"]).quantize(CREDIT_PLACES, ROUND_CEILING)
 
 
 def valid_rule(rule: RecurringRuleInput) -> bool:

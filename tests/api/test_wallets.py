@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 import time
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -11,7 +12,7 @@ from lago_python_client.exceptions import LagoApiError
 from lago_python_client.models import Customer, Invoice, Wallet, WalletTransaction, WebhookEndpoint
 from lago_python_client.models.wallet import RecurringTransactionRule, RecurringTransactionRuleList
 
-from api.services.wallet_refresh import refresh_wallets
+from api.services.wallet_refresh import TopUp, due_top_up, refresh_wallets
 from api.storage.catalog import CatalogStore
 from orchestration.resources import WarehouseResource
 from orchestration.wallets.ongoing_balances import wallet_ongoing_balances
@@ -378,3 +379,57 @@ def test_the_hourly_refresh_terminates_wallets_past_their_expiration(
     assert (shown.status, shown.terminated_at) == ("terminated", expires)
     assert tenant.lago.wallets.find(lasting).status == "active"
     assert refresh_wallets(store, expiry + timedelta(hours=1)).terminated == []  # once
+
+
+def test_purchases_outside_the_paid_top_up_limits_are_refused_unless_ignored(
+    tenant: Tenant,
+) -> None:
+    tenant.lago.customers.create(Customer(external_id="cust", currency="EUR"))
+    # 2 EUR a credit, purchases of 10.00 to 50.00 EUR.
+    limits = {"paid_top_up_min_amount_cents": 1_000, "paid_top_up_max_amount_cents": 5_000}
+
+    def create(**fields: Any) -> Any:
+        return tenant.lago.wallets.create(
+            Wallet(external_customer_id="cust", rate_amount="2", currency="EUR", **limits, **fields)
+        )
+
+    below = lago_error(lambda: create(paid_credits="4.99"))
+    assert below.response["error_details"] == {"paid_credits": ["amount_below_minimum"]}
+    wallet = create(paid_credits="4.99", ignore_paid_top_up_limits_on_creation=True)
+
+    def buy(credits: str, **fields: Any) -> Any:
+        return tenant.lago.wallet_transactions.create(
+            WalletTransaction(wallet_id=wallet.lago_id, paid_credits=credits, **fields)
+        )
+
+    above = lago_error(lambda: buy("25.01"))
+    assert above.response["error_details"] == {"paid_credits": ["amount_above_maximum"]}
+    assert len(buy("25")) == 1 and len(buy("5")) == 1  # 50.00 and 10.00: within the bounds
+    assert len(buy("25.01", ignore_paid_top_up_limits=True)) == 1
+    assert len(buy("0", granted_credits="1")) == 1  # nothing bought: no bound applies
+    purchased = tenant.lago.wallet_transactions.find_all(
+        wallet.lago_id, {"transaction_status": "purchased"}
+    )["wallet_transactions"]
+    assert sorted(t.credit_amount for t in purchased) == ["25.0", "25.01", "4.99", "5.0"]
+
+
+def test_a_rules_purchase_is_raised_to_the_wallets_minimum_unless_it_ignores_the_limits() -> None:
+    wallet = {
+        "rate_amount": Decimal("3"), "currency": "EUR", "created_at": datetime(2024, 1, 1),
+        "paid_top_up_min_amount_cents": 1_001, "paid_top_up_max_amount_cents": 1_500,
+    }  # fmt: skip
+    rule = {"trigger": "threshold", "threshold_credits": "5", "paid_credits": "1"}
+    now = datetime.now(UTC)
+    # 10.01 EUR at 3 EUR a credit: 3.33667 credits, rounded up so the money reaches the minimum.
+    assert due_top_up(rule, wallet, Decimal(0), now) == TopUp(
+        Decimal("3.33667"), Decimal(0), "threshold", None
+    )
+    ignoring = {**rule, "ignore_paid_top_up_limits": True}
+    assert due_top_up(ignoring, wallet, Decimal(0), now) == TopUp(
+        Decimal(1), Decimal(0), "threshold", None
+    )
+    # The maximum does not cut a rule's purchase.
+    large = {**rule, "paid_credits": "600"}
+    assert due_top_up(large, wallet, Decimal(0), now) == TopUp(
+        Decimal(600), Decimal(0), "threshold", None
+    )
