@@ -30,6 +30,7 @@ from typing import Any
 
 import pytest
 from clickhouse_connect.driver.client import Client
+from lago_python_client.models import MinimumCommitment, Plan, Tax
 
 from tests.conftest import Rater, Warehouse
 from tests.rating.api_catalog import ApiCatalog
@@ -945,8 +946,19 @@ def test_per_charge_minimum_is_prorated_on_termination(rated: Rated) -> None:
 
 @api_scenario
 def minimum_commitment(catalog: ApiCatalog) -> None:
+    for code in ("plan_vat", "commitment_vat"):
+        catalog.lago.taxes.create(Tax(name=code, code=code, rate=20.0))
     customer = catalog.customer("c1")
     plan = catalog.plan("commit", minimum_commitment_amount_cents=1_000_000)
+    catalog.lago.plans.update(
+        Plan(
+            tax_codes=["plan_vat"],
+            minimum_commitment=MinimumCommitment(
+                amount_cents=1_000_000, tax_codes=["commitment_vat"]
+            ),
+        ),
+        "commit",
+    )
     catalog.subscription("s1", customer, plan, "2024-02-28")
 
 
@@ -954,6 +966,11 @@ def test_minimum_commitment_is_prorated_over_a_partial_period(rated: Rated) -> N
     true_ups = rated.fees("minimum_commitment", "fee_type = 'commitment'")
     # February: 10,000.00 x 2/29 = 689.655..., nothing else billed: 68966 cents.
     assert cents(true_ups)[0] == 68966
+    # The commitment's own taxes, not the plan's (which its subscription fees carry).
+    assert {tuple(fee["tax_codes"]) for fee in true_ups} == {("commitment_vat",)}
+    assert {tuple(fee["tax_codes"]) for fee in rated.subscription_fees("minimum_commitment")} == {
+        ("plan_vat",)
+    }
 
 
 @api_scenario

@@ -55,6 +55,7 @@ select
     plan_amount_cents,
     plan_pay_in_advance,
     minimum_commitment_amount_cents,
+    minimum_commitment_tax_ids,
     plan_display_name,
     plan_tax_ids,
     customer_tax_ids,

@@ -21,6 +21,7 @@ with subscriptions as (
         p.pay_in_advance as plan_pay_in_advance,
         p.bill_charges_monthly as bill_charges_monthly,
         p.minimum_commitment_amount_cents as minimum_commitment_amount_cents,
+        p.minimum_commitment_tax_ids as minimum_commitment_tax_ids,
         p.plan_display_name as plan_display_name,
         p.tax_ids as plan_tax_ids,
         p.plan_version as plan_version,

@@ -191,7 +191,8 @@ commitment_true_ups as (
                                'any(p.billed_days)'), 'any(p.full_days)') }}
             - sum(ifNull(f.amount, toDecimal128(0, 12))) as amount,
         amount as precise_unit_amount,
-        cast([] as Array(UUID)) as charge_tax_ids,
+        -- The commitment's own taxes first, as a charge's (empty: the plan's, and so on).
+        any(p.minimum_commitment_tax_ids) as charge_tax_ids,
         any(p.plan_version) as plan_version,
         cast(null as Nullable(UInt64)) as charge_version,
         cast(null as Nullable(UInt64)) as charge_filter_version,

@@ -10,6 +10,7 @@ select
     pay_in_advance,
     bill_charges_monthly,
     minimum_commitment_amount_cents,
+    minimum_commitment_tax_ids,
     tax_ids,
     version as plan_version
 from {{ source('warehouse', 'plans') }} final
