@@ -191,6 +191,7 @@ class Catalog:
         previous_subscription_id: uuid.UUID | None = None,
         next_subscription_id: uuid.UUID | None = None,
         subscription_id: uuid.UUID | None = None,
+        on_termination_invoice: str = "generate",
     ) -> uuid.UUID:
         subscription_id = subscription_id or uuid.uuid4()
         self._insert(
@@ -207,6 +208,7 @@ class Catalog:
             trial_ended_at=utc(trial_ended_at) if trial_ended_at else None,
             previous_subscription_id=previous_subscription_id,
             next_subscription_id=next_subscription_id,
+            on_termination_invoice=on_termination_invoice,
         )
         return subscription_id
 

@@ -944,6 +944,44 @@ def test_per_charge_minimum_is_prorated_on_termination(rated: Rated) -> None:
     assert true_ups[0]["fee_type"] == "charge"
 
 
+@scenario
+def termination_without_closing_invoice(catalog: Catalog) -> None:
+    customer = catalog.customer("c1")
+    calls = catalog.metric("calls", "count_agg")
+    plan = catalog.plan("arrears", amount_cents=3_000)
+    catalog.charge(plan, calls, "standard", {"amount": "1"})
+    for external_id, invoice in (("skipped", "skip"), ("generated", "generate")):
+        catalog.subscription(
+            external_id, customer, plan, "2023-01-01", terminated_at="2023-02-14T12:00:00",
+            on_termination_invoice=invoice,
+        )  # fmt: skip
+        catalog.events(
+            external_id, "calls", [{"timestamp": "2023-01-10"}, {"timestamp": "2023-02-10"}]
+        )
+
+
+def test_a_termination_that_skips_its_invoice_leaves_its_last_period_uninvoiced(
+    rated: Rated,
+) -> None:
+    fees = rated.fees("termination_without_closing_invoice")
+    invoiceable = {
+        (fee["external_subscription_id"], fee["fee_type"], fee["period_from"].month): fee[
+            "invoiceable"
+        ]
+        for fee in fees
+    }
+    # January is invoiced for both; February, the period each ended in, only without "skip".
+    assert invoiceable == {
+        ("skipped", "subscription", 1): 1, ("skipped", "charge", 1): 1,
+        ("skipped", "subscription", 2): 0, ("skipped", "charge", 2): 0,
+        ("generated", "subscription", 1): 1, ("generated", "charge", 1): 1,
+        ("generated", "subscription", 2): 1, ("generated", "charge", 2): 1,
+    }  # fmt: skip
+    # Rated all the same: February's 14 days of 28 and its one call.
+    february = sorted(fee["amount_cents"] for fee in fees if fee["period_from"].month == 2)
+    assert february == [100, 100, 1_500, 1_500]
+
+
 @api_scenario
 def minimum_commitment(catalog: ApiCatalog) -> None:
     for code in ("plan_vat", "commitment_vat"):

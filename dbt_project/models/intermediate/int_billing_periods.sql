@@ -77,6 +77,9 @@ select
     -- An in-advance fee is invoiced when the period starts, or when the trial ends within it.
     if(billed_from_date <= period_end_date, billed_from_date, service_from_date) as advance_billing_date,
     end_date is not null and service_to_date = assumeNotNull(end_date) as is_terminating_period,
+    -- Lago's on_termination_invoice = 'skip': the period the subscription ended in gets no
+    -- closing invoice.
+    is_terminating_period and on_termination_invoice = 'skip' as closing_invoice_skipped,
     -- Every period but the subscription's first: a recurring pay-in-advance charge bills the
     -- units carried into it when it starts.
     period_start_date > start_date as is_renewal,

@@ -15,6 +15,7 @@ with subscriptions as (
         s.terminated_at as terminated_at,
         s.trial_ended_at as trial_ended_at,
         s.next_subscription_id as next_subscription_id,
+        s.on_termination_invoice as on_termination_invoice,
         p.interval as interval,
         p.amount_cents as plan_amount_cents,
         p.amount_currency as currency,

@@ -218,13 +218,29 @@ commitment_true_ups as (
     having amount > 0
 ),
 
-fees as (
+rated_fees as (
     select * from subscription_fees
     union all select * from charge_fees
     union all select * from pay_in_advance_fees
     union all select * from renewal_fees
     union all select * from charge_true_ups
     union all select * from commitment_true_ups
+),
+
+-- A subscription terminated with on_termination_invoice = 'skip' has no closing invoice: what
+-- it owes in arrears for the period it ended in is rated, not invoiced. (Fees paid in advance
+-- were invoiced when they fell due.)
+skipped_closing_periods as (
+    select subscription_id, period_from from periods where closing_invoice_skipped
+),
+
+fees as (
+    select * replace (
+        if(pay_in_advance = 0
+               and (subscription_id, period_from) in (select subscription_id, period_from from skipped_closing_periods),
+           toUInt8(0), invoiceable) as invoiceable
+    )
+    from rated_fees
 )
 
 select

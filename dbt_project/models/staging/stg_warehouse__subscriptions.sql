@@ -11,6 +11,7 @@ select
     terminated_at,
     trial_ended_at,
     previous_subscription_id,
-    next_subscription_id
+    next_subscription_id,
+    on_termination_invoice
 from {{ source('warehouse', 'subscriptions') }} final
 where is_deleted = 0 and started_at is not null and status in ('active', 'terminated')
