@@ -95,7 +95,14 @@ def new_rsa_private_key() -> str:
 
 def configured_rsa_private_key(settings: Settings) -> rsa.RSAPrivateKey | None:
     secret = settings.webhook_rsa_private_key
-    return load_rsa_private_key(secret.get_secret_value()) if secret else None
+    if not secret:
+        return None
+    try:
+        return load_rsa_private_key(secret.get_secret_value())
+    except (ValueError, TypeError) as error:  # binascii.Error is a ValueError
+        raise ValueError(
+            f"MH_WEBHOOK_RSA_PRIVATE_KEY is not an RSA private key (a PEM, or its base64): {error}"
+        ) from None
 
 
 @dataclass(frozen=True)

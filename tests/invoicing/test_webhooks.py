@@ -21,6 +21,7 @@ from orchestration.resources import WarehouseResource
 from orchestration.webhooks import (
     Notification,
     WebhookSender,
+    configured_rsa_private_key,
     load_rsa_private_key,
     new_rsa_private_key,
     organization_key,
@@ -30,6 +31,7 @@ from orchestration.webhooks import (
 from tests.conftest import Warehouse
 from tests.invoicing.catalog import T0, Catalog, fresh_database, insert
 from tests.invoicing.stripe_support import WebhookCatcher, webhook_catcher
+from warehouse.settings import Settings
 
 SECRET = "webhook-signing-secret"
 DAY = date(2024, 4, 1)
@@ -125,6 +127,12 @@ def test_jwt_endpoints_get_lagos_rs256_jwt_of_the_body(
     # A failed attempt and its retry carry the same unique key; each endpoint its own.
     unique_keys = [headers["X-Lago-Unique-Key"] for headers in catcher.headers]
     assert len(unique_keys) == 3 and len(set(unique_keys)) == 2
+
+
+def test_a_key_that_is_not_an_rsa_private_key_names_its_setting() -> None:
+    for wrong in ("not base64 at all!", base64.b64encode(b"-----BEGIN NOTHING-----").decode()):
+        with pytest.raises(ValueError, match="MH_WEBHOOK_RSA_PRIVATE_KEY is not an RSA"):
+            configured_rsa_private_key(Settings(_env_file=None, webhook_rsa_private_key=wrong))
 
 
 def test_without_the_algorithms_key_a_webhook_goes_unsigned(
