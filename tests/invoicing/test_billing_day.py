@@ -15,15 +15,10 @@ from orchestration.invoices.billing import bill_day, build_invoices
 from orchestration.invoices.context import DayReader
 from orchestration.invoices.writer import InvoiceWriter
 from tests.conftest import Warehouse
-from tests.invoicing.catalog import Catalog, fresh_database
+from tests.invoicing.catalog import Catalog
 
 DAY = date(2024, 2, 1)
 NOW = datetime(2024, 2, 1, 6, tzinfo=UTC)
-
-
-@pytest.fixture
-def client(warehouse: Warehouse) -> Client:
-    return fresh_database(warehouse)
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from orchestration.invoices.assets import invoices, invoicing_run_config
 from orchestration.invoices.billing import bill_day
 from orchestration.resources import WarehouseResource
 from tests.conftest import Warehouse
-from tests.invoicing.catalog import T0, Catalog, fresh_database, insert
+from tests.invoicing.catalog import T0, Catalog, insert
 from tests.invoicing.stripe_support import webhook_catcher
 from tests.invoicing.test_webhooks import add_endpoint
 
@@ -26,11 +26,6 @@ APRIL = date(2024, 4, 1)  # a 30-day period
 PLAN_CENTS = 58_000
 TERMINATED = datetime(2024, 4, 22, 15, tzinfo=UTC)
 CLOSING_DAY = date(2024, 4, 23)
-
-
-@pytest.fixture
-def client(warehouse: Warehouse) -> Client:
-    return fresh_database(warehouse)
 
 
 @pytest.fixture

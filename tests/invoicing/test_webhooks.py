@@ -53,6 +53,16 @@ def add_endpoint(
     })  # fmt: skip
 
 
+def organization_with_endpoint(
+    warehouse: Warehouse, url: str, signature_algo: str
+) -> tuple[Client, Catalog]:
+    client = fresh_database(warehouse)
+    catalog = Catalog(client)
+    catalog.organization()
+    add_endpoint(catalog, url, signature_algo=signature_algo)
+    return client, catalog
+
+
 def deliveries(client: Client) -> list[tuple[str, int, str]]:
     return [
         (row[0], row[1], row[2])
@@ -94,10 +104,7 @@ def test_signed_retried_logged_and_sent_once(warehouse: Warehouse, catcher: Webh
 def test_jwt_endpoints_get_lagos_rs256_jwt_of_the_body(
     warehouse: Warehouse, catcher: WebhookCatcher
 ) -> None:
-    client = fresh_database(warehouse)
-    catalog = Catalog(client)
-    catalog.organization()
-    add_endpoint(catalog, catcher.url, signature_algo="jwt")
+    client, catalog = organization_with_endpoint(warehouse, catcher.url, "jwt")
     add_endpoint(catalog, catcher.url + "/hmac")
     catcher.statuses = [500]
     key = load_rsa_private_key(new_rsa_private_key())
@@ -138,10 +145,7 @@ def test_a_key_that_is_not_an_rsa_private_key_names_its_setting() -> None:
 def test_without_the_algorithms_key_a_webhook_goes_unsigned(
     warehouse: Warehouse, catcher: WebhookCatcher
 ) -> None:
-    client = fresh_database(warehouse)
-    catalog = Catalog(client)
-    catalog.organization()
-    add_endpoint(catalog, catcher.url, signature_algo="jwt")
+    client, catalog = organization_with_endpoint(warehouse, catcher.url, "jwt")
     sender = WebhookSender(client, signing_secret=SECRET, sleep=lambda _: None)
     note = Notification(catalog.organization_id, "invoice.created", "invoice", uuid4(), {})
     assert sender.send([note])["succeeded"] == 1
