@@ -25,13 +25,7 @@ from tests.conftest import Warehouse
 from tests.rating.catalog import Catalog
 from tests.rating.conftest import fees_of
 from tests.rating.test_incremental import by_fee
-from tests.support.processes import (
-    REPO_ROOT,
-    ServiceProcess,
-    free_port,
-    meterhouse_command,
-    unheld_semaphores,
-)
+from tests.support.processes import REPO_ROOT, ServiceProcess, free_port, meterhouse_command
 
 AS_OF = "2024-03-01T00:00:00"
 HANDED_OVER = "rating on the rating server"
@@ -124,6 +118,9 @@ def served(
         server.stop()
     assert server.process.returncode == 0
     assert not server.rating.socket.exists()  # removed on the way out
+    # Each run's forked process unlinks the named semaphores of dbt's locks: none is left for
+    # the server's resource tracker to find at its end (it warns of every one it unlinks).
+    assert "leaked semaphore" not in server.log_path.read_text()
 
 
 def catalog_with_usage(warehouse: Warehouse) -> Catalog:
@@ -166,16 +163,6 @@ def test_a_run_through_the_server_rates_the_fees_of_a_run_in_process(
 
     assert {fee["fee_type"] for fee in fees_in_process} == {"charge", "subscription"}
     assert by_fee(fees_through_server) == by_fee(fees_in_process)
-
-
-def test_a_run_through_the_server_leaves_no_semaphore_behind(served: ServerProcess) -> None:
-    left_before = unheld_semaphores()
-    result = served.rating.run("--as-of", AS_OF, "--no-tests")
-    assert result.returncode == 0, result.stderr
-    assert HANDED_OVER in result.stderr
-    # dbt's locks are named semaphores: the forked run, which ends without Python's exit
-    # hooks, must unlink its own, or a long-lived server leaves some for every run.
-    assert unheld_semaphores() - left_before == set()
 
 
 def test_dbts_exit_code_and_error_pass_through_the_server(tmp_path: Path) -> None:

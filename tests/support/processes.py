@@ -57,16 +57,18 @@ def meterhouse_command(*args: str) -> list[str]:
     return [str(VENV_BIN / "meterhouse"), *args]
 
 
-def unheld_semaphores() -> set[str]:
-    """Named POSIX semaphores (multiprocessing's, under /dev/shm) that no live process maps:
-    left by a process that ended without unlinking them, they stay until the machine restarts."""
-    listed = {path.name for path in SHARED_MEMORY.glob("sem.*")}
-    held: set[str] = set()
-    for maps in Path("/proc").glob("[0-9]*/maps"):
+def mapped_semaphores(pids: set[int]) -> set[str]:
+    """The named POSIX semaphores (multiprocessing's, under /dev/shm) these processes map: the
+    ones they must unlink, or have their resource tracker unlink, before they all end."""
+    names: set[str] = set()
+    for pid in pids:
         with contextlib.suppress(OSError):  # a process that ended meanwhile
-            held.update(re.findall(r"/dev/shm/(sem\.\S+)", maps.read_text()))
-    # One unlinked by its process between the listing and the scan is not left behind.
-    return {name for name in listed - held if (SHARED_MEMORY / name).exists()}
+            names.update(re.findall(r"/dev/shm/(sem\.\S+)", Path(f"/proc/{pid}/maps").read_text()))
+    return names
+
+
+def still_linked(names: set[str]) -> set[str]:
+    return {name for name in names if (SHARED_MEMORY / name).exists()}
 
 
 class ServiceProcess:
