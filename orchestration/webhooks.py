@@ -34,10 +34,8 @@ from clickhouse_connect.driver.client import Client
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from orchestration.invoices.ids import record_id
+from orchestration.invoices.ids import record_id, stored_ids
 from warehouse.settings import Settings
-
-IDS_PER_QUERY = 2000
 
 
 @dataclass(frozen=True)
@@ -173,18 +171,6 @@ class WebhookSender:
                 known.append(Endpoint(url, list(event_types), signature_algo))
         return endpoints
 
-    def _delivered(self, delivery_ids: list[UUID]) -> set[UUID]:
-        delivered: set[UUID] = set()
-        for start in range(0, len(delivery_ids), IDS_PER_QUERY):  # below max_query_size
-            batch = delivery_ids[start : start + IDS_PER_QUERY]
-            rows = self.client.query(
-                "SELECT DISTINCT id FROM webhook_deliveries WHERE status = 'succeeded' "
-                "AND id IN %(ids)s",
-                parameters={"ids": [str(i) for i in batch]},
-            ).result_rows
-            delivered.update(row[0] for row in rows)
-        return delivered
-
     def send(self, notifications: Sequence[Notification]) -> dict[str, int]:
         """Deliver every notification to every interested endpoint; counts by outcome."""
         endpoints = self.endpoints({n.organization_id for n in notifications})
@@ -194,7 +180,12 @@ class WebhookSender:
             for endpoint in endpoints.get(notification.organization_id, [])
             if not endpoint.event_types or notification.webhook_type in endpoint.event_types
         ]  # fmt: skip
-        done = self._delivered([delivery_id for _, _, delivery_id in planned])
+        done = stored_ids(
+            self.client,
+            "webhook_deliveries",
+            [delivery_id for _, _, delivery_id in planned],
+            "status = 'succeeded'",
+        )
         counts = {"succeeded": 0, "failed": 0, "skipped": len(done)}
         for notification, endpoint, delivery_id in planned:
             if delivery_id not in done:

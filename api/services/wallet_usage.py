@@ -87,7 +87,7 @@ class UsageReadAhead:
     A customer it did not ask for (a wallet created since) is read on its own."""
 
     customers: frozenset[tuple[uuid.UUID, str]]
-    rows: list[UsageRow]
+    rows: dict[tuple[uuid.UUID, str], list[UsageRow]]  # by (organization, external customer)
 
     @classmethod
     def read(
@@ -102,14 +102,16 @@ class UsageReadAhead:
                 rows += customers_usage_rows(store, customers[first : first + per_request])
         except UsageNotAvailable:
             rows = []  # nothing rated yet: no customer has usage to read
-        return cls(frozenset(customers), rows)
+        by_customer: dict[tuple[uuid.UUID, str], list[UsageRow]] = {}
+        for row in rows:
+            by_customer.setdefault((row.organization_id, row.external_customer_id), []).append(row)
+        return cls(frozenset(customers), by_customer)
 
     def rows_of(self, organization_id: uuid.UUID, external_ids: Sequence[str]) -> list[UsageRow]:
-        wanted = set(external_ids)
         return [
             row
-            for row in self.rows
-            if row.organization_id == organization_id and row.external_customer_id in wanted
+            for external_id in external_ids
+            for row in self.rows.get((organization_id, external_id), [])
         ]
 
 

@@ -205,14 +205,14 @@ def ongoing_balance(wallet: Row, balance_cents: int, usage_cents: int) -> Ongoin
 
 
 def credits_to_cents(credits: Decimal, wallet: Row) -> int:
-    money = (credits * wallet["rate_amount"]).scaleb(currency_exponent(wallet["currency"]))
-    return int(money.to_integral_value())
+    """The wallet's credits as money in minor units, rounded once, half-up."""
+    return to_cents(credits * wallet["rate_amount"], wallet["currency"])
 
 
-def cents_to_credits(cents: int, wallet: Row) -> Decimal:
+def cents_to_credits(cents: int, wallet: Row, rounding: str = ROUND_HALF_UP) -> Decimal:
     """Money in minor units as the wallet's credits, kept to Lago's 5 decimals."""
     money = Decimal(cents).scaleb(-currency_exponent(wallet["currency"]))
-    return (money / wallet["rate_amount"]).quantize(CREDIT_PLACES, ROUND_HALF_UP)
+    return (money / wallet["rate_amount"]).quantize(CREDIT_PLACES, rounding)
 
 
 def paid_top_up_limit_error(wallet: Row, paid: Decimal) -> str | None:
@@ -220,7 +220,7 @@ def paid_top_up_limit_error(wallet: Row, paid: Decimal) -> str | None:
     minor unit, against the wallet's paid_top_up_min/max_amount_cents."""
     if paid <= 0:
         return None
-    cents = to_cents(paid * wallet["rate_amount"], wallet["currency"])
+    cents = credits_to_cents(paid, wallet)
     low, high = wallet["paid_top_up_min_amount_cents"], wallet["paid_top_up_max_amount_cents"]
     if low is not None and cents < low:
         return "amount_below_minimum"
@@ -241,11 +241,10 @@ def check_paid_top_up_limits(
 def raised_to_minimum_top_up(wallet: Row, paid: Decimal) -> Decimal:
     """A recurring rule's purchase, raised to the wallet's minimum when below it (as Lago's
     rules do unless they ignore the limits); the maximum does not cut it."""
-    low = wallet["paid_top_up_min_amount_cents"]
-    if paid <= 0 or paid_top_up_limit_error(wallet, paid) != "amount_below_minimum":
+    if paid_top_up_limit_error(wallet, paid) != "amount_below_minimum":
         return paid
-    money = Decimal(low).scaleb(-currency_exponent(wallet["currency"]))
-    return (money / wallet["rate_amount"]).quantize(CREDIT_PLACES, ROUND_CEILING)
+    # Rounded up, so that the credits' money reaches the minimum.
+    return cents_to_credits(wallet["paid_top_up_min_amount_cents"], wallet, ROUND_CEILING)
 
 
 def valid_rule(rule: RecurringRuleInput) -> bool:

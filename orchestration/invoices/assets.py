@@ -94,7 +94,7 @@ def invoices(
     First, the credit notes of ended pay-in-advance subscriptions, which those invoices take."""
     client, now = warehouse.client(), _as_of(config)
     fees_table = warehouse.settings().invoicing_fees_table
-    notes = issue_termination_credit_notes(client)
+    notes = issue_termination_credit_notes(client, fees_table)
     if notes:
         WebhookSender.configured(client, warehouse.settings()).send(
             credit_notes_created(client, notes)

@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from uuid import UUID, uuid5
+
+from clickhouse_connect.driver.client import Client
 
 # The namespace of every invoicing record id (UUIDv5 over the record's natural key).
 INVOICING_NAMESPACE = UUID("6f1c9d0e-58a3-4c57-9a61-0b8f6c3e2d41")
+
+# Ids inlined in one query: well below the server's max_query_size.
+IDS_PER_QUERY = 2000
 
 # invoices.version = rank * RANK_STEP + a time part. A higher rank always wins:
 #   1 draft (the latest refresh wins), 2 finalization (the FIRST finalization wins: a concurrent
@@ -38,3 +43,16 @@ def invoice_version(status: str, micros: int) -> int:
     if status == "finalized":
         return rank * RANK_STEP + (RANK_STEP - 1 - micros)
     return rank * RANK_STEP + micros
+
+
+def stored_ids(client: Client, table: str, ids: Sequence[UUID], condition: str = "1") -> set[UUID]:
+    """Which of ``ids`` are ids of rows of ``table`` (a table, or one with FINAL) that meet
+    ``condition``."""
+    stored: set[UUID] = set()
+    for start in range(0, len(ids), IDS_PER_QUERY):
+        rows = client.query(
+            f"SELECT DISTINCT id FROM {table} WHERE ({condition}) AND id IN %(ids)s",
+            parameters={"ids": [str(i) for i in ids[start : start + IDS_PER_QUERY]]},
+        ).result_rows
+        stored.update(row[0] for row in rows)
+    return stored

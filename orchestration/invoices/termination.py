@@ -34,23 +34,20 @@ from clickhouse_connect.driver.client import Client
 
 from api.storage.invoices import InvoiceRecords
 from orchestration.invoices.credit_notes import CreditNoteAmounts, create_credit_note
-from orchestration.invoices.ids import record_id
+from orchestration.invoices.ids import record_id, stored_ids
 from orchestration.invoices.money import HUNDRED, currency_exponent, round_cents
-from orchestration.webhooks import IDS_PER_QUERY
 
 # Terminated pay-in-advance subscriptions whose finalized invoice holds the subscription fee of
-# the period they ended in (those with a note already are left out by its id, derived in Python).
+# the period they ended in, with the fee's timezone from the fees table (those with a note
+# already are left out by its id, derived in Python).
 ENDED_SUBSCRIPTION_FEES_SQL = """
 SELECT s.organization_id AS organization_id, s.id AS subscription_id,
        ifNull(s.on_termination_credit_note, 'credit') AS mode,
        s.terminated_at AS terminated_at, s.trial_ended_at AS trial_ended_at,
-       n.started_at AS next_started_at,
-       coalesce(c.timezone, nullIf(o.timezone, ''), 'UTC') AS timezone,
+       n.started_at AS next_started_at, ff.timezone AS timezone,
        f.invoice_id AS invoice_id, f.id AS fee_id, f.period_from AS period_from,
        f.period_to AS period_to, f.amount AS amount, f.currency AS currency
 FROM subscriptions AS s FINAL
-INNER JOIN customers AS c FINAL ON c.organization_id = s.organization_id AND c.id = s.customer_id
-LEFT JOIN organizations AS o FINAL ON o.organization_id = s.organization_id
 LEFT JOIN subscriptions AS n FINAL
     ON n.organization_id = s.organization_id AND n.id = s.next_subscription_id
 INNER JOIN invoice_fees AS f FINAL
@@ -58,6 +55,8 @@ INNER JOIN invoice_fees AS f FINAL
 INNER JOIN invoices AS i FINAL
     ON i.organization_id = f.organization_id AND i.id = f.invoice_id
     AND i.fees_version = f.fees_version
+INNER JOIN (SELECT DISTINCT organization_id, fee_id, timezone FROM {fees}) AS ff
+    ON ff.organization_id = f.organization_id AND ff.fee_id = f.id
 WHERE s.is_deleted = 0 AND s.status = 'terminated' AND s.terminated_at IS NOT NULL
   AND mode != 'skip'
   AND f.fee_type = 'subscription' AND f.pay_in_advance = 1 AND f.amount_cents > 0
@@ -132,15 +131,17 @@ def termination_amounts(
     )
 
 
-def issue_termination_credit_notes(client: Client) -> list[tuple[uuid.UUID, uuid.UUID]]:
+def issue_termination_credit_notes(
+    client: Client, fees_table: str = "fct_fees"
+) -> list[tuple[uuid.UUID, uuid.UUID]]:
     """Issue the notes due; (organization, credit note) of each note issued."""
     records = InvoiceRecords(client)
-    ended = [
-        EndedSubscriptionFee(**row)
-        for row in client.query(ENDED_SUBSCRIPTION_FEES_SQL).named_results()
-    ]
-    noted = _existing_notes(
-        client, [termination_note_id(e.organization_id, e.subscription_id) for e in ended]
+    sql = ENDED_SUBSCRIPTION_FEES_SQL.replace("{fees}", fees_table)
+    ended = [EndedSubscriptionFee(**row) for row in client.query(sql).named_results()]
+    noted = stored_ids(
+        client,
+        "credit_notes FINAL",
+        [termination_note_id(e.organization_id, e.subscription_id) for e in ended],
     )
     issued = []
     for subscription_fee in ended:
@@ -150,19 +151,6 @@ def issue_termination_credit_notes(client: Client) -> list[tuple[uuid.UUID, uuid
         if note_id not in noted and _issue(records, subscription_fee, note_id):
             issued.append((subscription_fee.organization_id, note_id))
     return issued
-
-
-def _existing_notes(client: Client, note_ids: list[uuid.UUID]) -> set[uuid.UUID]:
-    existing: set[uuid.UUID] = set()
-    for start in range(0, len(note_ids), IDS_PER_QUERY):  # below max_query_size
-        rows = client.query(
-            "SELECT id FROM credit_notes FINAL WHERE id IN %(ids)s",
-            parameters={
-                "ids": [str(note_id) for note_id in note_ids[start : start + IDS_PER_QUERY]]
-            },
-        ).result_rows
-        existing.update(row[0] for row in rows)
-    return existing
 
 
 def _issue(records: InvoiceRecords, ended: EndedSubscriptionFee, note_id: uuid.UUID) -> bool:

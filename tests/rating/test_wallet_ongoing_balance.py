@@ -160,5 +160,5 @@ def test_the_hourly_refresh_counts_each_organizations_own_usage(
     ] == [1450, 200]
     # A customer the read-ahead did not ask for (a wallet created since) is read on its own.
     rows = store.select("wallets", idle.organization_id)
-    [shown] = present_wallets(store, idle.organization_id, rows, UsageReadAhead(frozenset(), []))
+    [shown] = present_wallets(store, idle.organization_id, rows, UsageReadAhead(frozenset(), {}))
     assert (shown["ongoing_usage_balance_cents"], shown["ongoing_balance_cents"]) == (200, -100)
