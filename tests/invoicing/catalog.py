@@ -17,6 +17,7 @@ from uuid import UUID, uuid4
 
 from clickhouse_connect.driver.client import Client
 
+from orchestration.resources import WarehouseResource
 from tests.conftest import Warehouse
 from warehouse.migrate import migrate
 
@@ -64,6 +65,16 @@ def fresh_database(warehouse: Warehouse) -> Client:
     client = warehouse.client(database=name)
     client.command(FCT_FEES_CONTRACT)
     return client
+
+
+def warehouse_resource(warehouse: Warehouse, client: Client) -> WarehouseResource:
+    """The Dagster assets' warehouse resource, on the database ``client`` is bound to."""
+    return WarehouseResource(
+        url=warehouse.url,
+        user=warehouse.user,
+        password=warehouse.password,
+        database=client.database or "",
+    )
 
 
 def _version() -> int:

@@ -21,7 +21,7 @@ from orchestration.invoices.payments import apply_payment_event
 from orchestration.resources import PaymentProvidersResource, WarehouseResource
 from orchestration.stripe.stripe_provider import StripeProvider
 from tests.conftest import Warehouse
-from tests.invoicing.catalog import Catalog, fresh_database
+from tests.invoicing.catalog import Catalog, fresh_database, warehouse_resource
 from tests.invoicing.stripe_support import (
     STRIPE_TEST_KEY,
     WebhookCatcher,
@@ -171,14 +171,9 @@ def test_customer_of_an_unconfigured_provider_fails_the_check(warehouse: Warehou
         [invoices, invoice_payments],
         partition_key=DAY.isoformat(),
         resources={
-            "warehouse": WarehouseResource(
-                url=warehouse.url,
-                user=warehouse.user,
-                password=warehouse.password,
-                database=client.database,
-            ),
+            "warehouse": warehouse_resource(warehouse, client),
             "payment_providers": PaymentProvidersResource(),
-        },  # fmt: skip
+        },
         instance=DagsterInstance.ephemeral(),
         run_config=invoicing_run_config("2024-03-01T06:00:00+00:00"),
     )

@@ -16,9 +16,8 @@ from dagster import DagsterInstance, materialize
 
 from orchestration.invoices.assets import invoices, invoicing_run_config
 from orchestration.invoices.billing import bill_day
-from orchestration.resources import WarehouseResource
 from tests.conftest import Warehouse
-from tests.invoicing.catalog import T0, Catalog, insert
+from tests.invoicing.catalog import T0, Catalog, insert, warehouse_resource
 from tests.invoicing.stripe_support import webhook_catcher
 from tests.invoicing.test_webhooks import add_endpoint
 
@@ -70,14 +69,7 @@ def run_invoicing(warehouse: Warehouse, client: Client, day: date) -> None:
     result = materialize(
         [invoices],
         partition_key=day.isoformat(),
-        resources={
-            "warehouse": WarehouseResource(
-                url=warehouse.url,
-                user=warehouse.user,
-                password=warehouse.password,
-                database=client.database,
-            )
-        },  # fmt: skip
+        resources={"warehouse": warehouse_resource(warehouse, client)},
         instance=DagsterInstance.ephemeral(),
         run_config=invoicing_run_config(f"{day.isoformat()}T06:00:00+00:00"),
     )

@@ -17,7 +17,6 @@ from clickhouse_connect.driver.client import Client
 from dagster import DagsterInstance, materialize
 
 from orchestration.invoices.assets import invoice_webhooks, invoices, invoicing_run_config
-from orchestration.resources import WarehouseResource
 from orchestration.webhooks import (
     Notification,
     WebhookSender,
@@ -29,7 +28,7 @@ from orchestration.webhooks import (
     signature,
 )
 from tests.conftest import Warehouse
-from tests.invoicing.catalog import T0, Catalog, fresh_database, insert
+from tests.invoicing.catalog import T0, Catalog, fresh_database, insert, warehouse_resource
 from tests.invoicing.stripe_support import WebhookCatcher, webhook_catcher
 from warehouse.settings import Settings
 
@@ -170,12 +169,7 @@ def test_invoice_partition_sends_created_and_finalized(
     catalog.organization()
     add_endpoint(catalog, catcher.url)
     catalog.fee(catalog.customer("acme"), 1_000, DAY)
-    resources = {
-        "warehouse": WarehouseResource(
-            url=warehouse.url, user=warehouse.user, password=warehouse.password,
-            database=client.database,
-        )
-    }  # fmt: skip
+    resources = {"warehouse": warehouse_resource(warehouse, client)}
     for _ in range(2):  # the re-run sends nothing new
         assert materialize(
             [invoices, invoice_webhooks],
